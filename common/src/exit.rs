@@ -1,0 +1,125 @@
+//! The process boundary: one error line, one exit status.
+
+use std::fmt;
+use std::io;
+use std::process::ExitCode;
+
+/// Exit statuses of SPEC.md ("Conventions shared by every tool").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success = 0,
+    /// I/O, network, server refused after retries.
+    Failure = 1,
+    /// Bad command line.
+    Usage = 2,
+    /// Authentication tag, checksum or ETag mismatch, truncated or malformed stream, difference.
+    Integrity = 3,
+    /// SIGINT/SIGTERM, after cleaning up.
+    Interrupted = 130,
+    /// stdout was closed under us.
+    BrokenPipe = 141,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        ExitCode::from(s as u8)
+    }
+}
+
+/// An error whose exit status is not the default 1. Put it at the bottom of an anyhow chain
+/// (`Err(Fail::integrity(..))?`) and add context above it as usual.
+#[derive(Debug)]
+pub struct Fail {
+    pub status: Status,
+    pub message: String,
+}
+
+impl Fail {
+    pub fn integrity(message: impl Into<String>) -> Fail {
+        Fail { status: Status::Integrity, message: message.into() }
+    }
+    pub fn usage(message: impl Into<String>) -> Fail {
+        Fail { status: Status::Usage, message: message.into() }
+    }
+    pub fn interrupted() -> Fail {
+        Fail { status: Status::Interrupted, message: "interrupted".into() }
+    }
+}
+
+impl fmt::Display for Fail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Fail {}
+
+/// True when the error chain contains a closed pipe (EPIPE) anywhere.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>().is_some_and(|io| {
+            io.kind() == io::ErrorKind::BrokenPipe
+                || io
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<io::Error>())
+                    .is_some_and(|i| i.kind() == io::ErrorKind::BrokenPipe)
+        })
+    })
+}
+
+/// The exit status an error maps to.
+pub fn status_of(err: &anyhow::Error) -> Status {
+    if is_broken_pipe(err) {
+        return Status::BrokenPipe;
+    }
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Fail>().map(|f| f.status))
+        .unwrap_or(Status::Failure)
+}
+
+/// The one-line message: the whole cause chain, without the "(os error N)" suffixes.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = format!("{err:#}");
+    while let Some(start) = line.find(" (os error ") {
+        match line[start..].find(')') {
+            Some(end) => line.replace_range(start..start + end + 1, ""),
+            None => break,
+        }
+    }
+    line.replace('\n', " ")
+}
+
+/// End a tool: print `tool: message` for an error (nothing for a closed stdout) and map the
+/// result to the exit status of SPEC.md.
+pub fn finish(tool: &str, result: anyhow::Result<Status>) -> ExitCode {
+    match result {
+        Ok(status) => status.into(),
+        Err(err) => {
+            let status = status_of(&err);
+            if status != Status::BrokenPipe {
+                eprintln!("{tool}: {}", one_line(&err));
+            }
+            status.into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn statuses_follow_the_chain() {
+        let e = anyhow::Error::new(Fail::integrity("bad tag")).context("chunk 3");
+        assert_eq!(status_of(&e), Status::Integrity);
+        assert_eq!(one_line(&e), "chunk 3: bad tag");
+        let e = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing");
+        assert_eq!(status_of(&e), Status::BrokenPipe);
+        let e: anyhow::Error = Err::<(), _>(io::Error::from_raw_os_error(2))
+            .context("key file 'k'")
+            .unwrap_err();
+        assert_eq!(status_of(&e), Status::Failure);
+        assert_eq!(one_line(&e), "key file 'k': No such file or directory");
+    }
+}

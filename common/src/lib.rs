@@ -1,0 +1,13 @@
+//! Shared plumbing of the sol toolkit.
+//!
+//! Every tool ends through [`exit::finish`], so exit statuses, the one-line error format and the
+//! closed-stdout rule of SPEC.md live here once. Stdin/stdout handling (pipe sizing, refusing
+//! binary output to a terminal), size parsing and progress reporting live here too.
+
+pub mod exit;
+pub mod progress;
+pub mod size;
+pub mod stdio;
+
+pub use exit::{finish, Fail, Status};
+pub use size::parse_size;
