@@ -1,1 +1,13 @@
+//! The sol toolkit's tools as a library: each `bins/<tool>/` folder is a module here, so the
+//! thin binaries, the man-page generator and the tests share one definition of every CLI.
 
+pub mod man;
+
+#[path = "sol-crypt/mod.rs"]
+pub mod sol_crypt;
+#[path = "sol-tar/mod.rs"]
+pub mod sol_tar;
+#[path = "sol-zip/mod.rs"]
+pub mod sol_zip;
+#[path = "tar-md5/mod.rs"]
+pub mod tar_md5;

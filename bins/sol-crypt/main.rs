@@ -1,1 +1,1 @@
-fn main(){}
+fn main() -> std::process::ExitCode { sol::sol_crypt::main() }

@@ -1,0 +1,117 @@
+use std::ffi::OsString;
+
+use clap::Parser;
+
+/// Parallel gzip: compress stdin to stdout, or decompress with -d.
+///
+/// Output is standard gzip (gunzip, pigz -d, zcat and any zlib reader decode it), written as
+/// independent members with a size index (Mgzip framing) so that `sol-zip -d` decompresses
+/// it on all cores. `sol-zip -d` also decodes any other gzip stream, single-threaded. Every
+/// member's CRC-32 and length are verified; a truncated or corrupt stream exits with status 3.
+#[derive(Debug, Parser)]
+#[command(name = "sol-zip", version, max_term_width = 100)]
+pub struct Cli {
+    /// Decompress instead of compress.
+    #[arg(short = 'd', long = "decompress")]
+    pub decompress: bool,
+
+    /// Compression level, 1 (fastest) to 9 (smallest); -1 .. -9 are accepted as well.
+    #[arg(short = 'l', long = "level", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub level: u32,
+
+    /// Worker threads [default: all cores].
+    #[arg(short = 'p', long = "threads", value_name = "THREADS",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+
+    /// Write binary data even when stdout is a terminal.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+
+    /// Write to stdout (always so; accepted for gzip compatibility).
+    #[arg(short = 'c', long = "stdout", hide = true)]
+    pub stdout: bool,
+
+    /// Show bytes, rate and elapsed time on stderr.
+    #[arg(long)]
+    pub progress: bool,
+
+    /// Input file; stdin when absent or '-'. Output always goes to stdout.
+    #[arg(value_name = "FILE")]
+    pub file: Option<String>,
+}
+
+/// gzip's `-1` .. `-9` become `--level=N` before clap sees them (clap has no numeric flags).
+pub fn expand_level_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut options_done = false;
+    for arg in args {
+        let is_level = !options_done
+            && arg.to_str().is_some_and(|s| {
+                s.len() == 2 && s.starts_with('-') && s.as_bytes()[1].is_ascii_digit() && s != "-0"
+            });
+        if arg == "--" {
+            options_done = true;
+        }
+        if is_level {
+            let s = arg.to_str().unwrap_or_default();
+            out.push(OsString::from(format!("--level={}", &s[1..])));
+        } else {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+pub const EXTRA_MAN: &str = r#".SH EXAMPLES
+.nf
+sol-tar create sol0042 | sol-zip -p 2 > sol0042.tar.gz
+sol-zip -d < sol0042.tar.gz | sol-tar list
+gzip -dc sol0042.tar.gz | tar -t        # any gzip reader works
+pigz -dc other.tar.gz | ... ; sol-zip -d < other.tar.gz   # and we read theirs
+.fi
+.SH FORMAT
+Each block of 128 KiB of input becomes one gzip member carrying an extra field
+\fBIG\fR with the member's total size (gzp's Mgzip framing). The stream opens
+and closes with an empty marker member (MTIME field \fBSZ\\x01S\fR and
+\fBSZ\\x01E\fR); \fBsol-zip -d\fR refuses a stream that began with the opening
+marker and ends without the closing one, so a truncation exactly at a member
+boundary is caught too. Other gzip readers see empty members and ignore them.
+.SH EXIT STATUS
+.TP
+0
+success
+.TP
+1
+I/O error (unreadable input, failed write)
+.TP
+2
+usage error (bad option, binary output to a terminal)
+.TP
+3
+integrity failure: not gzip, CRC or length mismatch, corrupt or truncated stream
+.TP
+141
+stdout was closed (for example by \fBhead\fR); nothing is printed
+.SH SEE ALSO
+gzip(1), pigz(1), sol-tar(1), sol-crypt(1)
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn level_flags_expand() {
+        let args = ["sol-zip", "-9", "-d", "--", "-3"].map(OsString::from);
+        let got = expand_level_flags(args);
+        assert_eq!(got, ["sol-zip", "--level=9", "-d", "--", "-3"].map(OsString::from));
+    }
+}

@@ -1,0 +1,69 @@
+//! Compression through gzp's parallel Mgzip writer (libdeflate backend).
+
+use std::io::{self, BufWriter, Read, Write};
+
+use anyhow::Context;
+use gzp::deflate::Mgzip;
+use gzp::par::compress::ParCompressBuilder;
+use gzp::syncz::SyncZBuilder;
+use gzp::{Compression, GzpError, ZWriter};
+use sol_common::progress::Progress;
+use sol_common::stdio::{read_full, StdFd, BLOCK};
+
+use super::member;
+
+type Out = BufWriter<StdFd>;
+
+/// gzp keeps the writer thread's I/O error; unwrap it so EPIPE stays EPIPE (status 141).
+fn gzp_error(e: GzpError) -> anyhow::Error {
+    match e {
+        GzpError::Io(io) => anyhow::Error::new(io).context("writing output"),
+        other => anyhow::Error::new(io::Error::other(other)).context("compressing"),
+    }
+}
+
+pub fn compress(
+    mut input: impl Read,
+    level: u32,
+    threads: usize,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let mut out: Out = BufWriter::with_capacity(BLOCK, StdFd::stdout());
+    out.write_all(&member::START).context("writing output")?;
+    let level = Compression::new(level);
+    let mut writer: Box<dyn ZWriter<Out>> = if threads > 1 {
+        Box::new(
+            ParCompressBuilder::<Mgzip>::new()
+                .compression_level(level)
+                .num_threads(threads)
+                .map_err(gzp_error)?
+                .from_writer(out),
+        )
+    } else {
+        Box::new(SyncZBuilder::<Mgzip, Out>::new().compression_level(level).from_writer(out))
+    };
+
+    let mut buf = vec![0u8; BLOCK];
+    let result = (|| -> anyhow::Result<Out> {
+        loop {
+            let n = read_full(&mut input, &mut buf).context("reading input")?;
+            if n == 0 {
+                break;
+            }
+            writer.write_all(&buf[..n]).context("writing output")?;
+            progress.add(n as u64);
+        }
+        writer.finish().map_err(gzp_error)
+    })();
+    let mut out = match result {
+        Ok(out) => out,
+        Err(e) => {
+            // gzp's Drop finishes (and unwraps) a writer that is still armed: after a failure
+            // we are exiting anyway, so never let it run.
+            std::mem::forget(writer);
+            return Err(e);
+        }
+    };
+    out.write_all(&member::END).context("writing output")?;
+    out.flush().context("writing output")
+}

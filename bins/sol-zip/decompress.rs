@@ -1,0 +1,261 @@
+//! Decompression: Mgzip streams in parallel, any other gzip single-threaded.
+//!
+//! gzp ships a parallel Mgzip reader, but it takes a short read at a member header for a
+//! clean end of stream (silent truncation), trusts the size field (underflow on garbage) and
+//! re-panics from `Drop`; this decoder is strict instead. A reader thread frames members,
+//! workers inflate them with libdeflate and check CRC-32 and ISIZE, and the caller's thread
+//! writes the blocks in order. Blocks in flight are bounded, and their buffers are reused.
+
+use std::io::{self, Cursor, Read, Write};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use anyhow::Context;
+use flate2::read::MultiGzDecoder;
+use sol_common::progress::Progress;
+use sol_common::stdio::{read_full, BLOCK};
+use sol_common::Fail;
+
+use super::member::{self, HEADER, MAX_BLOCK, TRAILER};
+
+type BlockResult = Result<Vec<u8>, String>;
+
+/// Buffers handed back by the writer for reuse by the workers.
+#[derive(Clone, Default)]
+struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default()
+    }
+    fn give(&self, mut v: Vec<u8>) {
+        v.clear();
+        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 64 {
+            pool.push(v);
+        }
+    }
+}
+
+fn integrity(msg: impl Into<String>) -> anyhow::Error {
+    Fail::integrity(msg).into()
+}
+
+/// Map a decoder's I/O error: corrupt data and early EOF are integrity failures.
+fn decode_error(e: io::Error) -> anyhow::Error {
+    match e.kind() {
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+            integrity(format!("corrupt input: {e}"))
+        }
+        io::ErrorKind::UnexpectedEof => integrity("truncated input: unexpected end of stream"),
+        _ => anyhow::Error::new(e).context("reading input"),
+    }
+}
+
+pub fn decompress(
+    mut input: Box<dyn Read + Send>,
+    out: &mut impl Write,
+    threads: usize,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let mut head = [0u8; HEADER];
+    let n = read_full(&mut input, &mut head).context("reading input")?;
+    if n == 0 {
+        return Err(integrity("empty input: not in gzip format"));
+    }
+    if n < 2 || head[..2] != [0x1f, 0x8b] {
+        return Err(integrity("not in gzip format"));
+    }
+    let head = head[..n].to_vec();
+    if member::mgzip_size(&head).is_some() {
+        parallel(head, input, out, threads.max(1), progress)
+    } else {
+        sequential(Cursor::new(head).chain(input), out, progress)
+    }
+}
+
+/// Any gzip stream (one or many members): flate2 checks CRC-32 and ISIZE of each member.
+fn sequential(input: impl Read, out: &mut impl Write, progress: &mut Progress) -> anyhow::Result<()> {
+    let mut dec = MultiGzDecoder::new(input);
+    let mut buf = vec![0u8; BLOCK];
+    loop {
+        let n = match dec.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(decode_error(e)),
+        };
+        out.write_all(&buf[..n]).context("writing output")?;
+        progress.add(n as u64);
+    }
+}
+
+fn parallel(
+    head: Vec<u8>,
+    input: Box<dyn Read + Send>,
+    out: &mut impl Write,
+    threads: usize,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let pool = Pool::default();
+    // Results in stream order: one receiver per block, at most `2 * threads + 2` ahead.
+    let (order_tx, order_rx) = mpsc::sync_channel::<Receiver<BlockResult>>(2 * threads + 2);
+    let (job_tx, job_rx) = mpsc::sync_channel::<(Vec<u8>, Sender<BlockResult>)>(threads);
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let job_rx = job_rx.clone();
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let mut inflater = libdeflater::Decompressor::new();
+                loop {
+                    let job = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((compressed, reply)) = job else { return };
+                    let result = inflate(&mut inflater, &compressed, pool.take());
+                    let _ = reply.send(result);
+                }
+            })
+        })
+        .collect();
+    let reader = thread::spawn(move || frame_members(head, input, &order_tx, &job_tx));
+
+    let mut written = Ok(());
+    for block in order_rx.iter() {
+        let data = match block.recv() {
+            Ok(Ok(data)) => data,
+            Ok(Err(msg)) => {
+                written = Err(integrity(msg));
+                break;
+            }
+            Err(_) => {
+                written = Err(anyhow::anyhow!("a decompression thread died"));
+                break;
+            }
+        };
+        if let Err(e) = out.write_all(&data) {
+            written = Err(anyhow::Error::new(e).context("writing output"));
+            break;
+        }
+        progress.add(data.len() as u64);
+        pool.give(data);
+    }
+    drop(order_rx);
+    written?;
+    let framed = reader.join().map_err(|_| anyhow::anyhow!("the reader thread died"))?;
+    for w in workers {
+        let _ = w.join();
+    }
+    framed?;
+    out.flush().context("writing output")
+}
+
+/// Inflate one member into `buf`, checking the trailer.
+fn inflate(inflater: &mut libdeflater::Decompressor, m: &[u8], mut buf: Vec<u8>) -> BlockResult {
+    let t = m.len() - TRAILER;
+    let crc = u32::from_le_bytes([m[t], m[t + 1], m[t + 2], m[t + 3]]);
+    let isize = u32::from_le_bytes([m[t + 4], m[t + 5], m[t + 6], m[t + 7]]) as usize;
+    if isize > MAX_BLOCK {
+        return Err(format!("corrupt input: member claims {isize} bytes"));
+    }
+    buf.resize(isize, 0);
+    match inflater.deflate_decompress(&m[HEADER..t], &mut buf) {
+        Ok(n) if n == isize => {}
+        Ok(n) => return Err(format!("corrupt input: length mismatch ({n} bytes, trailer says {isize})")),
+        Err(libdeflater::DecompressionError::InsufficientSpace) => {
+            return Err(format!("corrupt input: length mismatch (more than the {isize} bytes the trailer says)"))
+        }
+        Err(e) => return Err(format!("corrupt input: {e}")),
+    }
+    let actual = libdeflater::crc32(&buf);
+    if actual != crc {
+        return Err(format!("corrupt input: CRC mismatch (computed {actual:08x}, stored {crc:08x})"));
+    }
+    Ok(buf)
+}
+
+/// The reader thread: split the stream into members and queue them in order.
+fn frame_members(
+    head: Vec<u8>,
+    mut input: Box<dyn Read + Send>,
+    order: &SyncSender<Receiver<BlockResult>>,
+    jobs: &SyncSender<(Vec<u8>, Sender<BlockResult>)>,
+) -> anyhow::Result<()> {
+    let mut header = head;
+    // After sol-zip's opening marker the closing one is owed.
+    let mut end_owed = false;
+    loop {
+        if header.is_empty() {
+            header = vec![0u8; HEADER];
+            let n = read_full(&mut input, &mut header).context("reading input")?;
+            if n == 0 {
+                if end_owed {
+                    return Err(integrity("truncated input: the stream's end marker is missing"));
+                }
+                return Ok(());
+            }
+            header.truncate(n);
+        }
+        let Some(size) = member::mgzip_size(&header) else {
+            if end_owed {
+                return Err(integrity(if header.len() < HEADER {
+                    "truncated input: unexpected end of stream inside a member header"
+                } else {
+                    "corrupt input: bad member header"
+                }));
+            }
+            // Not ours (e.g. `cat ours.gz theirs.gz`, or trailing bytes): flate2 judges the rest.
+            return sequential_tail(header, input, order);
+        };
+        if !(HEADER + 2 + TRAILER..=MAX_BLOCK).contains(&size) {
+            return Err(integrity(format!("corrupt input: member size {size} out of range")));
+        }
+        let mut m = header;
+        m.resize(size, 0);
+        let n = read_full(&mut input, &mut m[HEADER..]).context("reading input")?;
+        if n < size - HEADER {
+            return Err(integrity("truncated input: unexpected end of stream inside a member"));
+        }
+        header = Vec::new();
+        if m[..] == member::START {
+            end_owed = true;
+            continue;
+        }
+        if m[..] == member::END {
+            if !end_owed {
+                return Err(integrity("corrupt input: end marker without a start"));
+            }
+            end_owed = false;
+            continue;
+        }
+        let (tx, rx) = mpsc::channel();
+        if order.send(rx).is_err() || jobs.send((m, tx)).is_err() {
+            return Ok(()); // the writer stopped; it reports why
+        }
+    }
+}
+
+/// A plain gzip member after Mgzip ones (`cat ours.gz theirs.gz`): decode the rest in order.
+fn sequential_tail(
+    header: Vec<u8>,
+    input: Box<dyn Read + Send>,
+    order: &SyncSender<Receiver<BlockResult>>,
+) -> anyhow::Result<()> {
+    let mut dec = MultiGzDecoder::new(Cursor::new(header).chain(input));
+    loop {
+        let mut buf = vec![0u8; BLOCK];
+        let n = match read_full(&mut dec, &mut buf) {
+            Ok(n) => n,
+            Err(e) => return Err(decode_error(e)),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        buf.truncate(n);
+        let (tx, rx) = mpsc::channel();
+        let _ = tx.send(Ok(buf));
+        if order.send(rx).is_err() {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! sol-zip: parallel gzip (Mgzip framing) and a strict parallel decoder.
+
+pub mod cli;
+pub mod compress;
+pub mod decompress;
+pub mod member;
+
+use std::fs::File;
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use sol_common::{stdio, Status};
+
+pub const TOOL: &str = "sol-zip";
+
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse_from(cli::expand_level_flags(std::env::args_os()));
+    sol_common::finish(TOOL, run(cli))
+}
+
+pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
+    let threads = cli.threads.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    });
+    let input: Box<dyn Read + Send> = match cli.file.as_deref() {
+        None | Some("-") => Box::new(stdio::input()),
+        Some(path) => Box::new(File::open(path).with_context(|| format!("'{path}'"))?),
+    };
+    let mut progress = sol_common::progress::Progress::new(TOOL, cli.progress);
+    if cli.decompress {
+        let mut out = stdio::binary_output(cli.force)?;
+        decompress::decompress(input, &mut out, threads, &mut progress)?;
+    } else {
+        if !cli.force && stdio::is_terminal(1) {
+            Err(sol_common::Fail::usage(
+                "compressed data not written to a terminal (redirect stdout, or use -f to force)",
+            ))?;
+        }
+        stdio::widen_pipes();
+        compress::compress(input, cli.level, threads, &mut progress)?;
+    }
+    progress.done();
+    Ok(Status::Success)
+}
