@@ -1,0 +1,44 @@
+//! `sol-crypt info`: the header, and whether the stream is complete, without the key.
+
+use std::io::{Read, Write};
+
+use anyhow::Context;
+use sol_common::stdio::{read_full, BLOCK};
+use sol_common::{Fail, Status};
+
+use super::format::{self, hex, TAG_LEN, TRAILER_LEN};
+
+pub fn info(input: &mut impl Read) -> anyhow::Result<Status> {
+    let (header, _) = super::stream::read_header(input)?;
+    let mut rest = 0u64;
+    let mut last16 = Vec::with_capacity(2 * TRAILER_LEN);
+    let mut buf = vec![0u8; BLOCK];
+    loop {
+        let n = read_full(input, &mut buf).context("reading input")?;
+        if n == 0 {
+            break;
+        }
+        rest += n as u64;
+        last16.extend_from_slice(&buf[n.saturating_sub(TRAILER_LEN)..n]);
+        let excess = last16.len().saturating_sub(TRAILER_LEN);
+        last16.drain(..excess);
+    }
+    let sealed = u64::from(header.chunk_size) + TAG_LEN as u64;
+    let complete = format::is_complete(rest, header.chunk_size, &last16);
+    let mut out = sol_common::stdio::text_output();
+    let text = format!(
+        "format\tsol-crypt v{}\ncipher\t{}\nchunk-size\t{}\nkey-id\t{}\nchunks\t{}\ncomplete\t{}\n",
+        format::VERSION,
+        header.cipher.name(),
+        header.chunk_size,
+        hex(&header.key_id),
+        rest.saturating_sub(TRAILER_LEN as u64).div_ceil(sealed),
+        if complete { "yes" } else { "no" },
+    );
+    out.write_all(text.as_bytes()).context("writing output")?;
+    out.flush().context("writing output")?;
+    if !complete {
+        Err(Fail::integrity("incomplete stream: the final chunk is missing or cut short"))?;
+    }
+    Ok(Status::Success)
+}

@@ -1,0 +1,168 @@
+//! Site keys, key ids and per-stream key derivation (HKDF-SHA256, HMAC-SHA256 via openssl).
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use openssl::md::Md;
+use openssl::pkey::{Id, PKey};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::sign::Signer;
+use sol_common::Fail;
+
+use super::format::{hex, Cipher, KEY_ID_LEN, SALT_LEN};
+
+pub struct SiteKey {
+    bytes: Vec<u8>,
+    pub id: [u8; KEY_ID_LEN],
+}
+
+pub fn hkdf(ikm: &[u8], salt: &[u8], info: &[u8], len: usize) -> Vec<u8> {
+    let derive = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
+        let mut ctx = PkeyCtx::new_id(Id::HKDF)?;
+        ctx.derive_init()?;
+        ctx.set_hkdf_md(Md::sha256())?;
+        ctx.set_hkdf_key(ikm)?;
+        ctx.set_hkdf_salt(salt)?;
+        ctx.add_hkdf_info(info)?;
+        let mut out = vec![0u8; len];
+        ctx.derive(Some(&mut out))?;
+        Ok(out)
+    };
+    derive().expect("HKDF-SHA256 is available in every supported OpenSSL")
+}
+
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mac = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
+        let pkey = PKey::hmac(key)?;
+        let mut s = Signer::new(openssl::hash::MessageDigest::sha256(), &pkey)?;
+        s.update(data)?;
+        s.sign_to_vec()
+    };
+    let v = mac().expect("HMAC-SHA256 is available in every supported OpenSSL");
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&v);
+    out
+}
+
+/// Keys of one stream, derived from the site key and the stream's salt.
+pub struct StreamKeys {
+    pub payload: Vec<u8>,
+    pub header_mac: Vec<u8>,
+}
+
+impl SiteKey {
+    pub fn from_bytes(bytes: Vec<u8>) -> SiteKey {
+        let id_bytes = hkdf(&bytes, b"", b"sol-crypt v1 key id", KEY_ID_LEN);
+        let mut id = [0u8; KEY_ID_LEN];
+        id.copy_from_slice(&id_bytes);
+        SiteKey { bytes, id }
+    }
+
+    pub fn cipher(&self) -> Cipher {
+        if self.bytes.len() == 16 {
+            Cipher::Aes128Gcm
+        } else {
+            Cipher::Aes256Gcm
+        }
+    }
+
+    pub fn id_hex(&self) -> String {
+        hex(&self.id)
+    }
+
+    pub fn derive(&self, salt: &[u8; SALT_LEN]) -> StreamKeys {
+        StreamKeys {
+            payload: hkdf(&self.bytes, salt, b"sol-crypt v1 payload", self.bytes.len()),
+            header_mac: hkdf(&self.bytes, salt, b"sol-crypt v1 header", 32),
+        }
+    }
+
+    /// Load a hex key file, refusing one that group or others can read.
+    pub fn load(path: &Path) -> anyhow::Result<SiteKey> {
+        let name = path.display();
+        check_private(path)?;
+        let text = fs::read_to_string(path).with_context(|| format!("key file '{name}'"))?;
+        let digits = text.trim();
+        let bytes = parse_hex(digits).filter(|b| b.len() == 16 || b.len() == 32);
+        match bytes {
+            Some(b) => Ok(SiteKey::from_bytes(b)),
+            None => bail!(
+                "key file '{name}': not a sol-crypt key (expected 32 or 64 hex digits on one line; \
+                 for an openssl passphrase file use --openssl)"
+            ),
+        }
+    }
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
+        .collect()
+}
+
+fn check_private(path: &Path) -> anyhow::Result<()> {
+    let name = path.display();
+    let meta = fs::metadata(path).with_context(|| format!("key file '{name}'"))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if meta.is_file() && mode & 0o077 != 0 {
+        bail!("key file '{name}': mode {mode:04o} lets group/others read it; run chmod 600 '{name}'");
+    }
+    Ok(())
+}
+
+/// First line of an openssl `-pass file:` passphrase file.
+pub fn load_passphrase(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let name = path.display();
+    check_private(path)?;
+    let data = fs::read(path).with_context(|| format!("passphrase file '{name}'"))?;
+    let line = data.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        bail!("passphrase file '{name}': the first line is empty");
+    }
+    Ok(line.to_vec())
+}
+
+pub fn keygen(bits: u32, output: Option<&Path>) -> anyhow::Result<()> {
+    let mut key = vec![0u8; (bits / 8) as usize];
+    openssl::rand::rand_bytes(&mut key).context("random number generator")?;
+    let line = format!("{}\n", hex(&key));
+    match output {
+        None => {
+            let mut out = sol_common::stdio::text_output();
+            out.write_all(line.as_bytes()).context("writing key")?;
+            out.flush().context("writing key")?;
+        }
+        Some(path) => {
+            let name = path.display();
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("key file '{name}'"))?;
+            f.write_all(line.as_bytes()).with_context(|| format!("key file '{name}'"))?;
+            f.sync_all().with_context(|| format!("key file '{name}'"))?;
+            let id = SiteKey::from_bytes(key).id_hex();
+            eprintln!("sol-crypt: wrote a {bits}-bit key to '{name}' (key id {id})");
+        }
+    }
+    Ok(())
+}
+
+/// The wrong-key error, naming both key ids.
+pub fn wrong_key(stream_id: &[u8], key: &SiteKey, key_file: &Path) -> Fail {
+    Fail::integrity(format!(
+        "wrong key: the stream was encrypted with key id {}, key file '{}' has key id {}",
+        hex(stream_id),
+        key_file.display(),
+        key.id_hex()
+    ))
+}

@@ -1,0 +1,155 @@
+//! Encryption and decryption of the chunked stream (see format.rs).
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use openssl::cipher_ctx::CipherCtx;
+use sol_common::progress::Progress;
+use sol_common::stdio::read_full;
+use sol_common::Fail;
+
+use super::format::{self, Header, HEADER_LEN, MAC_OFFSET, SALT_LEN, TAG_LEN, TRAILER_LEN};
+use super::key::{self, SiteKey};
+
+fn integrity(msg: impl Into<String>) -> anyhow::Error {
+    Fail::integrity(msg).into()
+}
+
+pub fn encrypt(
+    input: &mut impl Read,
+    out: &mut impl Write,
+    key: &SiteKey,
+    chunk_size: u32,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let mut salt = [0u8; SALT_LEN];
+    openssl::rand::rand_bytes(&mut salt).context("random number generator")?;
+    let header = Header { cipher: key.cipher(), chunk_size, salt, key_id: key.id };
+    let keys = key.derive(&salt);
+    let signed = header.signed_bytes();
+    out.write_all(&signed).context("writing output")?;
+    out.write_all(&key::hmac_sha256(&keys.header_mac, &signed)).context("writing output")?;
+
+    let mut ctx = CipherCtx::new()?;
+    ctx.encrypt_init(Some(header.cipher.openssl()), Some(&keys.payload), None)?;
+    let size = chunk_size as usize;
+    let mut plain = vec![0u8; size];
+    let mut sealed = vec![0u8; size + TAG_LEN];
+    let mut total = 0u64;
+    for counter in 0u64.. {
+        let n = read_full(input, &mut plain).context("reading input")?;
+        total += n as u64;
+        // The final chunk is the first short one (possibly empty): see format::is_complete.
+        let last = n < size;
+        ctx.encrypt_init(None, None, Some(&format::nonce(counter, last)))?;
+        let trailer = format::trailer(total);
+        if last {
+            ctx.cipher_update(&trailer, None)?; // the trailer is the final chunk's AAD
+        }
+        let written = ctx.cipher_update(&plain[..n], Some(&mut sealed))?;
+        ctx.cipher_final(&mut sealed[written..])?;
+        ctx.tag(&mut sealed[n..n + TAG_LEN])?;
+        out.write_all(&sealed[..n + TAG_LEN]).context("writing output")?;
+        progress.add(n as u64);
+        if last {
+            out.write_all(&trailer).context("writing output")?;
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Read and check the header: magic, version, key id (before any output), then the MAC.
+pub fn read_header(input: &mut impl Read) -> anyhow::Result<(Header, [u8; HEADER_LEN])> {
+    let mut raw = [0u8; HEADER_LEN];
+    let n = read_full(input, &mut raw).context("reading input")?;
+    if n >= 8 && &raw[..8] == b"Salted__" {
+        return Err(integrity("not a sol-crypt stream: this is an openssl enc stream (use --openssl)"));
+    }
+    if n < HEADER_LEN {
+        if n >= 8 && &raw[..8] == format::MAGIC {
+            return Err(integrity(format!("truncated stream: header has {n} of {HEADER_LEN} bytes")));
+        }
+        return Err(integrity("not a sol-crypt stream (too short for a header)"));
+    }
+    let header = Header::parse(&raw).map_err(integrity)?;
+    Ok((header, raw))
+}
+
+pub fn decrypt(
+    input: &mut impl Read,
+    out: &mut impl Write,
+    key: &SiteKey,
+    key_file: &Path,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let (header, raw) = read_header(input)?;
+    if header.key_id != key.id {
+        return Err(key::wrong_key(&header.key_id, key, key_file).into());
+    }
+    let keys = key.derive(&header.salt);
+    let mac = key::hmac_sha256(&keys.header_mac, &raw[..MAC_OFFSET]);
+    if !openssl::memcmp::eq(&mac, &raw[MAC_OFFSET..]) || header.cipher != key.cipher() {
+        return Err(integrity("header authentication failed: the header is corrupt"));
+    }
+
+    let mut ctx = CipherCtx::new()?;
+    ctx.decrypt_init(Some(header.cipher.openssl()), Some(&keys.payload), None)?;
+    let size = header.chunk_size as usize;
+    // A window of one sealed chunk plus a trailer: when it cannot be filled, what it holds
+    // is the final chunk and the trailer.
+    let window = size + TAG_LEN + TRAILER_LEN;
+    let mut buf = vec![0u8; window];
+    let mut plain = vec![0u8; size + TAG_LEN];
+    let mut have = 0usize;
+    let mut total = 0u64;
+    for counter in 0u64.. {
+        have += read_full(input, &mut buf[have..]).context("reading input")?;
+        let last = have < window;
+        let (body, aad) = if last {
+            if have < TAG_LEN + TRAILER_LEN {
+                return Err(integrity(if counter > 0 && have == 0 {
+                    format!("truncated stream: the final chunk is missing after {counter} chunks")
+                } else {
+                    format!("truncated stream: chunk {counter} is cut short")
+                }));
+            }
+            let t = &buf[have - TRAILER_LEN..have];
+            if &t[..8] != format::TRAILER_MAGIC {
+                return Err(integrity(format!(
+                    "no end trailer after chunk {counter}: the stream is truncated (final chunk missing) or has trailing data"
+                )));
+            }
+            (have - TRAILER_LEN - TAG_LEN, Some(t.to_vec()))
+        } else {
+            (size, None)
+        };
+        ctx.decrypt_init(None, None, Some(&format::nonce(counter, last)))?;
+        if let Some(aad) = &aad {
+            ctx.cipher_update(aad, None)?;
+        }
+        ctx.set_tag(&buf[body..body + TAG_LEN])?;
+        let written = ctx.cipher_update(&buf[..body], Some(&mut plain))?;
+        if ctx.cipher_final(&mut plain[written..]).is_err() {
+            return Err(integrity(format!(
+                "authentication failed at chunk {counter}: the stream is corrupt, reordered or truncated"
+            )));
+        }
+        // Only authenticated plaintext is ever written.
+        out.write_all(&plain[..body]).context("writing output")?;
+        progress.add(body as u64);
+        total += body as u64;
+        if last {
+            // The trailer is authenticated (AAD); its length must match what arrived.
+            let t = aad.expect("set for the final chunk");
+            if u64::from_be_bytes(t[8..].try_into().expect("8 bytes")) != total {
+                return Err(integrity("the end trailer's length does not match the stream"));
+            }
+            return Ok(());
+        }
+        buf.copy_within(size + TAG_LEN..have, 0);
+        have -= size + TAG_LEN;
+    }
+    unreachable!("the chunk counter is unbounded")
+}
