@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { sol::sol_tar::main() }
+fn main() -> std::process::ExitCode {
+    sol::sol_tar::main()
+}

@@ -8,6 +8,7 @@ pub mod exit;
 pub mod progress;
 pub mod size;
 pub mod stdio;
+pub mod time;
 
 pub use exit::{finish, Fail, Status};
 pub use size::parse_size;

@@ -1,0 +1,206 @@
+//! `sol-tar create`: the writer side.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::Context;
+use sol_common::{Fail, Status};
+use tar::Builder;
+
+use super::header::{self, Kind, Meta};
+use super::readahead::{self, Body, Budget, Item};
+use super::walk::{io_msg, Node, Walk};
+use super::warn;
+
+/// Archive names for the PATH operands: as given, without leading '/' or trailing '/'.
+fn roots(dir: Option<&Path>, paths: &[PathBuf]) -> anyhow::Result<Vec<(Vec<u8>, PathBuf)>> {
+    let mut warned = false;
+    let mut out = Vec::new();
+    for p in paths {
+        if p.components().any(|c| c == Component::ParentDir) {
+            return Err(Fail::usage(format!(
+                "'{}': names with '..' are not archived; use -C to change directory",
+                p.display()
+            ))
+            .into());
+        }
+        let bytes = p.as_os_str().as_bytes();
+        let mut name = bytes;
+        while name.len() > 1 && name.ends_with(b"/") {
+            name = &name[..name.len() - 1];
+        }
+        if name.starts_with(b"/") {
+            if !warned {
+                warn("removing leading '/' from member names");
+                warned = true;
+            }
+            while name.starts_with(b"/") {
+                name = &name[1..];
+            }
+        }
+        let disk = match dir {
+            Some(d) => d.join(p),
+            None => p.clone(),
+        };
+        out.push((name.to_vec(), disk));
+    }
+    Ok(out)
+}
+
+fn meta_of(m: &std::fs::Metadata, size: u64) -> Meta {
+    Meta { mode: m.mode(), uid: u64::from(m.uid()), gid: u64::from(m.gid()), mtime: m.mtime(), size }
+}
+
+fn append(
+    b: &mut Builder<impl Write>,
+    prepared: header::Prepared,
+    data: impl Read,
+) -> io::Result<()> {
+    if let Some((ph, records)) = prepared.pax {
+        b.append(&ph, &records[..])?;
+    }
+    b.append(&prepared.header, data)
+}
+
+/// Reads exactly `left` bytes of a file, padding with zeros if it shrinks.
+struct Exact {
+    file: File,
+    left: u64,
+    shrank: u64,
+}
+
+impl Read for Exact {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = if self.shrank > 0 { 0 } else { self.file.read(&mut buf[..want])? };
+        let n = if n == 0 {
+            // EOF before the size in the header: pad with zeros, as GNU tar does.
+            buf[..want].fill(0);
+            self.shrank += want as u64;
+            want
+        } else {
+            n
+        };
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+pub fn create(
+    dir: Option<&Path>,
+    paths: &[PathBuf],
+    out: impl Write,
+    readers: u16,
+) -> anyhow::Result<Status> {
+    let budget = Budget::default();
+    let items = readahead::start(Walk::new(roots(dir, paths)?), usize::from(readers), budget.clone());
+    let mut b = Builder::new(out);
+    let mut failed = false;
+    for item in items {
+        let (node, body) = match item {
+            Item::Error(msg) => {
+                warn(msg);
+                failed = true;
+                continue;
+            }
+            Item::Entry(node, body) => (node, body),
+        };
+        if node.name.is_empty() {
+            continue; // the root "/" itself
+        }
+        failed |= write_entry(&mut b, &node, body, &budget).context("writing output")?;
+    }
+    let mut out = b.into_inner().context("writing output")?;
+    out.flush().context("writing output")?;
+    if failed {
+        warn("exiting with failure status due to previous errors (the archive is complete)");
+        return Ok(Status::Failure);
+    }
+    Ok(Status::Success)
+}
+
+/// Write one entry; Ok(true) when something was reported (exit 1 at the end).
+fn write_entry(
+    b: &mut Builder<impl Write>,
+    node: &Node,
+    body: Body,
+    budget: &Budget,
+) -> io::Result<bool> {
+    let path = node.path.display();
+    let m = &node.meta;
+    match body {
+        Body::Skip(why) => {
+            warn(format!("{path}: {why}"));
+            Ok(false)
+        }
+        Body::Empty if m.is_dir() => {
+            append(b, header::prepare(&node.name, Kind::Dir, &meta_of(m, 0))?, io::empty())?;
+            Ok(false)
+        }
+        Body::Empty => {
+            let target = match std::fs::read_link(&node.path) {
+                Ok(t) => t,
+                Err(e) => {
+                    warn(format!("{path}: cannot read symlink: {}", io_msg(&e)));
+                    return Ok(true);
+                }
+            };
+            let kind = Kind::Symlink(target.as_os_str().as_bytes());
+            append(b, header::prepare(&node.name, kind, &meta_of(m, 0))?, io::empty())?;
+            Ok(false)
+        }
+        Body::HardLink(first) => {
+            append(b, header::prepare(&node.name, Kind::HardLink(&first), &meta_of(m, 0))?, io::empty())?;
+            Ok(false)
+        }
+        Body::Small(rx) => {
+            let contents = rx.recv().map_err(|_| io::Error::other("a reader thread died"))?;
+            budget.give(readahead::cost(m.len()));
+            let data = match contents.data {
+                Ok(d) => d,
+                Err(e) => return Ok(report_unreadable(&path, &e)),
+            };
+            let p = header::prepare(&node.name, Kind::File, &meta_of(m, data.len() as u64))?;
+            append(b, p, &data[..])?;
+            if contents.changed {
+                warn(format!("{path}: file changed as we read it"));
+            }
+            Ok(contents.changed)
+        }
+        Body::Large => {
+            let file = match File::open(&node.path) {
+                Ok(f) => f,
+                Err(e) => return Ok(report_unreadable(&path, &e)),
+            };
+            let mut exact = Exact { file, left: m.len(), shrank: 0 };
+            append(b, header::prepare(&node.name, Kind::File, &meta_of(m, m.len()))?, &mut exact)?;
+            if exact.shrank > 0 {
+                warn(format!("{path}: file shrank by {} bytes; padding with zeros", exact.shrank));
+                return Ok(true);
+            }
+            let mut probe = [0u8; 1];
+            let grew = exact.file.read(&mut probe).map(|n| n > 0).unwrap_or(true);
+            let now = exact.file.metadata()?;
+            if grew || readahead::changed_since(m, &now) {
+                warn(format!("{path}: file changed as we read it"));
+                return Ok(true);
+            }
+            Ok(false)
+        }
+    }
+}
+
+fn report_unreadable(path: &impl std::fmt::Display, e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::NotFound {
+        warn(format!("{path}: file removed before we read it"));
+    } else {
+        warn(format!("{path}: cannot read: {}", io_msg(e)));
+    }
+    true
+}

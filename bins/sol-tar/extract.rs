@@ -1,0 +1,212 @@
+//! `sol-tar extract`: restore a tar stream under DEST, refusing anything that would land
+//! outside it.
+//!
+//! Entries go through the tar crate's `unpack_in` (which unlinks before writing and checks
+//! link targets), after our own checks: absolute names and `..` are refused, and so is any
+//! entry whose parent path inside DEST is a symlink, so extraction never follows a symlink,
+//! not even one an earlier entry created. Directory modes and mtimes are applied last, deepest
+//! first, so read-only directories and contents written later do not get in the way.
+
+use std::fs;
+use std::io::{self, BufReader, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use filetime::FileTime;
+use sol_common::{Fail, Status};
+use tar::{Archive, EntryType};
+
+use super::walk::io_msg;
+use super::warn;
+
+/// Counts the bytes the tar reader consumed, to tell a finished archive from a cut one.
+pub struct Counting<R> {
+    pub inner: R,
+    pub count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+pub fn reader<R: Read>(input: R) -> Archive<Counting<BufReader<R>>> {
+    Archive::new(Counting { inner: BufReader::with_capacity(1 << 20, input), count: 0 })
+}
+
+/// A broken stream is an integrity failure (status 3).
+pub fn corrupt(e: io::Error) -> anyhow::Error {
+    Fail::integrity(format!("corrupt or truncated archive: {}", io_msg(&e))).into()
+}
+
+/// After the last entry: the tar reader must have consumed an end-of-archive block.
+/// `end_of_data` is where the last entry's padded data ends (0 with no entries).
+pub fn check_end(consumed: u64, end_of_data: u64) -> anyhow::Result<()> {
+    if consumed == 0 {
+        Err(Fail::integrity("empty input: not a tar archive"))?;
+    }
+    if consumed < end_of_data + 512 {
+        Err(Fail::integrity("truncated archive: the end-of-archive marker is missing"))?;
+    }
+    Ok(())
+}
+
+/// Where an entry's data ends in the stream, padded to 512.
+pub fn end_of(entry: &tar::Entry<'_, impl Read>) -> u64 {
+    entry.raw_file_position() + entry.size().div_ceil(512) * 512
+}
+
+/// A name inside DEST, or why not.
+fn safe_relative(name: &[u8]) -> Result<PathBuf, String> {
+    if name.starts_with(b"/") {
+        return Err("absolute name".into());
+    }
+    let mut rel = PathBuf::new();
+    for part in name.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return Err("name contains '..'".into()),
+            p => rel.push(std::ffi::OsStr::from_bytes(p)),
+        }
+    }
+    Ok(rel)
+}
+
+/// Refuse a path whose existing parents inside DEST include a symlink.
+fn check_parents(dest: &Path, rel: &Path) -> Result<(), String> {
+    let mut at = dest.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for part in parts.iter().take(parts.len().saturating_sub(1)) {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!("it would pass through the symlink '{}'", at.display()))
+            }
+            Ok(_) => {}
+            Err(_) => break, // nothing deeper exists yet
+        }
+    }
+    Ok(())
+}
+
+struct Dir {
+    path: PathBuf,
+    mode: u32,
+    mtime: u64,
+    owner: Option<(u64, u64)>,
+}
+
+pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
+    fs::create_dir_all(dest).with_context(|| format!("'{}'", dest.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut archive = reader(input);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_mtime(true);
+    archive.set_overwrite(true);
+    archive.set_preserve_ownerships(root);
+    archive.set_unpack_xattrs(false);
+
+    let mut dirs: Vec<Dir> = Vec::new();
+    let (mut refused, mut failed, mut end_of_data) = (0u64, false, 0u64);
+    for entry in archive.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        end_of_data = end_of(&entry);
+        let name = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&name).into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() {
+            continue;
+        }
+        let refuse = |why: String, refused: &mut u64| {
+            warn(format!("{shown}: refusing to extract: {why}"));
+            *refused += 1;
+        };
+        let rel = match safe_relative(&name) {
+            Ok(r) => r,
+            Err(why) => {
+                refuse(why, &mut refused);
+                continue;
+            }
+        };
+        if rel.as_os_str().is_empty() {
+            continue; // "./" itself
+        }
+        if let Err(why) = check_parents(dest, &rel) {
+            refuse(why, &mut refused);
+            continue;
+        }
+        if kind == EntryType::Link {
+            let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+            let checked = safe_relative(&target)
+                .map_err(|why| format!("hard link target: {why}"))
+                .and_then(|t| check_parents(dest, &t).map_err(|why| format!("hard link target: {why}")));
+            if let Err(why) = checked {
+                refuse(why, &mut refused);
+                continue;
+            }
+        }
+        if matches!(kind, EntryType::Char | EntryType::Block | EntryType::Fifo) {
+            warn(format!("{shown}: special file not extracted"));
+            continue;
+        }
+        if kind.is_dir() {
+            let path = dest.join(&rel);
+            if let Err(e) = make_dir(&path) {
+                warn(format!("{shown}: cannot create directory: {}", io_msg(&e)));
+                failed = true;
+                continue;
+            }
+            let h = entry.header();
+            let owner = root.then(|| (h.uid().unwrap_or(0), h.gid().unwrap_or(0)));
+            dirs.push(Dir { path, mode: h.mode().unwrap_or(0o755), mtime: h.mtime().unwrap_or(0), owner });
+            continue;
+        }
+        match entry.unpack_in(dest) {
+            Ok(true) => {}
+            Ok(false) => refuse("outside the destination".into(), &mut refused),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(corrupt(e)),
+            Err(e) => {
+                warn(format!("{shown}: {}", io_msg(&e)));
+                failed = true;
+            }
+        }
+    }
+    let consumed = archive.into_inner().count;
+    check_end(consumed, end_of_data)?;
+
+    for d in dirs.iter().rev() {
+        let applied = (|| -> io::Result<()> {
+            if let Some((uid, gid)) = d.owner {
+                std::os::unix::fs::lchown(&d.path, Some(uid as u32), Some(gid as u32))?;
+            }
+            fs::set_permissions(&d.path, std::os::unix::fs::PermissionsExt::from_mode(d.mode & 0o7777))?;
+            let t = FileTime::from_unix_time(d.mtime as i64, 0);
+            filetime::set_file_times(&d.path, t, t)
+        })();
+        if let Err(e) = applied {
+            warn(format!("{}: cannot set mode/time: {}", d.path.display(), io_msg(&e)));
+            failed = true;
+        }
+    }
+    if refused > 0 {
+        Err(Fail::integrity(format!("refused {refused} entries that would land outside the destination")))?;
+    }
+    Ok(if failed { Status::Failure } else { Status::Success })
+}
+
+/// Create a directory (and missing parents); replace a non-directory in the way.
+fn make_dir(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => {
+            fs::remove_file(path)?;
+            fs::create_dir(path)
+        }
+        Err(_) => fs::create_dir_all(path),
+    }
+}
