@@ -40,7 +40,11 @@ pub fn reader<R: Read>(input: R) -> Archive<Counting<BufReader<R>>> {
 
 /// A broken stream is an integrity failure (status 3).
 pub fn corrupt(e: io::Error) -> anyhow::Error {
-    Fail::integrity(format!("corrupt or truncated archive: {}", io_msg(&e))).into()
+    // The tar crate's messages can quote whole headers: keep the first clause, briefly.
+    let msg = io_msg(&e);
+    let msg = msg.split(" when getting").next().unwrap_or_default();
+    let msg: String = msg.chars().filter(|c| !c.is_control()).take(120).collect();
+    Fail::integrity(format!("corrupt or truncated archive: {msg}")).into()
 }
 
 /// After the last entry: the tar reader must have consumed an end-of-archive block.

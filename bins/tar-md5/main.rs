@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { sol::tar_md5::main() }
+fn main() -> std::process::ExitCode {
+    sol::tar_md5::main()
+}
