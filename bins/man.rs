@@ -16,14 +16,21 @@ pub fn pages() -> Vec<(String, String)> {
 fn page<C: CommandFactory>(extra: &str) -> (String, String) {
     let cmd = C::command();
     let name = cmd.get_name().to_string();
-    let man = clap_mangen::Man::new(cmd).date("2026-11-21").source("sol toolkit").manual("User Commands");
+    let man = clap_mangen::Man::new(cmd)
+        .date("2026-11-21")
+        .source("sol toolkit")
+        .manual("User Commands");
     let mut out = Vec::new();
     man.render_title(&mut out).expect("render to memory");
     man.render_name_section(&mut out).expect("render to memory");
-    man.render_synopsis_section(&mut out).expect("render to memory");
-    man.render_description_section(&mut out).expect("render to memory");
-    man.render_options_section(&mut out).expect("render to memory");
-    man.render_subcommands_section(&mut out).expect("render to memory");
+    man.render_synopsis_section(&mut out)
+        .expect("render to memory");
+    man.render_description_section(&mut out)
+        .expect("render to memory");
+    man.render_options_section(&mut out)
+        .expect("render to memory");
+    man.render_subcommands_section(&mut out)
+        .expect("render to memory");
     let mut text = String::from_utf8(out).expect("roff is UTF-8");
     text.push_str(extra);
     (format!("{name}.1"), text)

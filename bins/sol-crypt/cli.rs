@@ -42,7 +42,12 @@ pub struct Cli {
 
     /// Key file (hex, from `sol-crypt keygen`); with --openssl, a passphrase file. Must not be
     /// readable by group or others.
-    #[arg(short = 'k', long = "key-file", value_name = "KEYFILE", env = "SOL_KEY_FILE")]
+    #[arg(
+        short = 'k',
+        long = "key-file",
+        value_name = "KEYFILE",
+        env = "SOL_KEY_FILE"
+    )]
     pub key_file: Option<PathBuf>,
 
     /// Plaintext bytes per chunk when encrypting (K/M suffixes), recorded in the header.

@@ -100,7 +100,12 @@ impl Header {
         salt.copy_from_slice(&b[14..46]);
         let mut key_id = [0u8; KEY_ID_LEN];
         key_id.copy_from_slice(&b[46..54]);
-        Ok(Header { cipher, chunk_size, salt, key_id })
+        Ok(Header {
+            cipher,
+            chunk_size,
+            salt,
+            key_id,
+        })
     }
 }
 
@@ -164,7 +169,12 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_nonce_layout() {
-        let h = Header { cipher: Cipher::Aes256Gcm, chunk_size: 65536, salt: [7; 32], key_id: [9; 8] };
+        let h = Header {
+            cipher: Cipher::Aes256Gcm,
+            chunk_size: 65536,
+            salt: [7; 32],
+            key_id: [9; 8],
+        };
         let mut full = [0u8; HEADER_LEN];
         full[..MAC_OFFSET].copy_from_slice(&h.signed_bytes());
         assert_eq!(Header::parse(&full).unwrap(), h);

@@ -38,7 +38,9 @@ pub fn info(input: &mut impl Read) -> anyhow::Result<Status> {
     out.write_all(text.as_bytes()).context("writing output")?;
     out.flush().context("writing output")?;
     if !complete {
-        Err(Fail::integrity("incomplete stream: the final chunk is missing or cut short"))?;
+        Err(Fail::integrity(
+            "incomplete stream: the final chunk is missing or cut short",
+        ))?;
     }
     Ok(Status::Success)
 }

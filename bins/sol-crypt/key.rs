@@ -112,7 +112,9 @@ fn check_private(path: &Path) -> anyhow::Result<()> {
     let meta = fs::metadata(path).with_context(|| format!("key file '{name}'"))?;
     let mode = meta.permissions().mode() & 0o777;
     if meta.is_file() && mode & 0o077 != 0 {
-        bail!("key file '{name}': mode {mode:04o} lets group/others read it; run chmod 600 '{name}'");
+        bail!(
+            "key file '{name}': mode {mode:04o} lets group/others read it; run chmod 600 '{name}'"
+        );
     }
     Ok(())
 }
@@ -148,7 +150,8 @@ pub fn keygen(bits: u32, output: Option<&Path>) -> anyhow::Result<()> {
                 .mode(0o600)
                 .open(path)
                 .with_context(|| format!("key file '{name}'"))?;
-            f.write_all(line.as_bytes()).with_context(|| format!("key file '{name}'"))?;
+            f.write_all(line.as_bytes())
+                .with_context(|| format!("key file '{name}'"))?;
             f.sync_all().with_context(|| format!("key file '{name}'"))?;
             let id = SiteKey::from_bytes(key).id_hex();
             eprintln!("sol-crypt: wrote a {bits}-bit key to '{name}' (key id {id})");

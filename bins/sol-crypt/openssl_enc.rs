@@ -15,7 +15,12 @@ const MAGIC: &[u8; 8] = b"Salted__";
 fn crypter(mode: Mode, pass: &[u8], salt: &[u8], iter: u32) -> anyhow::Result<Crypter> {
     let mut kiv = [0u8; 48];
     openssl::pkcs5::pbkdf2_hmac(pass, salt, iter as usize, MessageDigest::sha256(), &mut kiv)?;
-    Ok(Crypter::new(Cipher::aes_256_cbc(), mode, &kiv[..32], Some(&kiv[32..]))?)
+    Ok(Crypter::new(
+        Cipher::aes_256_cbc(),
+        mode,
+        &kiv[..32],
+        Some(&kiv[32..]),
+    )?)
 }
 
 fn pump(
@@ -53,7 +58,12 @@ pub fn encrypt(
     openssl::rand::rand_bytes(&mut salt)?;
     out.write_all(MAGIC).context("writing output")?;
     out.write_all(&salt).context("writing output")?;
-    pump(input, out, &mut crypter(Mode::Encrypt, pass, &salt, iter)?, progress)
+    pump(
+        input,
+        out,
+        &mut crypter(Mode::Encrypt, pass, &salt, iter)?,
+        progress,
+    )
 }
 
 pub fn decrypt(
@@ -66,7 +76,14 @@ pub fn decrypt(
     let mut head = [0u8; 16];
     let n = read_full(input, &mut head).context("reading input")?;
     if n < 16 || &head[..8] != MAGIC {
-        Err(Fail::integrity("not an openssl enc stream (no 'Salted__' header)"))?;
+        Err(Fail::integrity(
+            "not an openssl enc stream (no 'Salted__' header)",
+        ))?;
     }
-    pump(input, out, &mut crypter(Mode::Decrypt, pass, &head[8..], iter)?, progress)
+    pump(
+        input,
+        out,
+        &mut crypter(Mode::Decrypt, pass, &head[8..], iter)?,
+        progress,
+    )
 }

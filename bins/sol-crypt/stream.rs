@@ -25,11 +25,17 @@ pub fn encrypt(
 ) -> anyhow::Result<()> {
     let mut salt = [0u8; SALT_LEN];
     openssl::rand::rand_bytes(&mut salt).context("random number generator")?;
-    let header = Header { cipher: key.cipher(), chunk_size, salt, key_id: key.id };
+    let header = Header {
+        cipher: key.cipher(),
+        chunk_size,
+        salt,
+        key_id: key.id,
+    };
     let keys = key.derive(&salt);
     let signed = header.signed_bytes();
     out.write_all(&signed).context("writing output")?;
-    out.write_all(&key::hmac_sha256(&keys.header_mac, &signed)).context("writing output")?;
+    out.write_all(&key::hmac_sha256(&keys.header_mac, &signed))
+        .context("writing output")?;
 
     let mut ctx = CipherCtx::new()?;
     ctx.encrypt_init(Some(header.cipher.openssl()), Some(&keys.payload), None)?;
@@ -50,7 +56,8 @@ pub fn encrypt(
         let written = ctx.cipher_update(&plain[..n], Some(&mut sealed))?;
         ctx.cipher_final(&mut sealed[written..])?;
         ctx.tag(&mut sealed[n..n + TAG_LEN])?;
-        out.write_all(&sealed[..n + TAG_LEN]).context("writing output")?;
+        out.write_all(&sealed[..n + TAG_LEN])
+            .context("writing output")?;
         progress.add(n as u64);
         if last {
             out.write_all(&trailer).context("writing output")?;
@@ -65,11 +72,15 @@ pub fn read_header(input: &mut impl Read) -> anyhow::Result<(Header, [u8; HEADER
     let mut raw = [0u8; HEADER_LEN];
     let n = read_full(input, &mut raw).context("reading input")?;
     if n >= 8 && &raw[..8] == b"Salted__" {
-        return Err(integrity("not a sol-crypt stream: this is an openssl enc stream (use --openssl)"));
+        return Err(integrity(
+            "not a sol-crypt stream: this is an openssl enc stream (use --openssl)",
+        ));
     }
     if n < HEADER_LEN {
         if n >= 8 && &raw[..8] == format::MAGIC {
-            return Err(integrity(format!("truncated stream: header has {n} of {HEADER_LEN} bytes")));
+            return Err(integrity(format!(
+                "truncated stream: header has {n} of {HEADER_LEN} bytes"
+            )));
         }
         return Err(integrity("not a sol-crypt stream (too short for a header)"));
     }
@@ -91,7 +102,9 @@ pub fn decrypt(
     let keys = key.derive(&header.salt);
     let mac = key::hmac_sha256(&keys.header_mac, &raw[..MAC_OFFSET]);
     if !openssl::memcmp::eq(&mac, &raw[MAC_OFFSET..]) || header.cipher != key.cipher() {
-        return Err(integrity("header authentication failed: the header is corrupt"));
+        return Err(integrity(
+            "header authentication failed: the header is corrupt",
+        ));
     }
 
     let mut ctx = CipherCtx::new()?;
@@ -144,7 +157,9 @@ pub fn decrypt(
             // The trailer is authenticated (AAD); its length must match what arrived.
             let t = aad.expect("set for the final chunk");
             if u64::from_be_bytes(t[8..].try_into().expect("8 bytes")) != total {
-                return Err(integrity("the end trailer's length does not match the stream"));
+                return Err(integrity(
+                    "the end trailer's length does not match the stream",
+                ));
             }
             return Ok(());
         }

@@ -51,7 +51,13 @@ fn roots(dir: Option<&Path>, paths: &[PathBuf]) -> anyhow::Result<Vec<(Vec<u8>, 
 }
 
 fn meta_of(m: &std::fs::Metadata, size: u64) -> Meta {
-    Meta { mode: m.mode(), uid: u64::from(m.uid()), gid: u64::from(m.gid()), mtime: m.mtime(), size }
+    Meta {
+        mode: m.mode(),
+        uid: u64::from(m.uid()),
+        gid: u64::from(m.gid()),
+        mtime: m.mtime(),
+        size,
+    }
 }
 
 fn append(
@@ -78,7 +84,11 @@ impl Read for Exact {
             return Ok(0);
         }
         let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
-        let n = if self.shrank > 0 { 0 } else { self.file.read(&mut buf[..want])? };
+        let n = if self.shrank > 0 {
+            0
+        } else {
+            self.file.read(&mut buf[..want])?
+        };
         let n = if n == 0 {
             // EOF before the size in the header: pad with zeros, as GNU tar does.
             buf[..want].fill(0);
@@ -99,7 +109,11 @@ pub fn create(
     readers: u16,
 ) -> anyhow::Result<Status> {
     let budget = Budget::default();
-    let items = readahead::start(Walk::new(roots(dir, paths)?), usize::from(readers), budget.clone());
+    let items = readahead::start(
+        Walk::new(roots(dir, paths)?),
+        usize::from(readers),
+        budget.clone(),
+    );
     let mut b = Builder::new(out);
     let mut failed = false;
     for item in items {
@@ -140,7 +154,11 @@ fn write_entry(
             Ok(false)
         }
         Body::Empty if m.is_dir() => {
-            append(b, header::prepare(&node.name, Kind::Dir, &meta_of(m, 0))?, io::empty())?;
+            append(
+                b,
+                header::prepare(&node.name, Kind::Dir, &meta_of(m, 0))?,
+                io::empty(),
+            )?;
             Ok(false)
         }
         Body::Empty => {
@@ -152,15 +170,25 @@ fn write_entry(
                 }
             };
             let kind = Kind::Symlink(target.as_os_str().as_bytes());
-            append(b, header::prepare(&node.name, kind, &meta_of(m, 0))?, io::empty())?;
+            append(
+                b,
+                header::prepare(&node.name, kind, &meta_of(m, 0))?,
+                io::empty(),
+            )?;
             Ok(false)
         }
         Body::HardLink(first) => {
-            append(b, header::prepare(&node.name, Kind::HardLink(&first), &meta_of(m, 0))?, io::empty())?;
+            append(
+                b,
+                header::prepare(&node.name, Kind::HardLink(&first), &meta_of(m, 0))?,
+                io::empty(),
+            )?;
             Ok(false)
         }
         Body::Small(rx) => {
-            let contents = rx.recv().map_err(|_| io::Error::other("a reader thread died"))?;
+            let contents = rx
+                .recv()
+                .map_err(|_| io::Error::other("a reader thread died"))?;
             budget.give(readahead::cost(m.len()));
             let data = match contents.data {
                 Ok(d) => d,
@@ -178,10 +206,21 @@ fn write_entry(
                 Ok(f) => f,
                 Err(e) => return Ok(report_unreadable(&path, &e)),
             };
-            let mut exact = Exact { file, left: m.len(), shrank: 0 };
-            append(b, header::prepare(&node.name, Kind::File, &meta_of(m, m.len()))?, &mut exact)?;
+            let mut exact = Exact {
+                file,
+                left: m.len(),
+                shrank: 0,
+            };
+            append(
+                b,
+                header::prepare(&node.name, Kind::File, &meta_of(m, m.len()))?,
+                &mut exact,
+            )?;
             if exact.shrank > 0 {
-                warn(format!("{path}: file shrank by {} bytes; padding with zeros", exact.shrank));
+                warn(format!(
+                    "{path}: file shrank by {} bytes; padding with zeros",
+                    exact.shrank
+                ));
                 return Ok(true);
             }
             let mut probe = [0u8; 1];

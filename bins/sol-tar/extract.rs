@@ -11,6 +11,8 @@ use std::fs;
 use std::io::{self, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context;
 use filetime::FileTime;
@@ -20,22 +22,38 @@ use tar::{Archive, EntryType};
 use super::walk::io_msg;
 use super::warn;
 
-/// Counts the bytes the tar reader consumed, to tell a finished archive from a cut one.
+/// Counts the bytes the tar reader consumed, to tell a finished archive from a cut one, and
+/// notes when the input ran dry (a failed unpack after that is a truncated stream).
 pub struct Counting<R> {
     pub inner: R,
     pub count: u64,
+    pub eof: Arc<AtomicBool>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof.store(true, Ordering::Relaxed);
+        }
         self.count += n as u64;
         Ok(n)
     }
 }
 
+/// A tar reader over `input`, and the flag that is set when `input` runs dry.
+pub fn reader_with_eof<R: Read>(input: R) -> (Archive<Counting<BufReader<R>>>, Arc<AtomicBool>) {
+    let eof = Arc::new(AtomicBool::new(false));
+    let counting = Counting {
+        inner: BufReader::with_capacity(1 << 20, input),
+        count: 0,
+        eof: eof.clone(),
+    };
+    (Archive::new(counting), eof)
+}
+
 pub fn reader<R: Read>(input: R) -> Archive<Counting<BufReader<R>>> {
-    Archive::new(Counting { inner: BufReader::with_capacity(1 << 20, input), count: 0 })
+    reader_with_eof(input).0
 }
 
 /// A broken stream is an integrity failure (status 3).
@@ -54,7 +72,9 @@ pub fn check_end(consumed: u64, end_of_data: u64) -> anyhow::Result<()> {
         Err(Fail::integrity("empty input: not a tar archive"))?;
     }
     if consumed < end_of_data + 512 {
-        Err(Fail::integrity("truncated archive: the end-of-archive marker is missing"))?;
+        Err(Fail::integrity(
+            "truncated archive: the end-of-archive marker is missing",
+        ))?;
     }
     Ok(())
 }
@@ -88,7 +108,10 @@ fn check_parents(dest: &Path, rel: &Path) -> Result<(), String> {
         at.push(part);
         match fs::symlink_metadata(&at) {
             Ok(m) if m.file_type().is_symlink() => {
-                return Err(format!("it would pass through the symlink '{}'", at.display()))
+                return Err(format!(
+                    "it would pass through the symlink '{}'",
+                    at.display()
+                ))
             }
             Ok(_) => {}
             Err(_) => break, // nothing deeper exists yet
@@ -108,7 +131,7 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
     fs::create_dir_all(dest).with_context(|| format!("'{}'", dest.display()))?;
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let mut archive = reader(input);
+    let (mut archive, eof) = reader_with_eof(input);
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
@@ -145,10 +168,15 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
             continue;
         }
         if kind == EntryType::Link {
-            let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+            let target = entry
+                .link_name_bytes()
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
             let checked = safe_relative(&target)
                 .map_err(|why| format!("hard link target: {why}"))
-                .and_then(|t| check_parents(dest, &t).map_err(|why| format!("hard link target: {why}")));
+                .and_then(|t| {
+                    check_parents(dest, &t).map_err(|why| format!("hard link target: {why}"))
+                });
             if let Err(why) = checked {
                 refuse(why, &mut refused);
                 continue;
@@ -167,13 +195,32 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
             }
             let h = entry.header();
             let owner = root.then(|| (h.uid().unwrap_or(0), h.gid().unwrap_or(0)));
-            dirs.push(Dir { path, mode: h.mode().unwrap_or(0o755), mtime: h.mtime().unwrap_or(0), owner });
+            dirs.push(Dir {
+                path,
+                mode: h.mode().unwrap_or(0o755),
+                mtime: h.mtime().unwrap_or(0),
+                owner,
+            });
             continue;
         }
+        let mtime = entry.header().mtime().unwrap_or(1);
         match entry.unpack_in(dest) {
+            Ok(true) if mtime == 0 => {
+                // The tar crate turns mtime 0 into 1; restore it exactly.
+                let zero = FileTime::from_unix_time(0, 0);
+                if let Err(e) = filetime::set_symlink_file_times(dest.join(&rel), zero, zero) {
+                    warn(format!("{shown}: cannot set time: {}", io_msg(&e)));
+                    failed = true;
+                }
+            }
             Ok(true) => {}
             Ok(false) => refuse("outside the destination".into(), &mut refused),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(corrupt(e)),
+            Err(_) if eof.load(Ordering::Relaxed) => {
+                return Err(Fail::integrity(format!(
+                    "truncated archive: the stream ended inside '{shown}'"
+                ))
+                .into())
+            }
             Err(e) => {
                 warn(format!("{shown}: {}", io_msg(&e)));
                 failed = true;
@@ -188,19 +235,32 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
             if let Some((uid, gid)) = d.owner {
                 std::os::unix::fs::lchown(&d.path, Some(uid as u32), Some(gid as u32))?;
             }
-            fs::set_permissions(&d.path, std::os::unix::fs::PermissionsExt::from_mode(d.mode & 0o7777))?;
+            fs::set_permissions(
+                &d.path,
+                std::os::unix::fs::PermissionsExt::from_mode(d.mode & 0o7777),
+            )?;
             let t = FileTime::from_unix_time(d.mtime as i64, 0);
             filetime::set_file_times(&d.path, t, t)
         })();
         if let Err(e) = applied {
-            warn(format!("{}: cannot set mode/time: {}", d.path.display(), io_msg(&e)));
+            warn(format!(
+                "{}: cannot set mode/time: {}",
+                d.path.display(),
+                io_msg(&e)
+            ));
             failed = true;
         }
     }
     if refused > 0 {
-        Err(Fail::integrity(format!("refused {refused} entries that would land outside the destination")))?;
+        Err(Fail::integrity(format!(
+            "refused {refused} entries that would land outside the destination"
+        )))?;
     }
-    Ok(if failed { Status::Failure } else { Status::Success })
+    Ok(if failed {
+        Status::Failure
+    } else {
+        Status::Success
+    })
 }
 
 /// Create a directory (and missing parents); replace a non-directory in the way.

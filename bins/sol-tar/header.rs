@@ -110,7 +110,11 @@ pub fn prepare(name: &[u8], kind: Kind<'_>, meta: &Meta) -> io::Result<Prepared>
             octal(&mut u.mtime, meta.mtime.clamp(0, OCTAL11_MAX as i64) as u64);
         }
     }
-    let size = if matches!(kind, Kind::File) { meta.size } else { 0 };
+    let size = if matches!(kind, Kind::File) {
+        meta.size
+    } else {
+        0
+    };
     // Sizes of 8 GiB and more: pax "size", and base-256 in the field for older readers.
     h.set_size(size);
     if size > OCTAL11_MAX {
@@ -184,9 +188,9 @@ mod tests {
         assert_eq!(v, b"9 path=a\n");
         let mut v = Vec::new();
         pax_record(&mut v, "path", &[b'x'; 95]);
-        // 1 + 4 + 1 + 95 + 1 = 102 bytes of body, 3 digits + 1 space: "106 path=..."
-        assert!(v.starts_with(b"106 path="));
-        assert_eq!(v.len(), 106);
+        // 1 + 4 + 1 + 95 + 1 = 102 bytes after the length, plus its 3 digits: 105
+        assert!(v.starts_with(b"105 path="));
+        assert_eq!(v.len(), 105);
     }
 
     #[test]
@@ -200,10 +204,16 @@ mod tests {
 
     #[test]
     fn big_files_get_a_pax_size() {
-        let m = Meta { mode: 0o644, uid: 1, gid: 1, mtime: 5, size: 9 << 30 };
+        let m = Meta {
+            mode: 0o644,
+            uid: 1,
+            gid: 1,
+            mtime: 5,
+            size: 9 << 30,
+        };
         let p = prepare(b"big", Kind::File, &m).unwrap();
         let (_, records) = p.pax.expect("pax header");
-        assert_eq!(records, format!("17 size={}\n", 9u64 << 30).as_bytes());
+        assert_eq!(records, format!("19 size={}\n", 9u64 << 30).as_bytes());
         assert_eq!(p.header.size().unwrap(), 9 << 30);
     }
 }

@@ -21,8 +21,20 @@ fn type_char(t: EntryType) -> char {
 }
 
 fn perms(mode: u32) -> String {
-    let bits = [(0o400, 'r'), (0o200, 'w'), (0o100, 'x'), (0o40, 'r'), (0o20, 'w'), (0o10, 'x'), (0o4, 'r'), (0o2, 'w'), (0o1, 'x')];
-    bits.iter().map(|&(b, c)| if mode & b != 0 { c } else { '-' }).collect()
+    let bits = [
+        (0o400, 'r'),
+        (0o200, 'w'),
+        (0o100, 'x'),
+        (0o40, 'r'),
+        (0o20, 'w'),
+        (0o10, 'x'),
+        (0o4, 'r'),
+        (0o2, 'w'),
+        (0o1, 'x'),
+    ];
+    bits.iter()
+        .map(|&(b, c)| if mode & b != 0 { c } else { '-' })
+        .collect()
 }
 
 pub fn list(input: impl Read, verbose: bool) -> anyhow::Result<Status> {
@@ -47,7 +59,8 @@ pub fn list(input: impl Read, verbose: bool) -> anyhow::Result<Status> {
                     h.uid().unwrap_or(0),
                     h.gid().unwrap_or(0),
                     entry.size(),
-                    &sol_common::time::rfc3339(h.mtime().unwrap_or(0) as i64)[..16].replace('T', " "),
+                    &sol_common::time::rfc3339(h.mtime().unwrap_or(0) as i64)[..16]
+                        .replace('T', " "),
                 )
                 .as_bytes(),
             );
@@ -55,7 +68,11 @@ pub fn list(input: impl Read, verbose: bool) -> anyhow::Result<Status> {
         line.extend_from_slice(&entry.path_bytes());
         if verbose {
             if let Some(target) = entry.link_name_bytes() {
-                let arrow: &[u8] = if h.entry_type() == EntryType::Link { b" link to " } else { b" -> " };
+                let arrow: &[u8] = if h.entry_type() == EntryType::Link {
+                    b" link to "
+                } else {
+                    b" -> "
+                };
                 line.extend_from_slice(arrow);
                 line.extend_from_slice(&target);
             }

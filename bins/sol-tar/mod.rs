@@ -40,13 +40,19 @@ fn open_input(file: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
 
 pub fn run(cli: Cli) -> anyhow::Result<Status> {
     match cli.cmd {
-        Cmd::Create { directory, paths, force, readers } => {
+        Cmd::Create {
+            directory,
+            paths,
+            force,
+            readers,
+        } => {
             let out = stdio::binary_output(force)?;
             create::create(directory.as_deref(), &paths, out, readers)
         }
-        Cmd::Extract { directory, file } => {
-            extract::extract(open_input(file.as_deref())?, directory.as_deref().unwrap_or(Path::new(".")))
-        }
+        Cmd::Extract { directory, file } => extract::extract(
+            open_input(file.as_deref())?,
+            directory.as_deref().unwrap_or(Path::new(".")),
+        ),
         Cmd::List { verbose, file } => list::list(open_input(file.as_deref())?, verbose),
     }
 }

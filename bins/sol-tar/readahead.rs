@@ -31,7 +31,7 @@ pub enum Body {
 }
 
 pub enum Item {
-    Entry(Node, Body),
+    Entry(Box<Node>, Body),
     Error(String),
 }
 
@@ -71,7 +71,8 @@ pub fn cost(size: u64) -> u64 {
 /// Start the dispatcher and readers; returns the ordered stream of items.
 pub fn start(walk: Walk, readers: usize, budget: Budget) -> Receiver<Item> {
     let (item_tx, item_rx) = mpsc::sync_channel::<Item>(4096);
-    let (job_tx, job_rx) = mpsc::channel::<(std::path::PathBuf, std::fs::Metadata, Sender<Contents>)>();
+    let (job_tx, job_rx) =
+        mpsc::channel::<(std::path::PathBuf, std::fs::Metadata, Sender<Contents>)>();
     let job_rx = Arc::new(Mutex::new(job_rx));
     for _ in 0..readers {
         let job_rx = job_rx.clone();
@@ -100,7 +101,11 @@ fn dispatch(
                 let body = if ft.is_dir() || ft.is_symlink() {
                     Body::Empty
                 } else if !ft.is_file() {
-                    Body::Skip(if ft_is_socket(&node.meta) { "socket ignored" } else { "special file ignored" })
+                    Body::Skip(if ft_is_socket(&node.meta) {
+                        "socket ignored"
+                    } else {
+                        "special file ignored"
+                    })
                 } else if let Some(first) = (node.meta.nlink() > 1)
                     .then(|| links.get(&(node.meta.dev(), node.meta.ino())).cloned())
                     .flatten()
@@ -113,7 +118,10 @@ fn dispatch(
                     if node.meta.len() <= SMALL {
                         budget.take(cost(node.meta.len()));
                         let (tx, rx) = mpsc::channel();
-                        if jobs.send((node.path.clone(), node.meta.clone(), tx)).is_err() {
+                        if jobs
+                            .send((node.path.clone(), node.meta.clone(), tx))
+                            .is_err()
+                        {
                             return;
                         }
                         Body::Small(rx)
@@ -121,7 +129,7 @@ fn dispatch(
                         Body::Large
                     }
                 };
-                Item::Entry(node, body)
+                Item::Entry(Box::new(node), body)
             }
         };
         if items.send(item).is_err() {
@@ -137,7 +145,9 @@ fn ft_is_socket(meta: &std::fs::Metadata) -> bool {
 
 /// True when the file's size or mtime moved between the walk and now.
 pub fn changed_since(before: &std::fs::Metadata, now: &std::fs::Metadata) -> bool {
-    before.len() != now.len() || before.mtime() != now.mtime() || before.mtime_nsec() != now.mtime_nsec()
+    before.len() != now.len()
+        || before.mtime() != now.mtime()
+        || before.mtime_nsec() != now.mtime_nsec()
 }
 
 fn read_small(path: &std::path::Path, meta: &std::fs::Metadata) -> Contents {

@@ -33,7 +33,10 @@ impl Walk {
     pub fn new(roots: Vec<(Vec<u8>, PathBuf)>) -> Walk {
         let mut stack = roots;
         stack.reverse();
-        Walk { stack, pending: None }
+        Walk {
+            stack,
+            pending: None,
+        }
     }
 }
 

@@ -112,6 +112,9 @@ mod tests {
     fn level_flags_expand() {
         let args = ["sol-zip", "-9", "-d", "--", "-3"].map(OsString::from);
         let got = expand_level_flags(args);
-        assert_eq!(got, ["sol-zip", "--level=9", "-d", "--", "-3"].map(OsString::from));
+        assert_eq!(
+            got,
+            ["sol-zip", "--level=9", "-d", "--", "-3"].map(OsString::from)
+        );
     }
 }

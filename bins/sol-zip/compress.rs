@@ -40,7 +40,11 @@ pub fn compress(
                 .from_writer(out),
         )
     } else {
-        Box::new(SyncZBuilder::<Mgzip, Out>::new().compression_level(level).from_writer(out))
+        Box::new(
+            SyncZBuilder::<Mgzip, Out>::new()
+                .compression_level(level)
+                .from_writer(out),
+        )
     };
 
     let mut buf = vec![0u8; BLOCK];

@@ -27,7 +27,11 @@ struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl Pool {
     fn take(&self) -> Vec<u8> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default()
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
     }
     fn give(&self, mut v: Vec<u8>) {
         v.clear();
@@ -76,7 +80,11 @@ pub fn decompress(
 }
 
 /// Any gzip stream (one or many members): flate2 checks CRC-32 and ISIZE of each member.
-fn sequential(input: impl Read, out: &mut impl Write, progress: &mut Progress) -> anyhow::Result<()> {
+fn sequential(
+    input: impl Read,
+    out: &mut impl Write,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
     let mut dec = MultiGzDecoder::new(input);
     let mut buf = vec![0u8; BLOCK];
     loop {
@@ -142,7 +150,9 @@ fn parallel(
     }
     drop(order_rx);
     written?;
-    let framed = reader.join().map_err(|_| anyhow::anyhow!("the reader thread died"))?;
+    let framed = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread died"))?;
     for w in workers {
         let _ = w.join();
     }
@@ -161,15 +171,23 @@ fn inflate(inflater: &mut libdeflater::Decompressor, m: &[u8], mut buf: Vec<u8>)
     buf.resize(isize, 0);
     match inflater.deflate_decompress(&m[HEADER..t], &mut buf) {
         Ok(n) if n == isize => {}
-        Ok(n) => return Err(format!("corrupt input: length mismatch ({n} bytes, trailer says {isize})")),
+        Ok(n) => {
+            return Err(format!(
+                "corrupt input: length mismatch ({n} bytes, trailer says {isize})"
+            ))
+        }
         Err(libdeflater::DecompressionError::InsufficientSpace) => {
-            return Err(format!("corrupt input: length mismatch (more than the {isize} bytes the trailer says)"))
+            return Err(format!(
+                "corrupt input: length mismatch (more than the {isize} bytes the trailer says)"
+            ))
         }
         Err(e) => return Err(format!("corrupt input: {e}")),
     }
     let actual = libdeflater::crc32(&buf);
     if actual != crc {
-        return Err(format!("corrupt input: CRC mismatch (computed {actual:08x}, stored {crc:08x})"));
+        return Err(format!(
+            "corrupt input: CRC mismatch (computed {actual:08x}, stored {crc:08x})"
+        ));
     }
     Ok(buf)
 }
@@ -190,7 +208,9 @@ fn frame_members(
             let n = read_full(&mut input, &mut header).context("reading input")?;
             if n == 0 {
                 if end_owed {
-                    return Err(integrity("truncated input: the stream's end marker is missing"));
+                    return Err(integrity(
+                        "truncated input: the stream's end marker is missing",
+                    ));
                 }
                 return Ok(());
             }
@@ -208,13 +228,17 @@ fn frame_members(
             return sequential_tail(header, input, order);
         };
         if !(HEADER + 2 + TRAILER..=MAX_BLOCK).contains(&size) {
-            return Err(integrity(format!("corrupt input: member size {size} out of range")));
+            return Err(integrity(format!(
+                "corrupt input: member size {size} out of range"
+            )));
         }
         let mut m = header;
         m.resize(size, 0);
         let n = read_full(&mut input, &mut m[HEADER..]).context("reading input")?;
         if n < size - HEADER {
-            return Err(integrity("truncated input: unexpected end of stream inside a member"));
+            return Err(integrity(
+                "truncated input: unexpected end of stream inside a member",
+            ));
         }
         header = Vec::new();
         if m[..] == member::START {

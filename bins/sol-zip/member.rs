@@ -13,7 +13,8 @@ pub const MAX_BLOCK: usize = 16 << 20;
 
 const fn marker(tag: u8) -> [u8; 30] {
     [
-        0x1f, 0x8b, 8, 4, b'S', b'Z', 1, tag, 0, 255, 8, 0, b'I', b'G', 4, 0, 30, 0, 0, 0, // header
+        0x1f, 0x8b, 8, 4, b'S', b'Z', 1, tag, 0, 255, 8, 0, b'I', b'G', 4, 0, 30, 0, 0,
+        0, // header
         3, 0, // an empty final deflate block
         0, 0, 0, 0, 0, 0, 0, 0, // CRC-32 and ISIZE of nothing
     ]

@@ -22,7 +22,9 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
     let threads = cli.threads.map(usize::from).unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     });
     let input: Box<dyn Read + Send> = match cli.file.as_deref() {
         None | Some("-") => Box::new(stdio::input()),

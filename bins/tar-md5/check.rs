@@ -52,7 +52,9 @@ impl LocalPool {
             let rx = rx.clone();
             thread::spawn(move || loop {
                 let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                let Ok((path, want_file, reply)) = job else { return };
+                let Ok((path, want_file, reply)) = job else {
+                    return;
+                };
                 let _ = reply.send(local_of(&path, want_file));
             });
         }
@@ -77,7 +79,9 @@ struct Tally {
 }
 
 fn show(name: &[u8]) -> Vec<u8> {
-    name.iter().flat_map(|&b| if b == b'\n' { b"\\n".to_vec() } else { vec![b] }).collect()
+    name.iter()
+        .flat_map(|&b| if b == b'\n' { b"\\n".to_vec() } else { vec![b] })
+        .collect()
 }
 
 fn report(out: &mut impl Write, what: &str, name: &[u8]) -> io::Result<()> {
@@ -101,14 +105,18 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
         let mut seen = HashSet::new();
         let mut t = Tally::default();
         for (name, pending, local) in rx {
-            let local = local.recv().unwrap_or(Local::Unreadable("hash threads died".into()));
+            let local = local
+                .recv()
+                .unwrap_or(Local::Unreadable("hash threads died".into()));
             let verdict = match (pending, local) {
                 (_, Local::Missing) => Some("missing"),
                 (_, Local::Unreadable(e)) => {
                     eprintln!("tar-md5: {}: {e}", String::from_utf8_lossy(&name));
                     Some("changed")
                 }
-                (Pending::Symlink(want), Local::Symlink(have)) => (want != have).then_some("changed"),
+                (Pending::Symlink(want), Local::Symlink(have)) => {
+                    (want != have).then_some("changed")
+                }
                 (Pending::Symlink(_), _) => Some("changed"),
                 (pending, Local::File(have)) => match resolver.resolve(&name, pending) {
                     Some(want) => (want != have).then_some("changed"),
@@ -137,7 +145,9 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
         tx.send((name, pending, local)).is_ok()
     });
     drop(tx);
-    let (mut tally, seen) = checker.join().map_err(|_| anyhow::anyhow!("the checker thread died"))??;
+    let (mut tally, seen) = checker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the checker thread died"))??;
     scanned?;
 
     // Files under DIR that the stream does not have.
@@ -174,7 +184,9 @@ fn find_extra(
     let rd = fs::read_dir(&path).with_context(|| format!("'{}'", path.display()))?;
     for e in rd {
         let e = e.with_context(|| format!("'{}'", path.display()))?;
-        let ft = e.file_type().with_context(|| format!("'{}'", e.path().display()))?;
+        let ft = e
+            .file_type()
+            .with_context(|| format!("'{}'", e.path().display()))?;
         let len = rel.len();
         if !rel.is_empty() {
             rel.push(b'/');

@@ -69,7 +69,9 @@ impl Hashers {
     pub fn hash(&self, r: &mut impl Read) -> io::Result<Receiver<Md5Sum>> {
         let (block_tx, block_rx): (SyncSender<(Vec<u8>, usize)>, _) = mpsc::sync_channel(QUEUE);
         let (reply_tx, reply_rx) = mpsc::channel();
-        self.jobs.send((block_rx, reply_tx)).map_err(|_| io::Error::other("hash threads died"))?;
+        self.jobs
+            .send((block_rx, reply_tx))
+            .map_err(|_| io::Error::other("hash threads died"))?;
         loop {
             let mut block = self.pool.take();
             let n = read_full(r, &mut block)?;
@@ -77,7 +79,9 @@ impl Hashers {
                 self.pool.give(block);
                 break;
             }
-            block_tx.send((block, n)).map_err(|_| io::Error::other("hash threads died"))?;
+            block_tx
+                .send((block, n))
+                .map_err(|_| io::Error::other("hash threads died"))?;
             if n < BLOCK {
                 break;
             }

@@ -25,7 +25,9 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         Some(p) => Box::new(File::open(p).with_context(|| format!("'{p}'"))?),
     };
     let threads = cli.threads.map(usize::from).unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     });
     match cli.check {
         None => sums::sums(input, threads, cli.strip_components),
@@ -35,7 +37,9 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
 
 /// An entry name with the first `strip` components removed (None when nothing is left).
 pub fn strip(name: &[u8], strip: usize) -> Option<Vec<u8>> {
-    let mut parts = name.split(|&b| b == b'/').filter(|p| !p.is_empty() && *p != b".");
+    let mut parts = name
+        .split(|&b| b == b'/')
+        .filter(|p| !p.is_empty() && *p != b".");
     for _ in 0..strip {
         parts.next()?;
     }
@@ -48,7 +52,10 @@ mod tests {
     #[test]
     fn strip_components() {
         assert_eq!(super::strip(b"sol1/a/b", 1).as_deref(), Some(&b"a/b"[..]));
-        assert_eq!(super::strip(b"./sol1/a", 0).as_deref(), Some(&b"sol1/a"[..]));
+        assert_eq!(
+            super::strip(b"./sol1/a", 0).as_deref(),
+            Some(&b"sol1/a"[..])
+        );
         assert_eq!(super::strip(b"sol1/", 1), None);
     }
 }

@@ -55,21 +55,29 @@ pub fn scan(
         let mut entry = entry.map_err(corrupt)?;
         end_of_data = end_of(&entry);
         let raw_name = entry.path_bytes().into_owned();
-        let Some(name) = super::strip(&raw_name, strip) else { continue };
+        let Some(name) = super::strip(&raw_name, strip) else {
+            continue;
+        };
         let pending = match entry.header().entry_type() {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 Pending::Digest(hashers.hash(&mut entry).map_err(corrupt)?)
             }
             EntryType::Link => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
                 match super::strip(&target, strip) {
                     Some(t) => Pending::LinkTo(t),
                     None => continue,
                 }
             }
-            EntryType::Symlink => {
-                Pending::Symlink(entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default())
-            }
+            EntryType::Symlink => Pending::Symlink(
+                entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default(),
+            ),
             _ => continue,
         };
         if !each(name, pending) {
@@ -104,14 +112,19 @@ pub fn sums(input: impl Read, threads: usize, strip: usize) -> anyhow::Result<St
         let mut resolver = Resolver::default();
         for (name, pending) in line_rx {
             if let Some(d) = resolver.resolve(&name, pending) {
-                out.write_all(&md5sum_line(&d, &name)).context("writing output")?;
+                out.write_all(&md5sum_line(&d, &name))
+                    .context("writing output")?;
             }
         }
         out.flush().context("writing output")
     });
-    let scanned = scan(input, &hashers, strip, |name, pending| line_tx.send((name, pending)).is_ok());
+    let scanned = scan(input, &hashers, strip, |name, pending| {
+        line_tx.send((name, pending)).is_ok()
+    });
     drop(line_tx);
-    let printed = printer.join().map_err(|_| anyhow::anyhow!("the printer thread died"))?;
+    let printed = printer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the printer thread died"))?;
     printed?;
     scanned?;
     Ok(Status::Success)
@@ -125,8 +138,17 @@ mod tests {
     fn escapes_like_coreutils() {
         let d = [0u8; 16];
         let zero = "00000000000000000000000000000000";
-        assert_eq!(md5sum_line(&d, b"a b"), format!("{zero}  a b\n").into_bytes());
-        assert_eq!(md5sum_line(&d, b"a\\b"), format!("\\{zero}  a\\\\b\n").into_bytes());
-        assert_eq!(md5sum_line(&d, b"a\nb\rc"), format!("\\{zero}  a\\nb\\rc\n").into_bytes());
+        assert_eq!(
+            md5sum_line(&d, b"a b"),
+            format!("{zero}  a b\n").into_bytes()
+        );
+        assert_eq!(
+            md5sum_line(&d, b"a\\b"),
+            format!("\\{zero}  a\\\\b\n").into_bytes()
+        );
+        assert_eq!(
+            md5sum_line(&d, b"a\nb\rc"),
+            format!("\\{zero}  a\\nb\\rc\n").into_bytes()
+        );
     }
 }

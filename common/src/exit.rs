@@ -36,13 +36,22 @@ pub struct Fail {
 
 impl Fail {
     pub fn integrity(message: impl Into<String>) -> Fail {
-        Fail { status: Status::Integrity, message: message.into() }
+        Fail {
+            status: Status::Integrity,
+            message: message.into(),
+        }
     }
     pub fn usage(message: impl Into<String>) -> Fail {
-        Fail { status: Status::Usage, message: message.into() }
+        Fail {
+            status: Status::Usage,
+            message: message.into(),
+        }
     }
     pub fn interrupted() -> Fail {
-        Fail { status: Status::Interrupted, message: "interrupted".into() }
+        Fail {
+            status: Status::Interrupted,
+            message: "interrupted".into(),
+        }
     }
 }
 

@@ -15,7 +15,13 @@ pub struct Progress {
 impl Progress {
     pub fn new(label: &str, enabled: bool) -> Progress {
         let now = Instant::now();
-        Progress { enabled, label: label.to_string(), start: now, last: now, bytes: 0 }
+        Progress {
+            enabled,
+            label: label.to_string(),
+            start: now,
+            last: now,
+            bytes: 0,
+        }
     }
 
     /// Count `n` more bytes; redraws at most twice a second.
@@ -40,7 +46,11 @@ impl Progress {
 
     fn draw(&self, last: bool) {
         let secs = self.start.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 { self.bytes as f64 / secs } else { 0.0 };
+        let rate = if secs > 0.0 {
+            self.bytes as f64 / secs
+        } else {
+            0.0
+        };
         let end = if last { "\n" } else { "" };
         let mut err = std::io::stderr().lock();
         let _ = write!(

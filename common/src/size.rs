@@ -4,7 +4,10 @@
 /// or `iB` is accepted: `16MiB`).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
     let (digits, shift) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
             let shift = match c.to_ascii_uppercase() {
@@ -21,7 +24,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("invalid size '{text}': expected a number with K, M, G or T"))?;
-    n.checked_mul(1u64 << shift).ok_or_else(|| format!("invalid size '{text}': too large"))
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("invalid size '{text}': too large"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,11 @@
+//! Integration tests: the built binaries, run on real data, checked with the real tar, gzip,
+//! pigz, openssl and md5sum they claim compatibility with.
+
+mod fuzz;
+mod man;
+mod pipeline;
+mod sol_crypt;
+mod sol_tar;
+mod sol_zip;
+mod tar_md5;
+mod util;

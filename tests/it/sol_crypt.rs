@@ -1,0 +1,327 @@
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+/// Key files lose mode 0600 in git: copy them into a private temp dir.
+fn private_copy(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    fs::copy(vectors().join(name), &p).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+#[test]
+fn committed_vectors_give_their_expected_outcome() {
+    let t = tmp();
+    let manifest = fs::read_to_string(vectors().join("manifest.tsv")).unwrap();
+    let reference = fs::read(vectors().join("plain-2500.bin")).unwrap();
+    let mut n = 0;
+    for line in manifest.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (name, key, status, msg, plain) =
+            (f[0], f[1], f[2].parse::<i32>().unwrap(), f[3], f[4]);
+        let key = private_copy(t.path(), key);
+        let input = fs::read(vectors().join(format!("{name}.sc"))).unwrap();
+        let out = tool("sol-crypt")
+            .arg("-d")
+            .arg("-k")
+            .arg(&key)
+            .stdin(input.clone())
+            .run();
+        assert_eq!(out.code, status, "vector {name}: {}", out.stderr);
+        if status == 0 {
+            assert!(
+                out.stdout == fs::read(vectors().join(plain)).unwrap(),
+                "vector {name}: plaintext"
+            );
+            assert_eq!(out.stderr, "");
+        } else {
+            out.one_line_with(msg);
+            // Only authenticated chunks may have been written: a prefix of the plaintext.
+            assert!(
+                reference.starts_with(&out.stdout),
+                "vector {name}: unauthenticated output"
+            );
+        }
+        n += 1;
+    }
+    assert!(n >= 15, "only {n} vectors");
+}
+
+#[test]
+fn wrong_key_names_both_ids_and_writes_nothing() {
+    let t = tmp();
+    let k1 = keyfile(t.path(), "k1", 256);
+    let k2 = keyfile(t.path(), "k2", 256);
+    let sc = tool("sol-crypt")
+        .arg("-e")
+        .arg("-k")
+        .arg(&k1)
+        .stdin(b"secret".to_vec())
+        .run()
+        .stdout
+        .clone();
+    let id = |k: &Path| {
+        let info = tool("sol-crypt").arg("info").stdin(
+            tool("sol-crypt")
+                .arg("-e")
+                .arg("-k")
+                .arg(k)
+                .stdin(Vec::new())
+                .run()
+                .stdout
+                .clone(),
+        );
+        let s = info.run().stdout_str();
+        s.lines()
+            .find(|l| l.starts_with("key-id"))
+            .unwrap()
+            .split('\t')
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let out = tool("sol-crypt")
+        .arg("-d")
+        .arg("-k")
+        .arg(&k2)
+        .stdin(sc)
+        .run();
+    out.code(3).stderr_is(&format!(
+        "sol-crypt: wrong key: the stream was encrypted with key id {}, key file '{}' has key id {}",
+        id(&k1),
+        k2.display(),
+        id(&k2)
+    ));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn round_trips_at_chunk_boundaries_with_both_key_lengths() {
+    let t = tmp();
+    let mut r = Rng::new(11);
+    for bits in [128, 256] {
+        let k = keyfile(t.path(), &format!("k{bits}"), bits);
+        for (chunk, sizes) in [
+            (
+                "64K",
+                vec![0usize, 1, 65_535, 65_536, 65_537, 5 * 65_536 + 3],
+            ),
+            ("1K", vec![1023, 1024, 4096]),
+        ] {
+            for n in sizes {
+                let data = r.bytes(n);
+                let sc = tool("sol-crypt")
+                    .args(["-e", "--chunk-size", chunk, "-k"])
+                    .arg(&k)
+                    .stdin(data.clone())
+                    .feed(Feed::Trickle)
+                    .run();
+                sc.ok();
+                let back = tool("sol-crypt")
+                    .args(["-d", "-k"])
+                    .arg(&k)
+                    .stdin(sc.stdout.clone())
+                    .feed(Feed::Trickle)
+                    .run();
+                back.ok();
+                assert!(back.stdout == data, "{bits}-bit, chunk {chunk}, {n} bytes");
+                tool("sol-crypt")
+                    .arg("info")
+                    .stdin(sc.stdout.clone())
+                    .run()
+                    .ok();
+            }
+        }
+    }
+}
+
+#[test]
+fn info_shows_the_header_and_catches_truncation_without_the_key() {
+    let t = tmp();
+    let k = keyfile(t.path(), "k", 128);
+    let sc = tool("sol-crypt")
+        .args(["-e", "-k"])
+        .arg(&k)
+        .stdin(Rng::new(1).bytes(200_000))
+        .run()
+        .stdout
+        .clone();
+    let out = tool("sol-crypt").arg("info").stdin(sc.clone()).run();
+    out.ok();
+    let s = out.stdout_str();
+    for want in [
+        "format\tsol-crypt v1",
+        "cipher\tAES-128-GCM",
+        "chunk-size\t65536",
+        "chunks\t4",
+        "complete\tyes",
+    ] {
+        assert!(s.contains(want), "info lacks {want:?}:\n{s}");
+    }
+    for cut in [sc.len() - 1, sc.len() - 17, 86 + 65_552, 86 + 1000] {
+        let out = tool("sol-crypt")
+            .arg("info")
+            .stdin(sc[..cut].to_vec())
+            .run();
+        out.code(3);
+        assert!(out.stdout_str().contains("complete\tno"));
+    }
+}
+
+#[test]
+fn openssl_enc_interop_both_ways() {
+    let t = tmp();
+    let pass = t.path().join("pass");
+    fs::write(&pass, "correct horse battery staple\n").unwrap();
+    fs::set_permissions(&pass, fs::Permissions::from_mode(0o600)).unwrap();
+    let data = Rng::new(4).text(300_001);
+    let p = pass.display();
+    let ours = tool("sol-crypt")
+        .args(["--openssl", "-e", "-k"])
+        .arg(&pass)
+        .stdin(data.clone())
+        .run();
+    ours.ok();
+    let theirs_dec = sh(&format!(
+        "openssl enc -d -aes-256-cbc -pbkdf2 -pass file:'{p}'"
+    ))
+    .stdin(ours.stdout.clone())
+    .run();
+    theirs_dec.ok();
+    assert!(theirs_dec.stdout == data, "openssl could not read ours");
+    let theirs = sh(&format!(
+        "openssl enc -aes-256-cbc -pbkdf2 -pass file:'{p}'"
+    ))
+    .stdin(data.clone())
+    .run();
+    theirs.ok();
+    let back = tool("sol-crypt")
+        .args(["--openssl", "-d", "-k"])
+        .arg(&pass)
+        .stdin(theirs.stdout.clone())
+        .run();
+    back.ok();
+    assert!(back.stdout == data, "we could not read openssl's");
+    // A wrong passphrase fails at the final block.
+    let wrong = t.path().join("wrong");
+    fs::write(&wrong, "nope\n").unwrap();
+    fs::set_permissions(&wrong, fs::Permissions::from_mode(0o600)).unwrap();
+    tool("sol-crypt")
+        .args(["--openssl", "-d", "-k"])
+        .arg(&wrong)
+        .stdin(theirs.stdout.clone())
+        .run()
+        .code(3)
+        .one_line_with("bad decrypt");
+    // Our native decoder points at --openssl for such a stream.
+    let k = keyfile(t.path(), "k", 256);
+    tool("sol-crypt")
+        .args(["-d", "-k"])
+        .arg(&k)
+        .stdin(theirs.stdout.clone())
+        .run()
+        .code(3)
+        .one_line_with("use --openssl");
+}
+
+#[test]
+fn key_files_are_private_and_never_overwritten() {
+    let t = tmp();
+    let k = keyfile(t.path(), "k", 256);
+    assert_eq!(
+        fs::metadata(&k).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let hex = fs::read_to_string(&k).unwrap();
+    assert_eq!(hex.trim().len(), 64);
+    tool("sol-crypt")
+        .args(["keygen", "-o"])
+        .arg(&k)
+        .run()
+        .code(1)
+        .one_line_with("File exists");
+    assert_eq!(fs::read_to_string(&k).unwrap(), hex);
+    fs::set_permissions(&k, fs::Permissions::from_mode(0o644)).unwrap();
+    tool("sol-crypt")
+        .args(["-e", "-k"])
+        .arg(&k)
+        .stdin(b"x".to_vec())
+        .run()
+        .code(1)
+        .stderr_is(&format!(
+            "sol-crypt: key file '{0}': mode 0644 lets group/others read it; run chmod 600 '{0}'",
+            k.display()
+        ));
+    // SOL_KEY_FILE stands for -k; no key at all is a usage error.
+    fs::set_permissions(&k, fs::Permissions::from_mode(0o600)).unwrap();
+    let sc = tool("sol-crypt")
+        .arg("-e")
+        .env("SOL_KEY_FILE", &k)
+        .stdin(b"x".to_vec())
+        .run();
+    sc.ok();
+    tool("sol-crypt")
+        .arg("-d")
+        .env("SOL_KEY_FILE", &k)
+        .stdin(sc.stdout.clone())
+        .run()
+        .ok();
+    tool("sol-crypt")
+        .arg("-e")
+        .stdin(b"x".to_vec())
+        .run()
+        .code(2);
+    // keygen to stdout prints one hex line.
+    let out = tool("sol-crypt").args(["keygen", "--bits", "128"]).run();
+    out.ok();
+    assert_eq!(out.stdout_str().trim().len(), 32);
+}
+
+#[test]
+fn missing_key_file_is_one_line() {
+    let t = tmp();
+    tool("sol-crypt")
+        .args(["-e", "-k", "nope.key"])
+        .dir(t.path())
+        .stdin(b"x".to_vec())
+        .run()
+        .code(1)
+        .stderr_is("sol-crypt: key file 'nope.key': No such file or directory");
+}
+
+#[test]
+fn closed_stdout_is_quiet_with_status_141() {
+    let t = tmp();
+    let k = keyfile(t.path(), "k", 256);
+    let data = Rng::new(8).bytes(3 << 20);
+    let out = tool("sol-crypt")
+        .args(["-e", "-k"])
+        .arg(&k)
+        .stdin(data.clone())
+        .close_stdout()
+        .run();
+    out.code(141);
+    assert_eq!(out.stderr, "");
+    let sc = tool("sol-crypt")
+        .args(["-e", "-k"])
+        .arg(&k)
+        .stdin(data)
+        .run()
+        .stdout
+        .clone();
+    let out = tool("sol-crypt")
+        .args(["-d", "-k"])
+        .arg(&k)
+        .stdin(sc)
+        .close_stdout()
+        .run();
+    out.code(141);
+    assert_eq!(out.stderr, "");
+}

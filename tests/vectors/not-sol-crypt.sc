@@ -1,0 +1,1 @@
+hello, this is not encrypted at all, not even a little bit.hello, this is not encrypted at all, not even a little bit.hello, this is not encrypted at all, not even a little bit.
