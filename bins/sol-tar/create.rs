@@ -243,3 +243,40 @@ fn report_unreadable(path: &impl std::fmt::Display, e: &io::Error) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Exact;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn a_file_that_shrinks_is_padded_to_its_header_size() {
+        let mut f = tempfile_with(b"abc");
+        let mut exact = Exact {
+            file: f.reopen(),
+            left: 8,
+            shrank: 0,
+        };
+        let mut out = Vec::new();
+        exact.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abc\0\0\0\0\0");
+        assert_eq!(exact.shrank, 5);
+        f.done();
+    }
+
+    /// A scratch file under the system temp dir, removed by `done`.
+    struct Scratch(std::path::PathBuf);
+    impl Scratch {
+        fn reopen(&self) -> std::fs::File {
+            std::fs::File::open(&self.0).unwrap()
+        }
+        fn done(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    fn tempfile_with(data: &[u8]) -> Scratch {
+        let p = std::env::temp_dir().join(format!("sol-tar-exact-{}", std::process::id()));
+        std::fs::File::create(&p).unwrap().write_all(data).unwrap();
+        Scratch(p)
+    }
+}

@@ -7,6 +7,7 @@
 
 use std::io::{self, Read};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -38,13 +39,15 @@ impl Pool {
 type Job = (Receiver<(Vec<u8>, usize)>, Sender<Md5Sum>);
 
 pub struct Hashers {
-    jobs: Sender<Job>,
+    jobs: SyncSender<Job>,
     pool: Pool,
 }
 
 impl Hashers {
     pub fn new(threads: usize) -> Hashers {
-        let (jobs, rx) = mpsc::channel::<Job>();
+        // Files waiting for a worker are bounded too: each holds up to QUEUE blocks. A full
+        // queue cannot deadlock: the workers are busy with files whose blocks were all sent.
+        let (jobs, rx) = mpsc::sync_channel::<Job>(threads.max(1));
         let rx = Arc::new(Mutex::new(rx));
         let pool = Pool::default();
         for _ in 0..threads.max(1) {

@@ -185,3 +185,23 @@ fn missing_input_file_names_it() {
         b"abc"
     );
 }
+
+#[test]
+fn binary_output_to_a_terminal_is_refused() {
+    if !has("script") {
+        return; // util-linux's script gives the tool a real terminal
+    }
+    for cmd in [
+        "sol-zip < /dev/null",
+        "sol-crypt -e -k /nonexistent < /dev/null",
+        "sol-tar create /dev/null",
+    ] {
+        let out = sh(&format!("script -qec '{cmd}' /dev/null")).run();
+        assert_eq!(out.code, 2, "{cmd}: {}", out.stdout_str());
+        assert!(
+            out.stdout_str().contains("not written to a terminal"),
+            "{cmd}: {}",
+            out.stdout_str()
+        );
+    }
+}
