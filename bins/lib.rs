@@ -3,6 +3,14 @@
 
 pub mod man;
 
+#[path = "s3-local/mod.rs"]
+pub mod s3_local;
+#[path = "s3-ls/mod.rs"]
+pub mod s3_ls;
+#[path = "s3-mget/mod.rs"]
+pub mod s3_mget;
+#[path = "s3-mput/mod.rs"]
+pub mod s3_mput;
 #[path = "sol-crypt/mod.rs"]
 pub mod sol_crypt;
 #[path = "sol-tar/mod.rs"]

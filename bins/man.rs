@@ -10,6 +10,10 @@ pub fn pages() -> Vec<(String, String)> {
         page::<crate::sol_zip::cli::Cli>(crate::sol_zip::cli::EXTRA_MAN),
         page::<crate::sol_crypt::cli::Cli>(crate::sol_crypt::cli::EXTRA_MAN),
         page::<crate::tar_md5::cli::Cli>(crate::tar_md5::cli::EXTRA_MAN),
+        page::<crate::s3_mput::cli::Cli>(crate::s3_mput::cli::EXTRA_MAN),
+        page::<crate::s3_mget::cli::Cli>(crate::s3_mget::cli::EXTRA_MAN),
+        page::<crate::s3_ls::cli::Cli>(crate::s3_ls::cli::EXTRA_MAN),
+        page::<crate::s3_local::cli::Cli>(crate::s3_local::cli::EXTRA_MAN),
     ]
 }
 

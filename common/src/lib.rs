@@ -6,6 +6,7 @@
 
 pub mod exit;
 pub mod progress;
+pub mod s3;
 pub mod size;
 pub mod stdio;
 pub mod time;

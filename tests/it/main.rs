@@ -4,6 +4,8 @@
 mod fuzz;
 mod man;
 mod pipeline;
+mod s3;
+mod s3env;
 mod sol_crypt;
 mod sol_tar;
 mod sol_zip;

@@ -21,6 +21,10 @@ pub fn bin(name: &str) -> PathBuf {
         "sol-zip" => env!("CARGO_BIN_EXE_sol-zip"),
         "sol-crypt" => env!("CARGO_BIN_EXE_sol-crypt"),
         "tar-md5" => env!("CARGO_BIN_EXE_tar-md5"),
+        "s3-mput" => env!("CARGO_BIN_EXE_s3-mput"),
+        "s3-mget" => env!("CARGO_BIN_EXE_s3-mget"),
+        "s3-ls" => env!("CARGO_BIN_EXE_s3-ls"),
+        "s3-local" => env!("CARGO_BIN_EXE_s3-local"),
         other => panic!("unknown tool {other}"),
     })
 }

@@ -1,0 +1,63 @@
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Serve a directory as an S3 endpoint on loopback (development and tests only).
+///
+/// Buckets are the top-level directories of DIR. Prints the endpoint URL as the first line
+/// on stdout (useful with --port 0) and serves until SIGINT or SIGTERM. Requests must be
+/// signed with the access and secret keys given.
+#[derive(Debug, Parser)]
+#[command(name = "s3-local", version, max_term_width = 100)]
+pub struct Cli {
+    /// Directory to serve (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0: any free port).
+    #[arg(long, default_value_t = 9000)]
+    pub port: u16,
+    /// Access key clients must use.
+    #[arg(long, default_value = "sol-local", env = "S3_LOCAL_ACCESS_KEY")]
+    pub access_key: String,
+    /// Secret key clients must use.
+    #[arg(long, default_value = "sol-local-secret", env = "S3_LOCAL_SECRET_KEY")]
+    pub secret_key: String,
+    /// Create these buckets (directories) before serving.
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Vec<String>,
+}
+
+pub const EXTRA_MAN: &str = r#".SH EXAMPLES
+.nf
+s3-local /tmp/s3 --port 9000 --bucket mission &
+export AWS_ENDPOINT_URL=http://127.0.0.1:9000
+export AWS_ACCESS_KEY_ID=sol-local AWS_SECRET_ACCESS_KEY=sol-local-secret
+sol-tar create sol0001 | sol-zip | s3-mput s3://mission/sol0001.tar.gz
+.fi
+.SH EXIT STATUS
+.TP
+0
+stopped by SIGINT or SIGTERM
+.TP
+1
+cannot create DIR or listen on the address
+.TP
+2
+usage error
+.SH SEE ALSO
+s3-mput(1), s3-mget(1), s3-ls(1)
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,68 @@
+use clap::Parser;
+use sol_common::s3::ConnArgs;
+
+/// List the objects under s3://BUCKET/PREFIX, one a line:
+/// KEY<TAB>SIZE<TAB>LAST-MODIFIED (RFC 3339, UTC)<TAB>ETAG.
+///
+/// Keys are printed in full (the prefix included) unless --relative. All pages are listed.
+#[derive(Debug, Parser)]
+#[command(name = "s3-ls", version, max_term_width = 100)]
+pub struct Cli {
+    /// s3://BUCKET or s3://BUCKET/PREFIX
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Only objects modified at or after TIME (RFC 3339, YYYY-MM-DD, or epoch seconds).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Print keys relative to the prefix.
+    #[arg(long)]
+    pub relative: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+pub const EXTRA_MAN: &str = r#".SH EXAMPLES
+.nf
+s3-ls s3://mission/sols/
+s3-ls --since 2026-11-20 s3://mission/sols/ | cut -f1
+s3-ls --relative s3://mission/sols/ | shuf -n 1     # a random archive to audit
+.fi
+.SH ENVIRONMENT
+Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared config files, or an instance role.
+AWS_ENDPOINT_URL stands for --endpoint-url.
+.SH EXIT STATUS
+.TP
+0
+success
+.TP
+1
+the listing failed after retries (no such bucket, access denied, network)
+.TP
+2
+usage error
+.TP
+141
+stdout was closed; nothing is printed
+.SH SEE ALSO
+s3-mput(1), s3-mget(1)
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn since_accepts_three_forms() {
+        assert_eq!(crate::s3_ls::parse_since("0"), Ok(0));
+        assert_eq!(crate::s3_ls::parse_since("1970-01-02"), Ok(86_400));
+        assert_eq!(crate::s3_ls::parse_since("1970-01-01T00:01:00Z"), Ok(60));
+        assert!(crate::s3_ls::parse_since("yesterday").is_err());
+    }
+}

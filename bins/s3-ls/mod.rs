@@ -1,0 +1,100 @@
+//! s3-ls: list the objects under a prefix, one tab-separated line each.
+
+pub mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use aws_sdk_s3::primitives::DateTimeFormat;
+use clap::Parser;
+use sol_common::s3::{self, S3Url};
+use sol_common::{Fail, Status};
+
+pub const TOOL: &str = "s3-ls";
+
+pub fn main() -> ExitCode {
+    sol_common::finish(TOOL, run(cli::Cli::parse()))
+}
+
+/// `2026-11-20T00:00:00Z`, `2026-11-20` (midnight UTC) or seconds since the epoch.
+pub fn parse_since(s: &str) -> Result<i64, String> {
+    use aws_sdk_s3::primitives::DateTime;
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    let full = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_string()
+    };
+    DateTime::from_str(&full, DateTimeFormat::DateTime)
+        .map(|d| d.secs())
+        .map_err(|_| {
+            format!(
+                "'{s}': expected an RFC 3339 time (2026-11-20T00:00:00Z), a date or epoch seconds"
+            )
+        })
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<Status> {
+    let url = S3Url::parse(&cli.url).map_err(Fail::usage)?;
+    let since = cli
+        .since
+        .as_deref()
+        .map(parse_since)
+        .transpose()
+        .map_err(Fail::usage)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client = s3::client(&cli.conn).await;
+        let mut out = sol_common::stdio::text_output();
+        let mut token: Option<String> = None;
+        loop {
+            let mut attempt = 0;
+            let page = loop {
+                attempt += 1;
+                tokio::time::sleep(s3::backoff(attempt)).await;
+                let r = client
+                    .list_objects_v2()
+                    .bucket(&url.bucket)
+                    .prefix(&url.key)
+                    .set_continuation_token(token.clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(p) => break p,
+                    Err(e) if s3::retryable(&e) && attempt < cli.conn.retries => continue,
+                    Err(e) => return Err(s3::gave_up("listing", &url, attempt, &s3::describe(&e))),
+                }
+            };
+            for o in page.contents() {
+                let secs = o.last_modified().map(|d| d.secs()).unwrap_or(0);
+                if since.is_some_and(|s| secs < s) {
+                    continue;
+                }
+                let key = o.key().unwrap_or_default();
+                let shown = if cli.relative {
+                    key.strip_prefix(url.key.as_str()).unwrap_or(key)
+                } else {
+                    key
+                };
+                let line = format!(
+                    "{shown}\t{}\t{}\t{}\n",
+                    o.size().unwrap_or(0),
+                    sol_common::time::rfc3339(secs),
+                    o.e_tag().unwrap_or_default().trim_matches('"')
+                );
+                out.write_all(line.as_bytes()).context("writing output")?;
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        out.flush().context("writing output")?;
+        Ok(Status::Success)
+    })
+}

@@ -1,0 +1,289 @@
+//! Ranged, parallel, verified download.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use aws_sdk_s3::Client;
+use md5::{Digest, Md5};
+use sol_common::progress::Progress;
+use sol_common::s3::{self, S3Url};
+use sol_common::Fail;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::cli::Cli;
+
+struct Ctx {
+    client: Client,
+    url: S3Url,
+    etag: String,
+    version_id: Option<String>,
+    retries: u32,
+}
+
+/// How the object is cut into ranges, and what its ETag lets us verify.
+enum Layout {
+    /// Single-part: ETag = MD5 of everything.
+    WholeMd5,
+    /// Multipart with s3-mput's schedule: ETag = MD5 of the parts' MD5s, "-N".
+    Parts(u64),
+    /// Nothing to verify against (foreign multipart, SSE-KMS).
+    Unverified,
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn integrity(msg: String) -> anyhow::Error {
+    Fail::integrity(msg).into()
+}
+
+pub async fn download(
+    cli: &Cli,
+    url: &S3Url,
+    mut out: impl Write + Send + 'static,
+) -> anyhow::Result<sol_common::Status> {
+    let client = s3::client(&cli.conn).await;
+    let head = {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            tokio::time::sleep(s3::backoff(attempt)).await;
+            let r = client
+                .head_object()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .set_version_id(cli.version_id.clone())
+                .send()
+                .await;
+            match r {
+                Ok(h) => break h,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+                    anyhow::bail!("{url}: no such object")
+                }
+                Err(e) if s3::retryable(&e) && attempt < cli.conn.retries => continue,
+                Err(e) => {
+                    return Err(s3::gave_up(
+                        "reading the object's metadata",
+                        url,
+                        attempt,
+                        &s3::describe(&e),
+                    ))
+                }
+            }
+        }
+    };
+    let size = head.content_length().unwrap_or(0).max(0) as u64;
+    let etag = head
+        .e_tag()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string();
+    let recorded = head
+        .metadata()
+        .and_then(|m| m.get("sol-part-size"))
+        .and_then(|v| v.parse::<u64>().ok());
+    let kms = head
+        .server_side_encryption()
+        .is_some_and(|s| s.as_str() == "aws:kms");
+    let layout = match (etag.split_once('-'), recorded) {
+        _ if kms || etag.is_empty() => Layout::Unverified,
+        (None, _) if etag.len() == 32 => Layout::WholeMd5,
+        (Some(_), Some(p)) if p >= 1 << 20 => Layout::Parts(p),
+        _ => Layout::Unverified,
+    };
+    // Ranges follow s3-mput's parts when known (each range then is one part).
+    let ranges: Vec<(u64, u64)> = {
+        let mut v = Vec::new();
+        let mut start = 0;
+        let mut n = 1;
+        while start < size {
+            let len = match layout {
+                Layout::Parts(p) => s3::part_size(p, n),
+                _ => cli.part_size,
+            };
+            let end = (start + len).min(size);
+            v.push((start, end));
+            start = end;
+            n += 1;
+        }
+        v
+    };
+    let ctx = Arc::new(Ctx {
+        client,
+        url: url.clone(),
+        etag: etag.clone(),
+        version_id: head
+            .version_id()
+            .map(str::to_string)
+            .or(cli.version_id.clone()),
+        retries: cli.conn.retries,
+    });
+
+    // The writer thread: blocking writes to stdout, in order, and the whole-object MD5.
+    let whole = matches!(layout, Layout::WholeMd5);
+    let progress_on = cli.progress || sol_common::stdio::is_terminal(2);
+    let (wtx, wrx) = std::sync::mpsc::sync_channel::<(Vec<u8>, OwnedSemaphorePermit)>(1);
+    let writer = std::thread::spawn(move || -> anyhow::Result<Option<[u8; 16]>> {
+        let mut md5 = whole.then(Md5::new);
+        let mut progress = Progress::new("s3-mget", progress_on);
+        for (buf, permit) in wrx {
+            out.write_all(&buf).context("writing output")?;
+            if let Some(h) = md5.as_mut() {
+                h.update(&buf);
+            }
+            progress.add(buf.len() as u64);
+            drop(permit);
+        }
+        out.flush().context("writing output")?;
+        progress.done();
+        Ok(md5.map(|h| h.finalize().into()))
+    });
+
+    let sem = Arc::new(Semaphore::new(usize::from(cli.concurrency)));
+    let mut pending = std::collections::VecDeque::new();
+    let mut part_md5s: Vec<[u8; 16]> = Vec::new();
+    let mut result: anyhow::Result<()> = Ok(());
+    let mut iter = ranges.iter().copied();
+    loop {
+        // Keep `concurrency` ranges in flight, in order.
+        while pending.len() < usize::from(cli.concurrency) {
+            let Some((start, end)) = iter.next() else {
+                break;
+            };
+            let permit = sem.clone().acquire_owned().await.context("semaphore")?;
+            let ctx = ctx.clone();
+            pending.push_back(tokio::spawn(async move {
+                fetch(&ctx, start, end).await.map(|b| (b, permit))
+            }));
+        }
+        let Some(task) = pending.pop_front() else {
+            break;
+        };
+        match task.await.context("a download task died")? {
+            Ok((buf, permit)) => {
+                if matches!(layout, Layout::Parts(_)) {
+                    part_md5s.push(Md5::digest(&buf).into());
+                }
+                if wtx.send((buf, permit)).is_err() {
+                    break; // the writer failed; it says why
+                }
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    drop(wtx);
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread died"))?;
+    let whole_md5 = written?;
+    result?;
+
+    match layout {
+        Layout::WholeMd5 => {
+            let got = hex(&whole_md5.unwrap_or_default());
+            if got != etag {
+                return Err(integrity(format!(
+                    "{url}: the data's MD5 {got} does not match the ETag {etag}"
+                )));
+            }
+        }
+        Layout::Parts(_) => {
+            let mut all = Md5::new();
+            for m in &part_md5s {
+                all.update(m);
+            }
+            let got = format!("{}-{}", hex(&all.finalize()), part_md5s.len());
+            if got != etag {
+                return Err(integrity(format!(
+                    "{url}: the parts' MD5s give {got}, not the ETag {etag}"
+                )));
+            }
+        }
+        Layout::Unverified => {}
+    }
+    Ok(sol_common::Status::Success)
+}
+
+/// One range, resumed from where a dropped connection left it.
+async fn fetch(ctx: &Ctx, start: u64, end: u64) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity((end - start) as usize);
+    let mut why = String::new();
+    let mut attempt = 0;
+    while attempt < ctx.retries {
+        attempt += 1;
+        tokio::time::sleep(s3::backoff(attempt)).await;
+        let from = start + buf.len() as u64;
+        let r = ctx
+            .client
+            .get_object()
+            .bucket(&ctx.url.bucket)
+            .key(&ctx.url.key)
+            .set_version_id(ctx.version_id.clone())
+            .if_match(format!("\"{}\"", ctx.etag))
+            .range(format!("bytes={from}-{}", end - 1))
+            .send()
+            .await;
+        let resp = match r {
+            Ok(r) => r,
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+                return Err(integrity(format!(
+                    "{}: the object was replaced during the download",
+                    ctx.url
+                )))
+            }
+            Err(e) if s3::retryable(&e) => {
+                why = s3::describe(&e);
+                continue;
+            }
+            Err(e) => {
+                return Err(s3::gave_up(
+                    "downloading",
+                    &ctx.url,
+                    attempt,
+                    &s3::describe(&e),
+                ))
+            }
+        };
+        let got_etag = resp.e_tag().unwrap_or_default().trim_matches('"');
+        if !got_etag.is_empty() && got_etag != ctx.etag {
+            return Err(integrity(format!(
+                "{}: the object changed during the download (ETag {} became {got_etag})",
+                ctx.url, ctx.etag
+            )));
+        }
+        let mut body = resp.body;
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => {
+                    why = format!("connection dropped: {e}");
+                    break;
+                }
+            }
+        }
+        let want = (end - start) as usize;
+        if buf.len() == want {
+            return Ok(buf);
+        }
+        if buf.len() > want {
+            return Err(integrity(format!(
+                "{}: the server sent more than the range asked",
+                ctx.url
+            )));
+        }
+        if why.is_empty() {
+            why = "the range ended early".into();
+        }
+        // Progress made: this attempt does not count against the budget.
+        if buf.len() as u64 > from - start {
+            attempt -= 1;
+        }
+    }
+    Err(s3::gave_up("downloading", &ctx.url, ctx.retries, &why))
+}

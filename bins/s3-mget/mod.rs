@@ -1,0 +1,44 @@
+//! s3-mget: one S3 object to stdout, ranges fetched in parallel and written in order.
+
+pub mod cli;
+pub mod download;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sol_common::s3::S3Url;
+use sol_common::{Fail, Status};
+
+pub const TOOL: &str = "s3-mget";
+
+pub fn main() -> ExitCode {
+    sol_common::finish(TOOL, run(cli::Cli::parse()))
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<Status> {
+    let url = S3Url::parse_object(&cli.url).map_err(Fail::usage)?;
+    let out = sol_common::stdio::binary_output(cli.force)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        tokio::select! {
+            r = download::download(&cli, &url, out) => r,
+            _ = interrupted() => Err(Fail::interrupted().into()),
+        }
+    })
+}
+
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,25 @@
+//! s3-mput: stdin to one S3 object, parts uploaded in parallel.
+
+pub mod cli;
+pub mod reader;
+pub mod upload;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sol_common::s3::S3Url;
+use sol_common::{Fail, Status};
+
+pub const TOOL: &str = "s3-mput";
+
+pub fn main() -> ExitCode {
+    sol_common::finish(TOOL, run(cli::Cli::parse()))
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<Status> {
+    let url = S3Url::parse_object(&cli.url).map_err(Fail::usage)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(upload::upload(cli, url))
+}

@@ -1,0 +1,273 @@
+//! S3 plumbing shared by s3-mput, s3-mget and s3-ls: `s3://` URLs, client construction,
+//! retries with backoff, and the part-size schedule.
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::Client;
+
+use crate::Fail;
+
+/// `s3://BUCKET/KEY` (KEY may be empty for a prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Url {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl fmt::Display for S3Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+impl S3Url {
+    pub fn parse(s: &str) -> Result<S3Url, String> {
+        let rest = s
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("'{s}': expected s3://BUCKET/KEY"))?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.len() < 3 || bucket.len() > 63 {
+            return Err(format!("'{s}': a bucket name has 3 to 63 characters"));
+        }
+        if !bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        {
+            return Err(format!("'{s}': invalid bucket name '{bucket}'"));
+        }
+        Ok(S3Url {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        })
+    }
+
+    /// A URL naming one object: the key must not be empty or end in '/'.
+    pub fn parse_object(s: &str) -> Result<S3Url, String> {
+        let u = S3Url::parse(s)?;
+        if u.key.is_empty() || u.key.ends_with('/') {
+            return Err(format!("'{s}': expected s3://BUCKET/KEY with a key"));
+        }
+        Ok(u)
+    }
+}
+
+/// How request payloads are checksummed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Checksum {
+    /// Content-MD5 on every request body: verified by AWS, MinIO, Ceph, Garage, s3s.
+    Md5,
+    /// x-amz-checksum-crc32c (AWS and newer servers).
+    Crc32c,
+    /// None beyond TCP and TLS (the ETag is still checked where it is an MD5).
+    None,
+}
+
+/// Connection options shared by the S3 tools.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnArgs {
+    /// S3 endpoint, e.g. http://127.0.0.1:9000 for MinIO [env: AWS_ENDPOINT_URL]
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Region [default: from the AWS profile, else us-east-1]
+    #[arg(long)]
+    pub region: Option<String>,
+    /// AWS profile for credentials and region [env: AWS_PROFILE]
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Path-style addressing (http://host/bucket/key); implied by --endpoint-url.
+    #[arg(long)]
+    pub path_style: bool,
+    /// Checksum sent with request bodies.
+    #[arg(long, value_enum, default_value_t = Checksum::Md5)]
+    pub checksum: Checksum,
+    /// Attempts per request (a part, a range) before giving up.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub retries: u32,
+    /// Seconds without progress before a request attempt is abandoned and retried.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+/// Build a client from the standard AWS chain (env, profile, instance role) and the options.
+pub async fn client(a: &ConnArgs) -> Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = &a.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &a.region {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    if let Some(e) = &a.endpoint_url {
+        loader = loader.endpoint_url(e);
+    }
+    let shared = loader.load().await;
+    let custom_endpoint =
+        a.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    let mut b = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(a.path_style || custom_endpoint)
+        // We checksum bodies ourselves (Content-MD5) unless told otherwise; the SDK's default
+        // CRC trailers are not understood by every S3-compatible server.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        // Retries are ours (per part, with resume), so one attempt per SDK call.
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(a.timeout.min(30)))
+                .read_timeout(Duration::from_secs(a.timeout))
+                .build(),
+        );
+    if shared.region().is_none() {
+        b = b.region(Region::new("us-east-1"));
+    }
+    Client::from_conf(b.build())
+}
+
+/// Backoff before attempt `n` (1-based; attempt 1 has none): 200 ms doubling, capped at
+/// 10 s, with jitter.
+pub fn backoff(n: u32) -> Duration {
+    if n <= 1 {
+        return Duration::ZERO;
+    }
+    let base = 200u64.saturating_mul(1 << (n - 2).min(6)).min(10_000);
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()) % (base / 2 + 1))
+        .unwrap_or(0);
+    Duration::from_millis(base / 2 + jitter)
+}
+
+/// S3 allows at most this many parts.
+pub const MAX_PARTS: u64 = 10_000;
+/// And parts of at most 5 GiB.
+pub const MAX_PART: u64 = 5 << 30;
+/// And at least 5 MiB (but the last).
+pub const MIN_PART: u64 = 5 << 20;
+/// Parts per step of the schedule.
+pub const STEP: u64 = 1000;
+
+/// The size of part `n` (1-based) for a stream of unknown length uploaded with initial part
+/// size `p`: p for parts 1-1000, 2p for 1001-2000, 4p for 2001-3000, ... capped at 5 GiB.
+/// With the default 16 MiB, 10,000 parts hold 8 TiB, more than S3's 5 TiB object limit.
+pub fn part_size(p: u64, n: u64) -> u64 {
+    let doublings = ((n.max(1) - 1) / STEP).min(20) as u32;
+    p.saturating_mul(1u64 << doublings).min(MAX_PART)
+}
+
+/// Where part `n` starts, for the same schedule.
+pub fn part_offset(p: u64, n: u64) -> u64 {
+    (1..n).map(|i| part_size(p, i)).sum()
+}
+
+/// Classify an SDK error: throttling, 5xx, timeouts and I/O are worth retrying.
+pub fn retryable<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> bool
+where
+    R: fmt::Debug,
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    use aws_sdk_s3::error::SdkError;
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(s) => {
+            let code = s.err().code().unwrap_or_default();
+            let status = format!("{:?}", s.raw());
+            matches!(
+                code,
+                "SlowDown"
+                    | "RequestTimeout"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+                    | "Throttling"
+                    | "RequestTimeTooSkewed"
+            ) || status.contains("status: 5")
+                || status.contains("StatusCode(5")
+                || status.contains("429")
+        }
+        _ => false,
+    }
+}
+
+/// One line for an SDK error: its code and message, or the underlying cause.
+pub fn describe<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+    match e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            match (err.code(), err.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => format!("{}", DisplayErrorContext(e)),
+            }
+        }
+        _ => {
+            let full = format!("{}", DisplayErrorContext(e));
+            full.replace('\n', " ")
+        }
+    }
+}
+
+/// The error of a request that exhausted its retries: status 1, one line.
+pub fn gave_up(what: &str, url: &S3Url, attempts: u32, why: &str) -> anyhow::Error {
+    anyhow::anyhow!("{url}: {what} failed after {attempts} attempts: {why}")
+}
+
+pub fn usage(msg: String) -> Fail {
+    Fail::usage(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            S3Url::parse_object("s3://bkt/a/b.sc").unwrap(),
+            S3Url {
+                bucket: "bkt".into(),
+                key: "a/b.sc".into()
+            }
+        );
+        assert_eq!(S3Url::parse("s3://bkt").unwrap().key, "");
+        assert!(S3Url::parse("s3://ab/k").is_err());
+        assert!(S3Url::parse("http://bkt/k").is_err());
+        assert!(S3Url::parse_object("s3://bkt/dir/").is_err());
+        assert!(S3Url::parse("s3://Bad_Bucket/k").is_err());
+    }
+
+    #[test]
+    fn ten_thousand_parts_cover_five_tib_from_the_default() {
+        let p = 16 << 20;
+        assert_eq!(part_size(p, 1), p);
+        assert_eq!(part_size(p, 1000), p);
+        assert_eq!(part_size(p, 1001), 2 * p);
+        assert_eq!(part_size(p, 9999), MAX_PART);
+        let total: u64 = (1..=MAX_PARTS).map(|n| part_size(p, n)).sum();
+        assert!(total >= 5 << 40, "10,000 parts hold only {total} bytes");
+        // The smallest part size S3 allows still reaches 4.8 TiB.
+        let small: u64 = (1..=MAX_PARTS).map(|n| part_size(MIN_PART, n)).sum();
+        assert!(small >= 48 * (1 << 40) / 10);
+        assert_eq!(part_offset(p, 1), 0);
+        assert_eq!(part_offset(p, 1002), 1000 * p + 2 * p);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1), Duration::ZERO);
+        assert!(
+            backoff(2) >= Duration::from_millis(100) && backoff(2) <= Duration::from_millis(200)
+        );
+        assert!(backoff(30) <= Duration::from_secs(10));
+    }
+}
