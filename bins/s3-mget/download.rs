@@ -13,7 +13,25 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::cli::Cli;
 
+/// Range buffers, reused: the writer hands each back after writing it, so at most
+/// concurrency + 1 buffers are ever allocated (no allocator churn of 16 MiB blocks).
+#[derive(Clone, Default)]
+struct Pool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl Pool {
+    fn take(&self, cap: usize) -> Vec<u8> {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+        v.clear();
+        v.reserve_exact(cap.saturating_sub(v.capacity()));
+        v
+    }
+    fn give(&self, v: Vec<u8>) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+    }
+}
+
 struct Ctx {
+    pool: Pool,
     client: Client,
     url: S3Url,
     etag: String,
@@ -110,7 +128,9 @@ pub async fn download(
         }
         v
     };
+    let pool = Pool::default();
     let ctx = Arc::new(Ctx {
+        pool: pool.clone(),
         client,
         url: url.clone(),
         etag: etag.clone(),
@@ -134,6 +154,7 @@ pub async fn download(
                 h.update(&buf);
             }
             progress.add(buf.len() as u64);
+            pool.give(buf);
             drop(permit);
         }
         out.flush().context("writing output")?;
@@ -211,7 +232,7 @@ pub async fn download(
 
 /// One range, resumed from where a dropped connection left it.
 async fn fetch(ctx: &Ctx, start: u64, end: u64) -> anyhow::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity((end - start) as usize);
+    let mut buf = ctx.pool.take((end - start) as usize);
     let mut why = String::new();
     let mut attempt = 0;
     while attempt < ctx.retries {

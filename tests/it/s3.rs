@@ -394,3 +394,19 @@ fn listing_filters_by_time_and_walks_every_page() {
     assert_eq!(all.stdout_str().lines().count(), 5); // p/1000 .. p/1004
     s3.tool("s3-ls").arg("s3://no/bad").run().code(2);
 }
+
+#[test]
+fn closed_stdout_is_quiet_with_status_141() {
+    let s3 = S3::start();
+    let data = Rng::new(11).bytes(6 << 20);
+    mput(&s3, "c", &data, &[]).ok();
+    let out = s3.tool("s3-mget").arg(s3.url("c")).close_stdout().run();
+    out.code(141);
+    assert_eq!(out.stderr, "");
+    let out = s3.tool("s3-ls").arg(s3.url("")).close_stdout().run();
+    out.code(141);
+    assert_eq!(out.stderr, "");
+    // And the usual one-line errors.
+    s3.tool("s3-mget").arg(s3.url("nope")).run().code(1).stderr_is(&format!("s3-mget: {}: no such object", s3.url("nope")));
+    s3.tool("s3-mput").arg("s3://x").stdin(Vec::new()).run().code(2);
+}
