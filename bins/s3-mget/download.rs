@@ -20,7 +20,12 @@ struct Pool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
 
 impl Pool {
     fn take(&self, cap: usize) -> Vec<u8> {
-        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+        let mut v = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
         v.clear();
         v.reserve_exact(cap.saturating_sub(v.capacity()));
         v

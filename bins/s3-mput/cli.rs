@@ -59,6 +59,11 @@ pub struct Cli {
     /// Refuse to complete unless the input is a complete sol-crypt stream.
     #[arg(long)]
     pub require_complete: bool,
+    /// Complete only if FILE's first line is `commit` when stdin ends; otherwise abort.
+    /// A shell writes it after every upstream stage exited 0 (see sol-backup), so a stage
+    /// that failed upstream of an encoder that closed its stream cleanly stores nothing.
+    #[arg(long, value_name = "FILE")]
+    pub commit_file: Option<std::path::PathBuf>,
     /// Storage class, e.g. STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE.
     #[arg(long, value_name = "CLASS")]
     pub storage_class: Option<String>,
@@ -101,6 +106,14 @@ conditional writes, that HEAD check is the only guard, and a concurrent writer c
 win the race. A stream that begins with the sol-crypt magic is completed only if
 \fBsol-crypt info\fR would call it complete: its end trailer arrived and its length
 matches; otherwise the upload is aborted with status 3.
+.SH PIPELINES
+In \fBa | b | s3-mput\fR a failure of \fBa\fR only shows as an early EOF, which an
+encoder \fBb\fR turns into a well-formed stream. With \fB--commit-file F\fR, s3-mput
+completes only if F reads \fBcommit\fR when its stdin ends:
+.nf
+{ a | b; [ "${PIPESTATUS[*]}" = "0 0" ] && echo commit > F; } | s3-mput --commit-file F s3://x/y
+.fi
+The file is written before the group's stdout closes, so it is always there in time.
 .SH MEMORY
 At most --concurrency parts are in flight and one more is being read, so peak memory is
 about (concurrency + 1) x part size + 64 MiB while the part size is the initial one, i.e.
@@ -116,8 +129,8 @@ AWS_ENDPOINT_URL stands for --endpoint-url.
 the object is stored
 .TP
 1
-the upload failed after retries, KEY exists (without --overwrite), or input could not be
-read; the upload was aborted
+the upload failed after retries, KEY exists (without --overwrite), input could not be
+read, or --commit-file did not say commit; the upload was aborted
 .TP
 2
 usage error

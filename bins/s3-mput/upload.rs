@@ -161,6 +161,27 @@ async fn abort(ctx: &Ctx, id: &str) {
     );
 }
 
+/// With --commit-file, the pipeline upstream must have said `commit` by the time stdin ended.
+fn check_commit(cli: &Cli, url: &S3Url) -> anyhow::Result<()> {
+    let Some(f) = &cli.commit_file else {
+        return Ok(());
+    };
+    let verdict = std::fs::read_to_string(f).unwrap_or_default();
+    let first = verdict.lines().next().unwrap_or("").trim();
+    if first != "commit" {
+        let said = if first.is_empty() {
+            "nothing".to_string()
+        } else {
+            format!("'{first}'")
+        };
+        anyhow::bail!(
+            "{url}: not stored: the pipeline upstream failed ('{}' says {said})",
+            f.display()
+        );
+    }
+    Ok(())
+}
+
 /// A sol-crypt stream is only complete with its trailer (see sol-crypt(5)).
 fn check_complete(sum: &Summary, require: bool, url: &S3Url) -> anyhow::Result<()> {
     let is_sc = sum.head.len() >= sc::HEADER_LEN && &sum.head[..8] == sc::MAGIC;
@@ -215,6 +236,7 @@ async fn run(
         // One part's worth or less: a single PUT.
         let sum = summary(reader)?;
         check_complete(&sum, cli.require_complete, &ctx.url)?;
+        check_commit(cli, &ctx.url)?;
         let etag = put_single(cli, &ctx, first, metadata).await?;
         if cli.print {
             println!("{etag}\t{}\t1", sum.total);
@@ -262,6 +284,7 @@ async fn run(
     }
     let sum = summary(reader)?;
     check_complete(&sum, cli.require_complete, &ctx.url)?;
+    check_commit(cli, &ctx.url)?;
     done.sort_by_key(|u| u.number);
 
     let etag = complete(cli, &ctx, &id, &done).await?;

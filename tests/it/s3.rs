@@ -407,6 +407,14 @@ fn closed_stdout_is_quiet_with_status_141() {
     out.code(141);
     assert_eq!(out.stderr, "");
     // And the usual one-line errors.
-    s3.tool("s3-mget").arg(s3.url("nope")).run().code(1).stderr_is(&format!("s3-mget: {}: no such object", s3.url("nope")));
-    s3.tool("s3-mput").arg("s3://x").stdin(Vec::new()).run().code(2);
+    s3.tool("s3-mget")
+        .arg(s3.url("nope"))
+        .run()
+        .code(1)
+        .stderr_is(&format!("s3-mget: {}: no such object", s3.url("nope")));
+    s3.tool("s3-mput")
+        .arg("s3://x")
+        .stdin(Vec::new())
+        .run()
+        .code(2);
 }
