@@ -6,6 +6,7 @@ mod man;
 mod pipeline;
 mod s3;
 mod s3env;
+mod scripts;
 mod sol_crypt;
 mod sol_tar;
 mod sol_zip;
