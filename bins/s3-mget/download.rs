@@ -8,7 +8,7 @@ use aws_sdk_s3::Client;
 use md5::{Digest, Md5};
 use sol_common::progress::Progress;
 use sol_common::s3::{self, S3Url};
-use sol_common::Fail;
+use sol_common::{hex, Fail};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::cli::Cli;
@@ -52,10 +52,6 @@ enum Layout {
     Parts(u64),
     /// Nothing to verify against (foreign multipart, SSE-KMS).
     Unverified,
-}
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn integrity(msg: String) -> anyhow::Error {

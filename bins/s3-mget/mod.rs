@@ -24,21 +24,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
     rt.block_on(async {
         tokio::select! {
             r = download::download(&cli, &url, out) => r,
-            _ = interrupted() => Err(Fail::interrupted().into()),
+            _ = sol_common::s3::interrupted() => Err(Fail::interrupted().into()),
         }
     })
-}
-
-async fn interrupted() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
 }

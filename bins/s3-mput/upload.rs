@@ -13,7 +13,7 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use sol_common::s3::{self, Checksum, S3Url, MAX_PARTS};
-use sol_common::{Fail, Status};
+use sol_common::{hex, Fail, Status};
 use tokio::sync::Semaphore;
 
 use super::cli::Cli;
@@ -35,10 +35,6 @@ struct Uploaded {
     etag: String,
     md5: [u8; 16],
     crc32c: Option<String>,
-}
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn b64(d: &[u8]) -> String {
@@ -81,7 +77,7 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
     let upload_id: Arc<Mutex<Option<String>>> = Arc::default();
     let result = tokio::select! {
         r = run(&cli, ctx.clone(), upload_id.clone()) => r,
-        _ = interrupted() => Err(Fail::interrupted().into()),
+        _ = s3::interrupted() => Err(Fail::interrupted().into()),
     };
     if result.is_err() {
         let pending = upload_id.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -90,20 +86,6 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
         }
     }
     result
-}
-
-async fn interrupted() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
 }
 
 /// HEAD the key first: fail fast, before uploading gigabytes, if it exists.

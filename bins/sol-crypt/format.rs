@@ -143,9 +143,7 @@ pub fn is_complete(len_after_header: u64, chunk_size: u32, last16: &[u8]) -> boo
     plain_len <= u64::MAX / 2 && sealed_len(plain_len, chunk_size) == len_after_header
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use sol_common::hex;
 
 #[cfg(test)]
 mod tests {

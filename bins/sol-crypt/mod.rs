@@ -7,9 +7,7 @@ pub mod key;
 pub mod openssl_enc;
 pub mod stream;
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::path::Path;
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -24,27 +22,19 @@ pub fn main() -> ExitCode {
     sol_common::finish(TOOL, run(Cli::parse()))
 }
 
-fn open_input(file: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
-    Ok(match file {
-        None => Box::new(stdio::input()),
-        Some(p) if p.as_os_str() == "-" => Box::new(stdio::input()),
-        Some(p) => Box::new(File::open(p).with_context(|| format!("'{}'", p.display()))?),
-    })
-}
-
 pub fn run(cli: Cli) -> anyhow::Result<Status> {
     match cli.cmd {
         Some(Cmd::Keygen { bits, output }) => {
             key::keygen(bits, output.as_deref())?;
             return Ok(Status::Success);
         }
-        Some(Cmd::Info { file }) => return info::info(&mut open_input(file.as_deref())?),
+        Some(Cmd::Info { file }) => return info::info(&mut stdio::open_input(file.as_deref())?),
         None => {}
     }
     let key_file = cli.key_file.as_deref().ok_or_else(|| {
         Fail::usage("a key file is required: -k KEYFILE or SOL_KEY_FILE (see sol-crypt keygen)")
     })?;
-    let mut input = open_input(cli.file.as_deref())?;
+    let mut input = stdio::open_input(cli.file.as_deref())?;
     let mut out = stdio::binary_output(cli.force)?;
     let mut progress = sol_common::progress::Progress::new(TOOL, cli.progress);
     match (cli.encrypt, cli.openssl) {

@@ -8,12 +8,9 @@ pub mod list;
 pub mod readahead;
 pub mod walk;
 
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
 use sol_common::{stdio, Status};
 
@@ -30,14 +27,6 @@ pub fn warn(msg: impl std::fmt::Display) {
     eprintln!("{TOOL}: {msg}");
 }
 
-fn open_input(file: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
-    Ok(match file {
-        None => Box::new(stdio::input()),
-        Some(p) if p.as_os_str() == "-" => Box::new(stdio::input()),
-        Some(p) => Box::new(File::open(p).with_context(|| format!("'{}'", p.display()))?),
-    })
-}
-
 pub fn run(cli: Cli) -> anyhow::Result<Status> {
     match cli.cmd {
         Cmd::Create {
@@ -50,9 +39,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             create::create(directory.as_deref(), &paths, out, readers)
         }
         Cmd::Extract { directory, file } => extract::extract(
-            open_input(file.as_deref())?,
+            stdio::open_input(file.as_deref())?,
             directory.as_deref().unwrap_or(Path::new(".")),
         ),
-        Cmd::List { verbose, file } => list::list(open_input(file.as_deref())?, verbose),
+        Cmd::List { verbose, file } => list::list(stdio::open_input(file.as_deref())?, verbose),
     }
 }

@@ -109,5 +109,5 @@ pub fn md5_file(path: &std::path::Path) -> io::Result<Md5Sum> {
 }
 
 pub fn hex(d: &Md5Sum) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    sol_common::hex(d)
 }

@@ -13,3 +13,8 @@ pub mod time;
 
 pub use exit::{finish, Fail, Status};
 pub use size::parse_size;
+
+/// Lower-case hex of some bytes (digests, key ids).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

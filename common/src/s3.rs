@@ -142,6 +142,21 @@ pub fn backoff(n: u32) -> Duration {
     Duration::from_millis(base / 2 + jitter)
 }
 
+/// Resolves on SIGINT or SIGTERM (the S3 tools then clean up and exit 130).
+pub async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
 /// S3 allows at most this many parts.
 pub const MAX_PARTS: u64 = 10_000;
 /// And parts of at most 5 GiB.

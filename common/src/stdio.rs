@@ -97,6 +97,17 @@ pub fn text_output() -> BufWriter<StdFd> {
     BufWriter::with_capacity(64 << 10, StdFd::stdout())
 }
 
+/// The named input file, or stdin for None and "-"; errors name the file.
+pub fn open_input(file: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Read + Send>> {
+    use anyhow::Context;
+    Ok(match file {
+        Some(p) if p.as_os_str() != "-" => {
+            Box::new(File::open(p).with_context(|| format!("'{}'", p.display()))?)
+        }
+        _ => Box::new(input()),
+    })
+}
+
 /// Read until `buf` is full or EOF; returns the bytes read. Short reads from pipes are
 /// normal, so every decoder that needs a whole block goes through here.
 pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
