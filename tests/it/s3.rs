@@ -418,3 +418,69 @@ fn closed_stdout_is_quiet_with_status_141() {
         .run()
         .code(2);
 }
+
+#[test]
+fn stored_data_that_no_longer_matches_its_etag_fails_the_download() {
+    let s3 = S3::start();
+    let Some(root) = s3.root.clone() else { return }; // corrupts the in-process server's files
+    let data = Rng::new(12).bytes(3 << 20);
+    for (key, opts) in [("single", vec![]), ("multi", vec!["--part-size", "5M"])] {
+        let big = if key == "multi" {
+            Rng::new(13).bytes(12 << 20)
+        } else {
+            data.clone()
+        };
+        mput(&s3, key, &big, &opts).ok();
+        mget(&s3, key, &[]).ok();
+        // Flip a byte of the stored object, behind the server's back.
+        let path = root.join(&s3.bucket).join(key);
+        let mut stored = std::fs::read(&path).unwrap();
+        stored[1000] ^= 0xff;
+        std::fs::write(&path, &stored).unwrap();
+        let out = mget(&s3, key, &[]);
+        out.code(3);
+        out.one_line_with("ETag");
+    }
+}
+
+#[test]
+fn metadata_content_type_and_rate_limit_are_applied() {
+    let s3 = S3::start();
+    let data = Rng::new(14).bytes(2 << 20);
+    let start = Instant::now();
+    mput(
+        &s3,
+        "meta",
+        &data,
+        &[
+            "--metadata",
+            "Sol=0042",
+            "--content-type",
+            "application/x-sol",
+            "--limit-rate",
+            "1M",
+        ],
+    )
+    .ok();
+    // 2 MiB at 1 MiB/s cannot take less than about two seconds (a lower bound only).
+    assert!(
+        start.elapsed() >= Duration::from_millis(1800),
+        "--limit-rate ignored: {:?}",
+        start.elapsed()
+    );
+    let (ct, meta) = s3.sdk(|c, b| async move {
+        let h = c.head_object().bucket(b).key("meta").send().await.unwrap();
+        (
+            h.content_type().map(str::to_string),
+            h.metadata().and_then(|m| m.get("sol").cloned()),
+        )
+    });
+    assert_eq!(ct.as_deref(), Some("application/x-sol"));
+    assert_eq!(meta.as_deref(), Some("0042"));
+    s3.tool("s3-mput")
+        .args(["--metadata", "bad key=1"])
+        .arg(s3.url("x"))
+        .stdin(Vec::new())
+        .run()
+        .code(2);
+}

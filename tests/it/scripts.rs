@@ -266,3 +266,49 @@ fn a_killed_restore_is_completed_by_a_rerun() {
         assert_same_tree(&root.join(sol), &dest.join(sol));
     }
 }
+
+#[test]
+fn audit_refresh_keeps_the_old_archive_and_uploads_the_new_one() {
+    let s3 = S3::start();
+    let t = tmp();
+    let root = t.path().join("mission");
+    mission(&root, 1);
+    let key = keyfile(t.path(), "site.key", 256);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    s3.env(sh(&format!(
+        "'{}' -k '{k}' '{r}'/sol0001 {d}",
+        script("sol-backup").display()
+    )))
+    .run()
+    .ok();
+    fs::write(
+        root.join("sol0001/inst1/seq01/log001.txt"),
+        b"changed on purpose",
+    )
+    .unwrap();
+    let audit = format!(
+        "'{}' --sol sol0001 -k '{k}' '{r}' {d}",
+        script("sol-audit").display()
+    );
+    let out = s3.env(sh(&format!("{audit} --refresh"))).run();
+    out.code(3);
+    assert!(
+        out.stdout_str()
+            .contains("sol0001: refreshed (the old archive is kept as"),
+        "{}",
+        out.stdout_str()
+    );
+    let ls = s3
+        .tool("s3-ls")
+        .args(["--relative"])
+        .arg(s3.url("s/"))
+        .run()
+        .stdout_str();
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("sol0001.tar.gz.sc.replaced-")),
+        "{ls}"
+    );
+    // The stored archive is now the new content; the audit passes.
+    s3.env(sh(&audit)).run().ok();
+}
