@@ -33,10 +33,6 @@ impl Progress {
         }
     }
 
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// Final line (newline-terminated) when enabled.
     pub fn done(&mut self) {
         if self.enabled {

@@ -10,8 +10,6 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::Client;
 
-use crate::Fail;
-
 /// `s3://BUCKET/KEY` (KEY may be empty for a prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Url {
@@ -235,10 +233,6 @@ where
 /// The error of a request that exhausted its retries: status 1, one line.
 pub fn gave_up(what: &str, url: &S3Url, attempts: u32, why: &str) -> anyhow::Error {
     anyhow::anyhow!("{url}: {what} failed after {attempts} attempts: {why}")
-}
-
-pub fn usage(msg: String) -> Fail {
-    Fail::usage(msg)
 }
 
 #[cfg(test)]
