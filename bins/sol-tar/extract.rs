@@ -1,12 +1,13 @@
 //! `sol-tar extract`: restore a tar stream under DEST, refusing anything that would land
 //! outside it.
 //!
-//! Entries go through the tar crate's `unpack_in` (which unlinks before writing and checks
-//! link targets), after our own checks: absolute names and `..` are refused, and so is any
-//! entry whose parent path inside DEST is a symlink, so extraction never follows a symlink,
-//! not even one an earlier entry created. Directory modes and mtimes are applied last, deepest
+//! Entries go through the tar crate's `unpack` (which unlinks before writing) after our own
+//! checks: absolute names and `..` are refused, and so is any entry (or hard-link target)
+//! whose parent path inside DEST is a symlink, so extraction never follows a symlink, not
+//! even one an earlier entry created. Parents are checked once per directory, not per entry. Directory modes and mtimes are applied last, deepest
 //! first, so read-only directories and contents written later do not get in the way.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -100,24 +101,87 @@ fn safe_relative(name: &[u8]) -> Result<PathBuf, String> {
     Ok(rel)
 }
 
-/// Refuse a path whose existing parents inside DEST include a symlink.
-fn check_parents(dest: &Path, rel: &Path) -> Result<(), String> {
-    let mut at = dest.to_path_buf();
-    let parts: Vec<_> = rel.components().collect();
-    for part in parts.iter().take(parts.len().saturating_sub(1)) {
-        at.push(part);
-        match fs::symlink_metadata(&at) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(format!(
-                    "it would pass through the symlink '{}'",
-                    at.display()
-                ))
+/// Why an entry's parents are not usable.
+enum ParentError {
+    /// A parent inside DEST is a symlink: refuse the entry.
+    Symlink(PathBuf),
+    /// A parent could not be created.
+    Io(io::Error),
+}
+
+/// The directories under DEST already known to be real directories (relative to DEST).
+///
+/// Checking every parent of every entry with lstat costs more than writing the files; a
+/// directory is checked (or created) once, and an entry whose parent is known needs no system
+/// call at all. Only this process writes under DEST during extraction, and a known directory
+/// is never replaced by anything else (unpacking over a directory fails), so the set stays true.
+struct Parents<'a> {
+    dest: &'a Path,
+    known: HashSet<PathBuf>,
+}
+
+impl Parents<'_> {
+    /// Refuse `rel` if an existing parent inside DEST is a symlink; with `create`, make the
+    /// missing parents.
+    fn check(&mut self, rel: &Path, create: bool) -> Result<(), ParentError> {
+        let parent = match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => return Ok(()),
+        };
+        if self.known.contains(parent) {
+            return Ok(());
+        }
+        let mut at = PathBuf::new();
+        for part in parent.components() {
+            at.push(part);
+            if self.known.contains(&at) {
+                continue;
             }
-            Ok(_) => {}
-            Err(_) => break, // nothing deeper exists yet
+            let full = self.dest.join(&at);
+            match fs::symlink_metadata(&full) {
+                Ok(m) if m.file_type().is_symlink() => return Err(ParentError::Symlink(full)),
+                Ok(m) if m.is_dir() => {}
+                Ok(_) if !create => return Ok(()), // nothing deeper can exist
+                Ok(_) => {
+                    let e = io::Error::new(io::ErrorKind::AlreadyExists, "File exists");
+                    return Err(ParentError::Io(e));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if !create {
+                        return Ok(());
+                    }
+                    match fs::create_dir(&full) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                            continue; // checked again on the next entry under it
+                        }
+                        Err(e) => return Err(ParentError::Io(e)),
+                    }
+                }
+                Err(e) => return Err(ParentError::Io(e)),
+            }
+            self.known.insert(at.clone());
+        }
+        Ok(())
+    }
+
+    /// Something other than a directory now lives at `rel`.
+    fn replaced(&mut self, rel: &Path) {
+        if self.known.remove(rel) {
+            self.known.clear();
         }
     }
-    Ok(())
+}
+
+/// Link `path` to `target` (both already checked), replacing whatever is at `path`.
+fn hard_link(target: &Path, path: &Path) -> io::Result<()> {
+    match fs::hard_link(target, path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(path)?;
+            fs::hard_link(target, path)
+        }
+        other => other,
+    }
 }
 
 struct Dir {
@@ -139,6 +203,10 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
     archive.set_unpack_xattrs(false);
 
     let mut dirs: Vec<Dir> = Vec::new();
+    let mut parents = Parents {
+        dest,
+        known: HashSet::new(),
+    };
     let (mut refused, mut failed, mut end_of_data) = (0u64, false, 0u64);
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
@@ -163,10 +231,9 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
         if rel.as_os_str().is_empty() {
             continue; // "./" itself
         }
-        if let Err(why) = check_parents(dest, &rel) {
-            refuse(why, &mut refused);
-            continue;
-        }
+        let through =
+            |link: PathBuf| format!("it would pass through the symlink '{}'", link.display());
+        let mut link_target = None;
         if kind == EntryType::Link {
             let target = entry
                 .link_name_bytes()
@@ -174,24 +241,49 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
                 .unwrap_or_default();
             let checked = safe_relative(&target)
                 .map_err(|why| format!("hard link target: {why}"))
-                .and_then(|t| {
-                    check_parents(dest, &t).map_err(|why| format!("hard link target: {why}"))
+                .and_then(|t| match parents.check(&t, false) {
+                    Err(ParentError::Symlink(l)) => {
+                        Err(format!("hard link target: {}", through(l)))
+                    }
+                    _ => Ok(t),
                 });
-            if let Err(why) = checked {
-                refuse(why, &mut refused);
+            match checked {
+                Ok(t) => link_target = Some(t),
+                Err(why) => {
+                    refuse(why, &mut refused);
+                    continue;
+                }
+            }
+        }
+        let special = matches!(kind, EntryType::Char | EntryType::Block | EntryType::Fifo);
+        match parents.check(&rel, !special) {
+            Ok(()) => {}
+            Err(ParentError::Symlink(link)) => {
+                refuse(through(link), &mut refused);
+                continue;
+            }
+            Err(ParentError::Io(e)) => {
+                warn(format!(
+                    "{shown}: cannot create its directory: {}",
+                    io_msg(&e)
+                ));
+                failed = true;
                 continue;
             }
         }
-        if matches!(kind, EntryType::Char | EntryType::Block | EntryType::Fifo) {
+        if special {
             warn(format!("{shown}: special file not extracted"));
             continue;
         }
+        let path = dest.join(&rel);
         if kind.is_dir() {
-            let path = dest.join(&rel);
-            if let Err(e) = make_dir(&path) {
-                warn(format!("{shown}: cannot create directory: {}", io_msg(&e)));
-                failed = true;
-                continue;
+            if !parents.known.contains(&rel) {
+                if let Err(e) = make_dir(&path) {
+                    warn(format!("{shown}: cannot create directory: {}", io_msg(&e)));
+                    failed = true;
+                    continue;
+                }
+                parents.known.insert(rel);
             }
             let h = entry.header();
             let owner = root.then(|| (h.uid().unwrap_or(0), h.gid().unwrap_or(0)));
@@ -203,18 +295,23 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
             });
             continue;
         }
+        parents.replaced(&rel);
         let mtime = entry.header().mtime().unwrap_or(1);
-        match entry.unpack_in(dest) {
-            Ok(true) if mtime == 0 => {
+        let unpacked = match &link_target {
+            // The tar crate would resolve a hard link's target against the working directory.
+            Some(target) => hard_link(&dest.join(target), &path),
+            None => entry.unpack(&path).map(drop),
+        };
+        match unpacked {
+            Ok(()) if mtime == 0 && link_target.is_none() => {
                 // The tar crate turns mtime 0 into 1; restore it exactly.
                 let zero = FileTime::from_unix_time(0, 0);
-                if let Err(e) = filetime::set_symlink_file_times(dest.join(&rel), zero, zero) {
+                if let Err(e) = filetime::set_symlink_file_times(&path, zero, zero) {
                     warn(format!("{shown}: cannot set time: {}", io_msg(&e)));
                     failed = true;
                 }
             }
-            Ok(true) => {}
-            Ok(false) => refuse("outside the destination".into(), &mut refused),
+            Ok(()) => {}
             Err(_) if eof.load(Ordering::Relaxed) => {
                 return Err(Fail::integrity(format!(
                     "truncated archive: the stream ended inside '{shown}'"

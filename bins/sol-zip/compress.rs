@@ -5,7 +5,6 @@ use std::io::{self, BufWriter, Read, Write};
 use anyhow::Context;
 use gzp::deflate::Mgzip;
 use gzp::par::compress::ParCompressBuilder;
-use gzp::syncz::SyncZBuilder;
 use gzp::{Compression, GzpError, ZWriter};
 use sol_common::progress::Progress;
 use sol_common::stdio::{read_full, StdFd, BLOCK};
@@ -26,26 +25,21 @@ pub fn compress(
     mut input: impl Read,
     level: u32,
     threads: usize,
+    block_size: usize,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let mut out: Out = BufWriter::with_capacity(BLOCK, StdFd::stdout());
     out.write_all(&member::START).context("writing output")?;
     let level = Compression::new(level);
-    let mut writer: Box<dyn ZWriter<Out>> = if threads > 1 {
-        Box::new(
-            ParCompressBuilder::<Mgzip>::new()
-                .compression_level(level)
-                .num_threads(threads)
-                .map_err(gzp_error)?
-                .from_writer(out),
-        )
-    } else {
-        Box::new(
-            SyncZBuilder::<Mgzip, Out>::new()
-                .compression_level(level)
-                .from_writer(out),
-        )
-    };
+    // One writer for any thread count: gzp's single-threaded MgzipSyncWriter ignores the
+    // block size and grows without bound on writes larger than a block.
+    let mut writer = ParCompressBuilder::<Mgzip>::new()
+        .compression_level(level)
+        .num_threads(threads)
+        .map_err(gzp_error)?
+        .buffer_size(block_size)
+        .map_err(gzp_error)?
+        .from_writer(out);
 
     let mut buf = vec![0u8; BLOCK];
     let result = (|| -> anyhow::Result<Out> {

@@ -41,7 +41,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
             ))?;
         }
         stdio::widen_pipes();
-        compress::compress(input, cli.level, threads, &mut progress)?;
+        compress::compress(input, cli.level, threads, cli.block_size, &mut progress)?;
     }
     progress.done();
     Ok(Status::Success)
