@@ -21,6 +21,12 @@ use sol_common::{Fail, Status};
 use tar::{Archive, EntryType};
 
 use super::walk::io_msg;
+use super::writers::{FileJob, Writers, SMALL};
+use sol_common::stdio::read_full;
+
+/// Threads writing small files: two keep a 2-core machine busy and gain little beyond four
+/// on one disk.
+const WRITERS: usize = 2;
 use super::warn;
 
 /// Counts the bytes the tar reader consumed, to tell a finished archive from a cut one, and
@@ -203,6 +209,7 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
     archive.set_unpack_xattrs(false);
 
     let mut dirs: Vec<Dir> = Vec::new();
+    let mut writers = Writers::new(WRITERS);
     let mut parents = Parents {
         dest,
         known: HashSet::new(),
@@ -276,6 +283,10 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
             continue;
         }
         let path = dest.join(&rel);
+        writers.settle(&path);
+        if let Some(target) = &link_target {
+            writers.settle(&dest.join(target));
+        }
         if kind.is_dir() {
             if !parents.known.contains(&rel) {
                 if let Err(e) = make_dir(&path) {
@@ -296,6 +307,33 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
             continue;
         }
         parents.replaced(&rel);
+        let size = entry.size();
+        if matches!(kind, EntryType::Regular | EntryType::Continuous) && size <= SMALL {
+            let h = entry.header();
+            let (mode, mtime) = (h.mode().unwrap_or(0o644), h.mtime().unwrap_or(0));
+            let owner = root.then(|| (h.uid().unwrap_or(0), h.gid().unwrap_or(0)));
+            let mut data = vec![0u8; size as usize];
+            match read_full(&mut entry, &mut data) {
+                Ok(n) if n == data.len() => {}
+                _ if eof.load(Ordering::Relaxed) => {
+                    return Err(Fail::integrity(format!(
+                        "truncated archive: the stream ended inside '{shown}'"
+                    ))
+                    .into())
+                }
+                Ok(_) => return Err(corrupt(io::Error::other("short entry data"))),
+                Err(e) => return Err(corrupt(e)),
+            }
+            writers.write(FileJob {
+                path,
+                shown,
+                data,
+                mode,
+                mtime,
+                owner,
+            });
+            continue;
+        }
         let mtime = entry.header().mtime().unwrap_or(1);
         let unpacked = match &link_target {
             // The tar crate would resolve a hard link's target against the working directory.
@@ -326,6 +364,10 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
     }
     let consumed = archive.into_inner().count;
     check_end(consumed, end_of_data)?;
+    // Files first, then the directories' own modes and times.
+    if !writers.finish() {
+        failed = true;
+    }
 
     for d in dirs.iter().rev() {
         let applied = (|| -> io::Result<()> {

@@ -7,6 +7,7 @@ pub mod header;
 pub mod list;
 pub mod readahead;
 pub mod walk;
+pub mod writers;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -13,7 +13,7 @@ use std::thread;
 use anyhow::Context;
 use sol_common::{Fail, Status};
 
-use super::hasher::{md5_file, Hashers, Md5Sum};
+use super::hasher::{md5_file, Compared, Hashers, Md5Sum};
 use super::sums::{scan, Pending, Resolver};
 
 /// What is on disk at a stream entry's path.
@@ -70,6 +70,32 @@ impl LocalPool {
     }
 }
 
+/// The verdict on a symlink or hard link, from what the local pool found.
+fn local_verdict(
+    resolver: &mut Resolver,
+    name: &[u8],
+    pending: Pending,
+    local: Receiver<Local>,
+) -> Option<&'static str> {
+    let local = local
+        .recv()
+        .unwrap_or(Local::Unreadable("hash threads died".into()));
+    match (pending, local) {
+        (_, Local::Missing) => Some("missing"),
+        (_, Local::Unreadable(e)) => {
+            eprintln!("tar-md5: {}: {e}", String::from_utf8_lossy(name));
+            Some("changed")
+        }
+        (Pending::Symlink(want), Local::Symlink(have)) => (want != have).then_some("changed"),
+        (Pending::Symlink(_), _) => Some("changed"),
+        (pending, Local::File(have)) => match resolver.resolve(name, pending) {
+            Some((want, _)) => (want != have).then_some("changed"),
+            None => Some("changed"),
+        },
+        (_, _) => Some("changed"),
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     files: u64,
@@ -97,32 +123,26 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
         anyhow::bail!("'{}': Not a directory", dir.display());
     }
     let hashers = Hashers::new(threads);
-    let locals = LocalPool::new(threads);
-    let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, Pending, Receiver<Local>)>(4096);
+    let locals = LocalPool::new(1); // symlinks and hard links only: rare
+                                    // Regular files are compared by the hashers; symlinks and hard links are looked up here.
+    let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, Pending, Option<Receiver<Local>>)>(4096);
     let checker = thread::spawn(move || -> anyhow::Result<(Tally, HashSet<Vec<u8>>)> {
         let mut out = sol_common::stdio::text_output();
         let mut resolver = Resolver::default();
         let mut seen = HashSet::new();
         let mut t = Tally::default();
         for (name, pending, local) in rx {
-            let local = local
-                .recv()
-                .unwrap_or(Local::Unreadable("hash threads died".into()));
-            let verdict = match (pending, local) {
-                (_, Local::Missing) => Some("missing"),
-                (_, Local::Unreadable(e)) => {
-                    eprintln!("tar-md5: {}: {e}", String::from_utf8_lossy(&name));
-                    Some("changed")
-                }
-                (Pending::Symlink(want), Local::Symlink(have)) => {
-                    (want != have).then_some("changed")
-                }
-                (Pending::Symlink(_), _) => Some("changed"),
-                (pending, Local::File(have)) => match resolver.resolve(&name, pending) {
-                    Some(want) => (want != have).then_some("changed"),
-                    None => Some("changed"),
+            let verdict = match local {
+                None => match resolver.resolve(&name, pending) {
+                    Some((_, Some(Compared::Same))) => None,
+                    Some((_, Some(Compared::Missing))) => Some("missing"),
+                    Some((_, Some(Compared::Unreadable(e)))) => {
+                        eprintln!("tar-md5: {}: {e}", String::from_utf8_lossy(&name));
+                        Some("changed")
+                    }
+                    _ => Some("changed"),
                 },
-                (_, _) => Some("changed"),
+                Some(local) => local_verdict(&mut resolver, &name, pending, local),
             };
             t.files += 1;
             match verdict {
@@ -139,9 +159,12 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
         Ok((t, seen))
     });
 
-    let scanned = scan(input, &hashers, strip, |name, pending| {
-        let want_file = !matches!(pending, Pending::Symlink(_));
-        let local = locals.look(dir.join(OsStr::from_bytes(&name)), want_file);
+    let scanned = scan(input, &hashers, strip, Some(dir), |name, pending| {
+        let local = match pending {
+            Pending::Digest(_) => None,
+            Pending::LinkTo(_) => Some(locals.look(dir.join(OsStr::from_bytes(&name)), true)),
+            Pending::Symlink(_) => Some(locals.look(dir.join(OsStr::from_bytes(&name)), false)),
+        };
         tx.send((name, pending, local)).is_ok()
     });
     drop(tx);

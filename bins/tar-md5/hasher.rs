@@ -4,8 +4,15 @@
 //! file's blocks to whichever worker took that file, through a small bounded channel, and
 //! moves on to the next file as soon as the last block is handed over. Block buffers return
 //! to a pool, so memory is flat whatever the stream length.
+//!
+//! With --check, the worker that hashes a file also reads the local copy and compares it with
+//! the same blocks, byte for byte: equal bytes have equal MD5s, so the verdict is the one
+//! hashing both sides would give, at half the MD5 work, and the local files are still read in
+//! parallel with the stream.
 
+use std::fs::{self, File};
 use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use std::sync::{Arc, Mutex};
@@ -36,7 +43,74 @@ impl Pool {
     }
 }
 
-type Job = (Receiver<(Vec<u8>, usize)>, Sender<Md5Sum>);
+/// The local copy of a stream file, as seen by the worker that hashed it.
+#[derive(Debug, PartialEq)]
+pub enum Compared {
+    Same,
+    Differs,
+    Missing,
+    Unreadable(String),
+}
+
+/// A file's digest, and with --check its comparison with the local copy.
+pub type Hashed = (Md5Sum, Option<Compared>);
+
+type Job = (Receiver<(Vec<u8>, usize)>, Option<PathBuf>, Sender<Hashed>);
+
+/// Reads the local copy of a file alongside its stream blocks.
+struct LocalCopy {
+    file: Option<File>,
+    scratch: Vec<u8>,
+    verdict: Option<Compared>,
+}
+
+impl LocalCopy {
+    fn open(path: &Path) -> LocalCopy {
+        let (file, verdict) = match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (None, Some(Compared::Missing)),
+            Err(e) => (None, Some(Compared::Unreadable(e.to_string()))),
+            Ok(m) if !m.is_file() => (None, Some(Compared::Differs)),
+            Ok(_) => match File::open(path) {
+                Ok(f) => (Some(f), None),
+                Err(e) => (None, Some(Compared::Unreadable(e.to_string()))),
+            },
+        };
+        LocalCopy {
+            file,
+            scratch: Vec::new(),
+            verdict,
+        }
+    }
+
+    /// Compare the next `block.len()` local bytes with `block`.
+    fn compare(&mut self, block: &[u8]) {
+        let Some(f) = self.file.as_mut() else { return };
+        self.scratch.resize(block.len(), 0);
+        match read_full(f, &mut self.scratch) {
+            Ok(n) if n == block.len() && self.scratch[..] == *block => {}
+            Ok(_) => self.differs(Compared::Differs),
+            Err(e) => self.differs(Compared::Unreadable(e.to_string())),
+        }
+    }
+
+    fn differs(&mut self, verdict: Compared) {
+        self.file = None;
+        self.verdict = Some(verdict);
+    }
+
+    /// After the last block: the local copy must end here too.
+    fn finish(mut self) -> Compared {
+        if let Some(f) = self.file.as_mut() {
+            let mut one = [0u8; 1];
+            match f.read(&mut one) {
+                Ok(0) => return Compared::Same,
+                Ok(_) => return Compared::Differs,
+                Err(e) => return Compared::Unreadable(e.to_string()),
+            }
+        }
+        self.verdict.unwrap_or(Compared::Same)
+    }
+}
 
 pub struct Hashers {
     jobs: SyncSender<Job>,
@@ -55,25 +129,32 @@ impl Hashers {
             let pool = pool.clone();
             thread::spawn(move || loop {
                 let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                let Ok((blocks, reply)) = job else { return };
+                let Ok((blocks, local, reply)) = job else {
+                    return;
+                };
+                let mut local = local.as_deref().map(LocalCopy::open);
                 let mut h = Md5::new();
                 for (block, n) in blocks.iter() {
                     h.update(&block[..n]);
+                    if let Some(l) = local.as_mut() {
+                        l.compare(&block[..n]);
+                    }
                     pool.give(block);
                 }
-                let _ = reply.send(h.finalize().into());
+                let _ = reply.send((h.finalize().into(), local.map(LocalCopy::finish)));
             });
         }
         Hashers { jobs, pool }
     }
 
-    /// Hash everything `r` yields; the digest arrives on the returned receiver (which closes
-    /// without a value if reading failed: the error is returned here).
-    pub fn hash(&self, r: &mut impl Read) -> io::Result<Receiver<Md5Sum>> {
+    /// Hash everything `r` yields, comparing it with the file at `local` when given; the
+    /// result arrives on the returned receiver (which closes without a value if reading
+    /// failed: the error is returned here).
+    pub fn hash(&self, r: &mut impl Read, local: Option<PathBuf>) -> io::Result<Receiver<Hashed>> {
         let (block_tx, block_rx): (SyncSender<(Vec<u8>, usize)>, _) = mpsc::sync_channel(QUEUE);
         let (reply_tx, reply_rx) = mpsc::channel();
         self.jobs
-            .send((block_rx, reply_tx))
+            .send((block_rx, local, reply_tx))
             .map_err(|_| io::Error::other("hash threads died"))?;
         loop {
             let mut block = self.pool.take();

@@ -1,7 +1,10 @@
 //! Default mode: `md5  path` lines, exactly as md5sum prints them.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 
@@ -9,7 +12,7 @@ use anyhow::Context;
 use sol_common::Status;
 use tar::EntryType;
 
-use super::hasher::{hex, Hashers, Md5Sum};
+use super::hasher::{hex, Compared, Hashed, Hashers, Md5Sum};
 use crate::sol_tar::extract::{check_end, corrupt, end_of, reader};
 
 /// One md5sum line. Like coreutils, a name with a backslash, newline or carriage return is
@@ -36,17 +39,19 @@ pub fn md5sum_line(digest: &Md5Sum, name: &[u8]) -> Vec<u8> {
 
 /// A file's digest: being computed, or that of an earlier file (a hard link).
 pub enum Pending {
-    Digest(Receiver<Md5Sum>),
+    Digest(Receiver<Hashed>),
     LinkTo(Vec<u8>),
     /// Not a file: a symlink with its target (checked by --check, not summed).
     Symlink(Vec<u8>),
 }
 
-/// Read the stream, hashing files on the pool; `each` gets (name, pending) in stream order.
+/// Read the stream, hashing files on the pool (and comparing each with its copy under `dir`
+/// when given); `each` gets (name, pending) in stream order.
 pub fn scan(
     input: impl Read,
     hashers: &Hashers,
     strip: usize,
+    dir: Option<&Path>,
     mut each: impl FnMut(Vec<u8>, Pending) -> bool,
 ) -> anyhow::Result<()> {
     let mut archive = reader(input);
@@ -60,7 +65,8 @@ pub fn scan(
         };
         let pending = match entry.header().entry_type() {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                Pending::Digest(hashers.hash(&mut entry).map_err(corrupt)?)
+                let local = dir.map(|d| d.join(OsStr::from_bytes(&name)));
+                Pending::Digest(hashers.hash(&mut entry, local).map_err(corrupt)?)
             }
             EntryType::Link => {
                 let target = entry
@@ -92,14 +98,15 @@ pub fn scan(
 pub struct Resolver(HashMap<Vec<u8>, Md5Sum>);
 
 impl Resolver {
-    pub fn resolve(&mut self, name: &[u8], pending: Pending) -> Option<Md5Sum> {
-        let d = match pending {
+    /// The digest, and for a file hashed with --check its comparison with the local copy.
+    pub fn resolve(&mut self, name: &[u8], pending: Pending) -> Option<(Md5Sum, Option<Compared>)> {
+        let (d, compared) = match pending {
             Pending::Digest(rx) => rx.recv().ok()?,
-            Pending::LinkTo(target) => *self.0.get(&target)?,
+            Pending::LinkTo(target) => (*self.0.get(&target)?, None),
             Pending::Symlink(_) => return None,
         };
         self.0.insert(name.to_vec(), d);
-        Some(d)
+        Some((d, compared))
     }
 }
 
@@ -111,14 +118,14 @@ pub fn sums(input: impl Read, threads: usize, strip: usize) -> anyhow::Result<St
         let mut out = sol_common::stdio::text_output();
         let mut resolver = Resolver::default();
         for (name, pending) in line_rx {
-            if let Some(d) = resolver.resolve(&name, pending) {
+            if let Some((d, _)) = resolver.resolve(&name, pending) {
                 out.write_all(&md5sum_line(&d, &name))
                     .context("writing output")?;
             }
         }
         out.flush().context("writing output")
     });
-    let scanned = scan(input, &hashers, strip, |name, pending| {
+    let scanned = scan(input, &hashers, strip, None, |name, pending| {
         line_tx.send((name, pending)).is_ok()
     });
     drop(line_tx);

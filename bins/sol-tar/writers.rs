@@ -1,0 +1,161 @@
+//! Writing small regular files on a few threads during extraction.
+//!
+//! Creating and writing many small files is system-call bound (open, write, fchown, fchmod,
+//! futimens, close per file), so the stream reader hands whole small files to writer threads
+//! and moves on. Ordering stays safe: every parent directory exists and is checked before a
+//! file is handed over, and an entry that touches a path still being written (the same name
+//! twice, or a hard link to it) waits until every queued file is on disk. Queued data is
+//! bounded by the queue length times the largest file handed over.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{fchown, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread::{self, JoinHandle};
+
+use filetime::FileTime;
+
+use super::walk::io_msg;
+use super::warn;
+
+/// Files up to this size go to the writer threads; larger ones are written by the reader.
+pub const SMALL: u64 = 1 << 20;
+/// Files queued for the writers (at most QUEUE x SMALL bytes held).
+const QUEUE: usize = 32;
+
+pub struct FileJob {
+    pub path: PathBuf,
+    pub shown: String,
+    pub data: Vec<u8>,
+    pub mode: u32,
+    pub mtime: u64,
+    pub owner: Option<(u64, u64)>,
+}
+
+enum Msg {
+    Write(FileJob),
+    /// Wait here until every writer and the reader are here: a writer holding a barrier
+    /// cannot take another message, so each writer takes exactly one.
+    Barrier(Arc<Barrier>),
+}
+
+pub struct Writers {
+    tx: Option<SyncSender<Msg>>,
+    threads: Vec<JoinHandle<()>>,
+    failed: Arc<AtomicBool>,
+    /// Paths handed over since the last barrier.
+    queued: HashSet<PathBuf>,
+}
+
+impl Writers {
+    pub fn new(threads: usize) -> Writers {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        let failed = Arc::new(AtomicBool::new(false));
+        let threads = (0..threads.max(1))
+            .map(|_| {
+                let rx = rx.clone();
+                let failed = failed.clone();
+                thread::spawn(move || work(&rx, &failed))
+            })
+            .collect();
+        Writers {
+            tx: Some(tx),
+            threads,
+            failed,
+            queued: HashSet::new(),
+        }
+    }
+
+    /// Hand a small file over.
+    pub fn write(&mut self, job: FileJob) {
+        self.queued.insert(job.path.clone());
+        self.send(Msg::Write(job));
+    }
+
+    /// Wait until queued files are on disk if `path` is one of them.
+    pub fn settle(&mut self, path: &Path) {
+        if self.queued.contains(path) {
+            self.barrier();
+        }
+    }
+
+    /// Wait until every queued file is on disk.
+    pub fn barrier(&mut self) {
+        let barrier = Arc::new(Barrier::new(self.threads.len() + 1));
+        for _ in 0..self.threads.len() {
+            if !self.send(Msg::Barrier(barrier.clone())) {
+                return; // no writers left to wait for
+            }
+        }
+        barrier.wait();
+        self.queued.clear();
+    }
+
+    fn send(&mut self, msg: Msg) -> bool {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(msg).is_ok());
+        if !sent && !self.failed.swap(true, Ordering::Relaxed) {
+            warn("the file writer threads died");
+        }
+        sent
+    }
+
+    /// Wait for every file; true when all were written.
+    pub fn finish(mut self) -> bool {
+        drop(self.tx.take());
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                self.failed.store(true, Ordering::Relaxed);
+            }
+        }
+        !self.failed.load(Ordering::Relaxed)
+    }
+}
+
+fn work(rx: &Mutex<Receiver<Msg>>, failed: &AtomicBool) {
+    loop {
+        let msg = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        match msg {
+            Ok(Msg::Write(job)) => {
+                if let Err(e) = write_file(&job) {
+                    warn(format!("{}: {}", job.shown, io_msg(&e)));
+                    failed.store(true, Ordering::Relaxed);
+                }
+            }
+            Ok(Msg::Barrier(barrier)) => {
+                barrier.wait();
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Create `job.path` afresh (never writing through an existing file or symlink), write it and
+/// set owner, mode and times, like the tar crate's unpack.
+fn write_file(job: &FileJob) -> io::Result<()> {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&job.path)
+    };
+    let mut f: File = match open() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(&job.path)?;
+            open()?
+        }
+        other => other?,
+    };
+    f.write_all(&job.data)?;
+    if let Some((uid, gid)) = job.owner {
+        fchown(&f, Some(uid as u32), Some(gid as u32))?;
+    }
+    f.set_permissions(fs::Permissions::from_mode(job.mode & 0o7777))?;
+    let t = FileTime::from_unix_time(job.mtime as i64, 0);
+    filetime::set_file_handle_times(&f, Some(t), Some(t))
+}
