@@ -89,7 +89,7 @@ gzip -dc sol0042.tar.gz | tar -t        # any gzip reader works
 pigz -dc other.tar.gz | ... ; sol-zip -d < other.tar.gz   # and we read theirs
 .fi
 .SH FORMAT
-Each block of 128 KiB of input becomes one gzip member carrying an extra field
+Each block of input (1 MiB by default, \fB--block-size\fR) becomes one gzip member carrying an extra field
 \fBIG\fR with the member's total size (gzp's Mgzip framing). The stream opens
 and closes with an empty marker member (MTIME field \fBSZ\\x01S\fR and
 \fBSZ\\x01E\fR); \fBsol-zip -d\fR refuses a stream that began with the opening

@@ -7,7 +7,8 @@
 pub const HEADER: usize = 20;
 /// Bytes of the CRC-32 + ISIZE trailer.
 pub const TRAILER: usize = 8;
-/// Largest member (compressed) or block (decompressed) we accept: gzp writes 128 KiB blocks;
+/// Largest member (compressed) or block (decompressed) we accept: sol-zip writes blocks of at
+/// most 8 MiB (1 MiB by default, gzp's own default is 128 KiB);
 /// anything far beyond is corruption, and the bound keeps memory flat on garbage.
 pub const MAX_BLOCK: usize = 16 << 20;
 

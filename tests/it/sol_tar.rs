@@ -309,3 +309,43 @@ fn extract_never_follows_a_symlink_already_in_dest() {
         .code(3);
     assert!(fs::read_dir(&outside).unwrap().next().is_none());
 }
+
+#[test]
+fn later_entries_win_and_links_see_the_written_file() {
+    // Small files are written on writer threads: a name that comes twice must end with the
+    // later data, and a hard link or symlink to a file still queued must see it written.
+    let t = tmp();
+    let mut script =
+        String::from("f('d/f', b'first')\nf('d/f', b'second')\nl('d/g', 'd/f', tarfile.LNKTYPE)\n");
+    for i in 0..300 {
+        script.push_str(&format!(
+            "f('d/n{i}', b'{i}' * 1000)\nf('d/n{i}', b'again{i}')\n"
+        ));
+    }
+    script.push_str("f('e', b'file')\nl('e', 'd/f')\nl('d/n7', 'n8')\n");
+    let ar = hostile(t.path(), &script);
+    let dest = t.path().join("dest");
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .stdin(ar)
+        .run()
+        .ok();
+    assert_eq!(fs::read(dest.join("d/f")).unwrap(), b"second");
+    assert_eq!(fs::read(dest.join("d/g")).unwrap(), b"second");
+    use std::os::unix::fs::MetadataExt;
+    let (f, g) = (
+        fs::metadata(dest.join("d/f")).unwrap(),
+        fs::metadata(dest.join("d/g")).unwrap(),
+    );
+    assert_eq!(f.ino(), g.ino(), "d/g is a hard link to d/f");
+    for i in (0..300).filter(|&i| i != 7) {
+        assert_eq!(
+            fs::read(dest.join(format!("d/n{i}"))).unwrap(),
+            format!("again{i}").as_bytes()
+        );
+    }
+    assert_eq!(fs::read_link(dest.join("e")).unwrap(), Path::new("d/f"));
+    assert_eq!(fs::read_link(dest.join("d/n7")).unwrap(), Path::new("n8"));
+    assert_eq!(fs::read(dest.join("d/n7")).unwrap(), b"again8");
+}

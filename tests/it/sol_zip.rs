@@ -205,3 +205,43 @@ fn binary_output_to_a_terminal_is_refused() {
         );
     }
 }
+
+/// The number of Mgzip members between sol-zip's start and end markers.
+fn members(gz: &[u8]) -> usize {
+    let (marker, end) = (30, gz.len() - 30);
+    let (mut at, mut n) = (marker, 0);
+    while at < end {
+        at += u32::from_le_bytes(gz[at + 16..at + 20].try_into().unwrap()) as usize;
+        n += 1;
+    }
+    assert_eq!(at, end, "member sizes do not add up");
+    n
+}
+
+#[test]
+fn block_size_sets_the_member_size() {
+    let data = Rng::new(9).text(3 << 20);
+    for (block, threads, want) in [("64K", "1", 48), ("1M", "2", 3), ("8M", "2", 1)] {
+        let gz = tool("sol-zip")
+            .args(["-b", block, "-p", threads])
+            .stdin(data.clone())
+            .run();
+        gz.ok();
+        assert_eq!(members(&gz.stdout), want, "-b {block}");
+        assert!(sh("gzip -dc").stdin(gz.stdout.clone()).run().stdout == data);
+        assert!(
+            tool("sol-zip")
+                .arg("-d")
+                .stdin(gz.stdout.clone())
+                .run()
+                .stdout
+                == data
+        );
+    }
+    let small = tool("sol-zip").args(["-b", "16K"]).run();
+    small.code(2);
+    assert!(small
+        .stderr
+        .contains("block size must be between 65536 and 8388608 bytes"));
+    tool("sol-zip").args(["-b", "9M"]).run().code(2);
+}
