@@ -176,18 +176,21 @@ pub async fn download(
             };
             let permit = sem.clone().acquire_owned().await.context("semaphore")?;
             let ctx = ctx.clone();
+            let parts = matches!(layout, Layout::Parts(_));
             pending.push_back(tokio::spawn(async move {
-                fetch(&ctx, start, end).await.map(|b| (b, permit))
+                // Each part's MD5 on the task that fetched it: the parts hash in parallel,
+                // and this loop keeps the ranges flowing.
+                let buf = fetch(&ctx, start, end).await?;
+                let md5: Option<[u8; 16]> = parts.then(|| Md5::digest(&buf).into());
+                anyhow::Ok((buf, md5, permit))
             }));
         }
         let Some(task) = pending.pop_front() else {
             break;
         };
         match task.await.context("a download task died")? {
-            Ok((buf, permit)) => {
-                if matches!(layout, Layout::Parts(_)) {
-                    part_md5s.push(Md5::digest(&buf).into());
-                }
+            Ok((buf, md5, permit)) => {
+                part_md5s.extend(md5);
                 if wtx.send((buf, permit)).is_err() {
                     break; // the writer failed; it says why
                 }
