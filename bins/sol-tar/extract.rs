@@ -25,7 +25,7 @@ use tar::{Archive, EntryType};
 
 use super::walk::io_msg;
 use super::warn;
-use super::writers::{FileJob, Writers, SMALL};
+use super::writers::{replacing, FileJob, Writers, SMALL};
 
 /// Threads writing small files: on 2 cores, 24k files took 0.78 s with one, 0.58 s with
 /// two and 0.57 s with three (tmpfs).
@@ -181,15 +181,12 @@ impl Parents<'_> {
     }
 }
 
-/// Link `path` to `target` (both already checked), replacing whatever is at `path`.
-fn hard_link(target: &Path, path: &Path) -> io::Result<()> {
-    match fs::hard_link(target, path) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            fs::remove_file(path)?;
-            fs::hard_link(target, path)
-        }
-        other => other,
-    }
+/// The input ran dry inside an entry's data.
+fn truncated_in(shown: &str) -> anyhow::Error {
+    Fail::integrity(format!(
+        "truncated archive: the stream ended inside '{shown}'"
+    ))
+    .into()
 }
 
 struct Dir {
@@ -317,12 +314,7 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
             let mut data = vec![0u8; size as usize];
             match read_full(&mut entry, &mut data) {
                 Ok(n) if n == data.len() => {}
-                _ if eof.load(Ordering::Relaxed) => {
-                    return Err(Fail::integrity(format!(
-                        "truncated archive: the stream ended inside '{shown}'"
-                    ))
-                    .into())
-                }
+                _ if eof.load(Ordering::Relaxed) => return Err(truncated_in(&shown)),
                 Ok(_) => return Err(corrupt(io::Error::other("short entry data"))),
                 Err(e) => return Err(corrupt(e)),
             }
@@ -339,7 +331,10 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
         let mtime = entry.header().mtime().unwrap_or(1);
         let unpacked = match &link_target {
             // The tar crate would resolve a hard link's target against the working directory.
-            Some(target) => hard_link(&dest.join(target), &path),
+            Some(target) => {
+                let target = dest.join(target);
+                replacing(&path, || fs::hard_link(&target, &path))
+            }
             None => entry.unpack(&path).map(drop),
         };
         match unpacked {
@@ -352,12 +347,7 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
                 }
             }
             Ok(()) => {}
-            Err(_) if eof.load(Ordering::Relaxed) => {
-                return Err(Fail::integrity(format!(
-                    "truncated archive: the stream ended inside '{shown}'"
-                ))
-                .into())
-            }
+            Err(_) if eof.load(Ordering::Relaxed) => return Err(truncated_in(&shown)),
             Err(e) => {
                 warn(format!("{shown}: {}", io_msg(&e)));
                 failed = true;

@@ -134,6 +134,18 @@ fn work(rx: &Mutex<Receiver<Msg>>, failed: &AtomicBool) {
     }
 }
 
+/// Run `create` (which makes something at `path`); if something is already there, remove it
+/// (never following it) and run `create` once more.
+pub fn replacing<T>(path: &Path, create: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(path)?;
+            create()
+        }
+        other => other,
+    }
+}
+
 /// Create `job.path` afresh (never writing through an existing file or symlink), write it and
 /// set owner, mode and times, like the tar crate's unpack.
 fn write_file(job: &FileJob) -> io::Result<()> {
@@ -144,13 +156,7 @@ fn write_file(job: &FileJob) -> io::Result<()> {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&job.path)
     };
-    let mut f: File = match open() {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            fs::remove_file(&job.path)?;
-            open()?
-        }
-        other => other?,
-    };
+    let mut f: File = replacing(&job.path, open)?;
     f.write_all(&job.data)?;
     if let Some((uid, gid)) = job.owner {
         fchown(&f, Some(uid as u32), Some(gid as u32))?;

@@ -57,15 +57,15 @@ pub type Hashed = (Md5Sum, Option<Compared>);
 
 type Job = (Receiver<(Vec<u8>, usize)>, Option<PathBuf>, Sender<Hashed>);
 
-/// Reads the local copy of a file alongside its stream blocks.
-struct LocalCopy {
+/// Reads the local copy of a file alongside its stream blocks, into the worker's buffer.
+struct LocalCopy<'a> {
     file: Option<File>,
-    scratch: Vec<u8>,
+    scratch: &'a mut Vec<u8>,
     verdict: Option<Compared>,
 }
 
-impl LocalCopy {
-    fn open(path: &Path) -> LocalCopy {
+impl LocalCopy<'_> {
+    fn open<'a>(path: &Path, scratch: &'a mut Vec<u8>) -> LocalCopy<'a> {
         let (file, verdict) = match fs::symlink_metadata(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, Some(Compared::Missing)),
             Err(e) => (None, Some(Compared::Unreadable(e.to_string()))),
@@ -77,7 +77,7 @@ impl LocalCopy {
         };
         LocalCopy {
             file,
-            scratch: Vec::new(),
+            scratch,
             verdict,
         }
     }
@@ -86,7 +86,7 @@ impl LocalCopy {
     fn compare(&mut self, block: &[u8]) {
         let Some(f) = self.file.as_mut() else { return };
         self.scratch.resize(block.len(), 0);
-        match read_full(f, &mut self.scratch) {
+        match read_full(f, self.scratch) {
             Ok(n) if n == block.len() && self.scratch[..] == *block => {}
             Ok(_) => self.differs(Compared::Differs),
             Err(e) => self.differs(Compared::Unreadable(e.to_string())),
@@ -127,21 +127,25 @@ impl Hashers {
         for _ in 0..threads.max(1) {
             let rx = rx.clone();
             let pool = pool.clone();
-            thread::spawn(move || loop {
-                let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                let Ok((blocks, local, reply)) = job else {
-                    return;
-                };
-                let mut local = local.as_deref().map(LocalCopy::open);
-                let mut h = Md5::new();
-                for (block, n) in blocks.iter() {
-                    h.update(&block[..n]);
-                    if let Some(l) = local.as_mut() {
-                        l.compare(&block[..n]);
+            thread::spawn(move || {
+                // The local copy's bytes, reused from file to file.
+                let mut scratch = Vec::with_capacity(BLOCK);
+                loop {
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((blocks, local, reply)) = job else {
+                        return;
+                    };
+                    let mut local = local.as_deref().map(|p| LocalCopy::open(p, &mut scratch));
+                    let mut h = Md5::new();
+                    for (block, n) in blocks.iter() {
+                        h.update(&block[..n]);
+                        if let Some(l) = local.as_mut() {
+                            l.compare(&block[..n]);
+                        }
+                        pool.give(block);
                     }
-                    pool.give(block);
+                    let _ = reply.send((h.finalize().into(), local.map(LocalCopy::finish)));
                 }
-                let _ = reply.send((h.finalize().into(), local.map(LocalCopy::finish)));
             });
         }
         Hashers { jobs, pool }

@@ -17,6 +17,16 @@ fn tree() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
     (t, src, ar)
 }
 
+/// `tar-md5 --check SOL --strip-components 1` on the archive `ar`.
+fn check_sol(sol: &std::path::Path, ar: Vec<u8>) -> Out {
+    tool("tar-md5")
+        .arg("--check")
+        .arg(sol)
+        .args(["--strip-components", "1"])
+        .stdin(ar)
+        .run()
+}
+
 #[test]
 fn sums_are_md5sums_format_and_md5sum_c_accepts_them() {
     let (t, src, ar) = tree();
@@ -71,13 +81,7 @@ fn sums_are_md5sums_format_and_md5sum_c_accepts_them() {
 fn check_reports_changed_missing_and_extra_files() {
     let (t, src, ar) = tree();
     let s = src.join("sol0001");
-    tool("tar-md5")
-        .arg("--check")
-        .arg(&s)
-        .args(["--strip-components", "1"])
-        .stdin(ar.clone())
-        .run()
-        .ok();
+    check_sol(&s, ar.clone()).ok();
     tool("tar-md5")
         .arg("--check")
         .arg(&src)
@@ -89,12 +93,7 @@ fn check_reports_changed_missing_and_extra_files() {
     fs::write(s.join("data/intruder"), b"x").unwrap();
     fs::remove_file(s.join("a/link-rel")).unwrap();
     std::os::unix::fs::symlink("elsewhere", s.join("a/link-rel")).unwrap();
-    let out = tool("tar-md5")
-        .arg("--check")
-        .arg(&s)
-        .args(["--strip-components", "1"])
-        .stdin(ar.clone())
-        .run();
+    let out = check_sol(&s, ar.clone());
     out.code(3);
     assert_eq!(
         out.stdout_str(),
@@ -139,12 +138,7 @@ fn check_compares_every_byte_and_every_length() {
     fs::remove_file(s.join("hard-notes")).unwrap();
     fs::write(s.join("hard-notes"), [&notes[..], b"!"].concat()).unwrap();
 
-    let out = tool("tar-md5")
-        .arg("--check")
-        .arg(&s)
-        .args(["--strip-components", "1"])
-        .stdin(ar.clone())
-        .run();
+    let out = check_sol(&s, ar.clone());
     out.code(3);
     let stdout = out.stdout_str();
     let mut got: Vec<&str> = stdout.lines().collect();
@@ -183,13 +177,7 @@ fn check_compares_every_byte_and_every_length() {
     .unwrap();
     fs::remove_file(s.join("hard-notes")).unwrap();
     fs::hard_link(s.join("a/notes.txt"), s.join("hard-notes")).unwrap();
-    tool("tar-md5")
-        .arg("--check")
-        .arg(&s)
-        .args(["--strip-components", "1"])
-        .stdin(ar)
-        .run()
-        .ok();
+    check_sol(&s, ar).ok();
     drop(t);
 }
 
