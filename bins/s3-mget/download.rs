@@ -5,38 +5,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use aws_sdk_s3::Client;
+use bytes::Bytes;
 use md5::{Digest, Md5};
 use sol_common::progress::Progress;
 use sol_common::s3::{self, S3Url};
 use sol_common::{hex, Fail};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 
 use super::cli::Cli;
 
-/// Range buffers, reused: the writer hands each back after writing it, so at most
-/// concurrency + 1 buffers are ever allocated (no allocator churn of 16 MiB blocks).
-#[derive(Clone, Default)]
-struct Pool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
-
-impl Pool {
-    fn take(&self, cap: usize) -> Vec<u8> {
-        let mut v = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default();
-        v.clear();
-        v.reserve_exact(cap.saturating_sub(v.capacity()));
-        v
-    }
-    fn give(&self, v: Vec<u8>) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(v);
-    }
-}
-
 struct Ctx {
-    pool: Pool,
     client: Client,
     url: S3Url,
     etag: String,
@@ -129,9 +107,7 @@ pub async fn download(
         }
         v
     };
-    let pool = Pool::default();
     let ctx = Arc::new(Ctx {
-        pool: pool.clone(),
         client,
         url: url.clone(),
         etag: etag.clone(),
@@ -143,58 +119,55 @@ pub async fn download(
     });
 
     // The writer thread: blocking writes to stdout, in order, and the whole-object MD5.
+    // It is fed chunks as they arrive from the network, so the next stage starts at once
+    // instead of after the first range is complete.
     let whole = matches!(layout, Layout::WholeMd5);
     let progress_on = cli.progress || sol_common::stdio::is_terminal(2);
-    let (wtx, wrx) = std::sync::mpsc::sync_channel::<(Vec<u8>, OwnedSemaphorePermit)>(1);
+    let (wtx, mut wrx) = mpsc::channel::<Bytes>(64);
     let writer = std::thread::spawn(move || -> anyhow::Result<Option<[u8; 16]>> {
         let mut md5 = whole.then(Md5::new);
         let mut progress = Progress::new("s3-mget", progress_on);
-        for (buf, permit) in wrx {
-            out.write_all(&buf).context("writing output")?;
+        while let Some(chunk) = wrx.blocking_recv() {
+            out.write_all(&chunk).context("writing output")?;
             if let Some(h) = md5.as_mut() {
-                h.update(&buf);
+                h.update(&chunk);
             }
-            progress.add(buf.len() as u64);
-            pool.give(buf);
-            drop(permit);
+            progress.add(chunk.len() as u64);
         }
         out.flush().context("writing output")?;
         progress.done();
         Ok(md5.map(|h| h.finalize().into()))
     });
 
-    let sem = Arc::new(Semaphore::new(usize::from(cli.concurrency)));
+    // `concurrency` ranges in flight, in order. Each fetch task passes its chunks on as
+    // they arrive; the front range's go straight to the writer, the others' wait in their
+    // channel (at most one range each) until their range is at the front.
+    let parts = matches!(layout, Layout::Parts(_));
     let mut pending = std::collections::VecDeque::new();
     let mut part_md5s: Vec<[u8; 16]> = Vec::new();
     let mut result: anyhow::Result<()> = Ok(());
     let mut iter = ranges.iter().copied();
-    loop {
-        // Keep `concurrency` ranges in flight, in order.
+    'ranges: loop {
         while pending.len() < usize::from(cli.concurrency) {
             let Some((start, end)) = iter.next() else {
                 break;
             };
-            let permit = sem.clone().acquire_owned().await.context("semaphore")?;
+            let (tx, rx) = mpsc::unbounded_channel();
             let ctx = ctx.clone();
-            let parts = matches!(layout, Layout::Parts(_));
-            pending.push_back(tokio::spawn(async move {
-                // Each part's MD5 on the task that fetched it: the parts hash in parallel,
-                // and this loop keeps the ranges flowing.
-                let buf = fetch(&ctx, start, end).await?;
-                let md5: Option<[u8; 16]> = parts.then(|| Md5::digest(&buf).into());
-                anyhow::Ok((buf, md5, permit))
-            }));
+            let task = tokio::spawn(async move { fetch(&ctx, start, end, &tx, parts).await });
+            pending.push_back((rx, task));
         }
-        let Some(task) = pending.pop_front() else {
+        let Some((rx, _)) = pending.front_mut() else {
             break;
         };
-        match task.await.context("a download task died")? {
-            Ok((buf, md5, permit)) => {
-                part_md5s.extend(md5);
-                if wtx.send((buf, permit)).is_err() {
-                    break; // the writer failed; it says why
-                }
+        while let Some(chunk) = rx.recv().await {
+            if wtx.send(chunk).await.is_err() {
+                break 'ranges; // the writer failed; it says why
             }
+        }
+        let (_, task) = pending.pop_front().expect("the front range");
+        match task.await.context("a download task died")? {
+            Ok(md5) => part_md5s.extend(md5),
             Err(e) => {
                 result = Err(e);
                 break;
@@ -234,15 +207,25 @@ pub async fn download(
     Ok(sol_common::Status::Success)
 }
 
-/// One range, resumed from where a dropped connection left it.
-async fn fetch(ctx: &Ctx, start: u64, end: u64) -> anyhow::Result<Vec<u8>> {
-    let mut buf = ctx.pool.take((end - start) as usize);
+/// One range, resumed from where a dropped connection left it. Its bytes go to `tx` as
+/// they arrive (a resumed attempt continues after the last byte sent); with `hash`, the
+/// range's MD5 is computed on the way, on this task, so ranges hash in parallel.
+async fn fetch(
+    ctx: &Ctx,
+    start: u64,
+    end: u64,
+    tx: &mpsc::UnboundedSender<Bytes>,
+    hash: bool,
+) -> anyhow::Result<Option<[u8; 16]>> {
+    let want = end - start;
+    let mut sent = 0u64;
+    let mut md5 = hash.then(Md5::new);
     let mut why = String::new();
     let mut attempt = 0;
     while attempt < ctx.retries {
         attempt += 1;
         tokio::time::sleep(s3::backoff(attempt)).await;
-        let from = start + buf.len() as u64;
+        let from = start + sent;
         let r = ctx
             .client
             .get_object()
@@ -284,7 +267,21 @@ async fn fetch(ctx: &Ctx, start: u64, end: u64) -> anyhow::Result<Vec<u8>> {
         let mut body = resp.body;
         loop {
             match body.try_next().await {
-                Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+                Ok(Some(chunk)) => {
+                    if sent + chunk.len() as u64 > want {
+                        return Err(integrity(format!(
+                            "{}: the server sent more than the range asked",
+                            ctx.url
+                        )));
+                    }
+                    sent += chunk.len() as u64;
+                    if let Some(h) = md5.as_mut() {
+                        h.update(&chunk);
+                    }
+                    if tx.send(chunk).is_err() {
+                        anyhow::bail!("the download was abandoned"); // nobody reads any more
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => {
                     why = format!("connection dropped: {e}");
@@ -292,21 +289,14 @@ async fn fetch(ctx: &Ctx, start: u64, end: u64) -> anyhow::Result<Vec<u8>> {
                 }
             }
         }
-        let want = (end - start) as usize;
-        if buf.len() == want {
-            return Ok(buf);
-        }
-        if buf.len() > want {
-            return Err(integrity(format!(
-                "{}: the server sent more than the range asked",
-                ctx.url
-            )));
+        if sent == want {
+            return Ok(md5.map(|h| h.finalize().into()));
         }
         if why.is_empty() {
             why = "the range ended early".into();
         }
         // Progress made: this attempt does not count against the budget.
-        if buf.len() as u64 > from - start {
+        if start + sent > from {
             attempt -= 1;
         }
     }
