@@ -1,17 +1,19 @@
 //! `sol-tar extract`: restore a tar stream under DEST, refusing anything that would land
 //! outside it.
 //!
-//! Entries go through the tar crate's `unpack` (which unlinks before writing) after our own
-//! checks: absolute names and `..` are refused, and so is any entry (or hard-link target)
+//! Regular files are created afresh by us (unlinking what is in the way, never following
+//! it); other entries go through the tar crate's `unpack` (which unlinks before writing).
+//! Both only after our own checks: absolute names and `..` are refused, and so is any entry (or hard-link target)
 //! whose parent path inside DEST is a symlink, so extraction never follows a symlink, not
 //! even one an earlier entry created. Parents are checked once per directory, not per entry.
-//! Files up to 1 MiB are written by writer threads (see `writers`). Directory modes and
+//! Files up to 1 MiB are written by writer threads (see `writers`), larger ones by the
+//! reader in 1 MiB writes. Directory modes and
 //! mtimes are applied last, deepest first, so read-only directories and contents written
 //! later do not get in the way.
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,13 +21,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use filetime::FileTime;
-use sol_common::stdio::read_full;
+use sol_common::stdio::{read_full, BLOCK};
 use sol_common::{Fail, Status};
 use tar::{Archive, EntryType};
 
 use super::walk::io_msg;
 use super::warn;
-use super::writers::{replacing, FileJob, Writers, SMALL};
+use super::writers::{self, replacing, FileJob, Writers, SMALL};
 
 /// Threads writing small files: on 2 cores, 24k files took 0.78 s with one, 0.58 s with
 /// two and 0.57 s with three (tmpfs).
@@ -208,6 +210,7 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
     archive.set_unpack_xattrs(false);
 
     let mut dirs: Vec<Dir> = Vec::new();
+    let mut big: Option<Vec<u8>> = None;
     let mut writers = Writers::new(WRITERS);
     let mut parents = Parents {
         dest,
@@ -307,16 +310,44 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
         }
         parents.replaced(&rel);
         let size = entry.size();
-        if matches!(kind, EntryType::Regular | EntryType::Continuous) && size <= SMALL {
-            let h = entry.header();
-            let (mode, mtime) = (h.mode().unwrap_or(0o644), h.mtime().unwrap_or(0));
-            let owner = root.then(|| (h.uid().unwrap_or(0), h.gid().unwrap_or(0)));
-            let mut data = vec![0u8; size as usize];
-            match read_full(&mut entry, &mut data) {
-                Ok(n) if n == data.len() => {}
-                _ if eof.load(Ordering::Relaxed) => return Err(truncated_in(&shown)),
-                Ok(_) => return Err(corrupt(io::Error::other("short entry data"))),
-                Err(e) => return Err(corrupt(e)),
+        let regular = matches!(kind, EntryType::Regular | EntryType::Continuous);
+        let h = entry.header();
+        let (mode, mtime) = (h.mode().unwrap_or(0o644), h.mtime().unwrap_or(0));
+        let owner = root.then(|| (h.uid().unwrap_or(0), h.gid().unwrap_or(0)));
+        let short = |got: io::Result<usize>| match got {
+            _ if eof.load(Ordering::Relaxed) => truncated_in(&shown),
+            Ok(_) => corrupt(io::Error::other("short entry data")),
+            Err(e) => corrupt(e),
+        };
+        if regular && size > SMALL {
+            // Written here in BLOCK-sized writes (the tar crate's unpack writes 8 KiB at a time).
+            let block = big.get_or_insert_with(|| vec![0u8; BLOCK]);
+            let mut out: io::Result<fs::File> = writers::create(&path);
+            let mut left = size;
+            while left > 0 {
+                let want = left.min(BLOCK as u64) as usize;
+                match read_full(&mut entry, &mut block[..want]) {
+                    Ok(n) if n == want => {}
+                    got => return Err(short(got)),
+                }
+                if let Ok(f) = &mut out {
+                    if let Err(e) = f.write_all(&block[..want]) {
+                        out = Err(e);
+                    }
+                }
+                left -= want as u64;
+            }
+            if let Err(e) = out.and_then(|f| writers::set_meta(&f, owner, mode, mtime)) {
+                warn(format!("{shown}: {}", io_msg(&e)));
+                failed = true;
+            }
+            continue;
+        }
+        if regular {
+            let mut data = Vec::with_capacity(size as usize);
+            match (&mut entry).take(size).read_to_end(&mut data) {
+                Ok(n) if n as u64 == size => {}
+                got => return Err(short(got)),
             }
             writers.write(FileJob {
                 path,
