@@ -5,16 +5,39 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use aws_sdk_s3::Client;
-use bytes::Bytes;
 use md5::{Digest, Md5};
 use sol_common::progress::Progress;
 use sol_common::s3::{self, S3Url};
+use sol_common::stdio::BLOCK;
 use sol_common::{hex, Fail};
 use tokio::sync::mpsc;
 
 use super::cli::Cli;
 
+/// Blocks of BLOCK bytes, reused: the network's chunks are copied into them, so what a range
+/// holds is exactly its bytes (a chunk from the HTTP stack can pin a larger buffer), and the
+/// writer hands each back after writing it.
+#[derive(Clone, Default)]
+struct Pool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        let mut v = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BLOCK));
+        v.clear();
+        v
+    }
+    fn give(&self, v: Vec<u8>) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+    }
+}
+
 struct Ctx {
+    pool: Pool,
     client: Client,
     url: S3Url,
     etag: String,
@@ -107,7 +130,9 @@ pub async fn download(
         }
         v
     };
+    let pool = Pool::default();
     let ctx = Arc::new(Ctx {
+        pool: pool.clone(),
         client,
         url: url.clone(),
         etag: etag.clone(),
@@ -119,11 +144,11 @@ pub async fn download(
     });
 
     // The writer thread: blocking writes to stdout, in order, and the whole-object MD5.
-    // It is fed chunks as they arrive from the network, so the next stage starts at once
+    // It is fed blocks as they fill from the network, so the next stage starts at once
     // instead of after the first range is complete.
     let whole = matches!(layout, Layout::WholeMd5);
     let progress_on = cli.progress || sol_common::stdio::is_terminal(2);
-    let (wtx, mut wrx) = mpsc::channel::<Bytes>(64);
+    let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(4);
     let writer = std::thread::spawn(move || -> anyhow::Result<Option<[u8; 16]>> {
         let mut md5 = whole.then(Md5::new);
         let mut progress = Progress::new("s3-mget", progress_on);
@@ -133,15 +158,16 @@ pub async fn download(
                 h.update(&chunk);
             }
             progress.add(chunk.len() as u64);
+            pool.give(chunk);
         }
         out.flush().context("writing output")?;
         progress.done();
         Ok(md5.map(|h| h.finalize().into()))
     });
 
-    // `concurrency` ranges in flight, in order. Each fetch task passes its chunks on as
-    // they arrive; the front range's go straight to the writer, the others' wait in their
-    // channel (at most one range each) until their range is at the front.
+    // `concurrency` ranges in flight, in order. Each fetch task passes its blocks on as they
+    // fill; the front range's go straight to the writer, the others' wait in their channel
+    // (at most one range each) until their range is at the front.
     let parts = matches!(layout, Layout::Parts(_));
     let mut pending = std::collections::VecDeque::new();
     let mut part_md5s: Vec<[u8; 16]> = Vec::new();
@@ -207,19 +233,20 @@ pub async fn download(
     Ok(sol_common::Status::Success)
 }
 
-/// One range, resumed from where a dropped connection left it. Its bytes go to `tx` as
-/// they arrive (a resumed attempt continues after the last byte sent); with `hash`, the
-/// range's MD5 is computed on the way, on this task, so ranges hash in parallel.
+/// One range, resumed from where a dropped connection left it. Its bytes go to `tx` in
+/// blocks as they fill (a resumed attempt continues after the last byte received); with
+/// `hash`, the range's MD5 is computed on the way, on this task, so ranges hash in parallel.
 async fn fetch(
     ctx: &Ctx,
     start: u64,
     end: u64,
-    tx: &mpsc::UnboundedSender<Bytes>,
+    tx: &mpsc::UnboundedSender<Vec<u8>>,
     hash: bool,
 ) -> anyhow::Result<Option<[u8; 16]>> {
     let want = end - start;
     let mut sent = 0u64;
     let mut md5 = hash.then(Md5::new);
+    let mut block = ctx.pool.take();
     let mut why = String::new();
     let mut attempt = 0;
     while attempt < ctx.retries {
@@ -278,8 +305,18 @@ async fn fetch(
                     if let Some(h) = md5.as_mut() {
                         h.update(&chunk);
                     }
-                    if tx.send(chunk).is_err() {
-                        anyhow::bail!("the download was abandoned"); // nobody reads any more
+                    let mut rest = &chunk[..];
+                    while !rest.is_empty() {
+                        let n = rest.len().min(BLOCK - block.len());
+                        block.extend_from_slice(&rest[..n]);
+                        rest = &rest[n..];
+                        let last = sent == want && rest.is_empty();
+                        if block.len() == BLOCK || last {
+                            let next = if last { Vec::new() } else { ctx.pool.take() };
+                            if tx.send(std::mem::replace(&mut block, next)).is_err() {
+                                anyhow::bail!("the download was abandoned"); // nobody reads
+                            }
+                        }
                     }
                 }
                 Ok(None) => break,
