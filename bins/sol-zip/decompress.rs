@@ -21,7 +21,8 @@ use super::member::{self, HEADER, MAX_BLOCK, TRAILER};
 
 type BlockResult = Result<Vec<u8>, String>;
 
-/// Buffers handed back by the writer for reuse by the workers.
+/// Buffers handed back by the writer for reuse by the workers. They keep their length, so
+/// a reused buffer is not zeroed again before libdeflate overwrites it.
 #[derive(Clone, Default)]
 struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
 
@@ -33,8 +34,7 @@ impl Pool {
             .pop()
             .unwrap_or_default()
     }
-    fn give(&self, mut v: Vec<u8>) {
-        v.clear();
+    fn give(&self, v: Vec<u8>) {
         let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < 64 {
             pool.push(v);
@@ -168,6 +168,8 @@ fn inflate(inflater: &mut libdeflater::Decompressor, m: &[u8], mut buf: Vec<u8>)
     if isize > MAX_BLOCK {
         return Err(format!("corrupt input: member claims {isize} bytes"));
     }
+    // Only bytes never written before are zeroed; the output is used only when libdeflate
+    // wrote all `isize` of them.
     buf.resize(isize, 0);
     match inflater.deflate_decompress(&m[HEADER..t], &mut buf) {
         Ok(n) if n == isize => {}
