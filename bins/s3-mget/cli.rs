@@ -49,7 +49,8 @@ s3-mget s3://mission/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip
 s3-mget --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY s3://mission/x > x
 .fi
 .SH MEMORY
-At most --concurrency ranges are held, plus the one being written: peak memory is about
+At most --concurrency ranges are held (the one at the front streams to stdout as its
+bytes arrive, in 1 MiB blocks) and 4 MiB wait for stdout: peak memory stays under
 (concurrency + 1) x part size + 64 MiB.
 .SH ENVIRONMENT
 Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and
