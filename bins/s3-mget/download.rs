@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use aws_sdk_s3::Client;
 use md5::{Digest, Md5};
+use sol_common::pool::Pool;
 use sol_common::progress::Progress;
 use sol_common::s3::{self, S3Url};
 use sol_common::stdio::BLOCK;
@@ -13,28 +14,6 @@ use sol_common::{hex, Fail};
 use tokio::sync::mpsc;
 
 use super::cli::Cli;
-
-/// Blocks of BLOCK bytes, reused: the network's chunks are copied into them, so what a range
-/// holds is exactly its bytes (a chunk from the HTTP stack can pin a larger buffer), and the
-/// writer hands each back after writing it.
-#[derive(Clone, Default)]
-struct Pool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
-
-impl Pool {
-    fn take(&self) -> Vec<u8> {
-        let mut v = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(BLOCK));
-        v.clear();
-        v
-    }
-    fn give(&self, v: Vec<u8>) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(v);
-    }
-}
 
 struct Ctx {
     pool: Pool,
@@ -130,7 +109,9 @@ pub async fn download(
         }
         v
     };
-    let pool = Pool::default();
+    // Blocks the network's chunks are copied into: what a range holds is exactly its bytes
+    // (a chunk from the HTTP stack can pin a larger buffer).
+    let pool = Pool::new(|| Vec::with_capacity(BLOCK));
     let ctx = Arc::new(Ctx {
         pool: pool.clone(),
         client,
@@ -246,7 +227,12 @@ async fn fetch(
     let want = end - start;
     let mut sent = 0u64;
     let mut md5 = hash.then(Md5::new);
-    let mut block = ctx.pool.take();
+    let empty = || {
+        let mut v = ctx.pool.take();
+        v.clear();
+        v
+    };
+    let mut block = empty();
     let mut why = String::new();
     let mut attempt = 0;
     while attempt < ctx.retries {
@@ -312,7 +298,7 @@ async fn fetch(
                         rest = &rest[n..];
                         let last = sent == want && rest.is_empty();
                         if block.len() == BLOCK || last {
-                            let next = if last { Vec::new() } else { ctx.pool.take() };
+                            let next = if last { Vec::new() } else { empty() };
                             if tx.send(std::mem::replace(&mut block, next)).is_err() {
                                 anyhow::bail!("the download was abandoned"); // nobody reads
                             }

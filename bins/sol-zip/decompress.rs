@@ -17,30 +17,11 @@ use sol_common::progress::Progress;
 use sol_common::stdio::{read_full, BLOCK};
 use sol_common::Fail;
 
+use sol_common::pool::Pool;
+
 use super::member::{self, HEADER, MAX_BLOCK, TRAILER};
 
 type BlockResult = Result<Vec<u8>, String>;
-
-/// Buffers handed back by the writer for reuse by the workers. They keep their length, so
-/// a reused buffer is not zeroed again before libdeflate overwrites it.
-#[derive(Clone, Default)]
-struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
-
-impl Pool {
-    fn take(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default()
-    }
-    fn give(&self, v: Vec<u8>) {
-        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < 64 {
-            pool.push(v);
-        }
-    }
-}
 
 fn integrity(msg: impl Into<String>) -> anyhow::Error {
     Fail::integrity(msg).into()
@@ -106,7 +87,9 @@ fn parallel(
     threads: usize,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
-    let pool = Pool::default();
+    // Reused output buffers keep their length, so they are not zeroed again before
+    // libdeflate overwrites them.
+    let pool = Pool::new(Vec::new);
     // Results in stream order: one receiver per block, at most `2 * threads + 2` ahead.
     let (order_tx, order_rx) = mpsc::sync_channel::<Receiver<BlockResult>>(2 * threads + 2);
     let (job_tx, job_rx) = mpsc::sync_channel::<(Vec<u8>, Sender<BlockResult>)>(threads);

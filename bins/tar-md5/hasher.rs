@@ -27,20 +27,11 @@ const QUEUE: usize = 4;
 
 pub type Md5Sum = [u8; 16];
 
-#[derive(Clone, Default)]
-pub struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
+pub use sol_common::pool::Pool;
 
-impl Pool {
-    pub fn take(&self) -> Vec<u8> {
-        let v = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        v.unwrap_or_else(|| vec![0u8; BLOCK])
-    }
-    pub fn give(&self, v: Vec<u8>) {
-        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < 64 {
-            pool.push(v);
-        }
-    }
+/// The pool of stream blocks.
+pub fn block_pool() -> Pool {
+    Pool::new(|| vec![0u8; BLOCK])
 }
 
 /// The local copy of a stream file, as seen by the worker that hashed it.
@@ -123,7 +114,7 @@ impl Hashers {
         // queue cannot deadlock: the workers are busy with files whose blocks were all sent.
         let (jobs, rx) = mpsc::sync_channel::<Job>(threads.max(1));
         let rx = Arc::new(Mutex::new(rx));
-        let pool = Pool::default();
+        let pool = block_pool();
         for _ in 0..threads.max(1) {
             let rx = rx.clone();
             let pool = pool.clone();

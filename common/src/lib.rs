@@ -5,6 +5,7 @@
 //! binary output to a terminal), size parsing and progress reporting live here too.
 
 pub mod exit;
+pub mod pool;
 pub mod progress;
 pub mod s3;
 pub mod size;
