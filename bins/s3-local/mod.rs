@@ -2,6 +2,7 @@
 //! benchmark and the tests. Not for production: one process, no TLS.
 
 pub mod cli;
+pub mod local;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -68,9 +69,7 @@ pub fn serve(
     access_key: &str,
     secret_key: &str,
 ) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
-    let fs = s3s_fs::FileSystem::new(root)
-        .map_err(|e| anyhow::anyhow!("'{}': {e:?}", root.display()))?;
-    let mut b = S3ServiceBuilder::new(fs);
+    let mut b = S3ServiceBuilder::new(local::Local::new(root)?);
     b.set_auth(SimpleAuth::from_single(access_key, secret_key));
     let service = b.build();
     Ok(async move {

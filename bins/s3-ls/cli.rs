@@ -17,6 +17,14 @@ pub struct Cli {
     /// Print keys relative to the prefix.
     #[arg(long)]
     pub relative: bool,
+    /// List the multipart uploads under the prefix that were started and never completed
+    /// or aborted: KEY<TAB>UPLOAD-ID<TAB>INITIATED. Their parts stay stored (and billed).
+    #[arg(long, conflicts_with_all = ["since", "relative"])]
+    pub uploads: bool,
+    /// Abort the pending uploads (see --uploads) started longer ago than DURATION (90s, 15m,
+    /// 36h, 7d). Never touches an object. Implies --uploads.
+    #[arg(long, value_name = "DURATION", value_parser = sol_common::time::parse_duration, conflicts_with_all = ["since", "relative"])]
+    pub abort_older_than: Option<std::time::Duration>,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -26,7 +34,19 @@ pub const EXTRA_MAN: &str = r#".SH EXAMPLES
 s3-ls s3://mission/sols/
 s3-ls --since 2026-11-20 s3://mission/sols/ | cut -f1
 s3-ls --relative s3://mission/sols/ | shuf -n 1     # a random archive to audit
+s3-ls --uploads s3://mission/sols/                  # multipart uploads never finished
+s3-ls --abort-older-than 24h s3://mission/sols/     # ... and remove those over a day old
 .fi
+.SH PENDING UPLOADS
+A multipart upload that was neither completed nor aborted (its writer was killed, or the
+server was unreachable when it tried to abort) keeps its parts stored, and billed, but
+never appears as an object. \fB--uploads\fR lists them, one a line:
+KEY<TAB>UPLOAD-ID<TAB>INITIATED. \fB--abort-older-than DURATION\fR lists them and aborts
+those started longer ago than DURATION, saying so on stderr; it never touches an
+object. Pick an age no running upload reaches (a day is safe for the nightly job).
+.SH TIMEOUTS
+See s3-mput(1), TIMEOUTS: at the defaults s3-ls fails within 110 s against a dead or
+silent endpoint.
 .SH ENVIRONMENT
 Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared config files, or an instance role.
@@ -37,7 +57,8 @@ AWS_ENDPOINT_URL stands for --endpoint-url.
 success
 .TP
 1
-the listing failed after retries (no such bucket, access denied, network)
+the listing failed after retries (no such bucket, access denied, network), or a pending
+upload could not be aborted
 .TP
 2
 usage error

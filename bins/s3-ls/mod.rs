@@ -1,6 +1,7 @@
 //! s3-ls: list the objects under a prefix, one tab-separated line each.
 
 pub mod cli;
+pub mod uploads;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -49,27 +50,27 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let client = s3::client(&cli.conn).await;
+        let s3 = s3::client(&cli.conn).await;
+        if cli.uploads || cli.abort_older_than.is_some() {
+            return uploads::run(&s3, &url, cli.abort_older_than, TOOL).await;
+        }
         let mut out = sol_common::stdio::text_output();
         let mut token: Option<String> = None;
         loop {
-            let mut attempt = 0;
-            let page = loop {
-                attempt += 1;
-                tokio::time::sleep(s3::backoff(attempt)).await;
-                let r = client
-                    .list_objects_v2()
-                    .bucket(&url.bucket)
-                    .prefix(&url.key)
-                    .set_continuation_token(token.clone())
-                    .send()
-                    .await;
-                match r {
-                    Ok(p) => break p,
-                    Err(e) if s3::retryable(&e) && attempt < cli.conn.retries => continue,
-                    Err(e) => return Err(s3::gave_up("listing", &url, attempt, &s3::describe(&e))),
-                }
-            };
+            let page = s3
+                .retry(|| {
+                    s3.send(
+                        0,
+                        s3.client
+                            .list_objects_v2()
+                            .bucket(&url.bucket)
+                            .prefix(&url.key)
+                            .set_continuation_token(token.clone())
+                            .send(),
+                    )
+                })
+                .await
+                .map_err(|e| e.at(&url, "listing"))?;
             for o in page.contents() {
                 let secs = o.last_modified().map(|d| d.secs()).unwrap_or(0);
                 if since.is_some_and(|s| secs < s) {

@@ -4,11 +4,10 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
-use aws_sdk_s3::Client;
 use md5::{Digest, Md5};
 use sol_common::pool::Pool;
 use sol_common::progress::Progress;
-use sol_common::s3::{self, S3Url};
+use sol_common::s3::{self, S3Client, S3Url, Why};
 use sol_common::stdio::BLOCK;
 use sol_common::{hex, Fail};
 use tokio::sync::mpsc;
@@ -17,11 +16,10 @@ use super::cli::Cli;
 
 struct Ctx {
     pool: Pool,
-    client: Client,
+    s3: S3Client,
     url: S3Url,
     etag: String,
     version_id: Option<String>,
-    retries: u32,
 }
 
 /// How the object is cut into ranges, and what its ETag lets us verify.
@@ -43,36 +41,12 @@ pub async fn download(
     url: &S3Url,
     mut out: impl Write + Send + 'static,
 ) -> anyhow::Result<sol_common::Status> {
-    let client = s3::client(&cli.conn).await;
-    let head = {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            tokio::time::sleep(s3::backoff(attempt)).await;
-            let r = client
-                .head_object()
-                .bucket(&url.bucket)
-                .key(&url.key)
-                .set_version_id(cli.version_id.clone())
-                .send()
-                .await;
-            match r {
-                Ok(h) => break h,
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-                    anyhow::bail!("{url}: no such object")
-                }
-                Err(e) if s3::retryable(&e) && attempt < cli.conn.retries => continue,
-                Err(e) => {
-                    return Err(s3::gave_up(
-                        "reading the object's metadata",
-                        url,
-                        attempt,
-                        &s3::describe(&e),
-                    ))
-                }
-            }
-        }
-    };
+    let s3 = s3::client(&cli.conn).await;
+    let head = s3
+        .head(url, cli.version_id.clone())
+        .await
+        .map_err(|e| e.at(url, "reading the object's metadata"))?
+        .ok_or_else(|| anyhow::anyhow!("{url}: no such object"))?;
     let size = head.content_length().unwrap_or(0).max(0) as u64;
     let etag = head
         .e_tag()
@@ -114,14 +88,13 @@ pub async fn download(
     let pool = Pool::new(|| Vec::with_capacity(BLOCK));
     let ctx = Arc::new(Ctx {
         pool: pool.clone(),
-        client,
+        s3,
         url: url.clone(),
         etag: etag.clone(),
         version_id: head
             .version_id()
             .map(str::to_string)
             .or(cli.version_id.clone()),
-        retries: cli.conn.retries,
     });
 
     // The writer thread: blocking writes to stdout, in order, and the whole-object MD5.
@@ -225,103 +198,142 @@ async fn fetch(
     hash: bool,
 ) -> anyhow::Result<Option<[u8; 16]>> {
     let want = end - start;
-    let mut sent = 0u64;
-    let mut md5 = hash.then(Md5::new);
-    let empty = || {
-        let mut v = ctx.pool.take();
-        v.clear();
-        v
-    };
-    let mut block = empty();
-    let mut why = String::new();
-    let mut attempt = 0;
-    while attempt < ctx.retries {
-        attempt += 1;
-        tokio::time::sleep(s3::backoff(attempt)).await;
-        let from = start + sent;
-        let r = ctx
-            .client
-            .get_object()
-            .bucket(&ctx.url.bucket)
-            .key(&ctx.url.key)
-            .set_version_id(ctx.version_id.clone())
-            .if_match(format!("\"{}\"", ctx.etag))
-            .range(format!("bytes={from}-{}", end - 1))
-            .send()
-            .await;
-        let resp = match r {
-            Ok(r) => r,
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
-                return Err(integrity(format!(
-                    "{}: the object was replaced during the download",
-                    ctx.url
-                )))
+    // Each attempt takes the range's state and puts it back (attempts never overlap).
+    let state = std::sync::Mutex::new(Some(Range {
+        sent: 0,
+        md5: hash.then(Md5::new),
+        block: empty(ctx),
+    }));
+    let take = || state.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let r = ctx
+        .s3
+        .retry(|| async {
+            let mut st = take().expect("one attempt at a time");
+            let r = attempt(ctx, start, end, want, tx, &mut st).await;
+            *state.lock().unwrap_or_else(|p| p.into_inner()) = Some(st);
+            r
+        })
+        .await;
+    match r {
+        Ok(()) => Ok(take().and_then(|st| st.md5).map(|h| h.finalize().into())),
+        Err(e) if e.is_precondition_failed() => Err(integrity(format!(
+            "{}: {CHANGED} (it was replaced: its ETag is no longer {})",
+            ctx.url, ctx.etag
+        ))),
+        Err(e) => match e.why {
+            Why::Other { detail } if detail == ABANDONED => anyhow::bail!("{ABANDONED}"),
+            Why::Other { detail } if detail.starts_with(CHANGED) => {
+                Err(integrity(format!("{}: {detail}", ctx.url)))
             }
-            Err(e) if s3::retryable(&e) => {
-                why = s3::describe(&e);
-                continue;
+            _ => Err(e.at(&ctx.url, "downloading")),
+        },
+    }
+}
+
+const ABANDONED: &str = "the download was abandoned";
+const CHANGED: &str = "the object changed during the download";
+
+/// What a range has received so far, across attempts.
+struct Range {
+    sent: u64,
+    md5: Option<Md5>,
+    block: Vec<u8>,
+}
+
+fn empty(ctx: &Ctx) -> Vec<u8> {
+    let mut v = ctx.pool.take();
+    v.clear();
+    v
+}
+
+/// One GET of what the range still lacks.
+async fn attempt(
+    ctx: &Ctx,
+    start: u64,
+    end: u64,
+    want: u64,
+    tx: &mpsc::UnboundedSender<Vec<u8>>,
+    st: &mut Range,
+) -> Result<(), s3::S3Error> {
+    let from = start + st.sent;
+    let resp = ctx
+        .s3
+        .send(
+            0,
+            ctx.s3
+                .client
+                .get_object()
+                .bucket(&ctx.url.bucket)
+                .key(&ctx.url.key)
+                .set_version_id(ctx.version_id.clone())
+                .if_match(format!("\"{}\"", ctx.etag))
+                .range(format!("bytes={from}-{}", end - 1))
+                .send(),
+        )
+        .await?;
+    let got_etag = resp.e_tag().unwrap_or_default().trim_matches('"');
+    if !got_etag.is_empty() && got_etag != ctx.etag {
+        return Err(not_retried(
+            Why::Bad {
+                detail: format!("{CHANGED} (ETag {} became {got_etag})", ctx.etag),
             }
-            Err(e) => {
-                return Err(s3::gave_up(
-                    "downloading",
-                    &ctx.url,
-                    attempt,
-                    &s3::describe(&e),
-                ))
-            }
-        };
-        let got_etag = resp.e_tag().unwrap_or_default().trim_matches('"');
-        if !got_etag.is_empty() && got_etag != ctx.etag {
-            return Err(integrity(format!(
-                "{}: the object changed during the download (ETag {} became {got_etag})",
-                ctx.url, ctx.etag
-            )));
-        }
-        let mut body = resp.body;
-        loop {
-            match body.try_next().await {
-                Ok(Some(chunk)) => {
-                    if sent + chunk.len() as u64 > want {
-                        return Err(integrity(format!(
-                            "{}: the server sent more than the range asked",
-                            ctx.url
-                        )));
-                    }
-                    sent += chunk.len() as u64;
-                    if let Some(h) = md5.as_mut() {
-                        h.update(&chunk);
-                    }
-                    let mut rest = &chunk[..];
-                    while !rest.is_empty() {
-                        let n = rest.len().min(BLOCK - block.len());
-                        block.extend_from_slice(&rest[..n]);
-                        rest = &rest[n..];
-                        let last = sent == want && rest.is_empty();
-                        if block.len() == BLOCK || last {
-                            let next = if last { Vec::new() } else { empty() };
-                            if tx.send(std::mem::replace(&mut block, next)).is_err() {
-                                anyhow::bail!("the download was abandoned"); // nobody reads
-                            }
+            .into(),
+        ));
+    }
+    let mut body = resp.body;
+    let why = loop {
+        let next = tokio::time::timeout(ctx.s3.timeout, body.try_next()).await;
+        match next {
+            Ok(Ok(Some(chunk))) => {
+                if st.sent + chunk.len() as u64 > want {
+                    return Err(not_retried(
+                        Why::Bad {
+                            detail: format!("{CHANGED}: the server sent more than the range asked"),
+                        }
+                        .into(),
+                    ));
+                }
+                st.sent += chunk.len() as u64;
+                if let Some(h) = st.md5.as_mut() {
+                    h.update(&chunk);
+                }
+                let mut rest = &chunk[..];
+                while !rest.is_empty() {
+                    let n = rest.len().min(BLOCK - st.block.len());
+                    st.block.extend_from_slice(&rest[..n]);
+                    rest = &rest[n..];
+                    let last = st.sent == want && rest.is_empty();
+                    if st.block.len() == BLOCK || last {
+                        let next = if last { Vec::new() } else { empty(ctx) };
+                        if tx.send(std::mem::replace(&mut st.block, next)).is_err() {
+                            // Nobody reads any more: the writer failed and says why.
+                            return Err(not_retried(
+                                Why::Other {
+                                    detail: ABANDONED.into(),
+                                }
+                                .into(),
+                            ));
                         }
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    why = format!("connection dropped: {e}");
-                    break;
-                }
             }
+            Ok(Ok(None)) => break "the range ended early".to_string(),
+            Ok(Err(e)) => break format!("{e}"),
+            Err(_) => break format!("no data for {} s (timed out)", ctx.s3.timeout.as_secs()),
         }
-        if sent == want {
-            return Ok(md5.map(|h| h.finalize().into()));
-        }
-        if why.is_empty() {
-            why = "the range ended early".into();
-        }
-        // Progress made: this attempt does not count against the budget.
-        if start + sent > from {
-            attempt -= 1;
-        }
+    };
+    if st.sent == want {
+        return Ok(());
     }
-    Err(s3::gave_up("downloading", &ctx.url, ctx.retries, &why))
+    let mut e = s3::S3Error::from(Why::Dropped { detail: why });
+    e.progressed = start + st.sent > from;
+    Err(e)
+}
+
+/// An error the retry helper gives up on at once.
+fn not_retried(mut e: s3::S3Error) -> s3::S3Error {
+    if let Why::Bad { detail } = e.why {
+        e.why = Why::Other { detail };
+    }
+    e
 }

@@ -38,9 +38,10 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 /// Input shorter than one part is a single PutObject; longer input is a multipart upload of
 /// --part-size parts, --concurrency at a time, each with a checksum and retried with backoff.
 /// Streams of unknown length work up to S3's 5 TiB limit: the part size doubles every 1000
-/// parts. On failure, SIGINT or SIGTERM the upload is aborted: nothing appears under KEY.
-/// An existing KEY is never replaced without --overwrite. A sol-crypt stream (detected by its
-/// magic) is completed only if its final chunk and trailer arrived.
+/// parts. On failure, SIGINT or SIGTERM before the commit the upload is aborted: nothing
+/// appears under KEY. An existing KEY is never replaced without --overwrite. A sol-crypt
+/// stream (detected by its magic) is completed only if its final chunk and trailer arrived.
+/// The stored object's ETag is always checked against the data sent.
 #[derive(Debug, Parser)]
 #[command(name = "s3-mput", version, max_term_width = 100)]
 pub struct Cli {
@@ -100,12 +101,64 @@ s3-mput --endpoint-url http://127.0.0.1:9000 --print s3://mission/x < x
 Every part is sent with Content-MD5 (or CRC32C with \fB--checksum crc32c\fR), and its
 returned ETag is compared with the MD5 computed here where it is one. The object's
 metadata records \fBsol-part-size\fR, so \fBs3-mget\fR can verify the multipart ETag.
-The completion is conditional (\fBIf-None-Match: *\fR) unless \fB--overwrite\fR; the key
-is also checked with HEAD before anything is uploaded. Where a server ignores
-conditional writes, that HEAD check is the only guard, and a concurrent writer could
-win the race. A stream that begins with the sol-crypt magic is completed only if
+A stream that begins with the sol-crypt magic is completed only if
 \fBsol-crypt info\fR would call it complete: its end trailer arrived and its length
 matches; otherwise the upload is aborted with status 3.
+.SH CONFIRMATION
+The upload succeeds only when the key holds our data: the whole-object ETag is always
+checked, never skipped. When CompleteMultipartUpload answers with the multipart ETag of
+the parts sent (MD5 of the parts' MD5s, "-", the part count), that is the proof.
+When its answer is missing (the connection dropped after the server acted), empty
+(Ceph RGW 16), unreadable (moto 5.2.1's root element) or an error that can follow a
+success (a retry meeting NoSuchUpload, 412 or AccessDenied for an upload the server
+already completed), s3-mput HEADs the key: if its ETag is the multipart ETag of our
+parts, the upload succeeded (status 0, and \fB--print\fR shows that ETag); otherwise it
+failed, with the reason. A single PUT is confirmed the same way against the MD5 of the
+data. With \fB--sse aws:kms\fR ETags are not MD5s: the size and part count are checked.
+.SH CONCURRENT WRITERS
+Without \fB--overwrite\fR the key is checked with HEAD before anything is uploaded and
+again just before the upload is committed, and the commit is conditional
+(\fBIf-None-Match: *\fR). What "never overwrites" guarantees depends on the server:
+.TS
+l l.
+AWS S3	conditional PUT and Complete: exactly one writer wins, the other gets 412
+MinIO	conditional PUT and Complete (per its documentation; not tested here)
+Ceph RGW 16	PUT conditional; Complete ignores If-None-Match: two Completes within
+	milliseconds of each other can both succeed, the later replacing the earlier
+	(the HEAD just before Complete closes every wider window; tested)
+Garage	not verified here: count on the two HEAD checks only
+moto 5.2.1	conditional PUT and Complete (tested)
+s3-local	conditional PUT and Complete, atomic per key (tested)
+.TE
+.PP
+Where a server ignores the condition (501 NotImplemented, or silently as Ceph RGW on
+Complete), the HEAD checks are the guard, and after committing s3-mput HEADs the key
+whenever the answer lacks the ETag: a writer whose object was replaced before that HEAD
+is told so (status 1, "a concurrent writer's upload won"). The nightly scripts never
+run two writers for one key.
+.SH SIGNALS
+SIGINT or SIGTERM before the commit aborts the upload (a CreateMultipartUpload in flight
+is waited for, so that its upload is aborted too) and exits 130: nothing is stored.
+Once CompleteMultipartUpload (or the single PUT) has been sent, the upload is committed
+from this side: a signal then waits for the answer and its confirmation (at most the
+\fB--timeout\fR budget) and exits 130 saying the truth: either "interrupted after the
+upload was committed: the object is stored and complete (ETag E)", or that nothing is
+stored. SIGKILL or a power loss leaves the multipart upload pending: see LEFTOVERS.
+.SH LEFTOVERS
+A multipart upload that was neither completed nor aborted keeps its parts stored (and
+billed) but never appears as an object. When s3-mput cannot abort (the server is gone),
+its error line gives the UploadId. \fBs3-ls --uploads s3://BUCKET/PREFIX\fR lists the
+pending uploads; \fBs3-ls --abort-older-than 24h s3://BUCKET/PREFIX\fR aborts those
+started more than a day ago (never an object); \fBsol-backup\fR runs that for its own
+prefix. On AWS, a bucket lifecycle rule does the same unattended:
+\fBAbortIncompleteMultipartUpload\fR with \fBDaysAfterInitiation\fR (e.g. 2).
+.SH TIMEOUTS
+Each request attempt may wait \fB--timeout\fR seconds (default 20) for its answer, plus
+1 s per 64 KiB of its body (a 16 MiB part: 276 s); a body that stops moving for
+\fB--timeout\fR is cut; connecting gets at most 10 s. Failed attempts are retried
+\fB--retries\fR times in all (default 5) with backoff (0.1 s doubling, at most 10 s).
+Against a dead or silent endpoint every S3 tool therefore fails within 110 s at the
+defaults, saying which: "connection refused by URL" or "no answer in 20 s (timed out)".
 .SH PIPELINES
 In \fBa | b | s3-mput\fR a failure of \fBa\fR only shows as an early EOF, which an
 encoder \fBb\fR turns into a well-formed stream. With \fB--commit-file F\fR, s3-mput
@@ -126,11 +179,12 @@ AWS_ENDPOINT_URL stands for --endpoint-url.
 .SH EXIT STATUS
 .TP
 0
-the object is stored
+the object is stored and its ETag confirmed
 .TP
 1
-the upload failed after retries, KEY exists (without --overwrite), input could not be
-read, or --commit-file did not say commit; the upload was aborted
+the upload failed after retries, KEY exists (without --overwrite), another writer's
+object won, stdin is closed or could not be read, or --commit-file did not say commit;
+the upload was aborted (or the line says it could not be, with its UploadId)
 .TP
 2
 usage error
@@ -140,9 +194,10 @@ the input is a sol-crypt stream that ended early (or not sol-crypt with
 --require-complete), or a part's ETag did not match its data; the upload was aborted
 .TP
 130
-interrupted by SIGINT or SIGTERM; the upload was aborted
+interrupted by SIGINT or SIGTERM; the line says whether the object is stored (see
+SIGNALS)
 .SH SEE ALSO
-s3-mget(1), s3-ls(1), sol-crypt(1), sol-crypt(5)
+s3-mget(1), s3-ls(1), sol-crypt(1), sol-crypt(5), sol-backup(1)
 "#;
 
 #[cfg(test)]

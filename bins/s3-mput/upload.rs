@@ -1,20 +1,27 @@
-//! The S3 side of s3-mput: single PUT or multipart upload, retries, abort, completion.
+//! The S3 side of s3-mput: single PUT or multipart upload, abort, completion and its
+//! confirmation. Every request goes through the one retry helper (`S3Client::retry`).
+//!
+//! The commit point is CompleteMultipartUpload (or the single PUT). Before it, a failure,
+//! SIGINT or SIGTERM aborts the upload and nothing is stored; a CreateMultipartUpload in
+//! flight is waited for, so its upload is aborted too. Once Complete is sent, a signal waits
+//! for its outcome, which is then told as it is (see s3-mput(1), SIGNALS). Whenever
+//! Complete's answer is missing, empty, unreadable or an error, a HEAD of the key decides:
+//! the upload succeeded exactly when the key's ETag is the multipart ETag of our parts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
 };
-use aws_sdk_s3::Client;
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use sol_common::s3::{self, Checksum, S3Url, MAX_PARTS};
+use sol_common::s3::{self, Checksum, S3Client, S3Error, S3Url, Why, MAX_PARTS};
 use sol_common::{hex, Fail, Status};
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 use super::cli::Cli;
 use super::reader::{self, Part, Summary};
@@ -22,12 +29,14 @@ use crate::sol_crypt::format as sc;
 
 /// What every request needs.
 struct Ctx {
-    client: Client,
+    s3: S3Client,
     url: S3Url,
     checksum: Checksum,
-    retries: u32,
     /// ETags are MD5s of the data unless the server encrypts with KMS.
     etag_is_md5: bool,
+    /// For hints when the server refuses them.
+    sse: Option<String>,
+    storage_class: Option<String>,
 }
 
 struct Uploaded {
@@ -35,6 +44,23 @@ struct Uploaded {
     etag: String,
     md5: [u8; 16],
     crc32c: Option<String>,
+}
+
+/// What a signal must wait for before it can say what is stored.
+#[derive(Default)]
+struct Flight {
+    /// The upload to abort on failure or interrupt.
+    upload_id: Option<String>,
+    /// A CreateMultipartUpload in flight: its upload is aborted once it answers.
+    creating: Option<JoinHandle<()>>,
+    /// A Complete in flight (the commit point passed): its outcome is told as it is.
+    completing: Option<JoinHandle<anyhow::Result<String>>>,
+}
+
+type Shared = Arc<Mutex<Flight>>;
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Flight> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn b64(d: &[u8]) -> String {
@@ -49,98 +75,149 @@ fn is_plain_md5(etag: &str) -> bool {
     etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn http_status<E, R: std::fmt::Debug>(e: &SdkError<E, R>) -> Option<u16> {
-    match e {
-        SdkError::ServiceError(s) => {
-            let raw = format!("{:?}", s.raw());
-            raw.split("StatusCode(")
-                .nth(1)
-                .and_then(|t| t.get(..3))
-                .and_then(|c| c.parse().ok())
+fn exists(url: &S3Url) -> anyhow::Error {
+    anyhow::anyhow!("{url}: already exists (use --overwrite to replace it)")
+}
+
+impl Ctx {
+    /// `URL: WHAT: REASON`, with a hint when the server refused --sse or --storage-class.
+    fn failed(&self, e: &S3Error, what: &str) -> anyhow::Error {
+        let refused = matches!(e.status(), Some(400 | 403 | 501))
+            && !matches!(
+                e.code(),
+                Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch")
+            );
+        let mut hint = String::new();
+        if refused && e.code() != Some("InvalidStorageClass") {
+            if let Some(a) = &self.sse {
+                hint = format!(
+                    " (the server may refuse --sse {a}: Ceph RGW refuses SSE over plain HTTP)"
+                );
+            } else if let Some(c) = &self.storage_class {
+                hint = format!(" (the server may not accept --storage-class {c})");
+            }
         }
-        _ => None,
+        anyhow::anyhow!("{}: {what}: {}{hint}", self.url, e.reason(&self.url))
     }
 }
 
 pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
-    let client = s3::client(&cli.conn).await;
+    let s3 = s3::client(&cli.conn).await;
     let ctx = Arc::new(Ctx {
-        client,
+        s3,
         url: url.clone(),
         checksum: cli.conn.checksum,
-        retries: cli.conn.retries,
         etag_is_md5: cli.sse.as_deref() != Some("aws:kms"),
+        sse: cli.sse.clone(),
+        storage_class: cli.storage_class.clone(),
     });
-    if !cli.overwrite {
-        ensure_absent(&ctx).await?;
-    }
-    let upload_id: Arc<Mutex<Option<String>>> = Arc::default();
+    let shared: Shared = Arc::default();
     let result = tokio::select! {
-        r = run(&cli, ctx.clone(), upload_id.clone()) => r,
+        r = run(&cli, ctx.clone(), shared.clone()) => r,
         _ = s3::interrupted() => Err(Fail::interrupted().into()),
     };
-    if result.is_err() {
-        let pending = upload_id.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(id) = pending {
-            abort(&ctx, &id).await;
+    let Err(err) = result else { return result };
+    let interrupted = sol_common::exit::status_of(&err) == Status::Interrupted;
+    // Past the commit point: wait for Complete's outcome and tell it as it is.
+    let completing = lock(&shared).completing.take();
+    if let Some(task) = completing {
+        return match task.await {
+            Ok(Ok(etag)) if interrupted => Err(Fail::interrupted_with(format!(
+                "{url}: interrupted after the upload was committed: the object is stored and \
+                 complete (ETag {etag})"
+            ))
+            .into()),
+            Ok(Ok(etag)) => {
+                if cli.print {
+                    println!("{etag}");
+                }
+                Ok(Status::Success)
+            }
+            Ok(Err(e)) => {
+                let e = if interrupted {
+                    interrupted_err(&url)
+                } else {
+                    e
+                };
+                Err(abort_pending(&ctx, &shared, e).await)
+            }
+            Err(_) => Err(anyhow::anyhow!("{url}: the completion task died")),
+        };
+    }
+    // A Create in flight: wait for its UploadId, so that its upload is aborted too.
+    let creating = lock(&shared).creating.take();
+    if let Some(task) = creating {
+        let _ = tokio::time::timeout(ctx.s3.timeout * 2, task).await;
+    }
+    let err = if interrupted {
+        interrupted_err(&url)
+    } else {
+        err
+    };
+    Err(abort_pending(&ctx, &shared, err).await)
+}
+
+fn interrupted_err(url: &S3Url) -> anyhow::Error {
+    Fail::interrupted_with(format!("{url}: interrupted: nothing is stored")).into()
+}
+
+/// Abort what is pending; the error, with what could not be cleaned up on the same line.
+async fn abort_pending(ctx: &Ctx, shared: &Shared, err: anyhow::Error) -> anyhow::Error {
+    let pending = lock(shared).upload_id.take();
+    let Some(id) = pending else { return err };
+    match abort(ctx, &id).await {
+        None => err,
+        Some(note) => {
+            let status = sol_common::exit::status_of(&err);
+            let line = format!("{}{note}", sol_common::exit::one_line(&err));
+            Fail {
+                status,
+                message: line,
+            }
+            .into()
         }
     }
-    result
 }
 
 /// HEAD the key first: fail fast, before uploading gigabytes, if it exists.
 async fn ensure_absent(ctx: &Ctx) -> anyhow::Result<()> {
-    for attempt in 1..=ctx.retries {
-        tokio::time::sleep(s3::backoff(attempt)).await;
-        match ctx
-            .client
-            .head_object()
-            .bucket(&ctx.url.bucket)
-            .key(&ctx.url.key)
-            .send()
-            .await
-        {
-            Ok(_) => anyhow::bail!(
-                "{}: already exists (use --overwrite to replace it)",
-                ctx.url
-            ),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(()),
-            Err(e) if s3::retryable(&e) && attempt < ctx.retries => continue,
-            Err(e) => {
-                return Err(s3::gave_up(
-                    "checking the key",
-                    &ctx.url,
-                    attempt,
-                    &s3::describe(&e),
-                ))
-            }
-        }
+    match ctx.s3.head(&ctx.url, None).await {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err(exists(&ctx.url)),
+        Err(e) => Err(ctx.failed(&e, "checking the key")),
     }
-    unreachable!("the loop returns")
 }
 
-async fn abort(ctx: &Ctx, id: &str) {
-    let mut why = String::new();
-    for attempt in 1..=ctx.retries.max(3) {
-        tokio::time::sleep(s3::backoff(attempt)).await;
-        let r = ctx
-            .client
-            .abort_multipart_upload()
-            .bucket(&ctx.url.bucket)
-            .key(&ctx.url.key)
-            .upload_id(id)
-            .send()
-            .await;
-        match r {
-            Ok(_) => return,
-            Err(e) => why = s3::describe(&e),
-        }
+/// Abort the upload; when that fails, what the operator must know (its UploadId and how
+/// to remove it), to be told on the same line as the failure.
+async fn abort(ctx: &Ctx, id: &str) -> Option<String> {
+    let r = ctx
+        .s3
+        .retry(|| {
+            ctx.s3.send(
+                0,
+                ctx.s3
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&ctx.url.bucket)
+                    .key(&ctx.url.key)
+                    .upload_id(id)
+                    .send(),
+            )
+        })
+        .await;
+    match r {
+        Ok(_) => None,
+        // Already gone (completed or aborted by someone else).
+        Err(e) if e.code() == Some("NoSuchUpload") => None,
+        Err(e) => Some(format!(
+            "; the upload could not be aborted ({}): its parts stay stored until removed \
+             (UploadId {id}; s3-ls --uploads --abort-older-than 1h s3://{}/{})",
+            e.reason(&ctx.url),
+            ctx.url.bucket,
+            ctx.url.key
+        )),
     }
-    eprintln!(
-        "s3-mput: could not abort the multipart upload of {} (UploadId {id}): {why}; remove its parts with: \
-         aws s3api abort-multipart-upload --bucket {} --key {} --upload-id {id}",
-        ctx.url, ctx.url.bucket, ctx.url.key
-    );
 }
 
 /// With --commit-file, the pipeline upstream must have said `commit` by the time stdin ended.
@@ -182,11 +259,19 @@ fn check_complete(sum: &Summary, require: bool, url: &S3Url) -> anyhow::Result<(
     Ok(())
 }
 
-async fn run(
-    cli: &Cli,
-    ctx: Arc<Ctx>,
-    upload_id: Arc<Mutex<Option<String>>>,
-) -> anyhow::Result<Status> {
+/// The multipart ETag of our parts: MD5(MD5(part 1) || ... || MD5(part N)) "-" N.
+fn multipart_etag(done: &[Uploaded]) -> String {
+    let mut all = Md5::new();
+    for u in done {
+        all.update(u.md5);
+    }
+    format!("{}-{}", hex(&all.finalize()), done.len())
+}
+
+async fn run(cli: &Cli, ctx: Arc<Ctx>, shared: Shared) -> anyhow::Result<Status> {
+    if !cli.overwrite {
+        ensure_absent(&ctx).await?;
+    }
     let concurrency = usize::from(cli.concurrency);
     let (pool_tx, pool_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     for _ in 0..=concurrency {
@@ -227,20 +312,46 @@ async fn run(
     }
 
     metadata.insert("sol-part-size".into(), cli.part_size.to_string());
-    let id = create(cli, &ctx, metadata).await?;
-    *upload_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.clone());
+    // Create runs on a task of its own: a signal waits for its UploadId and aborts it.
+    let id = {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (c, s, cl) = (ctx.clone(), shared.clone(), cli_create(cli));
+        let task = tokio::spawn(async move {
+            let r = create(&cl, &c, metadata).await;
+            if let Ok(id) = &r {
+                lock(&s).upload_id = Some(id.clone());
+            }
+            let _ = tx.send(r);
+        });
+        lock(&shared).creating = Some(task);
+        let r = rx.await.context("the upload task died")?;
+        lock(&shared).creating = None;
+        r?
+    };
 
     let sem = Arc::new(Semaphore::new(concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     let mut done: Vec<Uploaded> = Vec::new();
     let mut next = Some(first);
+    // Every wait below also watches the part tasks, so a part that failed past its
+    // retries ends the upload at once (the reader may be waiting for a buffer that only a
+    // successful part gives back).
     loop {
         let part = match next.take() {
             Some(p) => p,
-            None => match part_rx.recv().await {
-                Some(p) => p,
-                None => break,
-            },
+            None => {
+                let got = tokio::select! {
+                    p = part_rx.recv() => p,
+                    Some(r) = tasks.join_next(), if !tasks.is_empty() => {
+                        done.push(r.context("an upload task died")??);
+                        continue;
+                    }
+                };
+                match got {
+                    Some(p) => p,
+                    None => break,
+                }
+            }
         };
         if part.len == 0 {
             let _ = pool_tx.send(part.data);
@@ -249,11 +360,14 @@ async fn run(
         if part.number > MAX_PARTS {
             anyhow::bail!("{}: the stream needs more than {MAX_PARTS} parts", ctx.url);
         }
-        let permit = sem.clone().acquire_owned().await.context("semaphore")?;
-        // Collect what finished meanwhile; stop at the first failure.
-        while let Some(r) = tasks.try_join_next() {
-            done.push(r.context("an upload task died")??);
-        }
+        let permit = loop {
+            tokio::select! {
+                p = sem.clone().acquire_owned() => break p.context("semaphore")?,
+                Some(r) = tasks.join_next(), if !tasks.is_empty() => {
+                    done.push(r.context("an upload task died")??);
+                }
+            }
+        };
         let (ctx2, id2, pool) = (ctx.clone(), id.clone(), pool_tx.clone());
         tasks.spawn(async move {
             let r = upload_part(&ctx2, &id2, part, &pool).await;
@@ -269,62 +383,86 @@ async fn run(
     check_commit(cli, &ctx.url)?;
     done.sort_by_key(|u| u.number);
 
-    let etag = complete(cli, &ctx, &id, &done).await?;
-    *upload_id.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    // The multipart ETag is MD5(MD5(part 1) || ... || MD5(part N)) "-" N.
-    if ctx.etag_is_md5 && etag.contains('-') {
-        let mut all = Md5::new();
-        for u in &done {
-            all.update(u.md5);
-        }
-        let want = format!("{}-{}", hex(&all.finalize()), done.len());
-        if etag != want {
-            Err(Fail::integrity(format!(
-                "{}: stored, but its ETag {etag} is not the {want} of the data sent",
-                ctx.url
-            )))?;
-        }
+    // Narrow the window of servers that ignore If-None-Match on Complete: look again
+    // right before committing.
+    if !cli.overwrite {
+        ensure_absent(&ctx).await?;
     }
+    let parts = done.len();
+    let want = multipart_etag(&done);
+    // Complete runs on a task of its own, kept in `shared`: if a signal comes while it is
+    // in flight, `upload` awaits it there and tells its outcome.
+    let (finished_tx, finished_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = {
+        let (ctx, id, overwrite, total) = (ctx.clone(), id.clone(), cli.overwrite, sum.total);
+        tokio::spawn(async move {
+            let r = complete(&ctx, &id, &done, overwrite, total).await;
+            let _ = finished_tx.send(());
+            r
+        })
+    };
+    lock(&shared).completing = Some(task);
+    let _ = finished_rx.await;
+    let task = lock(&shared).completing.take();
+    let etag = match task {
+        Some(t) => t.await.context("the completion task died")??,
+        None => anyhow::bail!("{}: the completion task was lost", ctx.url),
+    };
+    lock(&shared).upload_id = None;
+    debug_assert!(!ctx.etag_is_md5 || etag == want);
     if cli.print {
-        println!("{etag}\t{}\t{}", sum.total, done.len());
+        println!("{etag}\t{}\t{parts}", sum.total);
     }
     Ok(Status::Success)
 }
 
-async fn create(cli: &Cli, ctx: &Ctx, metadata: HashMap<String, String>) -> anyhow::Result<String> {
-    for attempt in 1..=ctx.retries {
-        tokio::time::sleep(s3::backoff(attempt)).await;
-        let mut req = ctx
-            .client
-            .create_multipart_upload()
-            .bucket(&ctx.url.bucket)
-            .key(&ctx.url.key)
-            .set_metadata(Some(metadata.clone()))
-            .set_content_type(cli.content_type.clone())
-            .set_storage_class(cli.storage_class.as_deref().map(StorageClass::from))
-            .set_server_side_encryption(cli.sse.as_deref().map(ServerSideEncryption::from));
-        if ctx.checksum == Checksum::Crc32c {
-            req = req.checksum_algorithm(ChecksumAlgorithm::Crc32C);
-        }
-        match req.send().await {
-            Ok(out) => {
-                return out
-                    .upload_id()
-                    .map(str::to_string)
-                    .context("the server sent no UploadId")
-            }
-            Err(e) if s3::retryable(&e) && attempt < ctx.retries => continue,
-            Err(e) => {
-                return Err(s3::gave_up(
-                    "starting the upload",
-                    &ctx.url,
-                    attempt,
-                    &s3::describe(&e),
-                ))
-            }
-        }
+/// What `create` needs from the command line (the task outlives the borrow).
+struct CreateArgs {
+    content_type: Option<String>,
+    storage_class: Option<String>,
+    sse: Option<String>,
+}
+
+fn cli_create(cli: &Cli) -> CreateArgs {
+    CreateArgs {
+        content_type: cli.content_type.clone(),
+        storage_class: cli.storage_class.clone(),
+        sse: cli.sse.clone(),
     }
-    unreachable!("the loop returns")
+}
+
+async fn create(
+    cli: &CreateArgs,
+    ctx: &Ctx,
+    metadata: HashMap<String, String>,
+) -> anyhow::Result<String> {
+    let out = ctx
+        .s3
+        .retry(|| {
+            let mut req = ctx
+                .s3
+                .client
+                .create_multipart_upload()
+                .bucket(&ctx.url.bucket)
+                .key(&ctx.url.key)
+                .set_metadata(Some(metadata.clone()))
+                .set_content_type(cli.content_type.clone())
+                .set_storage_class(cli.storage_class.as_deref().map(StorageClass::from))
+                .set_server_side_encryption(cli.sse.as_deref().map(ServerSideEncryption::from));
+            if ctx.checksum == Checksum::Crc32c {
+                req = req.checksum_algorithm(ChecksumAlgorithm::Crc32C);
+            }
+            ctx.s3.send(0, req.send())
+        })
+        .await
+        .map_err(|e| ctx.failed(&e, "starting the upload"))?;
+    match out.upload_id() {
+        Some(id) if !id.is_empty() => Ok(id.to_string()),
+        _ => anyhow::bail!(
+            "{}: starting the upload: the server sent no UploadId",
+            ctx.url
+        ),
+    }
 }
 
 async fn upload_part(
@@ -336,65 +474,61 @@ async fn upload_part(
     let Part { number, data, len } = part;
     let md5: [u8; 16] = Md5::digest(&data[..len]).into();
     let full = Bytes::from(data);
-    let mut why = String::new();
-    for attempt in 1..=ctx.retries {
-        tokio::time::sleep(s3::backoff(attempt)).await;
-        let mut req = ctx
-            .client
-            .upload_part()
-            .bucket(&ctx.url.bucket)
-            .key(&ctx.url.key)
-            .upload_id(id)
-            .part_number(number as i32)
-            .content_length(len as i64)
-            .body(ByteStream::from(full.slice(..len)));
-        match ctx.checksum {
-            Checksum::Md5 => req = req.content_md5(b64(&md5)),
-            Checksum::Crc32c => req = req.checksum_algorithm(ChecksumAlgorithm::Crc32C),
-            Checksum::None => {}
-        }
-        match req.send().await {
-            Ok(out) => {
-                let etag = unquote(out.e_tag().unwrap_or_default()).to_string();
-                if ctx.etag_is_md5 && is_plain_md5(&etag) && etag != hex(&md5) {
-                    // The server stored something else: send the part again.
-                    why = format!("part {number}: ETag {etag} is not the MD5 of the data sent");
-                    continue;
-                }
-                let crc32c = out.checksum_crc32_c().map(str::to_string);
-                // Hand the buffer back for the next part (no copy when nothing else holds it).
-                if let Ok(m) = full.try_into_mut() {
+    let r = ctx
+        .s3
+        .retry(|| async {
+            let mut req = ctx
+                .s3
+                .client
+                .upload_part()
+                .bucket(&ctx.url.bucket)
+                .key(&ctx.url.key)
+                .upload_id(id)
+                .part_number(number as i32)
+                .content_length(len as i64)
+                .body(ByteStream::from(full.slice(..len)));
+            match ctx.checksum {
+                Checksum::Md5 => req = req.content_md5(b64(&md5)),
+                Checksum::Crc32c => req = req.checksum_algorithm(ChecksumAlgorithm::Crc32C),
+                Checksum::None => {}
+            }
+            let out = ctx.s3.send(len as u64, req.send()).await?;
+            let etag = unquote(out.e_tag().unwrap_or_default()).to_string();
+            if ctx.etag_is_md5 && is_plain_md5(&etag) && etag != hex(&md5) {
+                // The server stored something else: send the part again.
+                return Err(S3Error::from(Why::Bad {
+                    detail: format!("its ETag {etag} is not the MD5 of the data sent"),
+                }));
+            }
+            Ok((etag, out.checksum_crc32_c().map(str::to_string)))
+        })
+        .await;
+    match r {
+        Ok((etag, crc32c)) => {
+            // Hand the buffer back for the next part (no copy when nothing else holds it).
+            match full.try_into_mut() {
+                Ok(m) => {
                     let _ = pool.send(Vec::from(m));
-                } else {
+                }
+                Err(_) => {
                     let _ = pool.send(Vec::new());
                 }
-                return Ok(Uploaded {
-                    number,
-                    etag,
-                    md5,
-                    crc32c,
-                });
             }
-            Err(e) if s3::retryable(&e) => why = s3::describe(&e),
-            Err(e) => {
-                return Err(s3::gave_up(
-                    &format!("uploading part {number}"),
-                    &ctx.url,
-                    attempt,
-                    &s3::describe(&e),
-                ))
-            }
+            Ok(Uploaded {
+                number,
+                etag,
+                md5,
+                crc32c,
+            })
         }
+        Err(e) if matches!(e.why, Why::Bad { .. }) => Err(Fail::integrity(format!(
+            "{}: uploading part {number}: {}",
+            ctx.url,
+            e.reason(&ctx.url)
+        ))
+        .into()),
+        Err(e) => Err(ctx.failed(&e, &format!("uploading part {number}"))),
     }
-    if why.contains("is not the MD5") {
-        Err(Fail::integrity(format!("{}: {why}", ctx.url)))?;
-    }
-    Err(s3::gave_up(
-        &format!("uploading part {number}"),
-        &ctx.url,
-        ctx.retries,
-        &why,
-    ))
 }
 
 async fn put_single(
@@ -404,61 +538,104 @@ async fn put_single(
     metadata: HashMap<String, String>,
 ) -> anyhow::Result<String> {
     let md5: [u8; 16] = Md5::digest(&part.data[..part.len]).into();
+    let want = hex(&md5);
     let body = Bytes::from(part.data).slice(..part.len);
-    let mut why = String::new();
-    for attempt in 1..=ctx.retries {
-        tokio::time::sleep(s3::backoff(attempt)).await;
-        let mut req = ctx
-            .client
-            .put_object()
-            .bucket(&ctx.url.bucket)
-            .key(&ctx.url.key)
-            .content_length(part.len as i64)
-            .body(ByteStream::from(body.clone()))
-            .set_metadata(Some(metadata.clone()))
-            .set_content_type(cli.content_type.clone())
-            .set_storage_class(cli.storage_class.as_deref().map(StorageClass::from))
-            .set_server_side_encryption(cli.sse.as_deref().map(ServerSideEncryption::from));
-        if !cli.overwrite {
-            req = req.if_none_match("*");
-        }
-        match ctx.checksum {
-            Checksum::Md5 => req = req.content_md5(b64(&md5)),
-            Checksum::Crc32c => req = req.checksum_algorithm(ChecksumAlgorithm::Crc32C),
-            Checksum::None => {}
-        }
-        match req.send().await {
-            Ok(out) => {
-                let etag = unquote(out.e_tag().unwrap_or_default()).to_string();
-                if ctx.etag_is_md5 && is_plain_md5(&etag) && etag != hex(&md5) {
-                    Err(Fail::integrity(format!(
-                        "{}: stored, but its ETag {etag} is not the MD5 of the data sent",
-                        ctx.url
-                    )))?;
+    let r = ctx
+        .s3
+        .retry(|| {
+            let mut req = ctx
+                .s3
+                .client
+                .put_object()
+                .bucket(&ctx.url.bucket)
+                .key(&ctx.url.key)
+                .content_length(part.len as i64)
+                .body(ByteStream::from(body.clone()))
+                .set_metadata(Some(metadata.clone()))
+                .set_content_type(cli.content_type.clone())
+                .set_storage_class(cli.storage_class.as_deref().map(StorageClass::from))
+                .set_server_side_encryption(cli.sse.as_deref().map(ServerSideEncryption::from));
+            if !cli.overwrite {
+                req = req.if_none_match("*");
+            }
+            match ctx.checksum {
+                Checksum::Md5 => req = req.content_md5(b64(&md5)),
+                Checksum::Crc32c => req = req.checksum_algorithm(ChecksumAlgorithm::Crc32C),
+                Checksum::None => {}
+            }
+            ctx.s3.send(part.len as u64, req.send())
+        })
+        .await;
+    let answered = match r {
+        Ok(out) => Some(unquote(out.e_tag().unwrap_or_default()).to_string()),
+        Err(e) => {
+            // The answer may have been lost after the server stored the object (then a
+            // retry meets our own object: 412), or the key was taken meanwhile (a server
+            // may refuse a conditional PUT before reading its body: the connection drops):
+            // the key decides.
+            return match confirm(ctx).await {
+                Ok(Some((etag, size)))
+                    if (ctx.etag_is_md5 && etag == want)
+                        || (!ctx.etag_is_md5 && size == part.len as u64) =>
+                {
+                    Ok(etag)
                 }
-                return Ok(etag);
-            }
-            Err(e) if http_status(&e) == Some(412) => {
-                anyhow::bail!(
-                    "{}: already exists (use --overwrite to replace it)",
-                    ctx.url
-                )
-            }
-            Err(e) if s3::retryable(&e) => why = s3::describe(&e),
-            Err(e) => {
-                return Err(s3::gave_up(
-                    "uploading",
-                    &ctx.url,
-                    attempt,
-                    &s3::describe(&e),
-                ))
-            }
+                Ok(Some(_)) if !cli.overwrite => Err(exists(&ctx.url)),
+                _ => Err(ctx.failed(&e, "uploading")),
+            };
         }
+    };
+    match answered {
+        Some(etag) if !etag.is_empty() => {
+            if ctx.etag_is_md5 && is_plain_md5(&etag) && etag != want {
+                Err(Fail::integrity(format!(
+                    "{}: stored, but its ETag {etag} is not the MD5 {want} of the data sent",
+                    ctx.url
+                )))?;
+            }
+            Ok(etag)
+        }
+        // No ETag in the answer: the key decides.
+        _ => match confirm(ctx).await {
+            Ok(Some((etag, _))) if !ctx.etag_is_md5 || etag == want => Ok(etag),
+            Ok(Some((etag, size))) => Err(other_object(ctx, &etag, size, &want)),
+            Ok(None) => anyhow::bail!(
+                "{}: the server answered the upload but the key holds no object",
+                ctx.url
+            ),
+            Err(e) => Err(ctx.failed(&e, "confirming the upload")),
+        },
     }
-    Err(s3::gave_up("uploading", &ctx.url, ctx.retries, &why))
 }
 
-async fn complete(cli: &Cli, ctx: &Ctx, id: &str, done: &[Uploaded]) -> anyhow::Result<String> {
+/// The key's ETag and size, to confirm an upload whose answer was lost or incomplete.
+async fn confirm(ctx: &Ctx) -> Result<Option<(String, u64)>, S3Error> {
+    Ok(ctx.s3.head(&ctx.url, None).await?.map(|h| {
+        (
+            unquote(h.e_tag().unwrap_or_default()).to_string(),
+            h.content_length().unwrap_or(0).max(0) as u64,
+        )
+    }))
+}
+
+fn other_object(ctx: &Ctx, etag: &str, size: u64, want: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: not stored: the key holds another object (ETag {etag}, {size} bytes; ours is {want}): \
+         a concurrent writer's upload won",
+        ctx.url
+    )
+}
+
+/// Complete, conditional unless --overwrite, and confirm what the key holds. Returns the
+/// object's ETag, which is the multipart ETag of our parts.
+async fn complete(
+    ctx: &Ctx,
+    id: &str,
+    done: &[Uploaded],
+    overwrite: bool,
+    total: u64,
+) -> anyhow::Result<String> {
+    let want = multipart_etag(done);
     let parts: Vec<CompletedPart> = done
         .iter()
         .map(|u| {
@@ -472,66 +649,70 @@ async fn complete(cli: &Cli, ctx: &Ctx, id: &str, done: &[Uploaded]) -> anyhow::
     let mpu = CompletedMultipartUpload::builder()
         .set_parts(Some(parts))
         .build();
-    let mut conditional = !cli.overwrite;
-    let mut why = String::new();
-    for attempt in 1..=ctx.retries {
-        tokio::time::sleep(s3::backoff(attempt)).await;
-        let mut req = ctx
-            .client
-            .complete_multipart_upload()
-            .bucket(&ctx.url.bucket)
-            .key(&ctx.url.key)
-            .upload_id(id)
-            .multipart_upload(mpu.clone());
-        if conditional {
-            req = req.if_none_match("*");
-        }
-        match req.send().await {
-            Ok(out) => return Ok(unquote(out.e_tag().unwrap_or_default()).to_string()),
-            Err(e) if http_status(&e) == Some(412) => {
-                anyhow::bail!(
-                    "{}: already exists (use --overwrite to replace it)",
-                    ctx.url
-                )
-            }
-            Err(e) if http_status(&e) == Some(501) && conditional => {
-                // No conditional writes here: the HEAD check before the upload stands in.
+    let mut conditional = !overwrite;
+    let r = loop {
+        let r = ctx
+            .s3
+            .retry(|| {
+                let mut req = ctx
+                    .s3
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&ctx.url.bucket)
+                    .key(&ctx.url.key)
+                    .upload_id(id)
+                    .multipart_upload(mpu.clone());
+                if conditional {
+                    req = req.if_none_match("*");
+                }
+                // Servers may take a while to assemble many parts.
+                ctx.s3.send(done.len() as u64 * (1 << 20), req.send())
+            })
+            .await;
+        match r {
+            Err(e) if e.is_not_implemented() && conditional => {
+                // No conditional writes here: the HEAD check just before stands in.
                 ensure_absent(ctx).await?;
                 conditional = false;
             }
-            Err(e)
-                if attempt > 1
-                    && e.as_service_error().and_then(|s| s.meta().code())
-                        == Some("NoSuchUpload") =>
-            {
-                // An earlier attempt completed it but its answer was lost.
-                let head = ctx
-                    .client
-                    .head_object()
-                    .bucket(&ctx.url.bucket)
-                    .key(&ctx.url.key)
-                    .send()
-                    .await;
-                if let Ok(h) = head {
-                    return Ok(unquote(h.e_tag().unwrap_or_default()).to_string());
-                }
-                why = s3::describe(&e);
-            }
-            Err(e) if s3::retryable(&e) => why = s3::describe(&e),
-            Err(e) => {
-                return Err(s3::gave_up(
-                    "completing the upload",
-                    &ctx.url,
-                    attempt,
-                    &s3::describe(&e),
-                ))
-            }
+            r => break r,
         }
+    };
+    let answered = match &r {
+        Ok(out) => unquote(out.e_tag().unwrap_or_default()).to_string(),
+        Err(_) => String::new(),
+    };
+    if !answered.is_empty() && ctx.etag_is_md5 {
+        if answered == want {
+            return Ok(answered);
+        }
+        Err(Fail::integrity(format!(
+            "{}: stored, but its ETag {answered} is not the {want} of the data sent",
+            ctx.url
+        )))?;
     }
-    Err(s3::gave_up(
-        "completing the upload",
-        &ctx.url,
-        ctx.retries,
-        &why,
-    ))
+    // The answer is missing (lost, unreadable), empty (Ceph RGW), an error that may follow
+    // a success (a retry after a lost answer meets NoSuchUpload or 412), or the server
+    // encrypts with KMS: what the key holds decides.
+    let head = confirm(ctx)
+        .await
+        .map_err(|e| ctx.failed(&e, "confirming the upload"))?;
+    let holds_ours = |etag: &str, size: u64| {
+        if ctx.etag_is_md5 {
+            etag == want
+        } else {
+            size == total && etag.ends_with(&format!("-{}", done.len()))
+        }
+    };
+    match (head, r) {
+        (Some((etag, size)), _) if holds_ours(&etag, size) => Ok(etag),
+        // Another object holds the key and our commit was conditional: it lost.
+        (Some(_), Err(_)) if !overwrite => Err(exists(&ctx.url)),
+        (Some((etag, size)), Ok(_)) => Err(other_object(ctx, &etag, size, &want)),
+        (_, Err(e)) => Err(ctx.failed(&e, "completing the upload")),
+        (None, Ok(_)) => anyhow::bail!(
+            "{}: completing the upload: the server answered but the key holds no object",
+            ctx.url
+        ),
+    }
 }

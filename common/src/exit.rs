@@ -48,9 +48,13 @@ impl Fail {
         }
     }
     pub fn interrupted() -> Fail {
+        Fail::interrupted_with("interrupted")
+    }
+    /// Interrupted, saying what was left behind.
+    pub fn interrupted_with(message: impl Into<String>) -> Fail {
         Fail {
             status: Status::Interrupted,
-            message: "interrupted".into(),
+            message: message.into(),
         }
     }
 }
@@ -96,6 +100,14 @@ pub fn one_line(err: &anyhow::Error) -> String {
         }
     }
     line.replace('\n', " ")
+}
+
+/// A warning that does not stop the tool: `tool: message` on stderr, one line. A closed or
+/// full stderr is ignored (never a panic).
+pub fn warn(tool: &str, message: &str) {
+    use std::io::Write;
+    let line = format!("{tool}: {}\n", message.replace('\n', " "));
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// End a tool: print `tool: message` for an error (nothing for a closed stdout) and map the

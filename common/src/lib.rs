@@ -12,7 +12,7 @@ pub mod size;
 pub mod stdio;
 pub mod time;
 
-pub use exit::{finish, Fail, Status};
+pub use exit::{finish, warn, Fail, Status};
 pub use size::parse_size;
 
 /// Lower-case hex of some bytes (digests, key ids).

@@ -15,30 +15,64 @@ pub const BLOCK: usize = 1 << 20;
 
 /// A borrowed standard file descriptor that is never closed. `Send`, so it can be handed to
 /// writer threads (gzp needs that).
-pub struct StdFd(ManuallyDrop<File>);
+pub struct StdFd {
+    file: ManuallyDrop<File>,
+    /// The process was started with this descriptor closed: reading it is an error.
+    closed: bool,
+}
 
 impl StdFd {
     /// fd 0.
     pub fn stdin() -> StdFd {
-        // SAFETY: fd 0 is open for the life of the process and ManuallyDrop never closes it.
-        StdFd(ManuallyDrop::new(unsafe { File::from_raw_fd(0) }))
+        StdFd {
+            // SAFETY: fd 0 is open for the life of the process (the Rust runtime opens
+            // /dev/null on it if it was closed) and ManuallyDrop never closes it.
+            file: ManuallyDrop::new(unsafe { File::from_raw_fd(0) }),
+            closed: started_closed(0),
+        }
     }
     /// fd 1.
     pub fn stdout() -> StdFd {
-        // SAFETY: as above, for fd 1.
-        StdFd(ManuallyDrop::new(unsafe { File::from_raw_fd(1) }))
+        StdFd {
+            // SAFETY: as above, for fd 1.
+            file: ManuallyDrop::new(unsafe { File::from_raw_fd(1) }),
+            closed: false,
+        }
+    }
+}
+
+/// True when `fd` was closed when the process started (`tool <&-`). The Rust runtime then
+/// opens /dev/null read-write on it, so an empty input would look like a valid empty stream;
+/// a shell's `< /dev/null` opens it read-only, which stays a valid empty input.
+fn started_closed(fd: RawFd) -> bool {
+    // SAFETY: fstat and fcntl on a plain fd with a zeroed out-parameter.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return true;
+        }
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        let dev_null = (st.st_mode & libc::S_IFMT) == libc::S_IFCHR
+            && libc::major(st.st_rdev) == 1
+            && libc::minor(st.st_rdev) == 3;
+        dev_null && flags >= 0 && (flags & libc::O_ACCMODE) == libc::O_RDWR
     }
 }
 
 impl Read for StdFd {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
+        if self.closed {
+            return Err(io::Error::other(
+                "stdin is closed (give the data on stdin, or </dev/null for none)",
+            ));
+        }
+        (&*self.file).read(buf)
     }
 }
 
 impl Write for StdFd {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(buf)
+        (&*self.file).write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

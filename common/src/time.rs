@@ -27,8 +27,39 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// A duration: `90` or `90s` (seconds), `15m`, `36h`, `7d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("'{s}': expected a duration like 90s, 15m, 36h or 7d");
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(secs)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations() {
+        use super::parse_duration as p;
+        assert_eq!(p("90").unwrap().as_secs(), 90);
+        assert_eq!(p("0s").unwrap().as_secs(), 0);
+        assert_eq!(p("15m").unwrap().as_secs(), 900);
+        assert_eq!(p("36h").unwrap().as_secs(), 129_600);
+        assert_eq!(p("7d").unwrap().as_secs(), 604_800);
+        assert!(p("").is_err() && p("h").is_err() && p("3w").is_err() && p("-1s").is_err());
+    }
+
     #[test]
     fn known_dates() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

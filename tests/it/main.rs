@@ -5,6 +5,7 @@ mod fuzz;
 mod man;
 mod pipeline;
 mod s3;
+mod s3_promises;
 mod s3env;
 mod scripts;
 mod sol_crypt;

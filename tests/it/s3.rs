@@ -156,6 +156,7 @@ fn objects_written_by_another_client_with_other_parts_read_back() {
     let s3 = S3::start();
     let data = Rng::new(6).bytes(20 << 20);
     let d2 = data.clone();
+    let server = crate::s3env::server();
     // A multipart upload of 6 MiB parts by the SDK directly: no recorded layout, 4 parts.
     s3.sdk(|c, b| async move {
         use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -199,6 +200,10 @@ fn objects_written_by_another_client_with_other_parts_read_back() {
             )
             .send()
             .await
+            // moto 5.2.1's answer has a root element the SDK cannot read; the object is
+            // complete all the same (read back below).
+            .map(|_| ())
+            .or_else(|e| if server == "moto" { Ok(()) } else { Err(e) })
             .unwrap();
     });
     let got = mget(&s3, "foreign", &["--part-size", "4M"]);
@@ -209,12 +214,12 @@ fn objects_written_by_another_client_with_other_parts_read_back() {
 #[test]
 fn uploads_and_downloads_survive_a_faulty_network() {
     let s3 = S3::start();
-    let Some(addr) = s3.addr else { return }; // needs the in-process server behind the proxy
+    let addr = s3.addr;
     let faults = Faults {
         error: 0.12,
         stall: 0.03,
         cut_mean: 24 << 20,
-        delay: Duration::ZERO,
+        ..Faults::NONE
     };
     let proxy = Proxy::start(addr, faults, 0x5EED);
     let data = Rng::new(7).bytes(200 << 20);
@@ -265,14 +270,22 @@ fn a_server_that_is_gone_fails_cleanly_within_the_retry_budget() {
         .stdin(b"data".to_vec())
         .run();
     out.code(1);
-    out.one_line_with("failed after 3 attempts");
+    out.stderr_is(&format!(
+        "s3-mput: {}: checking the key: connection refused by http://{dead} \
+         (gave up after 3 attempts)",
+        s3.url("x")
+    ));
     let out = s3
         .env_at(tool("s3-mget"), &format!("http://{dead}"))
         .args(["--retries", "3"])
         .arg(s3.url("x"))
         .run();
     out.code(1);
-    out.one_line_with("failed after 3 attempts");
+    out.stderr_is(&format!(
+        "s3-mget: {}: reading the object's metadata: connection refused by http://{dead} \
+         (gave up after 3 attempts)",
+        s3.url("x")
+    ));
     assert!(
         start.elapsed() < Duration::from_secs(30),
         "took {:?}",
@@ -283,20 +296,10 @@ fn a_server_that_is_gone_fails_cleanly_within_the_retry_budget() {
 #[test]
 fn sigterm_aborts_the_upload_and_leaves_nothing() {
     use std::io::Write;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let s3 = S3::start();
-    let mut cmd = Command::new(bin("s3-mput"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("AWS_ENDPOINT_URL", &s3.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "sol-test")
-        .env("AWS_SECRET_ACCESS_KEY", "sol-test-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(["--part-size", "5M"])
+    let mut cmd = s3.command("s3-mput");
+    cmd.args(["--part-size", "5M"])
         .arg(s3.url("interrupted"))
         .stdin(Stdio::piped())
         .stderr(Stdio::piped());
@@ -324,7 +327,7 @@ fn sigterm_aborts_the_upload_and_leaves_nothing() {
 #[test]
 fn a_replaced_object_is_an_error_not_a_mix() {
     let s3 = S3::start();
-    let Some(addr) = s3.addr else { return };
+    let addr = s3.addr;
     let a = Rng::new(9).bytes(12 << 20);
     mput(&s3, "moving", &a, &["--part-size", "5M"]).ok();
     // A slow path so the download is still running when the object is replaced.
@@ -420,10 +423,19 @@ fn closed_stdout_is_quiet_with_status_141() {
 }
 
 #[test]
-fn stored_data_that_no_longer_matches_its_etag_fails_the_download() {
+fn data_that_does_not_match_its_etag_fails_the_download() {
+    // A proxy flips one byte of every answer's body on its way: what the server stores is
+    // intact, what arrives is not, on any server.
     let s3 = S3::start();
-    let Some(root) = s3.root.clone() else { return }; // corrupts the in-process server's files
     let data = Rng::new(12).bytes(3 << 20);
+    let flip = Proxy::start(
+        s3.addr,
+        Faults {
+            flip_at: Some(200_000),
+            ..Faults::NONE
+        },
+        2,
+    );
     for (key, opts) in [("single", vec![]), ("multi", vec!["--part-size", "5M"])] {
         let big = if key == "multi" {
             Rng::new(13).bytes(12 << 20)
@@ -432,12 +444,10 @@ fn stored_data_that_no_longer_matches_its_etag_fails_the_download() {
         };
         mput(&s3, key, &big, &opts).ok();
         mget(&s3, key, &[]).ok();
-        // Flip a byte of the stored object, behind the server's back.
-        let path = root.join(&s3.bucket).join(key);
-        let mut stored = std::fs::read(&path).unwrap();
-        stored[1000] ^= 0xff;
-        std::fs::write(&path, &stored).unwrap();
-        let out = mget(&s3, key, &[]);
+        let out = s3
+            .env_at(tool("s3-mget"), &flip.endpoint)
+            .arg(s3.url(key))
+            .run();
         out.code(3);
         out.one_line_with("ETag");
     }

@@ -29,9 +29,19 @@ pub fn rt() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Which server the S3 tests talk to: `SOL_TEST_S3_SERVER` names it (moto, ceph, minio,
+/// ...) when `SOL_TEST_S3_ENDPOINT` points the tests elsewhere; "s3s-fs" in process.
+pub fn server() -> String {
+    if std::env::var_os("SOL_TEST_S3_ENDPOINT").is_none() {
+        return "s3s-fs".into();
+    }
+    std::env::var("SOL_TEST_S3_SERVER").unwrap_or_else(|_| "external".into())
+}
+
 pub struct S3 {
     pub endpoint: String,
-    pub addr: Option<SocketAddr>,
+    /// Where the server listens (a fault proxy can sit in front of it).
+    pub addr: SocketAddr,
     pub bucket: String,
     /// The served directory (None for an external server).
     pub root: Option<PathBuf>,
@@ -52,9 +62,21 @@ impl S3 {
             let access = std::env::var("AWS_ACCESS_KEY_ID")
                 .expect("AWS_ACCESS_KEY_ID for SOL_TEST_S3_ENDPOINT");
             let secret = std::env::var("AWS_SECRET_ACCESS_KEY").expect("AWS_SECRET_ACCESS_KEY too");
+            let addr = {
+                use std::net::ToSocketAddrs;
+                let hostport = endpoint
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .to_string();
+                hostport
+                    .to_socket_addrs()
+                    .expect("SOL_TEST_S3_ENDPOINT: http://HOST:PORT")
+                    .next()
+                    .expect("an address for SOL_TEST_S3_ENDPOINT")
+            };
             let s = S3 {
                 endpoint,
-                addr: None,
+                addr,
                 bucket,
                 root: None,
                 access,
@@ -71,6 +93,15 @@ impl S3 {
             });
             return s;
         }
+        S3::start_local()
+    }
+
+    /// A fresh bucket on a new in-process s3s-fs server.
+    pub fn start_local() -> S3 {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let bucket = format!("sol-local-{}-{n}", std::process::id());
+        let home = tmp();
         let dir = tmp();
         let root = dir.path().to_path_buf();
         std::fs::create_dir(root.join(&bucket)).unwrap();
@@ -80,7 +111,7 @@ impl S3 {
         rt().spawn(server);
         S3 {
             endpoint: format!("http://{addr}"),
-            addr: Some(addr),
+            addr,
             bucket,
             root: Some(root),
             access: ACCESS.into(),
@@ -114,16 +145,48 @@ impl S3 {
         self.env(tool(name))
     }
 
-    /// Leftovers of multipart uploads on the in-process server.
+    /// A plain `Command` for one of our tools with this server's environment (for tests
+    /// that signal the process): AWS_* and SOL_* cleared, then set as `env` does.
+    pub fn command(&self, name: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(crate::util::bin(name));
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().to_string();
+            if k.starts_with("AWS_") || k.starts_with("SOL_") {
+                cmd.env_remove(&k);
+            }
+        }
+        let h = self.home.path();
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &self.access)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", h.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", h.join("credentials"));
+        cmd
+    }
+
+    /// Multipart uploads left pending in the bucket, asked of the server under test
+    /// (ListMultipartUploads).
     pub fn pending_uploads(&self) -> Vec<String> {
-        let Some(root) = &self.root else {
-            return Vec::new();
-        };
-        std::fs::read_dir(root)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(".upload"))
-            .collect()
+        self.sdk(|c, b| async move {
+            let out = c
+                .list_multipart_uploads()
+                .bucket(b)
+                .send()
+                .await
+                .expect("ListMultipartUploads");
+            out.uploads()
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{} ({})",
+                        u.key().unwrap_or_default(),
+                        u.upload_id().unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
     }
 
     /// Run something with an SDK client of our own (the "other client" of interop tests).
@@ -165,6 +228,21 @@ pub struct Faults {
     pub cut_mean: u64,
     /// Delay before forwarding each read (slows transfers down).
     pub delay: Duration,
+    /// Flip one byte at this offset of what the server sends on each connection.
+    pub flip_at: Option<u64>,
+    /// Hold or cut the answer to requests that contain a pattern.
+    pub on: Option<Trigger>,
+}
+
+/// What to do to the answer of a request that contains `pattern` (the first `times` ones).
+#[derive(Clone, Copy)]
+pub struct Trigger {
+    pub pattern: &'static [u8],
+    /// Delay the server's answer by this much.
+    pub hold: Duration,
+    /// Then cut the connection instead of forwarding the answer (the server has acted).
+    pub cut: bool,
+    pub times: u64,
 }
 
 impl Faults {
@@ -173,12 +251,18 @@ impl Faults {
         stall: 0.0,
         cut_mean: 0,
         delay: Duration::ZERO,
+        flip_at: None,
+        on: None,
     };
 }
 
 pub struct Proxy {
     pub endpoint: String,
     pub injected: Arc<AtomicU64>,
+    /// Requests that matched the trigger so far.
+    pub matched: Arc<AtomicU64>,
+    /// Set: every connection is cut and new ones are refused (the server is "gone").
+    dead: Arc<std::sync::atomic::AtomicBool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -191,12 +275,25 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
+    /// The server behind the proxy "dies": open connections are cut, new ones refused.
+    pub fn kill(&mut self) {
+        self.dead.store(true, Ordering::SeqCst);
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+
     pub fn start(upstream: SocketAddr, faults: Faults, seed: u64) -> Proxy {
         let listener = rt().block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let injected = Arc::new(AtomicU64::new(0));
+        let matched = Arc::new(AtomicU64::new(0));
+        let left = Arc::new(AtomicU64::new(faults.on.map_or(0, |t| t.times)));
+        let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (matched2, left2) = (matched.clone(), left.clone());
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let count = injected.clone();
+        let dead2 = dead.clone();
         rt().spawn(async move {
             let mut rng = Rng::new(seed);
             loop {
@@ -212,6 +309,8 @@ impl Proxy {
                     u64::MAX
                 };
                 let count = count.clone();
+                let dead = dead2.clone();
+                let trig = (matched2.clone(), left2.clone());
                 let five = if rng.below(2) == 0 {
                     "503 Service Unavailable"
                 } else {
@@ -226,7 +325,7 @@ impl Proxy {
                         tokio::time::sleep(Duration::from_secs(120)).await;
                         drop(client);
                     } else {
-                        relay(client, upstream, cut, faults.delay, count).await;
+                        relay(client, upstream, cut, faults, count, dead, trig).await;
                     }
                 });
             }
@@ -234,6 +333,8 @@ impl Proxy {
         Proxy {
             endpoint: format!("http://{addr}"),
             injected,
+            matched,
+            dead,
             stop: Some(stop_tx),
         }
     }
@@ -256,8 +357,10 @@ async fn relay(
     client: TcpStream,
     upstream: SocketAddr,
     cut: u64,
-    delay: Duration,
+    faults: Faults,
     count: Arc<AtomicU64>,
+    dead: Arc<std::sync::atomic::AtomicBool>,
+    trig: (Arc<AtomicU64>, Arc<AtomicU64>),
 ) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
@@ -265,12 +368,49 @@ async fn relay(
     let budget = Arc::new(AtomicU64::new(cut));
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let a = pump(cr, sw, budget.clone(), delay, count.clone());
-    let b = pump(sr, cw, budget, delay, count);
+    let delay = faults.delay;
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let up = Side {
+        flip_at: None,
+        trigger: faults.on,
+        watch: true,
+        armed: armed.clone(),
+        matched: trig.0.clone(),
+        left: trig.1.clone(),
+    };
+    let down = Side {
+        flip_at: faults.flip_at,
+        trigger: faults.on,
+        watch: false,
+        armed,
+        matched: trig.0,
+        left: trig.1,
+    };
+    let a = pump(
+        cr,
+        sw,
+        budget.clone(),
+        delay,
+        up,
+        count.clone(),
+        dead.clone(),
+    );
+    let b = pump(sr, cw, budget, delay, down, count, dead);
     tokio::select! {
         _ = a => {}
         _ = b => {}
     }
+}
+
+/// One direction of a relayed connection.
+struct Side {
+    flip_at: Option<u64>,
+    trigger: Option<Trigger>,
+    /// The client's side: looks for the trigger's pattern and arms the answer's side.
+    watch: bool,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    matched: Arc<AtomicU64>,
+    left: Arc<AtomicU64>,
 }
 
 async fn pump(
@@ -278,17 +418,58 @@ async fn pump(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     budget: Arc<AtomicU64>,
     delay: Duration,
+    side: Side,
     count: Arc<AtomicU64>,
+    dead: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let mut buf = vec![0u8; 64 << 10];
+    let mut offset = 0u64;
     loop {
-        let n = match from.read(&mut buf).await {
+        let read = tokio::select! {
+            r = from.read(&mut buf) => r,
+            _ = async {
+                while !dead.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            } => return,
+        };
+        let n = match read {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
+        if dead.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(t) = side.trigger {
+            if side.watch {
+                let hit = buf[..n].windows(t.pattern.len()).any(|w| w == t.pattern);
+                if hit
+                    && side
+                        .left
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(1))
+                        .is_ok()
+                {
+                    side.armed.store(true, Ordering::SeqCst);
+                    side.matched.fetch_add(1, Ordering::SeqCst);
+                }
+            } else if side.armed.swap(false, Ordering::SeqCst) {
+                tokio::time::sleep(t.hold).await;
+                if t.cut {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        if let Some(at) = side.flip_at {
+            if at >= offset && at < offset + n as u64 {
+                buf[(at - offset) as usize] ^= 0x01;
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        offset += n as u64;
         let left = budget.load(Ordering::Relaxed);
         if (n as u64) >= left {
             // Cut mid-stream: forward part of it, then drop the connection.
@@ -303,6 +484,7 @@ async fn pump(
     }
 }
 
+/// The in-process server's directory, for the tests of s3-local itself.
 pub fn root_of(s: &S3) -> &Path {
     s.root.as_deref().expect("in-process server")
 }

@@ -136,6 +136,10 @@ impl Run {
         self.cmd.env(k, v);
         self
     }
+    pub fn env_remove(mut self, k: &str) -> Run {
+        self.cmd.env_remove(k);
+        self
+    }
     /// Close our end of stdout before the tool writes anything: its first write gets EPIPE.
     pub fn close_stdout(mut self) -> Run {
         self.close_stdout = true;

@@ -1,5 +1,7 @@
 //! S3 plumbing shared by s3-mput, s3-mget and s3-ls: `s3://` URLs, client construction,
-//! retries with backoff, and the part-size schedule.
+//! the one retry helper with typed failures (error.rs), and the part-size schedule.
+
+pub mod error;
 
 use std::fmt;
 use std::time::Duration;
@@ -7,8 +9,13 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    Region, RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
+};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
+
+pub use error::{S3Error, Why};
 
 /// `s3://BUCKET/KEY` (KEY may be empty for a prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,15 +91,35 @@ pub struct ConnArgs {
     #[arg(long, value_enum, default_value_t = Checksum::Md5)]
     pub checksum: Checksum,
     /// Attempts per request (a part, a range) before giving up.
-    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub retries: u32,
-    /// Seconds without progress before a request attempt is abandoned and retried.
-    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// Seconds an attempt may wait for an answer (plus 1 s per 64 KiB of its body), or for a
+    /// body to move, before it is abandoned and retried; connecting gets at most 10 s. At the
+    /// defaults a dead or silent endpoint fails a tool within 110 s.
+    #[arg(long, value_name = "SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
 }
 
+/// A client and the rules every request of the S3 tools follows: attempts, the time an
+/// attempt may take, backoff, and how failures read.
+#[derive(Clone)]
+pub struct S3Client {
+    pub client: Client,
+    pub retries: u32,
+    pub timeout: Duration,
+    /// Where requests go, for messages.
+    pub endpoint: String,
+}
+
+/// The slowest upload rate an attempt is allowed before it is abandoned: a request with a
+/// body of N bytes may take `--timeout` + N / this.
+pub const FLOOR_RATE: u64 = 64 << 10;
+
+/// The longest `connect` is given.
+pub const CONNECT_TIMEOUT: u64 = 10;
+
 /// Build a client from the standard AWS chain (env, profile, instance role) and the options.
-pub async fn client(a: &ConnArgs) -> Client {
+pub async fn client(a: &ConnArgs) -> S3Client {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(p) = &a.profile {
         loader = loader.profile_name(p);
@@ -104,26 +131,123 @@ pub async fn client(a: &ConnArgs) -> Client {
         loader = loader.endpoint_url(e);
     }
     let shared = loader.load().await;
-    let custom_endpoint =
-        a.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    let endpoint = a
+        .endpoint_url
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .filter(|e| !e.is_empty());
+    let timeout = Duration::from_secs(a.timeout);
     let mut b = aws_sdk_s3::config::Builder::from(&shared)
-        .force_path_style(a.path_style || custom_endpoint)
+        .force_path_style(a.path_style || endpoint.is_some())
         // We checksum bodies ourselves (Content-MD5) unless told otherwise; the SDK's default
         // CRC trailers are not understood by every S3-compatible server.
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        // Retries are ours (per part, with resume), so one attempt per SDK call.
+        // Retries are ours (S3Client::retry), so one attempt per SDK call.
         .retry_config(RetryConfig::disabled())
+        // The time to an answer is bounded per attempt by S3Client::send (it depends on the
+        // body's size); a body that stops moving either way is cut after --timeout.
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(a.timeout.min(30)))
-                .read_timeout(Duration::from_secs(a.timeout))
+                .connect_timeout(Duration::from_secs(a.timeout.min(CONNECT_TIMEOUT)))
+                .build(),
+        )
+        .stalled_stream_protection(
+            StalledStreamProtectionConfig::enabled()
+                .grace_period(timeout)
                 .build(),
         );
     if shared.region().is_none() {
         b = b.region(Region::new("us-east-1"));
     }
-    Client::from_conf(b.build())
+    S3Client {
+        client: Client::from_conf(b.build()),
+        retries: a.retries,
+        timeout,
+        endpoint: endpoint.unwrap_or_else(|| "the AWS endpoint".to_string()),
+    }
+}
+
+impl S3Client {
+    /// One attempt: send, bounded in time (`--timeout`, plus the time a body of `body` bytes
+    /// needs at FLOOR_RATE), the failure classified.
+    pub async fn send<T, E>(
+        &self,
+        body: u64,
+        request: impl std::future::Future<
+            Output = Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+        >,
+    ) -> Result<T, S3Error>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let allowed = self.timeout + Duration::from_secs(body / FLOOR_RATE);
+        match tokio::time::timeout(allowed, request).await {
+            Err(_) => Err(Why::TimedOut { after: allowed }.into()),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                let mut err = S3Error::from_sdk(&e, &self.endpoint);
+                if let Why::TimedOut { after } = &mut err.why {
+                    *after = self.timeout.min(Duration::from_secs(CONNECT_TIMEOUT));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Run `attempt` until it succeeds, fails for good, or `--retries` attempts failed; with
+    /// backoff between attempts. An attempt that made progress is not counted.
+    pub async fn retry<T, F, Fut>(&self, mut attempt: F) -> Result<T, S3Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, S3Error>>,
+    {
+        let mut counted = 0;
+        let mut made = 0;
+        loop {
+            counted += 1;
+            made += 1;
+            tokio::time::sleep(backoff(counted)).await;
+            match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.retryable() && (e.progressed || counted < self.retries) => {
+                    if e.progressed {
+                        counted = 1;
+                    }
+                }
+                Err(mut e) => {
+                    e.attempts = made;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// HEAD the object: Ok(None) when there is none.
+    pub async fn head(
+        &self,
+        url: &S3Url,
+        version_id: Option<String>,
+    ) -> Result<Option<aws_sdk_s3::operation::head_object::HeadObjectOutput>, S3Error> {
+        let r = self
+            .retry(|| {
+                self.send(
+                    0,
+                    self.client
+                        .head_object()
+                        .bucket(&url.bucket)
+                        .key(&url.key)
+                        .set_version_id(version_id.clone())
+                        .send(),
+                )
+            })
+            .await;
+        match r {
+            Ok(h) => Ok(Some(h)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Backoff before attempt `n` (1-based; attempt 1 has none): 200 ms doubling, capped at
@@ -175,64 +299,6 @@ pub fn part_size(p: u64, n: u64) -> u64 {
 /// Where part `n` starts, for the same schedule.
 pub fn part_offset(p: u64, n: u64) -> u64 {
     (1..n).map(|i| part_size(p, i)).sum()
-}
-
-/// Classify an SDK error: throttling, 5xx, timeouts and I/O are worth retrying.
-pub fn retryable<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> bool
-where
-    R: fmt::Debug,
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
-{
-    use aws_sdk_s3::error::SdkError;
-    match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(s) => {
-            let code = s.err().code().unwrap_or_default();
-            let status = format!("{:?}", s.raw());
-            matches!(
-                code,
-                "SlowDown"
-                    | "RequestTimeout"
-                    | "InternalError"
-                    | "ServiceUnavailable"
-                    | "Throttling"
-                    | "RequestTimeTooSkewed"
-            ) || status.contains("status: 5")
-                || status.contains("StatusCode(5")
-                || status.contains("429")
-        }
-        _ => false,
-    }
-}
-
-/// One line for an SDK error: its code and message, or the underlying cause.
-pub fn describe<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
-{
-    use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
-    match e {
-        SdkError::ServiceError(s) => {
-            let err = s.err();
-            match (err.code(), err.message()) {
-                (Some(c), Some(m)) => format!("{c}: {m}"),
-                (Some(c), None) => c.to_string(),
-                _ => format!("{}", DisplayErrorContext(e)),
-            }
-        }
-        _ => {
-            let full = format!("{}", DisplayErrorContext(e));
-            full.replace('\n', " ")
-        }
-    }
-}
-
-/// The error of a request that exhausted its retries: status 1, one line.
-pub fn gave_up(what: &str, url: &S3Url, attempts: u32, why: &str) -> anyhow::Error {
-    anyhow::anyhow!("{url}: {what} failed after {attempts} attempts: {why}")
 }
 
 #[cfg(test)]

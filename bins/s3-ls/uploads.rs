@@ -1,0 +1,145 @@
+//! `s3-ls --uploads`: the multipart uploads under a prefix that were started and never
+//! completed or aborted (their parts stay stored, and billed), and `--abort-older-than` to
+//! remove them. Only pending uploads are touched, never an object.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use sol_common::s3::{S3Client, S3Url};
+use sol_common::Status;
+
+/// One pending upload.
+struct Pending {
+    key: String,
+    id: String,
+    initiated: i64,
+}
+
+async fn list(s3: &S3Client, url: &S3Url) -> anyhow::Result<Vec<Pending>> {
+    let mut all = Vec::new();
+    let mut markers: (Option<String>, Option<String>) = (None, None);
+    loop {
+        let page = s3
+            .retry(|| {
+                s3.send(
+                    0,
+                    s3.client
+                        .list_multipart_uploads()
+                        .bucket(&url.bucket)
+                        .prefix(&url.key)
+                        .set_key_marker(markers.0.clone())
+                        .set_upload_id_marker(markers.1.clone())
+                        .send(),
+                )
+            })
+            .await
+            .map_err(|e| e.at(url, "listing pending multipart uploads"))?;
+        for u in page.uploads() {
+            all.push(Pending {
+                key: u.key().unwrap_or_default().to_string(),
+                id: u.upload_id().unwrap_or_default().to_string(),
+                initiated: u.initiated().map(|t| t.secs()).unwrap_or(0),
+            });
+        }
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        let next = (
+            page.next_key_marker().map(str::to_string),
+            page.next_upload_id_marker().map(str::to_string),
+        );
+        if next.0.is_none() || next == markers {
+            break; // a server that says "truncated" without a way on
+        }
+        markers = next;
+    }
+    Ok(all)
+}
+
+/// Print `KEY<TAB>UPLOAD-ID<TAB>INITIATED`; with `abort_older`, abort those started longer
+/// ago than that, one line each on stderr, and a count.
+pub async fn run(
+    s3: &S3Client,
+    url: &S3Url,
+    abort_older: Option<Duration>,
+    tool: &str,
+) -> anyhow::Result<Status> {
+    let pending = list(s3, url).await?;
+    let mut out = sol_common::stdio::text_output();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (mut aborted, mut failed) = (0, 0);
+    for p in &pending {
+        let line = format!(
+            "{}\t{}\t{}\n",
+            p.key,
+            p.id,
+            sol_common::time::rfc3339(p.initiated)
+        );
+        out.write_all(line.as_bytes()).context("writing output")?;
+        let Some(age) = abort_older else { continue };
+        if now - p.initiated < age.as_secs() as i64 {
+            continue;
+        }
+        let at = S3Url {
+            bucket: url.bucket.clone(),
+            key: p.key.clone(),
+        };
+        let r = s3
+            .retry(|| {
+                s3.send(
+                    0,
+                    s3.client
+                        .abort_multipart_upload()
+                        .bucket(&at.bucket)
+                        .key(&at.key)
+                        .upload_id(&p.id)
+                        .send(),
+                )
+            })
+            .await;
+        match r {
+            Ok(_) => {
+                aborted += 1;
+                sol_common::warn(
+                    tool,
+                    &format!(
+                        "{at}: aborted the upload started {} (UploadId {})",
+                        sol_common::time::rfc3339(p.initiated),
+                        p.id
+                    ),
+                );
+            }
+            Err(e) if e.code() == Some("NoSuchUpload") => {}
+            Err(e) => {
+                failed += 1;
+                sol_common::warn(
+                    tool,
+                    &format!(
+                        "{at}: could not abort the upload {}: {}",
+                        p.id,
+                        e.reason(&at)
+                    ),
+                );
+            }
+        }
+    }
+    out.flush().context("writing output")?;
+    if let Some(age) = abort_older {
+        sol_common::warn(
+            tool,
+            &format!(
+                "{url}: {} pending upload(s), {aborted} older than {} s aborted",
+                pending.len(),
+                age.as_secs()
+            ),
+        );
+    }
+    if failed > 0 {
+        anyhow::bail!("{url}: {failed} pending upload(s) could not be aborted");
+    }
+    Ok(Status::Success)
+}
