@@ -16,10 +16,13 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, S3};
 use s3s_fs::FileSystem;
 
+/// One lock per (bucket, key) being written.
+type KeyLocks = HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
+
 pub struct Local {
     fs: FileSystem,
     root: PathBuf,
-    locks: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<KeyLocks>,
 }
 
 impl Local {

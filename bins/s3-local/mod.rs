@@ -37,11 +37,18 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
             .with_context(|| format!("listening on {}:{}", cli.host, cli.port))?;
         let addr = listener.local_addr()?;
         // The first line on stdout is the endpoint, for scripts that started us on port 0.
-        println!("http://{addr}");
-        eprintln!(
-            "s3-local: serving '{}' at http://{addr} (access key '{}')",
-            cli.dir.display(),
-            cli.access_key
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "http://{addr}").and_then(|_| out.flush());
+        }
+        sol_common::warn(
+            TOOL,
+            &format!(
+                "serving '{}' at http://{addr} (access key '{}')",
+                cli.dir.display(),
+                cli.access_key
+            ),
         );
         let server = serve(listener, &cli.dir, &cli.access_key, &cli.secret_key)?;
         tokio::select! {

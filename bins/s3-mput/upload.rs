@@ -55,6 +55,8 @@ struct Flight {
     creating: Option<JoinHandle<()>>,
     /// A Complete in flight (the commit point passed): its outcome is told as it is.
     completing: Option<JoinHandle<anyhow::Result<String>>>,
+    /// The ETag of the confirmed object, once Complete succeeded.
+    committed: Option<String>,
 }
 
 type Shared = Arc<Mutex<Flight>>;
@@ -118,15 +120,15 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
     };
     let Err(err) = result else { return result };
     let interrupted = sol_common::exit::status_of(&err) == Status::Interrupted;
+    let committed = lock(&shared).committed.take();
+    if let (Some(etag), true) = (committed, interrupted) {
+        return Err(stored_anyway(&url, &etag));
+    }
     // Past the commit point: wait for Complete's outcome and tell it as it is.
     let completing = lock(&shared).completing.take();
     if let Some(task) = completing {
         return match task.await {
-            Ok(Ok(etag)) if interrupted => Err(Fail::interrupted_with(format!(
-                "{url}: interrupted after the upload was committed: the object is stored and \
-                 complete (ETag {etag})"
-            ))
-            .into()),
+            Ok(Ok(etag)) if interrupted => Err(stored_anyway(&url, &etag)),
             Ok(Ok(etag)) => {
                 if cli.print {
                     println!("{etag}");
@@ -155,6 +157,14 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
         err
     };
     Err(abort_pending(&ctx, &shared, err).await)
+}
+
+fn stored_anyway(url: &S3Url, etag: &str) -> anyhow::Error {
+    Fail::interrupted_with(format!(
+        "{url}: interrupted after the upload was committed: the object is stored and \
+         complete (ETag {etag})"
+    ))
+    .into()
 }
 
 fn interrupted_err(url: &S3Url) -> anyhow::Error {
@@ -285,12 +295,13 @@ async fn run(cli: &Cli, ctx: Arc<Ctx>, shared: Shared) -> anyhow::Result<Status>
         progress,
     };
     let reader = reader::spawn(sol_common::stdio::input(), cfg, pool_rx, part_tx);
+    let url = ctx.url.clone();
     let summary =
         |reader: std::thread::JoinHandle<std::io::Result<Summary>>| -> anyhow::Result<Summary> {
             reader
                 .join()
                 .map_err(|_| anyhow::anyhow!("the reader thread died"))?
-                .context("reading stdin")
+                .with_context(|| format!("{url}: reading stdin"))
         };
 
     let Some(first) = part_rx.recv().await else {
@@ -304,7 +315,12 @@ async fn run(cli: &Cli, ctx: Arc<Ctx>, shared: Shared) -> anyhow::Result<Status>
         let sum = summary(reader)?;
         check_complete(&sum, cli.require_complete, &ctx.url)?;
         check_commit(cli, &ctx.url)?;
-        let etag = put_single(cli, &ctx, first, metadata).await?;
+        // The PUT is the commit point: it runs on a task a signal waits for, like Complete.
+        let etag = commit(&ctx, &shared, {
+            let (ctx, args) = (ctx.clone(), cli_create(cli));
+            async move { put_single(&args, &ctx, first, metadata).await }
+        })
+        .await?;
         if cli.print {
             println!("{etag}\t{}\t1", sum.total);
         }
@@ -390,25 +406,11 @@ async fn run(cli: &Cli, ctx: Arc<Ctx>, shared: Shared) -> anyhow::Result<Status>
     }
     let parts = done.len();
     let want = multipart_etag(&done);
-    // Complete runs on a task of its own, kept in `shared`: if a signal comes while it is
-    // in flight, `upload` awaits it there and tells its outcome.
-    let (finished_tx, finished_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = {
+    let etag = commit(&ctx, &shared, {
         let (ctx, id, overwrite, total) = (ctx.clone(), id.clone(), cli.overwrite, sum.total);
-        tokio::spawn(async move {
-            let r = complete(&ctx, &id, &done, overwrite, total).await;
-            let _ = finished_tx.send(());
-            r
-        })
-    };
-    lock(&shared).completing = Some(task);
-    let _ = finished_rx.await;
-    let task = lock(&shared).completing.take();
-    let etag = match task {
-        Some(t) => t.await.context("the completion task died")??,
-        None => anyhow::bail!("{}: the completion task was lost", ctx.url),
-    };
-    lock(&shared).upload_id = None;
+        async move { complete(&ctx, &id, &done, overwrite, total).await }
+    })
+    .await?;
     debug_assert!(!ctx.etag_is_md5 || etag == want);
     if cli.print {
         println!("{etag}\t{}\t{parts}", sum.total);
@@ -416,11 +418,42 @@ async fn run(cli: &Cli, ctx: Arc<Ctx>, shared: Shared) -> anyhow::Result<Status>
     Ok(Status::Success)
 }
 
-/// What `create` needs from the command line (the task outlives the borrow).
+/// Run the commit (Complete, or the single PUT) on a task of its own, kept in `shared`: if
+/// a signal comes while it is in flight, `upload` awaits it there and tells its outcome.
+async fn commit(
+    ctx: &Ctx,
+    shared: &Shared,
+    work: impl std::future::Future<Output = anyhow::Result<String>> + Send + 'static,
+) -> anyhow::Result<String> {
+    let (finished_tx, finished_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let r = work.await;
+            if let Ok(etag) = &r {
+                let mut f = lock(&shared);
+                f.committed = Some(etag.clone());
+                f.upload_id = None;
+            }
+            let _ = finished_tx.send(());
+            r
+        })
+    };
+    lock(shared).completing = Some(task);
+    let _ = finished_rx.await;
+    let task = lock(shared).completing.take();
+    match task {
+        Some(t) => t.await.context("the completion task died")?,
+        None => anyhow::bail!("{}: the completion task was lost", ctx.url),
+    }
+}
+
+/// What `create` and `put_single` need from the command line (their tasks outlive it).
 struct CreateArgs {
     content_type: Option<String>,
     storage_class: Option<String>,
     sse: Option<String>,
+    overwrite: bool,
 }
 
 fn cli_create(cli: &Cli) -> CreateArgs {
@@ -428,6 +461,7 @@ fn cli_create(cli: &Cli) -> CreateArgs {
         content_type: cli.content_type.clone(),
         storage_class: cli.storage_class.clone(),
         sse: cli.sse.clone(),
+        overwrite: cli.overwrite,
     }
 }
 
@@ -532,7 +566,7 @@ async fn upload_part(
 }
 
 async fn put_single(
-    cli: &Cli,
+    cli: &CreateArgs,
     ctx: &Ctx,
     part: Part,
     metadata: HashMap<String, String>,

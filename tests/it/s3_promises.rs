@@ -97,7 +97,16 @@ fn run_bounded(
 #[test]
 fn a_server_that_dies_mid_upload_ends_it_within_the_retry_budget() {
     let s3 = S3::start();
-    let mut proxy = Proxy::start(s3.addr, Faults::NONE, 1);
+    // Parts travel slowly (each takes seconds), so by the time the server dies every part
+    // buffer is held by a part in flight and the reader waits for one to come back.
+    let mut proxy = Proxy::start(
+        s3.addr,
+        Faults {
+            delay: Duration::from_millis(50),
+            ..Faults::NONE
+        },
+        1,
+    );
     let mut cmd = s3.command("s3-mput");
     cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint).args([
         "--limit-rate",
@@ -260,6 +269,46 @@ fn sigterm_while_complete_is_in_flight_tells_the_truth() {
     );
     assert!(s3.get("committed").unwrap() == data);
     assert!(s3.pending_uploads().is_empty());
+
+    // The same for a single PUT, whose commit point is the PUT itself.
+    let proxy = Proxy::start(
+        s3.addr,
+        Faults {
+            on: Some(Trigger {
+                pattern: b"PUT /",
+                hold: Duration::from_secs(2),
+                cut: false,
+                times: 1,
+            }),
+            ..Faults::NONE
+        },
+        7,
+    );
+    let mut cmd = s3.command("s3-mput");
+    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .arg(s3.url("committed-single"));
+    let small = Rng::new(26).bytes(50_000);
+    let matched = proxy.matched.clone();
+    let (code, stderr, _) = run_bounded(cmd, small.clone(), Duration::from_secs(60), |pid| {
+        let start = Instant::now();
+        while matched.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(30), "PUT never sent");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    });
+    assert_eq!(code, 130, "{stderr}");
+    use md5::{Digest, Md5};
+    assert_eq!(
+        stderr,
+        format!(
+            "s3-mput: {}: interrupted after the upload was committed: the object is stored \
+             and complete (ETag {:x})\n",
+            s3.url("committed-single"),
+            Md5::digest(&small)
+        )
+    );
+    assert!(s3.get("committed-single").unwrap() == small);
 }
 
 // 3. Two writers, one key.
@@ -585,5 +634,82 @@ fn s3_errors_are_one_readable_line_with_a_hint() {
         out.code(1);
         readable(&out);
         out.one_line_with("storage");
+    }
+}
+
+/// What the server under test does with `If-None-Match: *` on CompleteMultipartUpload when
+/// the key exists: the row of s3-mput(1)'s CONCURRENT WRITERS table, checked.
+#[test]
+fn conditional_complete_behaves_as_documented_for_this_server() {
+    let s3 = S3::start();
+    let outcome = s3.sdk(|c, b| async move {
+        use aws_sdk_s3::primitives::ByteStream;
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let id = c
+            .create_multipart_upload()
+            .bucket(&b)
+            .key("cond")
+            .send()
+            .await
+            .unwrap()
+            .upload_id
+            .unwrap();
+        let part = c
+            .upload_part()
+            .bucket(&b)
+            .key("cond")
+            .upload_id(&id)
+            .part_number(1)
+            .body(ByteStream::from_static(b"the upload"))
+            .send()
+            .await
+            .unwrap();
+        c.put_object()
+            .bucket(&b)
+            .key("cond")
+            .body(ByteStream::from_static(b"already there"))
+            .send()
+            .await
+            .unwrap();
+        let r = c
+            .complete_multipart_upload()
+            .bucket(&b)
+            .key("cond")
+            .upload_id(&id)
+            .if_none_match("*")
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .parts(
+                        CompletedPart::builder()
+                            .part_number(1)
+                            .set_e_tag(part.e_tag)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await;
+        let status = match &r {
+            Ok(_) => 200,
+            Err(e) => e.raw_response().map_or(0, |r| r.status().as_u16()),
+        };
+        let _ = c
+            .abort_multipart_upload()
+            .bucket(&b)
+            .key("cond")
+            .upload_id(&id)
+            .send()
+            .await;
+        status
+    });
+    let kept = s3.get("cond").unwrap() == b"already there";
+    eprintln!(
+        "{}: conditional Complete on an existing key: HTTP {outcome}, kept: {kept}",
+        server()
+    );
+    match server().as_str() {
+        // Ignores the condition: the upload replaces the object.
+        "ceph" => assert!(!kept && outcome == 200, "HTTP {outcome}, kept {kept}"),
+        _ => assert!(kept && outcome == 412, "HTTP {outcome}, kept {kept}"),
     }
 }

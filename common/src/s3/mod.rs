@@ -338,6 +338,25 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_endpoint_fails_within_110_s_at_the_defaults() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            conn: ConnArgs,
+        }
+        let a = T::parse_from(["t"]).conn;
+        // Every attempt of a bodiless request (the first request of every tool) is cut
+        // after --timeout; between attempts the backoff is at most its base.
+        let waits: u64 = (2..=a.retries)
+            .map(|n| 200u64.saturating_mul(1 << (n - 2).min(6)).min(10_000))
+            .sum();
+        let worst = u64::from(a.retries) * a.timeout * 1000 + waits;
+        assert!(worst <= 110_000, "{worst} ms");
+        assert!(a.timeout.min(CONNECT_TIMEOUT) <= a.timeout);
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         assert_eq!(backoff(1), Duration::ZERO);
         assert!(
