@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
@@ -19,7 +18,7 @@ use tokio::net::TcpListener;
 pub const TOOL: &str = "s3-local";
 
 pub fn main() -> ExitCode {
-    sol_common::finish(TOOL, run(cli::Cli::parse()))
+    sol_common::finish(TOOL, run(sol_common::parse_cli::<cli::Cli>(TOOL)))
 }
 
 fn run(cli: cli::Cli) -> anyhow::Result<Status> {

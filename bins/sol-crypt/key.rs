@@ -154,7 +154,10 @@ pub fn keygen(bits: u32, output: Option<&Path>) -> anyhow::Result<()> {
                 .with_context(|| format!("key file '{name}'"))?;
             f.sync_all().with_context(|| format!("key file '{name}'"))?;
             let id = SiteKey::from_bytes(key).id_hex();
-            eprintln!("sol-crypt: wrote a {bits}-bit key to '{name}' (key id {id})");
+            sol_common::warn(
+                super::TOOL,
+                format!("wrote a {bits}-bit key to '{name}' (key id {id})"),
+            );
         }
     }
     Ok(())
