@@ -2,6 +2,7 @@
 //! thin binaries, the man-page generator and the tests share one definition of every CLI.
 
 pub mod man;
+pub mod sniff;
 
 #[path = "s3-local/mod.rs"]
 pub mod s3_local;

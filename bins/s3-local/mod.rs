@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
@@ -20,7 +19,7 @@ use tokio::net::TcpListener;
 pub const TOOL: &str = "s3-local";
 
 pub fn main() -> ExitCode {
-    sol_common::finish(TOOL, run(cli::Cli::parse()))
+    sol_common::finish(TOOL, run(sol_common::parse_cli::<cli::Cli>(TOOL)))
 }
 
 fn run(cli: cli::Cli) -> anyhow::Result<Status> {
@@ -44,7 +43,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         }
         sol_common::warn(
             TOOL,
-            &format!(
+            format!(
                 "serving '{}' at http://{addr} (access key '{}')",
                 cli.dir.display(),
                 cli.access_key

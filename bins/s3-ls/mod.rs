@@ -8,14 +8,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use aws_sdk_s3::primitives::DateTimeFormat;
-use clap::Parser;
 use sol_common::s3::{self, S3Url};
 use sol_common::{Fail, Status};
 
 pub const TOOL: &str = "s3-ls";
 
 pub fn main() -> ExitCode {
-    sol_common::finish(TOOL, run(cli::Cli::parse()))
+    sol_common::finish(TOOL, run(sol_common::parse_cli::<cli::Cli>(TOOL)))
 }
 
 /// `2026-11-20T00:00:00Z`, `2026-11-20` (midnight UTC) or seconds since the epoch.

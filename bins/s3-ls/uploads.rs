@@ -106,7 +106,7 @@ pub async fn run(
                 aborted += 1;
                 sol_common::warn(
                     tool,
-                    &format!(
+                    format!(
                         "{at}: aborted the upload started {} (UploadId {})",
                         sol_common::time::rfc3339(p.initiated),
                         p.id
@@ -118,7 +118,7 @@ pub async fn run(
                 failed += 1;
                 sol_common::warn(
                     tool,
-                    &format!(
+                    format!(
                         "{at}: could not abort the upload {}: {}",
                         p.id,
                         e.reason(&at)
@@ -131,7 +131,7 @@ pub async fn run(
     if let Some(age) = abort_older {
         sol_common::warn(
             tool,
-            &format!(
+            format!(
                 "{url}: {} pending upload(s), {aborted} older than {} s aborted",
                 pending.len(),
                 age.as_secs()

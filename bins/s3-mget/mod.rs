@@ -5,14 +5,13 @@ pub mod download;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use sol_common::s3::S3Url;
 use sol_common::{Fail, Status};
 
 pub const TOOL: &str = "s3-mget";
 
 pub fn main() -> ExitCode {
-    sol_common::finish(TOOL, run(cli::Cli::parse()))
+    sol_common::finish(TOOL, run(sol_common::parse_cli::<cli::Cli>(TOOL)))
 }
 
 fn run(cli: cli::Cli) -> anyhow::Result<Status> {

@@ -85,26 +85,42 @@ impl SiteKey {
         let name = path.display();
         check_private(path)?;
         let text = fs::read_to_string(path).with_context(|| format!("key file '{name}'"))?;
-        let digits = text.trim();
+        let digits = text.strip_suffix('\n').unwrap_or(&text);
         let bytes = parse_hex(digits).filter(|b| b.len() == 16 || b.len() == 32);
         match bytes {
             Some(b) => Ok(SiteKey::from_bytes(b)),
             None => bail!(
-                "key file '{name}': not a sol-crypt key (expected 32 or 64 hex digits on one line; \
-                 for an openssl passphrase file use --openssl)"
+                "key file '{name}': not a sol-crypt key (expected exactly 32 or 64 hex digits, \
+                 then at most a newline; for an openssl passphrase file use --openssl)"
             ),
         }
     }
 }
 
+/// Hex digits only: `u8::from_str_radix` alone would take "+f" for 0x0f.
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    let digits = s.as_bytes();
+    if digits.len() % 2 != 0 || !digits.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
+    let value = |d: u8| (d as char).to_digit(16).map(|v| v as u8);
+    digits
+        .chunks(2)
+        .map(|p| Some((value(p[0])? << 4) | value(p[1])?))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hex;
+
+    #[test]
+    fn hex_is_strict() {
+        assert_eq!(parse_hex("0aFf"), Some(vec![0x0a, 0xff]));
+        for bad in ["+a", "-a", " a", "0x", "a", "0a ", "g0"] {
+            assert_eq!(parse_hex(bad), None, "{bad:?}");
+        }
+    }
 }
 
 fn check_private(path: &Path) -> anyhow::Result<()> {
@@ -154,7 +170,10 @@ pub fn keygen(bits: u32, output: Option<&Path>) -> anyhow::Result<()> {
                 .with_context(|| format!("key file '{name}'"))?;
             f.sync_all().with_context(|| format!("key file '{name}'"))?;
             let id = SiteKey::from_bytes(key).id_hex();
-            eprintln!("sol-crypt: wrote a {bits}-bit key to '{name}' (key id {id})");
+            sol_common::warn(
+                super::TOOL,
+                format!("wrote a {bits}-bit key to '{name}' (key id {id})"),
+            );
         }
     }
     Ok(())

@@ -11,7 +11,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use sol_common::{stdio, Fail, Status};
 
 use cli::{Cli, Cmd};
@@ -19,7 +18,7 @@ use cli::{Cli, Cmd};
 pub const TOOL: &str = "sol-crypt";
 
 pub fn main() -> ExitCode {
-    sol_common::finish(TOOL, run(Cli::parse()))
+    sol_common::finish(TOOL, run(sol_common::parse_cli::<Cli>(TOOL)))
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Status> {

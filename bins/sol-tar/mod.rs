@@ -12,7 +12,6 @@ pub mod writers;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
 use sol_common::{stdio, Status};
 
 use cli::{Cli, Cmd};
@@ -20,12 +19,12 @@ use cli::{Cli, Cmd};
 pub const TOOL: &str = "sol-tar";
 
 pub fn main() -> ExitCode {
-    sol_common::finish(TOOL, run(Cli::parse()))
+    sol_common::finish(TOOL, run(sol_common::parse_cli::<Cli>(TOOL)))
 }
 
 /// Print a warning that does not stop the tool (it still exits 1 at the end).
 pub fn warn(msg: impl std::fmt::Display) {
-    eprintln!("{TOOL}: {msg}");
+    sol_common::warn(TOOL, msg);
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Status> {

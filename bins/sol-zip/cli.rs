@@ -89,12 +89,13 @@ gzip -dc sol0042.tar.gz | tar -t        # any gzip reader works
 pigz -dc other.tar.gz | ... ; sol-zip -d < other.tar.gz   # and we read theirs
 .fi
 .SH FORMAT
-Each block of input (1 MiB by default, \fB--block-size\fR) becomes one gzip member carrying an extra field
-\fBIG\fR with the member's total size (gzp's Mgzip framing). The stream opens
-and closes with an empty marker member (MTIME field \fBSZ\\x01S\fR and
-\fBSZ\\x01E\fR); \fBsol-zip -d\fR refuses a stream that began with the opening
-marker and ends without the closing one, so a truncation exactly at a member
-boundary is caught too. Other gzip readers see empty members and ignore them.
+Each block of input (1 MiB by default, \fB--block-size\fR) becomes one gzip member
+carrying an extra field \fBIG\fR with the member's total size (gzp's Mgzip framing).
+An empty member opens the stream and another closes it, recording the number of
+members, the total length and the CRC-32 of all the data; \fBsol-zip -d\fR checks
+them, so a member dropped, duplicated or moved, or a stream cut at a member boundary,
+exits with status 3. Streams written by earlier versions still decode. Other gzip
+readers see empty members and ignore them. The layout is in \fBsol-zip\fR(5).
 .SH EXIT STATUS
 .TP
 0
@@ -107,12 +108,13 @@ I/O error (unreadable input, failed write)
 usage error (bad option, binary output to a terminal)
 .TP
 3
-integrity failure: not gzip, CRC or length mismatch, corrupt or truncated stream
+integrity failure: not gzip (the message says what the input is instead), a CRC or
+length mismatch, members dropped, duplicated or reordered, a corrupt or truncated stream
 .TP
 141
 stdout was closed (for example by \fBhead\fR); nothing is printed
 .SH SEE ALSO
-gzip(1), pigz(1), sol-tar(1), sol-crypt(1)
+sol-zip(5), gzip(1), pigz(1), sol-tar(1), sol-crypt(1)
 "#;
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use sol_common::stdio::{read_full, StdFd, BLOCK};
 
 use super::member;
 
-type Out = BufWriter<StdFd>;
+type Out = member::Tally<BufWriter<StdFd>>;
 
 /// gzp keeps the writer thread's I/O error; unwrap it so EPIPE stays EPIPE (status 141).
 fn gzp_error(e: GzpError) -> anyhow::Error {
@@ -28,8 +28,9 @@ pub fn compress(
     block_size: usize,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
-    let mut out: Out = BufWriter::with_capacity(BLOCK, StdFd::stdout());
-    out.write_all(&member::START).context("writing output")?;
+    let mut out = BufWriter::with_capacity(BLOCK, StdFd::stdout());
+    out.write_all(&member::START2).context("writing output")?;
+    let out: Out = member::Tally::new(out);
     let level = Compression::new(level);
     // One writer for any thread count: gzp's single-threaded MgzipSyncWriter ignores the
     // block size and grows without bound on writes larger than a block.
@@ -53,7 +54,7 @@ pub fn compress(
         }
         writer.finish().map_err(gzp_error)
     })();
-    let mut out = match result {
+    let tally = match result {
         Ok(out) => out,
         Err(e) => {
             // gzp's Drop finishes (and unwraps) a writer that is still armed: after a failure
@@ -62,6 +63,8 @@ pub fn compress(
             return Err(e);
         }
     };
-    out.write_all(&member::END).context("writing output")?;
+    let (summary, mut out) = tally.finish().context("compressing")?;
+    out.write_all(&summary.end_member())
+        .context("writing output")?;
     out.flush().context("writing output")
 }

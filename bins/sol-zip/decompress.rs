@@ -19,9 +19,19 @@ use sol_common::Fail;
 
 use sol_common::pool::Pool;
 
-use super::member::{self, HEADER, MAX_BLOCK, TRAILER};
+use super::member::{self, Summary, HEADER, MAX_BLOCK, TRAILER};
 
-type BlockResult = Result<Vec<u8>, String>;
+/// A decompressed block and its CRC-32, or why not.
+type BlockResult = Result<(Vec<u8>, u32), String>;
+
+/// What the reader thread hands the writer, in stream order.
+enum Framed {
+    Block(Receiver<BlockResult>),
+    /// A version 2 stream starts: tally its members from here.
+    Start,
+    /// ... and ends, with what its end member records.
+    End(Summary),
+}
 
 fn integrity(msg: impl Into<String>) -> anyhow::Error {
     Fail::integrity(msg).into()
@@ -44,17 +54,21 @@ pub fn decompress(
     threads: usize,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
-    let mut head = [0u8; HEADER];
+    let mut head = vec![0u8; crate::sniff::SNIFF_LEN];
     let n = read_full(&mut input, &mut head).context("reading input")?;
+    head.truncate(n);
     if n == 0 {
         return Err(integrity("empty input: not in gzip format"));
     }
-    if n < 2 || head[..2] != [0x1f, 0x8b] {
-        return Err(integrity("not in gzip format"));
+    if !head.starts_with(&member::GZIP_MAGIC) {
+        return Err(integrity(match crate::sniff::wrong_stage(&head) {
+            Some(what) => format!("not in gzip format: {what}"),
+            None => "not in gzip format".into(),
+        }));
     }
-    let head = head[..n].to_vec();
     if member::mgzip_size(&head).is_some() {
-        parallel(head, input, out, threads.max(1), progress)
+        let input = Box::new(Cursor::new(head).chain(input));
+        parallel(input, out, threads.max(1), progress)
     } else {
         sequential(Cursor::new(head).chain(input), out, progress)
     }
@@ -81,7 +95,6 @@ fn sequential(
 }
 
 fn parallel(
-    head: Vec<u8>,
     input: Box<dyn Read + Send>,
     out: &mut impl Write,
     threads: usize,
@@ -91,7 +104,7 @@ fn parallel(
     // libdeflate overwrites them.
     let pool = Pool::new(Vec::new);
     // Results in stream order: one receiver per block, at most `2 * threads + 2` ahead.
-    let (order_tx, order_rx) = mpsc::sync_channel::<Receiver<BlockResult>>(2 * threads + 2);
+    let (order_tx, order_rx) = mpsc::sync_channel::<Framed>(2 * threads + 2);
     let (job_tx, job_rx) = mpsc::sync_channel::<(Vec<u8>, Sender<BlockResult>)>(threads);
     let job_rx = Arc::new(Mutex::new(job_rx));
     let workers: Vec<_> = (0..threads)
@@ -109,12 +122,44 @@ fn parallel(
             })
         })
         .collect();
-    let reader = thread::spawn(move || frame_members(head, input, &order_tx, &job_tx));
+    let reader = thread::spawn(move || frame_members(input, &order_tx, &job_tx));
 
     let mut written = Ok(());
-    for block in order_rx.iter() {
+    // The members of the version 2 stream being read, as they arrive.
+    let mut tally: Option<Summary> = None;
+    for framed in order_rx.iter() {
+        let block = match framed {
+            Framed::Block(block) => block,
+            Framed::Start => {
+                tally = Some(Summary::default());
+                continue;
+            }
+            Framed::End(recorded) => {
+                let seen = tally.take().unwrap_or_default();
+                if seen != recorded {
+                    written = Err(integrity(format!(
+                        "corrupt input: members dropped, duplicated or reordered (read {} \
+                         members, {} bytes, CRC-32 {:08x}; the end member records {} members, \
+                         {} bytes, CRC-32 {:08x})",
+                        seen.members,
+                        seen.bytes,
+                        seen.crc,
+                        recorded.members,
+                        recorded.bytes,
+                        recorded.crc
+                    )));
+                    break;
+                }
+                continue;
+            }
+        };
         let data = match block.recv() {
-            Ok(Ok(data)) => data,
+            Ok(Ok((data, crc))) => {
+                if let Some(t) = tally.as_mut() {
+                    t.add(crc, data.len() as u64);
+                }
+                data
+            }
             Ok(Err(msg)) => {
                 written = Err(integrity(msg));
                 break;
@@ -174,25 +219,24 @@ fn inflate(inflater: &mut libdeflater::Decompressor, m: &[u8], mut buf: Vec<u8>)
             "corrupt input: CRC mismatch (computed {actual:08x}, stored {crc:08x})"
         ));
     }
-    Ok(buf)
+    Ok((buf, actual))
 }
 
 /// The reader thread: split the stream into members and queue them in order.
 fn frame_members(
-    head: Vec<u8>,
     mut input: Box<dyn Read + Send>,
-    order: &SyncSender<Receiver<BlockResult>>,
+    order: &SyncSender<Framed>,
     jobs: &SyncSender<(Vec<u8>, Sender<BlockResult>)>,
 ) -> anyhow::Result<()> {
-    let mut header = head;
-    // After sol-zip's opening marker the closing one is owed.
-    let mut end_owed = false;
+    let mut header = Vec::new();
+    // After sol-zip's opening marker the closing one of the same version is owed.
+    let mut owed: Option<u8> = None;
     loop {
         if header.is_empty() {
             header = vec![0u8; HEADER];
             let n = read_full(&mut input, &mut header).context("reading input")?;
             if n == 0 {
-                if end_owed {
+                if owed.is_some() {
                     return Err(integrity(
                         "truncated input: the stream's end marker is missing",
                     ));
@@ -201,8 +245,8 @@ fn frame_members(
             }
             header.truncate(n);
         }
-        let Some(size) = member::mgzip_size(&header) else {
-            if end_owed {
+        let Some(size) = member::mgzip_size(&header).or_else(|| member::end2_size(&header)) else {
+            if owed.is_some() {
                 return Err(integrity(if header.len() < HEADER {
                     "truncated input: unexpected end of stream inside a member header"
                 } else {
@@ -226,19 +270,51 @@ fn frame_members(
             ));
         }
         header = Vec::new();
-        if m[..] == member::START {
-            end_owed = true;
+        let start = if m[..] == member::START1 {
+            Some(1)
+        } else if m[..] == member::START2 {
+            Some(2)
+        } else {
+            None
+        };
+        if let Some(version) = start {
+            if owed.is_some() {
+                return Err(integrity(
+                    "corrupt input: a second start marker before the stream's end",
+                ));
+            }
+            owed = Some(version);
+            if version == 2 && order.send(Framed::Start).is_err() {
+                return Ok(());
+            }
             continue;
         }
-        if m[..] == member::END {
-            if !end_owed {
-                return Err(integrity("corrupt input: end marker without a start"));
+        let end = if m[..] == member::END1 {
+            Some((1, None))
+        } else {
+            Summary::parse_end(&m).map(|s| (2, Some(s)))
+        };
+        if let Some((version, summary)) = end {
+            if owed != Some(version) {
+                return Err(integrity(if owed.is_none() {
+                    "corrupt input: end marker without a start"
+                } else {
+                    "corrupt input: the end marker does not match the start marker"
+                }));
             }
-            end_owed = false;
+            owed = None;
+            if let Some(s) = summary {
+                if order.send(Framed::End(s)).is_err() {
+                    return Ok(());
+                }
+            }
             continue;
+        }
+        if member::end2_size(&m).is_some() {
+            return Err(integrity("corrupt input: bad end member"));
         }
         let (tx, rx) = mpsc::channel();
-        if order.send(rx).is_err() || jobs.send((m, tx)).is_err() {
+        if order.send(Framed::Block(rx)).is_err() || jobs.send((m, tx)).is_err() {
             return Ok(()); // the writer stopped; it reports why
         }
     }
@@ -248,7 +324,7 @@ fn frame_members(
 fn sequential_tail(
     header: Vec<u8>,
     input: Box<dyn Read + Send>,
-    order: &SyncSender<Receiver<BlockResult>>,
+    order: &SyncSender<Framed>,
 ) -> anyhow::Result<()> {
     let mut dec = MultiGzDecoder::new(Cursor::new(header).chain(input));
     loop {
@@ -262,8 +338,8 @@ fn sequential_tail(
         }
         buf.truncate(n);
         let (tx, rx) = mpsc::channel();
-        let _ = tx.send(Ok(buf));
-        if order.send(rx).is_err() {
+        let _ = tx.send(Ok((buf, 0)));
+        if order.send(Framed::Block(rx)).is_err() {
             return Ok(());
         }
     }

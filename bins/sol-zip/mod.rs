@@ -10,13 +10,13 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use sol_common::{stdio, Status};
 
 pub const TOOL: &str = "sol-zip";
 
 pub fn main() -> ExitCode {
-    let cli = cli::Cli::parse_from(cli::expand_level_flags(std::env::args_os()));
+    let cli: cli::Cli =
+        sol_common::parse_cli_from(TOOL, cli::expand_level_flags(std::env::args_os()));
     sol_common::finish(TOOL, run(cli))
 }
 

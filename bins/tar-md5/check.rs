@@ -83,7 +83,10 @@ fn local_verdict(
     match (pending, local) {
         (_, Local::Missing) => Some("missing"),
         (_, Local::Unreadable(e)) => {
-            eprintln!("tar-md5: {}: {e}", String::from_utf8_lossy(name));
+            sol_common::warn(
+                super::TOOL,
+                format!("{}: {e}", String::from_utf8_lossy(name)),
+            );
             Some("changed")
         }
         (Pending::Symlink(want), Local::Symlink(have)) => (want != have).then_some("changed"),
@@ -137,7 +140,10 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
                     Some((_, Some(Compared::Same))) => None,
                     Some((_, Some(Compared::Missing))) => Some("missing"),
                     Some((_, Some(Compared::Unreadable(e)))) => {
-                        eprintln!("tar-md5: {}: {e}", String::from_utf8_lossy(&name));
+                        sol_common::warn(
+                            super::TOOL,
+                            format!("{}: {e}", String::from_utf8_lossy(&name)),
+                        );
                         Some("changed")
                     }
                     _ => Some("changed"),

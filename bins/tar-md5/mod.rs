@@ -10,13 +10,12 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use sol_common::{stdio, Status};
 
 pub const TOOL: &str = "tar-md5";
 
 pub fn main() -> ExitCode {
-    sol_common::finish(TOOL, run(cli::Cli::parse()))
+    sol_common::finish(TOOL, run(sol_common::parse_cli::<cli::Cli>(TOOL)))
 }
 
 pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {

@@ -1,7 +1,7 @@
 //! The process boundary: one error line, one exit status.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 /// Exit statuses of SPEC.md ("Conventions shared by every tool").
@@ -99,15 +99,31 @@ pub fn one_line(err: &anyhow::Error) -> String {
             None => break,
         }
     }
-    line.replace('\n', " ")
+    printable(&line)
 }
 
-/// A warning that does not stop the tool: `tool: message` on stderr, one line. A closed or
-/// full stderr is ignored (never a panic).
-pub fn warn(tool: &str, message: &str) {
-    use std::io::Write;
-    let line = format!("{tool}: {}\n", message.replace('\n', " "));
-    let _ = std::io::stderr().write_all(line.as_bytes());
+/// `s` with control characters (newlines, escapes, raw bytes read as text) written as `\xNN`
+/// and U+FFFD (what lossy decoding makes of bytes that are not UTF-8) as `?`: a message is one
+/// line of text a terminal shows as it is.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            '\u{fffd}' => out.push('?'),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Print `tool: message` on stderr. A closed or broken stderr is ignored: a message nobody
+/// can read is no reason to panic (`eprintln!` would) or to change the exit status.
+pub fn warn(tool: &str, message: impl fmt::Display) {
+    let line = printable(&message.to_string());
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{tool}: {line}");
 }
 
 /// End a tool: print `tool: message` for an error (nothing for a closed stdout) and map the
@@ -118,7 +134,7 @@ pub fn finish(tool: &str, result: anyhow::Result<Status>) -> ExitCode {
         Err(err) => {
             let status = status_of(&err);
             if status != Status::BrokenPipe {
-                eprintln!("{tool}: {}", one_line(&err));
+                warn(tool, one_line(&err));
             }
             status.into()
         }
@@ -142,5 +158,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(status_of(&e), Status::Failure);
         assert_eq!(one_line(&e), "key file 'k': No such file or directory");
+    }
+
+    #[test]
+    fn messages_are_printable() {
+        assert_eq!(printable("a\nb\x1bc\u{fffd}"), "a b\\x1bc?");
     }
 }

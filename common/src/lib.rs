@@ -4,6 +4,7 @@
 //! closed-stdout rule of SPEC.md live here once. Stdin/stdout handling (pipe sizing, refusing
 //! binary output to a terminal), size parsing and progress reporting live here too.
 
+pub mod cli;
 pub mod exit;
 pub mod pool;
 pub mod progress;
@@ -12,6 +13,7 @@ pub mod size;
 pub mod stdio;
 pub mod time;
 
+pub use cli::{parse_cli, parse_cli_from};
 pub use exit::{finish, warn, Fail, Status};
 pub use size::parse_size;
 

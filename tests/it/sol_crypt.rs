@@ -325,3 +325,53 @@ fn closed_stdout_is_quiet_with_status_141() {
     out.code(141);
     assert_eq!(out.stderr, "");
 }
+
+/// A key file is hex digits of the right length and at most a final newline: anything else
+/// (a '+' that `from_str_radix` would take for a digit, spaces, CRLF, a second line) is
+/// refused in one line before anything is read or written.
+#[test]
+fn key_files_are_strict_hex() {
+    let t = tmp();
+    let good = "0bcd".repeat(16);
+    let cases = [
+        format!("+{}", &good[1..]),
+        format!("-{}", &good[1..]),
+        format!(" {good}"),
+        format!("{good} \n"),
+        format!("{good}\r\n"),
+        format!("{good}\n\n"),
+        format!("{good}\nsecond line\n"),
+        good[..62].to_string(),
+        format!("{good}00"),
+        String::new(),
+    ];
+    for (i, text) in cases.iter().enumerate() {
+        let k = t.path().join(format!("bad{i}.key"));
+        fs::write(&k, text).unwrap();
+        fs::set_permissions(&k, fs::Permissions::from_mode(0o600)).unwrap();
+        for mode in ["-e", "-d"] {
+            let out = tool("sol-crypt")
+                .args([mode, "-k"])
+                .arg(&k)
+                .stdin(b"x".to_vec())
+                .run();
+            out.code(1).stderr_is(&format!(
+                "sol-crypt: key file '{}': not a sol-crypt key (expected exactly 32 or 64 hex \
+                 digits, then at most a newline; for an openssl passphrase file use --openssl)",
+                k.display()
+            ));
+            assert!(out.stdout.is_empty(), "{text:?}: output written");
+        }
+    }
+    for text in [good.clone(), format!("{good}\n"), good.to_uppercase()] {
+        let k = t.path().join("good.key");
+        fs::write(&k, &text).unwrap();
+        fs::set_permissions(&k, fs::Permissions::from_mode(0o600)).unwrap();
+        tool("sol-crypt")
+            .args(["-e", "-k"])
+            .arg(&k)
+            .stdin(b"x".to_vec())
+            .run()
+            .ok();
+    }
+}
