@@ -4,6 +4,7 @@
 mod fuzz;
 mod man;
 mod pipeline;
+mod readme;
 mod s3;
 mod s3env;
 mod scripts;
