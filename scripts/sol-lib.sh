@@ -198,13 +198,14 @@ sol_fmt_rate() { # var bytes ms
 # files compared, C2 bytes compared, C3 differences).
 sol_report() { # kind title skipped-words
   local kind=$1 title=$2 skipped_words=$3 worst=0 n=0 ok=0 bad=0 skipped=0 intr=0 t1=0 t2=0
-  local sol status code ms c1 c2 c3 f a b c d
+  local sol status code ms c1 c2 c3 f a b c d line shown=0
+  local table=""
   printf '%s\n' "$title"
   printf 'started %s, finished %s\n' "$sol_started" "$(date -u +%FT%TZ)"
   case $kind in
-    backup) printf '%-16s %-11s %12s %12s %12s %8s\n' SOL STATUS IN OUT RATE TIME ;;
-    restore) printf '%-16s %-11s %12s %10s %12s %8s\n' SOL STATUS BYTES FILES RATE TIME ;;
-    audit) printf '%-16s %-11s %10s %12s %11s %8s\n' SOL STATUS FILES BYTES DIFFERENCES TIME ;;
+    backup) printf -v table '%-16s %-11s %12s %12s %12s %8s\n' SOL STATUS IN OUT RATE TIME ;;
+    restore) printf -v table '%-16s %-11s %12s %10s %12s %8s\n' SOL STATUS BYTES FILES RATE TIME ;;
+    audit) printf -v table '%-16s %-11s %10s %12s %11s %8s\n' SOL STATUS FILES BYTES DIFFERENCES TIME ;;
   esac
   for f in "$sol_work"/rows/*; do
     [ -e "$f" ] || continue
@@ -226,13 +227,17 @@ sol_report() { # kind title skipped-words
     sol_fmt_secs d "$ms"
     case $kind in
       backup) sol_fmt_mb a "$c1"; sol_fmt_mb b "$c2"; sol_fmt_rate c "$c1" "$ms"
-        printf '%-16s %-11s %12s %12s %12s %8s\n' "$sol" "$status" "$a" "$b" "$c" "$d" ;;
+        printf -v line '%-16s %-11s %12s %12s %12s %8s\n' "$sol" "$status" "$a" "$b" "$c" "$d" ;;
       restore) sol_fmt_mb a "$c1"; sol_fmt_rate c "$c1" "$ms"
-        printf '%-16s %-11s %12s %10s %12s %8s\n' "$sol" "$status" "$a" "$c2" "$c" "$d" ;;
+        printf -v line '%-16s %-11s %12s %10s %12s %8s\n' "$sol" "$status" "$a" "$c2" "$c" "$d" ;;
       audit) sol_fmt_mb b "$c2"
-        printf '%-16s %-11s %10s %12s %11s %8s\n' "$sol" "$status" "$c1" "$b" "$c3" "$d" ;;
+        printf -v line '%-16s %-11s %10s %12s %11s %8s\n' "$sol" "$status" "$c1" "$b" "$c3" "$d" ;;
     esac
+    table+=$line
+    shown=1
   done
+  # The table only when it has rows (a night that skipped everything is the summary).
+  [ "$shown" = 0 ] || printf '%s' "$table"
   sol_fmt_secs d "$(($(sol_ms) - sol_t0))"
   case $kind in
     backup) sol_fmt_mb a "$t1"; sol_fmt_mb b "$t2"; c="$a in, $b out" ;;
