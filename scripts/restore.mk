@@ -44,15 +44,23 @@ endif
 
 STAMPS := $(patsubst %,$(DEST)/.%.restored,$(SOLS))
 REPORT := $(DEST)/.restore-report
+SELF := $(firstword $(MAKEFILE_LIST))
+MISSING := $(filter-out $(wildcard $(STAMPS)),$(STAMPS))
 
-# The table of the sols restored by this run, printed once at the end; a file target (not
-# a phony recipe), so `make -q` still says up to date once everything is restored.
-.PHONY: all
-all: $(DEST)/.restore-reported
+# `all` has nothing to do (and `make -q` says up to date) once every stamp exists. Else a
+# make of the missing stamps runs under a shell that outlives INT and TERM, so the one
+# table of this run is printed at the end in every case: after success, after a failed
+# sol (make stops as usual), and after an interruption (the unfinished sols INTERRUPTED).
+.PHONY: all restore-missing stamps
+all: $(if $(MISSING),restore-missing)
 
-$(DEST)/.restore-reported: $(STAMPS)
-	@'$(SOL_RESTORE)' --report-of '$(REPORT)' -- '$(FROM)' '$(DEST)'; rc=$$?; rm -rf -- '$(REPORT)'; exit $$rc
-	@touch -- '$@'
+restore-missing:
+	@trap : INT TERM; rc=0; \
+	  $(MAKE) --no-print-directory -f '$(SELF)' FROM='$(FROM)' DEST='$(DEST)' SOLS='$(SOLS)' KEY='$(KEY)' stamps || rc=$$?; \
+	  '$(SOL_RESTORE)' --report-of '$(REPORT)' -- '$(FROM)' '$(DEST)' || rc=$$?; \
+	  rm -rf -- '$(REPORT)'; exit $$rc
+
+stamps: $(STAMPS)
 
 $(DEST)/.%.restored:
 	@exec '$(SOL_RESTORE)' --rows-to '$(REPORT)' -k '$(KEY)' -- '$(FROM)' '$*' '$(DEST)'

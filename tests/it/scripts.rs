@@ -750,7 +750,10 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
             assert!(o.ends_with("rc=130\n"), "{what}: {o}\n{}", out.stderr);
             assert!(o.contains("INTERRUPTED"), "{what}: {o}");
         } else {
+            // make's own status (it dies of the TERM), after the one table.
             assert!(!o.ends_with("rc=0\n"), "{what}: {o}\n{}", out.stderr);
+            assert!(o.contains("INTERRUPTED"), "{what}: {o}\n{}", out.stderr);
+            assert_eq!(o.matches("summary:").count(), 1, "{what}: {o}");
         }
         let left = processes_mentioning(t.path());
         assert!(left.is_empty(), "{what} left {left:?}");
