@@ -654,6 +654,7 @@ fn a_group_readable_key_is_refused_once_before_any_work() {
 fn terminated(s3: &S3, cmd: &str, delay: f32, target: &str) -> Out {
     let kill = match target {
         "group" => "kill -TERM -- -$pid",
+        "group-int" => "kill -INT -- -$pid",
         _ => "kill -TERM $pid",
     };
     run_sh(
@@ -687,7 +688,7 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
         fakes.display(),
         script("sol-backup").display()
     );
-    for target in ["group", "script"] {
+    for target in ["group", "script", "group-int"] {
         let out = terminated(&s3, &backup, 2.0, target);
         let o = out.stdout_str();
         assert!(
