@@ -5,13 +5,22 @@
 #
 # Each sol is restored by sol-restore (into DEST/.<sol>.partial, renamed when complete) and
 # gets a stamp DEST/.<sol>.restored; a rerun after a failure redoes only what is missing,
-# and `make -q` reports up to date once everything is restored. KEY defaults to
-# $SOL_KEY_FILE; the scripts and tools are found beside this file or on PATH.
+# and `make -q` reports up to date once everything is restored. One table is printed at the
+# end. KEY defaults to $SOL_KEY_FILE; the scripts and tools are found beside this file or
+# on PATH.
+#
+# Sol names become make targets and shell words, so every name must match
+# [A-Za-z0-9][A-Za-z0-9._-]*: LAST=N takes its names from `sol-restore --last N`, which
+# reports and skips any stored key whose name does not; a SOLS word that does not is refused.
 
 HERE := $(dir $(lastword $(MAKEFILE_LIST)))
 SOL_RESTORE := $(HERE)sol-restore
-S3_LS := $(shell command -v s3-ls 2>/dev/null || echo $(HERE)../target/release/s3-ls)
 KEY ?= $(SOL_KEY_FILE)
+# Checked in make itself (no shell): strip every allowed character, something must remain.
+SAFE_CHARS := a b c d e f g h i j k l m n o p q r s t u v w x y z \
+  A B C D E F G H I J K L M N O P Q R S T U V W X Y Z 0 1 2 3 4 5 6 7 8 9 . _ -
+strip_safe = $(if $(2),$(call strip_safe,$(subst $(firstword $(2)),,$(1)),$(wordlist 2,999,$(2))),$(1))
+not_safe = $(or $(call strip_safe,$(1),$(SAFE_CHARS)),$(filter .% _% -%,$(1)))
 
 ifeq ($(strip $(FROM)),)
 $(error FROM=s3://BUCKET/PREFIX is required)
@@ -21,18 +30,38 @@ $(error DEST=DIR is required)
 endif
 ifeq ($(strip $(SOLS)),)
 ifneq ($(strip $(LAST)),)
-SOLS := $(shell $(S3_LS) --relative $(FROM)/ | cut -f1 | grep -E '^[^/]+\.tar\.gz\.sc$$' | sed 's/\.tar\.gz\.sc$$//' | sort | tail -n $(LAST))
+# Only names that passed sol-restore's check reach make; they are checked again below.
+SOLS := $(shell '$(SOL_RESTORE)' --last '$(LAST)' -- '$(FROM)')
 endif
 endif
 ifeq ($(strip $(SOLS)),)
 $(error SOLS="sol..." or LAST=N is required (LAST found nothing under $(FROM)/))
 endif
+BAD := $(foreach s,$(SOLS),$(if $(call not_safe,$(s)),$(s)))
+ifneq ($(strip $(BAD)),)
+$(error not sol names (they must match [A-Za-z0-9][A-Za-z0-9._-]*): $(strip $(BAD)))
+endif
 
 STAMPS := $(patsubst %,$(DEST)/.%.restored,$(SOLS))
+REPORT := $(DEST)/.restore-report
+SELF := $(firstword $(MAKEFILE_LIST))
+MISSING := $(filter-out $(wildcard $(STAMPS)),$(STAMPS))
 
-.PHONY: all
-all: $(STAMPS)
+# `all` has nothing to do (and `make -q` says up to date) once every stamp exists. Else a
+# make of the missing stamps runs under a shell that outlives INT and TERM, so the one
+# table of this run is printed at the end in every case: after success, after a failed
+# sol (make stops as usual), and after an interruption (the unfinished sols INTERRUPTED).
+.PHONY: all restore-missing stamps
+all: $(if $(MISSING),restore-missing)
+
+restore-missing:
+	@trap : INT TERM; rc=0; \
+	  $(MAKE) --no-print-directory -f '$(SELF)' FROM='$(FROM)' DEST='$(DEST)' SOLS='$(SOLS)' KEY='$(KEY)' stamps || rc=$$?; \
+	  '$(SOL_RESTORE)' --report-of '$(REPORT)' -- '$(FROM)' '$(DEST)' || rc=$$?; \
+	  rm -rf -- '$(REPORT)'; exit $$rc
+
+stamps: $(STAMPS)
 
 $(DEST)/.%.restored:
-	$(SOL_RESTORE) -k '$(KEY)' '$(FROM)' '$*' '$(DEST)'
-	touch '$@'
+	@exec '$(SOL_RESTORE)' --rows-to '$(REPORT)' -k '$(KEY)' -- '$(FROM)' '$*' '$(DEST)'
+	@touch -- '$@'

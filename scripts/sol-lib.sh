@@ -1,6 +1,7 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # variables set here are read by the scripts
 # Shared by sol-backup, sol-audit and sol-restore (sourced, not run): finding the tools,
-# the key, URLs, timing and the report lines.
+# the key, URLs, names, the per-sol jobs (one process group each, stopped together on INT
+# or TERM), the causes of a failed pipeline, and the report.
 
 sol_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The tools: on PATH first; else beside the scripts (an install), else a build of this
@@ -11,6 +12,10 @@ if ! command -v sol-tar >/dev/null 2>&1; then
   done
 fi
 export PATH
+# When the run started (the report's header) and a clock in milliseconds without a fork.
+sol_started=$(date -u +%FT%TZ)
+sol_ms() { local t=${EPOCHREALTIME/[.,]/}; printf '%s' "$((t / 1000))"; }
+sol_t0=$(sol_ms)
 
 sol_usage_error() { echo "$PROG: $*" >&2; echo "Try '$PROG --help'." >&2; exit 2; }
 
@@ -30,6 +35,16 @@ sol_check_url() {
 }
 sol_trim_slash() { local u=$1; while [ "${u%/}" != "$u" ]; do u=${u%/}; done; printf '%s' "$u"; }
 
+# Sol names. A name taken from a listing must match SOL_NAME_RE (documented in the man
+# pages); anything else is reported and skipped, never used. A name the operator types (a
+# SOLDIR's last component, a SOL operand) may hold spaces, quotes and globs but no slash,
+# backslash or control character, and is not . or ..
+SOL_NAME_RE='^[A-Za-z0-9][A-Za-z0-9._-]*$'
+sol_listed_name_ok() { [[ $1 =~ $SOL_NAME_RE ]]; }
+sol_operand_name_ok() {
+  case $1 in ''|.|..|*/*|*\\*|*[[:cntrl:]]*) return 1 ;; esac
+}
+
 sol_key_file() { # from -k or SOL_KEY_FILE
   local k=${1:-${SOL_KEY_FILE:-}}
   [ -n "$k" ] || sol_usage_error "a key file is required: -k KEYFILE or SOL_KEY_FILE"
@@ -37,42 +52,203 @@ sol_key_file() { # from -k or SOL_KEY_FILE
   printf '%s' "$k"
 }
 
-sol_now() { date +%s.%N; }
-sol_secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-sol_mb() { awk -v n="$1" 'BEGIN { printf "%.1f MB", n / 1000000 }'; }
-sol_rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.1f MB/s", n / 1000000 / s }'; }
-
-# One report line: SOL STATUS IN OUT RATE DURATION (written by a job to its result file).
-sol_result() { # file sol status bytes-in bytes-out secs code
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$2" "$3" "$4" "$5" "$6" "$7" > "$1"
+# The key is checked once, before any work: sol-crypt's own verdict on it (unreadable,
+# malformed, readable by group or others), one line, status 1.
+sol_check_key() { # keyfile workdir
+  if ! sol-crypt -e -k "$1" < /dev/null > /dev/null 2> "$2/key.err"; then
+    echo "$PROG: $(head -n 1 "$2/key.err")" >&2
+    exit 1
+  fi
 }
 
-# Print the per-sol lines and a summary; return the worst status (3 beats 1 beats 0).
-sol_report() { # title results-dir
-  local title=$1 dir=$2 worst=0 n=0 ok=0 bad=0 skipped=0 tin=0 tout=0
-  local sol status bin bout secs code
+# Bytes under a path (apparent size): always one number, 0 when du fails outright.
+sol_bytes() {
+  local out
+  out=$(du -sb --apparent-size -- "$1" 2>/dev/null) || true
+  out=${out%%[!0-9]*}
+  printf '%s' "${out:-0}"
+}
+
+# The stage that caused a pipeline's failure, from its stages' statuses (upstream first):
+# the first status that is neither 0 nor 141 (141 is a closed pipe: the follow-on of a
+# failure downstream); else the first non-zero one. Sets sol_cause_i (stage index) and
+# sol_cause_st (its status); sol_cause_i is empty when every stage succeeded.
+sol_cause() {
+  local i=0 s
+  sol_cause_i="" sol_cause_st=0
+  for s in "$@"; do
+    if [ "$s" != 0 ] && [ "$s" != 141 ]; then sol_cause_i=$i sol_cause_st=$s; return; fi
+    if [ "$s" != 0 ] && [ -z "$sol_cause_i" ]; then sol_cause_i=$i sol_cause_st=$s; fi
+    i=$((i + 1))
+  done
+}
+# A stage's status as the script's: 3 integrity, 130 interrupted, else 1.
+sol_code_of() {
+  case $1 in
+    0) echo 0 ;;
+    3) echo 3 ;;
+    130|143|129) echo 130 ;;
+    *) echo 1 ;;
+  esac
+}
+# Show what the causing stage said (each line prefixed with the sol), or its status when
+# it said nothing; the other stages' follow-on complaints are not shown.
+sol_show_cause() { # sol errfile tool status
+  if [ -s "$2" ]; then
+    sed "s/^/$PROG: $(sol_sed_escape "$1"): /" "$2" >&2
+  else
+    echo "$PROG: $1: $3 exited with status $4" >&2
+  fi
+}
+sol_sed_escape() { printf '%s' "$1" | sed 's/[\/&]/\\&/g'; }
+
+# Warnings of a sol that succeeded (e.g. special files skipped) go into the report.
+sol_warn() { # sol file...
+  local sol=$1 f line
+  shift
+  for f in "$@"; do
+    [ -s "$f" ] || continue
+    while IFS= read -r line; do printf '%s: %s\n' "$sol" "$line"; done < "$f" >> "$sol_work/warnings"
+  done
+}
+
+# --- jobs: one process group per sol, so INT or TERM stops every stage of every sol ----
+declare -A sol_job_sol=() sol_job_row=()
+sol_nrow=0
+# Start FUNC ROWFILE SOL ARGS... in the background in a process group of its own.
+sol_spawn() { # sol func args...
+  local sol=$1 row
+  shift
+  sol_nrow=$((sol_nrow + 1))
+  printf -v row '%s/rows/%06d' "$sol_work" "$sol_nrow"
+  set -m
+  sol_job "$@" "$row" &
+  set +m
+  sol_job_sol[$!]=$sol
+  sol_job_row[$!]=$row
+}
+# A job: FUNC ARGS... with a watchdog that stops the job's process group within a second
+# if the script itself dies without its trap (SIGKILL), so no orphan writes on.
+sol_main_pid=$$
+sol_job() {
+  local pg=$BASHPID dog rc=0
+  (while kill -0 "$sol_main_pid" 2> /dev/null; do sleep 1; done; kill -TERM -- "-$pg") \
+    < /dev/null > /dev/null 2>&1 &
+  dog=$!
+  "$@" || rc=$?
+  kill "$dog" 2> /dev/null || true
+  return "$rc"
+}
+# A row that needs no job (skipped, refused).
+sol_next_row() { sol_nrow=$((sol_nrow + 1)); printf -v sol_row_file '%s/rows/%06d' "$sol_work" "$sol_nrow"; }
+
+# At most N jobs at once.
+sol_throttle() {
+  while [ "$(jobs -rp | wc -l)" -ge "$1" ]; do wait -n || true; done
+}
+
+# One report row: SOL STATUS CODE MILLISECONDS C1 C2 C3 (the columns depend on the script).
+sol_row() { # file sol status code ms c1 c2 c3
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$2" "$3" "$4" "$5" "${6:-0}" "${7:-0}" "${8:-0}" > "$1"
+}
+
+# INT or TERM: stop every sol's process group, wait until each group is gone (s3-mput
+# aborts its upload on TERM), let the script clean up (sol_on_interrupt_hook SOL), mark
+# the unfinished sols INTERRUPTED, print the report and exit 130.
+sol_on_signal() {
+  trap '' INT TERM
+  echo "$PROG: interrupted; stopping every sol" >&2
+  local pid deadline
+  for pid in "${!sol_job_sol[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for pid in "${!sol_job_sol[@]}"; do wait "$pid" 2>/dev/null || true; done
+  deadline=$((SECONDS + 60))
+  for pid in "${!sol_job_sol[@]}"; do
+    while kill -0 -- "-$pid" 2>/dev/null; do
+      if [ "$SECONDS" -ge "$deadline" ]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
+      sleep 0.1
+    done
+  done
+  for pid in "${!sol_job_sol[@]}"; do
+    if declare -F sol_on_interrupt_hook >/dev/null; then sol_on_interrupt_hook "${sol_job_sol[$pid]}"; fi
+    [ -s "${sol_job_row[$pid]}" ] || sol_row "${sol_job_row[$pid]}" "${sol_job_sol[$pid]}" INTERRUPTED 130 0
+  done
+  sol_print_report || true
+  exit 130
+}
+sol_setup() { # work dir
+  sol_work=$1
+  mkdir "$sol_work/rows"
+  : > "$sol_work/warnings"
+  trap sol_on_signal INT TERM
+}
+
+# --- the report ------------------------------------------------------------------------
+sol_fmt_mb() { printf -v "$1" '%d.%d MB' "$(($2 / 1000000))" "$((($2 % 1000000) / 100000))"; }
+sol_fmt_secs() { printf -v "$1" '%d.%ds' "$(($2 / 1000))" "$((($2 % 1000) / 100))"; }
+sol_fmt_rate() { # var bytes ms
+  local ms=$3 r
+  [ "$ms" -gt 0 ] || ms=1
+  r=$(($2 / ms)) # bytes per millisecond = kB/s
+  printf -v "$1" '%d.%d MB/s' "$((r / 1000))" "$(((r % 1000) / 100))"
+}
+
+# Print the table (no rows for skipped sols: they are counted in the summary), the
+# summary and the warnings; return the worst status (130 beats 3 beats 1 beats 0).
+# KIND is backup (C1 bytes in, C2 bytes out), restore (C1 bytes, C2 files) or audit (C1
+# files compared, C2 bytes compared, C3 differences).
+sol_report() { # kind title skipped-words
+  local kind=$1 title=$2 skipped_words=$3 worst=0 n=0 ok=0 bad=0 skipped=0 intr=0 t1=0 t2=0
+  local sol status code ms c1 c2 c3 f a b c d line shown=0
+  local table=""
   printf '%s\n' "$title"
-  printf '%-16s %-9s %12s %12s %12s %8s\n' SOL STATUS IN OUT RATE TIME
-  for f in "$dir"/*; do
+  printf 'started %s, finished %s\n' "$sol_started" "$(date -u +%FT%TZ)"
+  case $kind in
+    backup) printf -v table '%-16s %-11s %12s %12s %12s %8s\n' SOL STATUS IN OUT RATE TIME ;;
+    restore) printf -v table '%-16s %-11s %12s %10s %12s %8s\n' SOL STATUS BYTES FILES RATE TIME ;;
+    audit) printf -v table '%-16s %-11s %10s %12s %11s %8s\n' SOL STATUS FILES BYTES DIFFERENCES TIME ;;
+  esac
+  for f in "$sol_work"/rows/*; do
     [ -e "$f" ] || continue
-    IFS=$'\t' read -r sol status bin bout secs code < "$f"
+    IFS=$'\t' read -r sol status code ms c1 c2 c3 < "$f"
     n=$((n + 1))
     case $status in
       ok) ok=$((ok + 1)) ;;
-      skipped) skipped=$((skipped + 1)) ;;
+      skipped) skipped=$((skipped + 1)); continue ;;
+      INTERRUPTED) intr=$((intr + 1)) ;;
       *) bad=$((bad + 1)) ;;
     esac
-    tin=$((tin + bin)); tout=$((tout + bout))
-    if [ "$code" = 3 ]; then worst=3; elif [ "$code" != 0 ] && [ "$worst" = 0 ]; then worst=1; fi
-    printf '%-16s %-9s %12s %12s %12s %7ss\n' "$sol" "$status" "$(sol_mb "$bin")" "$(sol_mb "$bout")" \
-      "$(sol_rate "$bin" "$secs")" "$secs"
+    t1=$((t1 + c1)); t2=$((t2 + c2))
+    case $code in
+      0) ;;
+      130) worst=130 ;;
+      3) [ "$worst" = 130 ] || worst=3 ;;
+      *) [ "$worst" != 0 ] || worst=1 ;;
+    esac
+    sol_fmt_secs d "$ms"
+    case $kind in
+      backup) sol_fmt_mb a "$c1"; sol_fmt_mb b "$c2"; sol_fmt_rate c "$c1" "$ms"
+        printf -v line '%-16s %-11s %12s %12s %12s %8s\n' "$sol" "$status" "$a" "$b" "$c" "$d" ;;
+      restore) sol_fmt_mb a "$c1"; sol_fmt_rate c "$c1" "$ms"
+        printf -v line '%-16s %-11s %12s %10s %12s %8s\n' "$sol" "$status" "$a" "$c2" "$c" "$d" ;;
+      audit) sol_fmt_mb b "$c2"
+        printf -v line '%-16s %-11s %10s %12s %11s %8s\n' "$sol" "$status" "$c1" "$b" "$c3" "$d" ;;
+    esac
+    table+=$line
+    shown=1
   done
-  printf 'summary: %d sols: %d ok, %d skipped, %d failed; %s in, %s out\n' \
-    "$n" "$ok" "$skipped" "$bad" "$(sol_mb "$tin")" "$(sol_mb "$tout")"
+  # The table only when it has rows (a night that skipped everything is the summary).
+  [ "$shown" = 0 ] || printf '%s' "$table"
+  sol_fmt_secs d "$(($(sol_ms) - sol_t0))"
+  case $kind in
+    backup) sol_fmt_mb a "$t1"; sol_fmt_mb b "$t2"; c="$a in, $b out" ;;
+    restore) sol_fmt_mb a "$t1"; c="$a, $t2 files" ;;
+    audit) sol_fmt_mb b "$t2"; c="$t1 files, $b compared" ;;
+  esac
+  printf 'summary: %d sols: %d ok, %d skipped (%s), %d failed, %d interrupted; %s; %s\n' \
+    "$n" "$ok" "$skipped" "$skipped_words" "$bad" "$intr" "$c" "$d"
+  if [ -s "$sol_work/warnings" ]; then
+    echo "warnings (sols that succeeded):"
+    sed 's/^/  /' "$sol_work/warnings"
+  fi
   return "$worst"
-}
-
-# Run jobs with at most N at once: sol_throttle N before starting each background job.
-sol_throttle() {
-  while [ "$(jobs -rp | wc -l)" -ge "$1" ]; do wait -n || true; done
 }

@@ -5,6 +5,12 @@ use sol_common::s3::ConnArgs;
 /// KEY<TAB>SIZE<TAB>LAST-MODIFIED (RFC 3339, UTC)<TAB>ETAG.
 ///
 /// Keys are printed in full (the prefix included) unless --relative. All pages are listed.
+///
+/// A key is always one field on one line: a backslash, tab, newline and any other control
+/// character in it is printed escaped (\\, \t, \n, \r, \xHH, \u{HHHH}), so the first field of
+/// a line is exactly one object's key and no key can pose as another (a key
+/// "junk<newline>sol0200.tar.gz.sc" prints as junk\nsol0200.tar.gz.sc). Keys without such
+/// characters print as they are.
 #[derive(Debug, Parser)]
 #[command(name = "s3-ls", version, max_term_width = 100)]
 pub struct Cli {

@@ -82,7 +82,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
                     key
                 };
                 let line = format!(
-                    "{shown}\t{}\t{}\t{}\n",
+                    "{}\t{}\t{}\t{}\n",
+                    escape_key(shown),
                     o.size().unwrap_or(0),
                     sol_common::time::rfc3339(secs),
                     o.e_tag().unwrap_or_default().trim_matches('"')
@@ -97,4 +98,46 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         out.flush().context("writing output")?;
         Ok(Status::Success)
     })
+}
+
+/// A key as one unambiguous field: a backslash, a tab, a newline and every other control
+/// character are escaped (`\\`, `\t`, `\n`, `\r`, `\xHH`, `\u{HHHH}`), so a listing line
+/// is always exactly one object and its first field is exactly its key. Keys without such
+/// characters are printed as they are.
+pub fn escape_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if !key.chars().any(|c| c == '\\' || c.is_control()) {
+        return key.into();
+    }
+    let mut s = String::with_capacity(key.len() + 8);
+    for c in key.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '\t' => s.push_str("\\t"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            c if c.is_control() && (c as u32) < 0x80 => s.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => s.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_key;
+
+    #[test]
+    fn keys_print_as_one_unambiguous_field() {
+        assert_eq!(escape_key("sol0001.tar.gz.sc"), "sol0001.tar.gz.sc");
+        assert_eq!(
+            escape_key("junk\nsol0200.tar.gz.sc"),
+            "junk\\nsol0200.tar.gz.sc"
+        );
+        assert_eq!(
+            escape_key("a\tb\\c\r\x01\x7f\u{85}"),
+            "a\\tb\\\\c\\r\\x01\\x7f\\u{0085}"
+        );
+        assert_eq!(escape_key("sol with spaces 'q' *"), "sol with spaces 'q' *");
+    }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod fuzz;
 mod man;
 mod pipeline;
+mod readme;
 mod s3;
 mod s3_promises;
 mod s3env;
