@@ -128,7 +128,7 @@ pub async fn run(
         }
     }
     out.flush().context("writing output")?;
-    if let Some(age) = abort_older {
+    if let (Some(age), true) = (abort_older, aborted + failed > 0) {
         sol_common::warn(
             tool,
             format!(

@@ -164,9 +164,14 @@ In \fBa | b | s3-mput\fR a failure of \fBa\fR only shows as an early EOF, which 
 encoder \fBb\fR turns into a well-formed stream. With \fB--commit-file F\fR, s3-mput
 completes only if F reads \fBcommit\fR when its stdin ends:
 .nf
-{ a | b; [ "${PIPESTATUS[*]}" = "0 0" ] && echo commit > F; } | s3-mput --commit-file F s3://x/y
+F=$(mktemp)
+{ a | b; [ "${PIPESTATUS[*]}" = "0 0" ] && echo commit > "$F"; } |
+    s3-mput --commit-file "$F" s3://x/y
+rm -f "$F"
 .fi
-The file is written before the group's stdout closes, so it is always there in time.
+The file is written before the group's stdout closes, so it is always there in time. Use a
+new empty file each time (mktemp): one still saying commit from an earlier run would let
+a failed run complete.
 .SH MEMORY
 At most --concurrency parts are in flight and one more is being read, so peak memory is
 about (concurrency + 1) x part size + 64 MiB while the part size is the initial one, i.e.

@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::s3env::S3;
+use crate::s3env::{server, S3};
 use crate::util::*;
 
 fn script(name: &str) -> PathBuf {
@@ -1114,4 +1114,68 @@ fn install_puts_everything_where_the_crontab_looks() {
         plan.contains(&format!("{}/sol-restore", prefix.join("bin").display())),
         "{plan}"
     );
+}
+
+#[test]
+fn backup_aborts_pending_uploads_over_a_day_old_under_its_prefix() {
+    // A multipart upload a killed run left pending under the prefix, and one elsewhere.
+    let s3 = S3::start();
+    let t = tmp();
+    let root = t.path().join("mission");
+    mission(&root, 1);
+    let key = keyfile(t.path(), "site.key", 256);
+    let ids: Vec<String> = s3.sdk(|c, b| async move {
+        let mut ids = Vec::new();
+        for k in ["sols/sol0001.tar.gz.sc", "other/x"] {
+            let out = c
+                .create_multipart_upload()
+                .bucket(&b)
+                .key(k)
+                .send()
+                .await
+                .unwrap();
+            ids.push(out.upload_id.unwrap());
+        }
+        ids
+    });
+    // Make the first one two days old where the test can (s3s-fs keeps the start time as
+    // a file's mtime); moto 5.2.1 reports every upload as started in 2010; a real server
+    // (Ceph RGW) keeps it young: then it must be kept.
+    let aged = match &s3.root {
+        Some(root) => {
+            let info = root.join(format!(".upload-{}.json", ids[0]));
+            let two_days_ago = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+                - 2 * 86_400;
+            set_mtime(&info, two_days_ago);
+            true
+        }
+        None => server() == "moto",
+    };
+    let out = s3
+        .env(sh(&format!(
+            "'{}' -k '{}' '{}'/sol0001 {}",
+            script("sol-backup").display(),
+            key.display(),
+            root.display(),
+            s3.url("sols")
+        )))
+        .run();
+    out.ok();
+    let left = s3.pending_uploads();
+    if aged {
+        assert!(
+            out.stderr.contains("aborted the upload") && out.stderr.contains(&ids[0]),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(left[0].starts_with("other/x"), "{left:?}");
+    } else {
+        assert_eq!(left.len(), 2, "a young upload was aborted: {left:?}");
+    }
+    // The sol itself was backed up as usual.
+    assert!(s3.get("sols/sol0001.tar.gz.sc").is_some());
 }
