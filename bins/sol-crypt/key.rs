@@ -110,19 +110,6 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_hex;
-
-    #[test]
-    fn hex_is_strict() {
-        assert_eq!(parse_hex("0aFf"), Some(vec![0x0a, 0xff]));
-        for bad in ["+a", "-a", " a", "0x", "a", "0a ", "g0"] {
-            assert_eq!(parse_hex(bad), None, "{bad:?}");
-        }
-    }
-}
-
 fn check_private(path: &Path) -> anyhow::Result<()> {
     let name = path.display();
     let meta = fs::metadata(path).with_context(|| format!("key file '{name}'"))?;
@@ -187,4 +174,17 @@ pub fn wrong_key(stream_id: &[u8], key: &SiteKey, key_file: &Path) -> Fail {
         key_file.display(),
         key.id_hex()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hex;
+
+    #[test]
+    fn hex_is_strict() {
+        assert_eq!(parse_hex("0aFf"), Some(vec![0x0a, 0xff]));
+        for bad in ["+a", "-a", " a", "0x", "a", "0a ", "g0"] {
+            assert_eq!(parse_hex(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -13,18 +13,17 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::Context;
 use filetime::FileTime;
 use sol_common::stdio::{read_full, BLOCK};
 use sol_common::{Fail, Status};
-use tar::{Archive, EntryType};
+use tar::EntryType;
 
+use super::stream::{self, corrupt};
 use super::walk::io_msg;
 use super::warn;
 use super::writers::{self, replacing, FileJob, Writers, SMALL};
@@ -32,68 +31,6 @@ use super::writers::{self, replacing, FileJob, Writers, SMALL};
 /// Threads writing small files: on 2 cores, 24k files took 0.78 s with one, 0.58 s with
 /// two and 0.57 s with three (tmpfs).
 const WRITERS: usize = 2;
-
-/// Counts the bytes the tar reader consumed, to tell a finished archive from a cut one, and
-/// notes when the input ran dry (a failed unpack after that is a truncated stream).
-pub struct Counting<R> {
-    pub inner: R,
-    pub count: u64,
-    pub eof: Arc<AtomicBool>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            self.eof.store(true, Ordering::Relaxed);
-        }
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-/// A tar reader over `input`, and the flag that is set when `input` runs dry.
-pub fn reader_with_eof<R: Read>(input: R) -> (Archive<Counting<BufReader<R>>>, Arc<AtomicBool>) {
-    let eof = Arc::new(AtomicBool::new(false));
-    let counting = Counting {
-        inner: BufReader::with_capacity(1 << 20, input),
-        count: 0,
-        eof: eof.clone(),
-    };
-    (Archive::new(counting), eof)
-}
-
-pub fn reader<R: Read>(input: R) -> Archive<Counting<BufReader<R>>> {
-    reader_with_eof(input).0
-}
-
-/// A broken stream is an integrity failure (status 3).
-pub fn corrupt(e: io::Error) -> anyhow::Error {
-    // The tar crate's messages can quote whole headers: keep the first clause, briefly.
-    let msg = io_msg(&e);
-    let msg = msg.split(" when getting").next().unwrap_or_default();
-    let msg: String = msg.chars().filter(|c| !c.is_control()).take(120).collect();
-    Fail::integrity(format!("corrupt or truncated archive: {msg}")).into()
-}
-
-/// After the last entry: the tar reader must have consumed an end-of-archive block.
-/// `end_of_data` is where the last entry's padded data ends (0 with no entries).
-pub fn check_end(consumed: u64, end_of_data: u64) -> anyhow::Result<()> {
-    if consumed == 0 {
-        Err(Fail::integrity("empty input: not a tar archive"))?;
-    }
-    if consumed < end_of_data + 512 {
-        Err(Fail::integrity(
-            "truncated archive: the end-of-archive marker is missing",
-        ))?;
-    }
-    Ok(())
-}
-
-/// Where an entry's data ends in the stream, padded to 512.
-pub fn end_of(entry: &tar::Entry<'_, impl Read>) -> u64 {
-    entry.raw_file_position() + entry.size().div_ceil(512) * 512
-}
 
 /// A name inside DEST, or why not.
 fn safe_relative(name: &[u8]) -> Result<PathBuf, String> {
@@ -202,7 +139,7 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
     fs::create_dir_all(dest).with_context(|| format!("'{}'", dest.display()))?;
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let (mut archive, eof) = reader_with_eof(input);
+    let (mut archive, mut check) = stream::open(input)?;
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
@@ -216,10 +153,9 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
         dest,
         known: HashSet::new(),
     };
-    let (mut refused, mut failed, mut end_of_data) = (0u64, false, 0u64);
-    for entry in archive.entries().map_err(corrupt)? {
-        let mut entry = entry.map_err(corrupt)?;
-        end_of_data = end_of(&entry);
+    let (mut refused, mut failed) = (0u64, false);
+    let mut entries = archive.entries().map_err(corrupt)?;
+    while let Some(mut entry) = check.next(&mut entries)? {
         let name = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&name).into_owned();
         let kind = entry.header().entry_type();
@@ -315,7 +251,7 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
         let (mode, mtime) = (h.mode().unwrap_or(0o644), h.mtime().unwrap_or(0));
         let owner = root.then(|| (h.uid().unwrap_or(0), h.gid().unwrap_or(0)));
         let short = |got: io::Result<usize>| match got {
-            _ if eof.load(Ordering::Relaxed) => truncated_in(&shown),
+            _ if check.input_ended() => truncated_in(&shown),
             Ok(_) => corrupt(io::Error::other("short entry data")),
             Err(e) => corrupt(e),
         };
@@ -378,15 +314,14 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
                 }
             }
             Ok(()) => {}
-            Err(_) if eof.load(Ordering::Relaxed) => return Err(truncated_in(&shown)),
+            Err(_) if check.input_ended() => return Err(truncated_in(&shown)),
             Err(e) => {
                 warn(format!("{shown}: {}", io_msg(&e)));
                 failed = true;
             }
         }
     }
-    let consumed = archive.into_inner().count;
-    check_end(consumed, end_of_data)?;
+    check.finish(archive.into_inner().count)?;
     // Files first, then the directories' own modes and times.
     if !writers.finish() {
         failed = true;
