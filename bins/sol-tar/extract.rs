@@ -26,7 +26,7 @@ use tar::EntryType;
 use super::stream::{self, corrupt};
 use super::walk::io_msg;
 use super::warn;
-use super::writers::{self, replacing, FileJob, Writers, SMALL};
+use super::writers::{self, replacing, Fatal, FileJob, Writers, SMALL};
 
 /// Threads writing small files: on 2 cores, 24k files took 0.78 s with one, 0.58 s with
 /// two and 0.57 s with three (tmpfs).
@@ -120,6 +120,20 @@ impl Parents<'_> {
     }
 }
 
+/// An error on one entry: the end of the extraction when it dooms the rest (one line,
+/// status 1), else a warning and the next entry.
+fn entry_error(shown: &str, what: &str, e: &io::Error, dest: &Path) -> anyhow::Result<()> {
+    if writers::dooms(e, dest) {
+        anyhow::bail!(writers::stopped(shown, e));
+    }
+    if what.is_empty() {
+        warn(format!("{shown}: {}", io_msg(e)));
+    } else {
+        warn(format!("{shown}: {what}: {}", io_msg(e)));
+    }
+    Ok(())
+}
+
 /// The input ran dry inside an entry's data.
 fn truncated_in(shown: &str) -> anyhow::Error {
     Fail::integrity(format!(
@@ -148,7 +162,7 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
 
     let mut dirs: Vec<Dir> = Vec::new();
     let mut big: Option<Vec<u8>> = None;
-    let mut writers = Writers::new(WRITERS);
+    let mut writers = Writers::new(WRITERS, dest, Fatal::default());
     let mut parents = Parents {
         dest,
         known: HashSet::new(),
@@ -156,6 +170,9 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
     let (mut refused, mut failed) = (0u64, false);
     let mut entries = archive.entries().map_err(corrupt)?;
     while let Some(mut entry) = check.next(&mut entries)? {
+        if let Some(msg) = writers.fatal() {
+            anyhow::bail!(msg);
+        }
         let name = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&name).into_owned();
         let kind = entry.header().entry_type();
@@ -208,11 +225,8 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
                 continue;
             }
             Err(ParentError::Io(e)) => {
-                warn(format!(
-                    "{shown}: cannot create its directory: {}",
-                    io_msg(&e)
-                ));
                 failed = true;
+                entry_error(&shown, "cannot create its directory", &e, dest)?;
                 continue;
             }
         }
@@ -228,8 +242,8 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
         if kind.is_dir() {
             if !parents.known.contains(&rel) {
                 if let Err(e) = make_dir(&path) {
-                    warn(format!("{shown}: cannot create directory: {}", io_msg(&e)));
                     failed = true;
+                    entry_error(&shown, "cannot create directory", &e, dest)?;
                     continue;
                 }
                 parents.known.insert(rel);
@@ -258,24 +272,42 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
         if regular && size > SMALL {
             // Written here in BLOCK-sized writes (the tar crate's unpack writes 8 KiB at a time).
             let block = big.get_or_insert_with(|| vec![0u8; BLOCK]);
-            let mut out: io::Result<fs::File> = writers::create(&path);
+            // A file not completely written is removed: no half file keeps a real name.
+            let mut out = match writers::create(&path) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    failed = true;
+                    entry_error(&shown, "", &e, dest)?;
+                    None
+                }
+            };
             let mut left = size;
             while left > 0 {
                 let want = left.min(BLOCK as u64) as usize;
                 match read_full(&mut entry, &mut block[..want]) {
                     Ok(n) if n == want => {}
-                    got => return Err(short(got)),
+                    got => {
+                        if out.take().is_some() {
+                            let _ = fs::remove_file(&path);
+                        }
+                        return Err(short(got));
+                    }
                 }
-                if let Ok(f) = &mut out {
+                if let Some(f) = &mut out {
                     if let Err(e) = f.write_all(&block[..want]) {
-                        out = Err(e);
+                        out = None;
+                        let _ = fs::remove_file(&path);
+                        failed = true;
+                        entry_error(&shown, "", &e, dest)?;
                     }
                 }
                 left -= want as u64;
             }
-            if let Err(e) = out.and_then(|f| writers::set_meta(&f, owner, mode, mtime)) {
-                warn(format!("{shown}: {}", io_msg(&e)));
-                failed = true;
+            if let Some(f) = out {
+                if let Err(e) = writers::set_meta(&f, owner, mode, mtime) {
+                    failed = true;
+                    entry_error(&shown, "", &e, dest)?;
+                }
             }
             continue;
         }
@@ -309,22 +341,31 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
                 // The tar crate turns mtime 0 into 1; restore it exactly.
                 let zero = FileTime::from_unix_time(0, 0);
                 if let Err(e) = filetime::set_symlink_file_times(&path, zero, zero) {
-                    warn(format!("{shown}: cannot set time: {}", io_msg(&e)));
                     failed = true;
+                    entry_error(&shown, "cannot set time", &e, dest)?;
                 }
             }
             Ok(()) => {}
-            Err(_) if check.input_ended() => return Err(truncated_in(&shown)),
             Err(e) => {
-                warn(format!("{shown}: {}", io_msg(&e)));
+                if kind == EntryType::GNUSparse {
+                    let _ = fs::remove_file(&path); // the tar crate wrote part of it
+                }
+                if check.input_ended() {
+                    return Err(truncated_in(&shown));
+                }
                 failed = true;
+                entry_error(&shown, "", &e, dest)?;
             }
         }
     }
     check.finish(archive.into_inner().count)?;
     // Files first, then the directories' own modes and times.
+    let fatal = writers.fatal.clone();
     if !writers.finish() {
         failed = true;
+    }
+    if let Some(msg) = fatal.get() {
+        anyhow::bail!(msg);
     }
 
     for d in dirs.iter().rev() {
@@ -340,12 +381,9 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
             filetime::set_file_times(&d.path, t, t)
         })();
         if let Err(e) = applied {
-            warn(format!(
-                "{}: cannot set mode/time: {}",
-                d.path.display(),
-                io_msg(&e)
-            ));
             failed = true;
+            let shown = d.path.display().to_string();
+            entry_error(&shown, "cannot set mode/time", &e, dest)?;
         }
     }
     if refused > 0 {

@@ -564,3 +564,107 @@ fn other_formats_are_named_with_the_stage_they_need() {
         out.stderr
     );
 }
+
+/// Run `extract` of `ar` into a fresh tmpfs of `size` (mounted `ro` or not) in a private
+/// mount namespace; returns (status, stderr, lines naming files that differ from SRC).
+fn extract_onto_tmpfs(ar: &Path, src: &Path, size: &str, ro: bool) -> (i32, String, String) {
+    let t = tmp();
+    let dest = t.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    let opts = if ro {
+        format!("size={size},ro")
+    } else {
+        format!("size={size}")
+    };
+    let out = sh(&format!(
+        "unshare -rm bash -c '\n\
+         set -u\n\
+         mount -t tmpfs -o {opts} tmpfs {d}\n\
+         sol-tar extract -C {d} < {ar} 2> {t}/err; echo $? > {t}/rc\n\
+         cd {d} && find . -type f | while read -r f; do cmp -s \"$f\" \"{src}/$f\" || echo \"differs: $f\"; done\n\
+         '",
+        d = dest.display(),
+        ar = ar.display(),
+        t = t.path().display(),
+        src = src.display(),
+    ))
+    .run();
+    out.ok();
+    let rc = fs::read_to_string(t.path().join("rc")).unwrap();
+    let err = fs::read_to_string(t.path().join("err")).unwrap();
+    (rc.trim().parse().unwrap(), err, out.stdout_str())
+}
+
+/// A tree of `n` files of 20 KiB and two of 3 MiB, and its archive in a file.
+fn tree_and_archive(t: &Path, n: usize) -> (std::path::PathBuf, std::path::PathBuf) {
+    let src = t.join("src");
+    let mut rng = Rng::new(77);
+    fs::create_dir_all(src.join("sol/a")).unwrap();
+    fs::write(src.join("sol/a/big1"), rng.bytes(3 << 20)).unwrap();
+    for i in 0..n {
+        fs::write(src.join(format!("sol/a/f{i:04}")), rng.bytes(20 << 10)).unwrap();
+    }
+    fs::write(src.join("sol/a/big2"), rng.bytes(3 << 20)).unwrap();
+    let ar = t.join("ar.tar");
+    sh(&format!(
+        "sol-tar create -C '{}' sol > '{}'",
+        src.display(),
+        ar.display()
+    ))
+    .run()
+    .ok();
+    (src, ar)
+}
+
+/// Issue 11, item 4: onto a full disk, extraction printed one `No space left on device`
+/// per entry and left empty or truncated files under their real names. Now the first such
+/// error ends it with one line and status 1, and every file left is complete.
+#[test]
+fn a_full_disk_stops_extraction_with_one_line_and_no_half_files() {
+    let t = tmp();
+    let (src, ar) = tree_and_archive(t.path(), 200);
+    let (rc, err, differs) = extract_onto_tmpfs(&ar, &src, "2m", false);
+    assert_eq!(rc, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("sol-tar: extraction stopped at 'sol/a/")
+            && err.ends_with(": No space left on device\n"),
+        "{err}"
+    );
+    assert_eq!(differs, "", "half-written files kept their names");
+}
+
+/// ... and a read-only destination is one line too, not one per entry.
+#[test]
+fn a_read_only_destination_is_one_line() {
+    let t = tmp();
+    let (src, ar) = tree_and_archive(t.path(), 20);
+    let (rc, err, differs) = extract_onto_tmpfs(&ar, &src, "64m", true);
+    assert_eq!(rc, 1, "{err}");
+    assert_eq!(
+        err,
+        "sol-tar: extraction stopped at 'sol/': Read-only file system\n"
+    );
+    assert_eq!(differs, "");
+}
+
+/// ... and a stream cut inside a large file's data does not leave that file, half-written,
+/// under its name (files up to 1 MiB are only written once whole).
+#[test]
+fn a_truncated_stream_leaves_no_half_file() {
+    let t = tmp();
+    let (_src, ar) = tree_and_archive(t.path(), 3);
+    let data = fs::read(&ar).unwrap();
+    // sol/, sol/a/, then big1's header: cut 1 MiB into big1's data.
+    let cut = 512 * 3 + (1 << 20) + 100;
+    let dest = t.path().join("dest");
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .stdin(data[..cut].to_vec())
+        .run()
+        .code(3)
+        .stderr_is("sol-tar: truncated archive: the stream ended inside 'sol/a/big1'");
+    assert!(dest.join("sol/a").is_dir());
+    assert!(!dest.join("sol/a/big1").exists(), "half file kept its name");
+}
