@@ -1,7 +1,10 @@
 //! Man pages: generated from each tool's clap definition (clap_mangen) plus hand-written
-//! sections (EXAMPLES, EXIT STATUS, ...). `tests/man.rs` fails when a committed page is stale.
+//! sections (EXAMPLES, EXIT STATUS, ...). A tool's subcommands are folded into its own page
+//! (a COMMANDS section with each one's synopsis, description and options), so every option
+//! of every command is documented in one place. `tests/it/man.rs` fails when a committed
+//! page is stale or misses an option; `SOL_UPDATE_MAN=1 cargo test man` regenerates them.
 
-use clap::CommandFactory;
+use clap::{Command, CommandFactory};
 
 /// Every tool page: (file name in man/, roff text).
 pub fn pages() -> Vec<(String, String)> {
@@ -17,25 +20,79 @@ pub fn pages() -> Vec<(String, String)> {
     ]
 }
 
-fn page<C: CommandFactory>(extra: &str) -> (String, String) {
-    let cmd = C::command();
-    let name = cmd.get_name().to_string();
-    let man = clap_mangen::Man::new(cmd)
+/// The tools' command definitions, by page name (for the completeness check).
+pub fn commands() -> Vec<(String, Command)> {
+    [
+        crate::sol_tar::cli::Cli::command(),
+        crate::sol_zip::cli::Cli::command(),
+        crate::sol_crypt::cli::Cli::command(),
+        crate::tar_md5::cli::Cli::command(),
+        crate::s3_mput::cli::Cli::command(),
+        crate::s3_mget::cli::Cli::command(),
+        crate::s3_ls::cli::Cli::command(),
+        crate::s3_local::cli::Cli::command(),
+    ]
+    .into_iter()
+    .map(|c| (format!("{}.1", c.get_name()), c))
+    .collect()
+}
+
+/// A command's documented subcommands (not clap's implicit `help`, not hidden ones).
+pub fn subcommands(cmd: &Command) -> Vec<&Command> {
+    cmd.get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        .collect()
+}
+
+fn man(cmd: Command) -> clap_mangen::Man {
+    clap_mangen::Man::new(cmd)
         .date("2026-11-21")
         .source("sol toolkit")
-        .manual("User Commands");
+        .manual("User Commands")
+}
+
+fn page<C: CommandFactory>(extra: &str) -> (String, String) {
+    let mut cmd = C::command();
+    cmd.build();
+    let name = cmd.get_name().to_string();
+    let m = man(cmd.clone());
     let mut out = Vec::new();
-    man.render_title(&mut out).expect("render to memory");
-    man.render_name_section(&mut out).expect("render to memory");
-    man.render_synopsis_section(&mut out)
+    m.render_title(&mut out).expect("render to memory");
+    m.render_name_section(&mut out).expect("render to memory");
+    m.render_synopsis_section(&mut out)
         .expect("render to memory");
-    man.render_description_section(&mut out)
+    m.render_description_section(&mut out)
         .expect("render to memory");
-    man.render_options_section(&mut out)
+    m.render_options_section(&mut out)
         .expect("render to memory");
-    man.render_subcommands_section(&mut out)
-        .expect("render to memory");
+    let subs = subcommands(&cmd);
+    if !subs.is_empty() {
+        out.extend_from_slice(b".SH COMMANDS\n");
+        for sub in subs {
+            let full = format!("{name} {}", sub.get_name());
+            let sub = sub.clone().bin_name(full.clone());
+            let m = man(sub.clone());
+            let mut section = Vec::new();
+            m.render_synopsis_section(&mut section)
+                .expect("render to memory");
+            m.render_description_section(&mut section)
+                .expect("render to memory");
+            m.render_options_section(&mut section)
+                .expect("render to memory");
+            let text = String::from_utf8(section).expect("roff is UTF-8");
+            // The subcommand's own sections become subsections of COMMANDS.
+            let text = text
+                .replace(".SH SYNOPSIS\n", &format!(".SS {}\n", roff_escape(&full)))
+                .replace(".SH DESCRIPTION\n", ".PP\n")
+                .replace(".SH OPTIONS\n", ".PP\nOptions:\n");
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
     let mut text = String::from_utf8(out).expect("roff is UTF-8");
     text.push_str(extra);
     (format!("{name}.1"), text)
+}
+
+fn roff_escape(s: &str) -> String {
+    s.replace('-', "\\-")
 }

@@ -11,6 +11,7 @@ use sol_common::Fail;
 
 use super::format::{self, Header, HEADER_LEN, MAC_OFFSET, SALT_LEN, TAG_LEN, TRAILER_LEN};
 use super::key::{self, SiteKey};
+use crate::sniff::Kind;
 
 fn integrity(msg: impl Into<String>) -> anyhow::Error {
     Fail::integrity(msg).into()
@@ -71,10 +72,32 @@ pub fn encrypt(
 pub fn read_header(input: &mut impl Read) -> anyhow::Result<(Header, [u8; HEADER_LEN])> {
     let mut raw = [0u8; HEADER_LEN];
     let n = read_full(input, &mut raw).context("reading input")?;
-    if n >= 8 && &raw[..8] == b"Salted__" {
-        return Err(integrity(
-            "not a sol-crypt stream: this is an openssl enc stream (use --openssl)",
-        ));
+    match crate::sniff::sniff(&raw[..n]) {
+        Some(Kind::OpensslEnc) => {
+            return Err(integrity(
+                "not a sol-crypt stream: this is an openssl enc stream (use --openssl)",
+            ))
+        }
+        Some(Kind::Gzip) => {
+            return Err(integrity(
+                "not a sol-crypt stream: this is a gzip stream (not encrypted): decompress it \
+                 with sol-zip -d",
+            ))
+        }
+        _ => {}
+    }
+    // A tar header is longer than ours: look at the rest of its first block.
+    if n == HEADER_LEN && &raw[..8] != format::MAGIC {
+        let mut block = raw.to_vec();
+        block.resize(crate::sniff::SNIFF_LEN, 0);
+        let more = read_full(input, &mut block[HEADER_LEN..]).context("reading input")?;
+        block.truncate(HEADER_LEN + more);
+        if crate::sniff::sniff(&block) == Some(Kind::Tar) {
+            return Err(integrity(
+                "not a sol-crypt stream: this is a tar stream (not encrypted or compressed): \
+                 read it with sol-tar or tar-md5",
+            ));
+        }
     }
     if n < HEADER_LEN {
         if n >= 8 && &raw[..8] == format::MAGIC {

@@ -13,87 +13,24 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::Context;
 use filetime::FileTime;
 use sol_common::stdio::{read_full, BLOCK};
 use sol_common::{Fail, Status};
-use tar::{Archive, EntryType};
+use tar::EntryType;
 
+use super::stream::{self, corrupt};
 use super::walk::io_msg;
 use super::warn;
-use super::writers::{self, replacing, FileJob, Writers, SMALL};
+use super::writers::{self, replacing, Fatal, FileJob, Writers, SMALL};
 
 /// Threads writing small files: on 2 cores, 24k files took 0.78 s with one, 0.58 s with
 /// two and 0.57 s with three (tmpfs).
 const WRITERS: usize = 2;
-
-/// Counts the bytes the tar reader consumed, to tell a finished archive from a cut one, and
-/// notes when the input ran dry (a failed unpack after that is a truncated stream).
-pub struct Counting<R> {
-    pub inner: R,
-    pub count: u64,
-    pub eof: Arc<AtomicBool>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            self.eof.store(true, Ordering::Relaxed);
-        }
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-/// A tar reader over `input`, and the flag that is set when `input` runs dry.
-pub fn reader_with_eof<R: Read>(input: R) -> (Archive<Counting<BufReader<R>>>, Arc<AtomicBool>) {
-    let eof = Arc::new(AtomicBool::new(false));
-    let counting = Counting {
-        inner: BufReader::with_capacity(1 << 20, input),
-        count: 0,
-        eof: eof.clone(),
-    };
-    (Archive::new(counting), eof)
-}
-
-pub fn reader<R: Read>(input: R) -> Archive<Counting<BufReader<R>>> {
-    reader_with_eof(input).0
-}
-
-/// A broken stream is an integrity failure (status 3).
-pub fn corrupt(e: io::Error) -> anyhow::Error {
-    // The tar crate's messages can quote whole headers: keep the first clause, briefly.
-    let msg = io_msg(&e);
-    let msg = msg.split(" when getting").next().unwrap_or_default();
-    let msg: String = msg.chars().filter(|c| !c.is_control()).take(120).collect();
-    Fail::integrity(format!("corrupt or truncated archive: {msg}")).into()
-}
-
-/// After the last entry: the tar reader must have consumed an end-of-archive block.
-/// `end_of_data` is where the last entry's padded data ends (0 with no entries).
-pub fn check_end(consumed: u64, end_of_data: u64) -> anyhow::Result<()> {
-    if consumed == 0 {
-        Err(Fail::integrity("empty input: not a tar archive"))?;
-    }
-    if consumed < end_of_data + 512 {
-        Err(Fail::integrity(
-            "truncated archive: the end-of-archive marker is missing",
-        ))?;
-    }
-    Ok(())
-}
-
-/// Where an entry's data ends in the stream, padded to 512.
-pub fn end_of(entry: &tar::Entry<'_, impl Read>) -> u64 {
-    entry.raw_file_position() + entry.size().div_ceil(512) * 512
-}
 
 /// A name inside DEST, or why not.
 fn safe_relative(name: &[u8]) -> Result<PathBuf, String> {
@@ -183,6 +120,20 @@ impl Parents<'_> {
     }
 }
 
+/// An error on one entry: the end of the extraction when it dooms the rest (one line,
+/// status 1), else a warning and the next entry.
+fn entry_error(shown: &str, what: &str, e: &io::Error, dest: &Path) -> anyhow::Result<()> {
+    if writers::dooms(e, dest) {
+        anyhow::bail!(writers::stopped(shown, e));
+    }
+    if what.is_empty() {
+        warn(format!("{shown}: {}", io_msg(e)));
+    } else {
+        warn(format!("{shown}: {what}: {}", io_msg(e)));
+    }
+    Ok(())
+}
+
 /// The input ran dry inside an entry's data.
 fn truncated_in(shown: &str) -> anyhow::Error {
     Fail::integrity(format!(
@@ -202,7 +153,7 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
     fs::create_dir_all(dest).with_context(|| format!("'{}'", dest.display()))?;
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let (mut archive, eof) = reader_with_eof(input);
+    let (mut archive, mut check) = stream::open(input)?;
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
@@ -211,15 +162,17 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
 
     let mut dirs: Vec<Dir> = Vec::new();
     let mut big: Option<Vec<u8>> = None;
-    let mut writers = Writers::new(WRITERS);
+    let mut writers = Writers::new(WRITERS, dest, Fatal::default());
     let mut parents = Parents {
         dest,
         known: HashSet::new(),
     };
-    let (mut refused, mut failed, mut end_of_data) = (0u64, false, 0u64);
-    for entry in archive.entries().map_err(corrupt)? {
-        let mut entry = entry.map_err(corrupt)?;
-        end_of_data = end_of(&entry);
+    let (mut refused, mut failed) = (0u64, false);
+    let mut entries = archive.entries().map_err(corrupt)?;
+    while let Some(mut entry) = check.next(&mut entries)? {
+        if let Some(msg) = writers.fatal() {
+            anyhow::bail!(msg);
+        }
         let name = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&name).into_owned();
         let kind = entry.header().entry_type();
@@ -272,11 +225,8 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
                 continue;
             }
             Err(ParentError::Io(e)) => {
-                warn(format!(
-                    "{shown}: cannot create its directory: {}",
-                    io_msg(&e)
-                ));
                 failed = true;
+                entry_error(&shown, "cannot create its directory", &e, dest)?;
                 continue;
             }
         }
@@ -292,8 +242,8 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
         if kind.is_dir() {
             if !parents.known.contains(&rel) {
                 if let Err(e) = make_dir(&path) {
-                    warn(format!("{shown}: cannot create directory: {}", io_msg(&e)));
                     failed = true;
+                    entry_error(&shown, "cannot create directory", &e, dest)?;
                     continue;
                 }
                 parents.known.insert(rel);
@@ -315,31 +265,49 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
         let (mode, mtime) = (h.mode().unwrap_or(0o644), h.mtime().unwrap_or(0));
         let owner = root.then(|| (h.uid().unwrap_or(0), h.gid().unwrap_or(0)));
         let short = |got: io::Result<usize>| match got {
-            _ if eof.load(Ordering::Relaxed) => truncated_in(&shown),
+            _ if check.input_ended() => truncated_in(&shown),
             Ok(_) => corrupt(io::Error::other("short entry data")),
             Err(e) => corrupt(e),
         };
         if regular && size > SMALL {
             // Written here in BLOCK-sized writes (the tar crate's unpack writes 8 KiB at a time).
             let block = big.get_or_insert_with(|| vec![0u8; BLOCK]);
-            let mut out: io::Result<fs::File> = writers::create(&path);
+            // A file not completely written is removed: no half file keeps a real name.
+            let mut out = match writers::create(&path) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    failed = true;
+                    entry_error(&shown, "", &e, dest)?;
+                    None
+                }
+            };
             let mut left = size;
             while left > 0 {
                 let want = left.min(BLOCK as u64) as usize;
                 match read_full(&mut entry, &mut block[..want]) {
                     Ok(n) if n == want => {}
-                    got => return Err(short(got)),
+                    got => {
+                        if out.take().is_some() {
+                            let _ = fs::remove_file(&path);
+                        }
+                        return Err(short(got));
+                    }
                 }
-                if let Ok(f) = &mut out {
+                if let Some(f) = &mut out {
                     if let Err(e) = f.write_all(&block[..want]) {
-                        out = Err(e);
+                        out = None;
+                        let _ = fs::remove_file(&path);
+                        failed = true;
+                        entry_error(&shown, "", &e, dest)?;
                     }
                 }
                 left -= want as u64;
             }
-            if let Err(e) = out.and_then(|f| writers::set_meta(&f, owner, mode, mtime)) {
-                warn(format!("{shown}: {}", io_msg(&e)));
-                failed = true;
+            if let Some(f) = out {
+                if let Err(e) = writers::set_meta(&f, owner, mode, mtime) {
+                    failed = true;
+                    entry_error(&shown, "", &e, dest)?;
+                }
             }
             continue;
         }
@@ -373,23 +341,31 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
                 // The tar crate turns mtime 0 into 1; restore it exactly.
                 let zero = FileTime::from_unix_time(0, 0);
                 if let Err(e) = filetime::set_symlink_file_times(&path, zero, zero) {
-                    warn(format!("{shown}: cannot set time: {}", io_msg(&e)));
                     failed = true;
+                    entry_error(&shown, "cannot set time", &e, dest)?;
                 }
             }
             Ok(()) => {}
-            Err(_) if eof.load(Ordering::Relaxed) => return Err(truncated_in(&shown)),
             Err(e) => {
-                warn(format!("{shown}: {}", io_msg(&e)));
+                if kind == EntryType::GNUSparse {
+                    let _ = fs::remove_file(&path); // the tar crate wrote part of it
+                }
+                if check.input_ended() {
+                    return Err(truncated_in(&shown));
+                }
                 failed = true;
+                entry_error(&shown, "", &e, dest)?;
             }
         }
     }
-    let consumed = archive.into_inner().count;
-    check_end(consumed, end_of_data)?;
+    check.finish(archive.into_inner().count)?;
     // Files first, then the directories' own modes and times.
+    let fatal = writers.fatal.clone();
     if !writers.finish() {
         failed = true;
+    }
+    if let Some(msg) = fatal.get() {
+        anyhow::bail!(msg);
     }
 
     for d in dirs.iter().rev() {
@@ -405,12 +381,9 @@ pub fn extract(input: impl Read, dest: &Path) -> anyhow::Result<Status> {
             filetime::set_file_times(&d.path, t, t)
         })();
         if let Err(e) = applied {
-            warn(format!(
-                "{}: cannot set mode/time: {}",
-                d.path.display(),
-                io_msg(&e)
-            ));
             failed = true;
+            let shown = d.path.display().to_string();
+            entry_error(&shown, "cannot set mode/time", &e, dest)?;
         }
     }
     if refused > 0 {

@@ -6,7 +6,7 @@ use anyhow::Context;
 use sol_common::Status;
 use tar::EntryType;
 
-use super::extract::{check_end, corrupt, end_of, reader};
+use super::stream::{self, corrupt};
 
 fn type_char(t: EntryType) -> char {
     match t {
@@ -39,11 +39,9 @@ fn perms(mode: u32) -> String {
 
 pub fn list(input: impl Read, verbose: bool) -> anyhow::Result<Status> {
     let mut out = sol_common::stdio::text_output();
-    let mut archive = reader(input);
-    let mut end_of_data = 0;
-    for entry in archive.entries().map_err(corrupt)? {
-        let entry = entry.map_err(corrupt)?;
-        end_of_data = end_of(&entry);
+    let (mut archive, mut check) = stream::open(input)?;
+    let mut entries = archive.entries().map_err(corrupt)?;
+    while let Some(entry) = check.next(&mut entries)? {
         let h = entry.header();
         if h.entry_type().is_pax_global_extensions() {
             continue;
@@ -80,8 +78,7 @@ pub fn list(input: impl Read, verbose: bool) -> anyhow::Result<Status> {
         line.push(b'\n');
         out.write_all(&line).context("writing output")?;
     }
-    let consumed = archive.into_inner().count;
-    check_end(consumed, end_of_data)?;
+    check.finish(archive.into_inner().count)?;
     out.flush().context("writing output")?;
     Ok(Status::Success)
 }

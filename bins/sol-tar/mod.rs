@@ -6,6 +6,7 @@ pub mod extract;
 pub mod header;
 pub mod list;
 pub mod readahead;
+pub mod stream;
 pub mod walk;
 pub mod writers;
 

@@ -7,6 +7,10 @@
 //! an entry that touches a path still being written (the same name twice, or a hard link to
 //! it) waits until every queued file is on disk. Queued data is bounded: at most QUEUE
 //! batches wait, each under BATCH_BYTES plus one file.
+//!
+//! A file that could not be written completely is removed, so no half file keeps a real
+//! name. An error that dooms the rest of the extraction (see [`dooms`]) is recorded instead
+//! of printed, the writers skip every later file, and the reader stops with that one line.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -47,10 +51,67 @@ enum Msg {
     Barrier(Arc<Barrier>),
 }
 
+/// The first error that ends the extraction, as its one-line message.
+#[derive(Clone, Default)]
+pub struct Fatal(Arc<Mutex<Option<String>>>);
+
+impl Fatal {
+    /// Record `msg` unless an earlier fatal error was recorded.
+    pub fn set(&self, msg: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(msg);
+    }
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// True when `e` dooms every later write under `dest`: the disk or quota is full, the file
+/// system is read-only or failing, or DEST itself can no longer be written (permission
+/// denied or gone). Other errors concern one entry, which is reported and skipped.
+pub fn dooms(e: &io::Error, dest: &Path) -> bool {
+    match os_error(e) {
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS | libc::EIO) => true,
+        Some(libc::EACCES | libc::EPERM | libc::ENOENT) => !writable(dest),
+        _ => false,
+    }
+}
+
+/// The errno under `e`, also when the tar crate wrapped it in its own error.
+fn os_error(e: &io::Error) -> Option<i32> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    let mut found = e.raw_os_error();
+    while found.is_none() {
+        let c = cause?;
+        found = c
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error);
+        cause = c.source();
+    }
+    found
+}
+
+/// The one line that ends an extraction.
+pub fn stopped(shown: &str, e: &io::Error) -> String {
+    format!("extraction stopped at '{shown}': {}", io_msg(e))
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access only reads the NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
 pub struct Writers {
     tx: Option<SyncSender<Msg>>,
     threads: Vec<JoinHandle<()>>,
     failed: Arc<AtomicBool>,
+    pub fatal: Fatal,
     /// Paths handed over (or batched) since the last barrier.
     queued: HashSet<PathBuf>,
     batch: Vec<FileJob>,
@@ -58,7 +119,7 @@ pub struct Writers {
 }
 
 impl Writers {
-    pub fn new(threads: usize) -> Writers {
+    pub fn new(threads: usize, dest: &Path, fatal: Fatal) -> Writers {
         let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let failed = Arc::new(AtomicBool::new(false));
@@ -66,13 +127,16 @@ impl Writers {
             .map(|_| {
                 let rx = rx.clone();
                 let failed = failed.clone();
-                thread::spawn(move || work(&rx, &failed))
+                let fatal = fatal.clone();
+                let dest = dest.to_path_buf();
+                thread::spawn(move || work(&rx, &failed, &fatal, &dest))
             })
             .collect();
         Writers {
             tx: Some(tx),
             threads,
             failed,
+            fatal,
             queued: HashSet::new(),
             batch: Vec::new(),
             batch_bytes: 0,
@@ -126,28 +190,52 @@ impl Writers {
         sent
     }
 
+    /// The fatal error a writer met, if any.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.get()
+    }
+
     /// Wait for every file; true when all were written.
     pub fn finish(mut self) -> bool {
         self.flush();
+        self.join();
+        !self.failed.load(Ordering::Relaxed)
+    }
+
+    fn join(&mut self) {
         drop(self.tx.take());
         for t in self.threads.drain(..) {
             if t.join().is_err() {
                 self.failed.store(true, Ordering::Relaxed);
             }
         }
-        !self.failed.load(Ordering::Relaxed)
     }
 }
 
-fn work(rx: &Mutex<Receiver<Msg>>, failed: &AtomicBool) {
+impl Drop for Writers {
+    /// Leaving early (an error in the stream): the files already handed over are finished
+    /// before the process exits, so none is cut off half-written under its name.
+    fn drop(&mut self) {
+        self.join();
+    }
+}
+
+fn work(rx: &Mutex<Receiver<Msg>>, failed: &AtomicBool, fatal: &Fatal, dest: &Path) {
     loop {
         let msg = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
         match msg {
             Ok(Msg::Write(batch)) => {
                 for job in batch {
+                    if fatal.get().is_some() {
+                        break; // the extraction is over: write nothing more
+                    }
                     if let Err(e) = write_file(&job) {
-                        warn(format!("{}: {}", job.shown, io_msg(&e)));
                         failed.store(true, Ordering::Relaxed);
+                        if dooms(&e, dest) {
+                            fatal.set(stopped(&job.shown, &e));
+                        } else {
+                            warn(format!("{}: {}", job.shown, io_msg(&e)));
+                        }
                     }
                 }
             }
@@ -193,8 +281,13 @@ pub fn set_meta(f: &File, owner: Option<(u64, u64)>, mode: u32, mtime: u64) -> i
     filetime::set_file_handle_times(f, Some(t), Some(t))
 }
 
+/// Write a small file whole; a file begun but not completed is removed.
 fn write_file(job: &FileJob) -> io::Result<()> {
     let mut f = create(&job.path)?;
-    f.write_all(&job.data)?;
+    if let Err(e) = f.write_all(&job.data) {
+        drop(f);
+        let _ = fs::remove_file(&job.path);
+        return Err(e);
+    }
     set_meta(&f, job.owner, job.mode, job.mtime)
 }

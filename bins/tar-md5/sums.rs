@@ -13,7 +13,7 @@ use sol_common::Status;
 use tar::EntryType;
 
 use super::hasher::{hex, Compared, Hashed, Hashers, Md5Sum};
-use crate::sol_tar::extract::{check_end, corrupt, end_of, reader};
+use crate::sol_tar::stream::{self, corrupt};
 
 /// One md5sum line. Like coreutils, a name with a backslash, newline or carriage return is
 /// escaped and the line starts with a backslash.
@@ -54,11 +54,9 @@ pub fn scan(
     dir: Option<&Path>,
     mut each: impl FnMut(Vec<u8>, Pending) -> bool,
 ) -> anyhow::Result<()> {
-    let mut archive = reader(input);
-    let mut end_of_data = 0;
-    for entry in archive.entries().map_err(corrupt)? {
-        let mut entry = entry.map_err(corrupt)?;
-        end_of_data = end_of(&entry);
+    let (mut archive, mut check) = stream::open(input)?;
+    let mut entries = archive.entries().map_err(corrupt)?;
+    while let Some(mut entry) = check.next(&mut entries)? {
         let raw_name = entry.path_bytes().into_owned();
         let Some(name) = super::strip(&raw_name, strip) else {
             continue;
@@ -90,7 +88,7 @@ pub fn scan(
             return Ok(()); // the consumer stopped; it reports why
         }
     }
-    check_end(archive.into_inner().count, end_of_data)
+    check.finish(archive.into_inner().count)
 }
 
 /// Resolves pending digests in order, remembering them for later hard links.

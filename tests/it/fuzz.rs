@@ -59,6 +59,15 @@ fn survives(out: &Out, may_succeed: bool) {
         out.code,
         out.stderr
     );
+    // Issue 11, item 5: no raw bytes in a message, whatever the input.
+    assert!(
+        out.stderr
+            .chars()
+            .all(|c| c == '\n' || !(c.is_control() || c == '\u{fffd}')),
+        "{}: unprintable message {:?}",
+        out.label,
+        out.stderr
+    );
     if out.code != 0 {
         assert!(out.stderr.lines().count() >= 1, "{}: no message", out.label);
         assert!(

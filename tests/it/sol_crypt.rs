@@ -375,3 +375,33 @@ fn key_files_are_strict_hex() {
             .ok();
     }
 }
+
+/// Issue 11, item 5: a stream of another stage is named, with what to do instead.
+#[test]
+fn other_formats_are_named_with_the_stage_they_need() {
+    let t = tmp();
+    let k = keyfile(t.path(), "k", 256);
+    fs::write(t.path().join("f"), Rng::new(8).text(5000)).unwrap();
+    let tar = sh(&format!("tar -cf - -C '{}' f", t.path().display())).run();
+    tar.ok();
+    let gz = tool("sol-zip").stdin(tar.stdout.clone()).run();
+    gz.ok();
+    for (input, what) in [
+        (
+            &gz.stdout,
+            "this is a gzip stream (not encrypted): decompress it with sol-zip -d",
+        ),
+        (
+            &tar.stdout,
+            "this is a tar stream (not encrypted or compressed): read it with sol-tar or tar-md5",
+        ),
+    ] {
+        tool("sol-crypt")
+            .args(["-d", "-k"])
+            .arg(&k)
+            .stdin(input.clone())
+            .run()
+            .code(3)
+            .stderr_is(&format!("sol-crypt: not a sol-crypt stream: {what}"));
+    }
+}
