@@ -131,7 +131,7 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
             Ok(Ok(etag)) if interrupted => Err(stored_anyway(&url, &etag)),
             Ok(Ok(etag)) => {
                 if cli.print {
-                    println!("{etag}");
+                    print_line(&etag)?;
                 }
                 Ok(Status::Success)
             }
@@ -157,6 +157,15 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
         err
     };
     Err(abort_pending(&ctx, &shared, err).await)
+}
+
+/// `--print`'s line on stdout; a closed stdout is an error (status 141), never a panic.
+fn print_line(line: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|_| out.flush())
+        .context("writing --print's line")
 }
 
 fn stored_anyway(url: &S3Url, etag: &str) -> anyhow::Error {
@@ -322,7 +331,7 @@ async fn run(cli: &Cli, ctx: Arc<Ctx>, shared: Shared) -> anyhow::Result<Status>
         })
         .await?;
         if cli.print {
-            println!("{etag}\t{}\t1", sum.total);
+            print_line(&format!("{etag}\t{}\t1", sum.total))?;
         }
         return Ok(Status::Success);
     }
@@ -413,7 +422,7 @@ async fn run(cli: &Cli, ctx: Arc<Ctx>, shared: Shared) -> anyhow::Result<Status>
     .await?;
     debug_assert!(!ctx.etag_is_md5 || etag == want);
     if cli.print {
-        println!("{etag}\t{}\t{parts}", sum.total);
+        print_line(&format!("{etag}\t{}\t{parts}", sum.total))?;
     }
     Ok(Status::Success)
 }
