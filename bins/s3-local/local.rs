@@ -36,6 +36,18 @@ impl Local {
         })
     }
 
+    /// s3s-fs would create a missing bucket's directory on a write: NoSuchBucket instead.
+    fn bucket_exists(&self, bucket: &str) -> S3Result<()> {
+        if bucket.is_empty()
+            || bucket.contains('/')
+            || bucket.starts_with('.')
+            || !self.root.join(bucket).is_dir()
+        {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
+        Ok(())
+    }
+
     /// Hold the lock of one key while `f` checks and writes it.
     async fn locked<T, F>(&self, bucket: &str, key: &str, f: F) -> T
     where
@@ -96,6 +108,22 @@ impl Local {
     }
 }
 
+/// s3s-fs stores a key as a path under its bucket's directory: a `.` or `..` segment (or
+/// an empty one) would name another file, even another bucket's object. Refused.
+fn check_key(key: &str) -> S3Result<()> {
+    if key
+        .split('/')
+        .enumerate()
+        .any(|(i, seg)| seg == "." || seg == ".." || (seg.is_empty() && i == 0))
+    {
+        return Err(s3s::s3_error!(
+            InvalidArgument,
+            "s3-local stores keys as files: no '.' or '..' segment, no leading '/'"
+        ));
+    }
+    Ok(())
+}
+
 /// Decode s3s-fs's URL-safe, unpadded base64 names.
 fn unbase64(s: &str) -> Option<String> {
     let mut std: String = s
@@ -134,6 +162,7 @@ impl S3 for Local {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        check_key(&req.input.key)?;
         self.fs.delete_object(req).await
     }
 
@@ -155,6 +184,7 @@ impl S3 for Local {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        check_key(&req.input.key)?;
         self.fs.get_object(req).await
     }
 
@@ -169,6 +199,7 @@ impl S3 for Local {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        check_key(&req.input.key)?;
         self.fs.head_object(req).await
     }
 
@@ -197,6 +228,8 @@ impl S3 for Local {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        check_key(&req.input.key)?;
+        self.bucket_exists(&req.input.bucket)?;
         self.fs.create_multipart_upload(req).await
     }
 
@@ -204,6 +237,7 @@ impl S3 for Local {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        check_key(&req.input.key)?;
         self.fs.upload_part(req).await
     }
 
@@ -211,6 +245,7 @@ impl S3 for Local {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        check_key(&req.input.key)?;
         self.fs.upload_part_copy(req).await
     }
 
@@ -218,6 +253,7 @@ impl S3 for Local {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
+        check_key(&req.input.key)?;
         self.fs.list_parts(req).await
     }
 
@@ -225,6 +261,7 @@ impl S3 for Local {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        check_key(&req.input.key)?;
         self.fs.abort_multipart_upload(req).await
     }
 
@@ -233,6 +270,8 @@ impl S3 for Local {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
+        check_key(&k)?;
+        self.bucket_exists(&b)?;
         self.locked(&b, &k, self.fs.put_object(req)).await
     }
 
@@ -241,6 +280,7 @@ impl S3 for Local {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
+        check_key(&k)?;
         self.locked(&b, &k, self.fs.complete_multipart_upload(req))
             .await
     }
@@ -250,6 +290,8 @@ impl S3 for Local {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
+        check_key(&k)?;
+        self.bucket_exists(&b)?;
         self.locked(&b, &k, self.fs.copy_object(req)).await
     }
 

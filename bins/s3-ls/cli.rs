@@ -51,7 +51,7 @@ KEY<TAB>UPLOAD-ID<TAB>INITIATED. \fB--abort-older-than DURATION\fR lists them an
 those started longer ago than DURATION, saying so on stderr; it never touches an
 object. Pick an age no running upload reaches (a day is safe for the nightly job).
 .SH TIMEOUTS
-See s3-mput(1), TIMEOUTS: at the defaults s3-ls fails within 110 s against a dead or
+See s3-mput(1), TIMEOUTS: at the defaults s3-ls fails within 65 s against a dead or
 silent endpoint.
 .SH ENVIRONMENT
 Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and

@@ -41,12 +41,24 @@ pub async fn download(
     url: &S3Url,
     mut out: impl Write + Send + 'static,
 ) -> anyhow::Result<sol_common::Status> {
-    let s3 = s3::client(&cli.conn).await;
+    let s3 = s3::client(&cli.conn).await?;
     let head = s3
         .head(url, cli.version_id.clone())
         .await
-        .map_err(|e| e.at(url, "reading the object's metadata"))?
-        .ok_or_else(|| anyhow::anyhow!("{url}: no such object"))?;
+        .map_err(|e| e.at(url, "reading the object's metadata"))?;
+    let Some(head) = head else {
+        // A HEAD's 404 has no body to say whether the key or the bucket is missing.
+        let bucket = s3
+            .send(0, s3.client.head_bucket().bucket(&url.bucket).send())
+            .await;
+        match bucket {
+            Err(e) if e.status() == Some(404) => anyhow::bail!(
+                "{url}: no such bucket (the bucket '{}' does not exist)",
+                url.bucket
+            ),
+            _ => anyhow::bail!("{url}: no such object"),
+        }
+    };
     let size = head.content_length().unwrap_or(0).max(0) as u64;
     let etag = head
         .e_tag()

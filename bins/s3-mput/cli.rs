@@ -156,9 +156,14 @@ prefix. On AWS, a bucket lifecycle rule does the same unattended:
 Each request attempt may wait \fB--timeout\fR seconds (default 20) for its answer, plus
 1 s per 64 KiB of its body (a 16 MiB part: 276 s); a body that stops moving for
 \fB--timeout\fR is cut; connecting gets at most 10 s. Failed attempts are retried
-\fB--retries\fR times in all (default 5) with backoff (0.1 s doubling, at most 10 s).
-Against a dead or silent endpoint every S3 tool therefore fails within 110 s at the
-defaults, saying which: "connection refused by URL" or "no answer in 20 s (timed out)".
+\fB--retries\fR times in all (default 5) with backoff (0.1 s doubling, at most 10 s), but
+three attempts in a row without an answer end the request. Against a dead or silent
+endpoint every S3 tool therefore fails within 65 s at the defaults, saying which:
+"connection refused by URL" or "no answer in 20 s (timed out)". A server that goes
+silent in the middle of an upload ends it within three attempts of one part (at most
+3 x 276 s with 16 MiB parts, less when the part's body stops moving). CompleteMultipartUpload
+may take --timeout plus 0.1 s per part. A malformed --endpoint-url (or AWS_ENDPOINT_URL),
+or one with a path after HOST[:PORT], is a usage error (status 2).
 .SH PIPELINES
 In \fBa | b | s3-mput\fR a failure of \fBa\fR only shows as an early EOF, which an
 encoder \fBb\fR turns into a well-formed stream. With \fB--commit-file F\fR, s3-mput

@@ -57,6 +57,8 @@ struct Flight {
     completing: Option<JoinHandle<anyhow::Result<String>>>,
     /// The ETag of the confirmed object, once Complete succeeded.
     committed: Option<String>,
+    /// The ETag our data gives, known once the commit is sent.
+    want: Option<String>,
 }
 
 type Shared = Arc<Mutex<Flight>>;
@@ -104,7 +106,7 @@ impl Ctx {
 }
 
 pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
-    let s3 = s3::client(&cli.conn).await;
+    let s3 = s3::client(&cli.conn).await?;
     let ctx = Arc::new(Ctx {
         s3,
         url: url.clone(),
@@ -124,18 +126,23 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
     if let (Some(etag), true) = (committed, interrupted) {
         return Err(stored_anyway(&url, &etag));
     }
-    // Past the commit point: wait for Complete's outcome and tell it as it is.
+    // Past the commit point: wait for Complete's outcome (within the --timeout budget) and
+    // tell it as it is.
     let completing = lock(&shared).completing.take();
-    if let Some(task) = completing {
-        return match task.await {
-            Ok(Ok(etag)) if interrupted => Err(stored_anyway(&url, &etag)),
-            Ok(Ok(etag)) => {
+    if let Some(mut task) = completing {
+        let waited = tokio::select! {
+            r = &mut task => Some(r),
+            _ = tokio::time::sleep(ctx.s3.timeout * 2) => None,
+        };
+        return match waited {
+            Some(Ok(Ok(etag))) if interrupted => Err(stored_anyway(&url, &etag)),
+            Some(Ok(Ok(etag))) => {
                 if cli.print {
                     print_line(&etag)?;
                 }
                 Ok(Status::Success)
             }
-            Ok(Err(e)) => {
+            Some(Ok(Err(e))) => {
                 let e = if interrupted {
                     interrupted_err(&url)
                 } else {
@@ -143,7 +150,22 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
                 };
                 Err(abort_pending(&ctx, &shared, e).await)
             }
-            Err(_) => Err(anyhow::anyhow!("{url}: the completion task died")),
+            Some(Err(_)) => Err(anyhow::anyhow!("{url}: the completion task died")),
+            None => {
+                // No answer in time: stop waiting, and let the key decide.
+                task.abort();
+                let want = lock(&shared).want.clone().unwrap_or_default();
+                let ours = |h: Option<(String, u64)>| h.is_some_and(|(etag, _)| etag == want);
+                if ours(confirm(&ctx).await.ok().flatten()) {
+                    return Err(stored_anyway(&url, &want));
+                }
+                let e = abort_pending(&ctx, &shared, interrupted_err(&url)).await;
+                // A Complete that landed after all (its abort met NoSuchUpload).
+                if ours(confirm(&ctx).await.ok().flatten()) {
+                    return Err(stored_anyway(&url, &want));
+                }
+                Err(e)
+            }
         };
     }
     // A Create in flight: wait for its UploadId, so that its upload is aborted too.
@@ -162,6 +184,9 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
 /// `--print`'s line on stdout; a closed stdout is an error (status 141), never a panic.
 fn print_line(line: &str) -> anyhow::Result<()> {
     use std::io::Write;
+    if sol_common::stdio::started_closed(1) {
+        anyhow::bail!("writing --print's line: stdout is closed");
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")
         .and_then(|_| out.flush())
@@ -231,7 +256,8 @@ async fn abort(ctx: &Ctx, id: &str) -> Option<String> {
         Err(e) if e.code() == Some("NoSuchUpload") => None,
         Err(e) => Some(format!(
             "; the upload could not be aborted ({}): its parts stay stored until removed \
-             (UploadId {id}; s3-ls --uploads --abort-older-than 1h s3://{}/{})",
+             (UploadId {id}; sol-backup removes it after a day, or now: \
+             s3-ls --abort-older-than 0s s3://{}/{})",
             e.reason(&ctx.url),
             ctx.url.bucket,
             ctx.url.key
@@ -325,6 +351,7 @@ async fn run(cli: &Cli, ctx: Arc<Ctx>, shared: Shared) -> anyhow::Result<Status>
         check_complete(&sum, cli.require_complete, &ctx.url)?;
         check_commit(cli, &ctx.url)?;
         // The PUT is the commit point: it runs on a task a signal waits for, like Complete.
+        lock(&shared).want = Some(hex(&Md5::digest(&first.data[..first.len])));
         let etag = commit(&ctx, &shared, {
             let (ctx, args) = (ctx.clone(), cli_create(cli));
             async move { put_single(&args, &ctx, first, metadata).await }
@@ -415,6 +442,7 @@ async fn run(cli: &Cli, ctx: Arc<Ctx>, shared: Shared) -> anyhow::Result<Status>
     }
     let parts = done.len();
     let want = multipart_etag(&done);
+    lock(&shared).want = Some(want.clone());
     let etag = commit(&ctx, &shared, {
         let (ctx, id, overwrite, total) = (ctx.clone(), id.clone(), cli.overwrite, sum.total);
         async move { complete(&ctx, &id, &done, overwrite, total).await }
@@ -708,8 +736,9 @@ async fn complete(
                 if conditional {
                     req = req.if_none_match("*");
                 }
-                // Servers may take a while to assemble many parts.
-                ctx.s3.send(done.len() as u64 * (1 << 20), req.send())
+                // Servers may take a while to assemble many parts: 0.1 s more per part.
+                ctx.s3
+                    .send(done.len() as u64 * (s3::FLOOR_RATE / 10), req.send())
             })
             .await;
         match r {
@@ -748,6 +777,12 @@ async fn complete(
         }
     };
     match (head, r) {
+        (Some((etag, size)), Err(_)) if holds_ours(&etag, size) => {
+            // Ours, but this upload may still be pending (another writer of the same bytes
+            // won the key): remove it.
+            let _ = abort(ctx, id).await;
+            Ok(etag)
+        }
         (Some((etag, size)), _) if holds_ours(&etag, size) => Ok(etag),
         // Another object holds the key and our commit was conditional: it lost.
         (Some(_), Err(_)) if !overwrite => Err(exists(&ctx.url)),

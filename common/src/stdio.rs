@@ -36,7 +36,7 @@ impl StdFd {
         StdFd {
             // SAFETY: as above, for fd 1.
             file: ManuallyDrop::new(unsafe { File::from_raw_fd(1) }),
-            closed: false,
+            closed: started_closed(1),
         }
     }
 }
@@ -44,7 +44,7 @@ impl StdFd {
 /// True when `fd` was closed when the process started (`tool <&-`). The Rust runtime then
 /// opens /dev/null read-write on it, so an empty input would look like a valid empty stream;
 /// a shell's `< /dev/null` opens it read-only, which stays a valid empty input.
-fn started_closed(fd: RawFd) -> bool {
+pub fn started_closed(fd: RawFd) -> bool {
     // SAFETY: fstat and fcntl on a plain fd with a zeroed out-parameter.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
@@ -72,6 +72,11 @@ impl Read for StdFd {
 
 impl Write for StdFd {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Err(io::Error::other(
+                "stdout is closed (redirect it to a file, or to /dev/null to discard)",
+            ));
+        }
         (&*self.file).write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -323,10 +323,16 @@ fn two_writers_of_one_key_never_both_succeed_silently() {
         (2, 200_000, vec![]),
         (3, 11 << 20, vec!["--part-size", "5M"]),
         (4, 11 << 20, vec!["--part-size", "5M"]),
+        // The same bytes from both: whoever wins, the loser's upload is not left pending.
+        (5, 11 << 20, vec!["--part-size", "5M"]),
     ] {
         let key = format!("race{round}");
         let a = Rng::new(100 + round).bytes(size);
-        let b = Rng::new(200 + round).bytes(size);
+        let b = if round == 5 {
+            a.clone()
+        } else {
+            Rng::new(200 + round).bytes(size)
+        };
         let run = |d: Vec<u8>| {
             let r = s3
                 .tool("s3-mput")
@@ -564,14 +570,15 @@ fn a_silent_endpoint_times_out_and_a_dead_one_is_refused() {
         };
         let out = s3
             .env_at(tool(t), &format!("http://{silent}"))
-            .args(["--timeout", "2", "--retries", "2"])
+            .args(["--timeout", "2", "--retries", "5"])
             .arg(url)
             .stdin(b"x".to_vec())
             .run();
         out.code(1);
-        out.one_line_with("no answer in 2 s (timed out) (gave up after 2 attempts)");
+        // Three attempts in a row without an answer end the request (s3-mput(1), TIMEOUTS).
+        out.one_line_with("no answer in 2 s (timed out) (gave up after 3 attempts)");
         readable(&out);
-        // Two attempts of 2 s and one backoff: well under the bound, whatever the load.
+        // Three attempts of 2 s and two backoffs: well under the bound, whatever the load.
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "{t}: {:?}",
@@ -713,4 +720,145 @@ fn conditional_complete_behaves_as_documented_for_this_server() {
         "ceph" => assert!(!kept && outcome == 200, "HTTP {outcome}, kept {kept}"),
         _ => assert!(kept && outcome == 412, "HTTP {outcome}, kept {kept}"),
     }
+}
+
+#[test]
+fn a_signal_after_the_commit_waits_only_the_timeout_budget() {
+    // The server completes, but its answer is held for a minute: the signal waits two
+    // --timeout, then the key decides.
+    let s3 = S3::start();
+    let proxy = Proxy::start(
+        s3.addr,
+        Faults {
+            on: Some(Trigger {
+                pattern: b"<CompleteMultipartUpload",
+                hold: Duration::from_secs(60),
+                cut: false,
+                times: 1,
+            }),
+            ..Faults::NONE
+        },
+        8,
+    );
+    let mut cmd = s3.command("s3-mput");
+    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["--part-size", "5M", "--timeout", "2"])
+        .arg(s3.url("held"));
+    let data = Rng::new(27).bytes(11 << 20);
+    let matched = proxy.matched.clone();
+    let signalled = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let at = signalled.clone();
+    let (code, stderr, _) = run_bounded(cmd, data.clone(), Duration::from_secs(50), |pid| {
+        let start = Instant::now();
+        while matched.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "Complete never sent"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        *at.lock().unwrap() = Some(Instant::now());
+    });
+    let waited = signalled.lock().unwrap().unwrap().elapsed();
+    assert_eq!(code, 130, "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "s3-mput: {}: interrupted after the upload was committed: the object is stored \
+             and complete (ETag {})\n",
+            s3.url("held"),
+            multipart_etag(&data, 5 << 20)
+        )
+    );
+    // Two --timeout and a HEAD, not the minute the answer was held (nor Complete's retries).
+    assert!(waited < Duration::from_secs(30), "{waited:?}");
+    assert!(s3.pending_uploads().is_empty());
+}
+
+#[test]
+fn bad_endpoints_are_usage_errors_and_never_show_a_password() {
+    let s3 = S3::start();
+    for bad in [
+        "notaurl",
+        "http://",
+        "ftp://127.0.0.1:1",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:9/some/path",
+    ] {
+        let out = s3
+            .tool("s3-ls")
+            .args(["--endpoint-url", bad])
+            .arg(s3.url(""))
+            .run();
+        out.code(2);
+        out.one_line_with("endpoint");
+        readable(&out);
+    }
+    let dead = rt()
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = s3
+        .tool("s3-ls")
+        .args(["--retries", "1", "--endpoint-url"])
+        .arg(format!("http://user:secret-pw@{dead}"))
+        .arg(s3.url(""))
+        .run();
+    out.code(1);
+    out.one_line_with(&format!("connection refused by http://{dead}"));
+    assert!(!out.stderr.contains("secret-pw"), "{}", out.stderr);
+}
+
+#[test]
+fn a_closed_stdout_is_an_error_not_a_silent_loss() {
+    let s3 = S3::start();
+    mput(&s3, "there", b"data", &[]).ok();
+    for cmd in [
+        format!("s3-mget {} >&-", s3.url("there")),
+        format!("s3-ls {} >&-", s3.url("")),
+        format!("s3-mput --print {} </dev/null >&-", s3.url("printed")),
+    ] {
+        let out = s3.env(sh(&cmd)).run();
+        out.code(1);
+        out.one_line_with("stdout is closed");
+    }
+    // The missing bucket is named as such, not as a missing object.
+    let out = s3.tool("s3-mget").arg("s3://sol-no-such-bucket-y/k").run();
+    out.code(1);
+    out.one_line_with("no such bucket (the bucket 'sol-no-such-bucket-y' does not exist)");
+}
+
+#[test]
+fn s3_local_keeps_keys_inside_their_bucket() {
+    let s3 = S3::start_local();
+    let (traversal, missing) = s3.sdk(|c, b| async move {
+        use aws_sdk_s3::primitives::ByteStream;
+        let t = c
+            .put_object()
+            .bucket(&b)
+            .key("../other/escape")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await;
+        let m = c
+            .put_object()
+            .bucket("sol-no-such-bucket-z")
+            .key("k")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await;
+        (
+            t.err()
+                .and_then(|e| e.raw_response().map(|r| r.status().as_u16())),
+            m.err()
+                .and_then(|e| e.raw_response().map(|r| r.status().as_u16())),
+        )
+    });
+    assert_eq!(traversal, Some(400));
+    assert_eq!(missing, Some(404));
+    let root = crate::s3env::root_of(&s3);
+    assert!(!root.join("other").exists());
+    assert!(!root.join("sol-no-such-bucket-z").exists());
 }

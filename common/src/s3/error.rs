@@ -275,11 +275,18 @@ impl S3Error {
     }
 }
 
-/// Control characters (a server's message may carry newlines) become spaces.
+/// Control characters (a server's message may carry newlines) become spaces, and a
+/// message of more than 400 characters is cut.
 fn one_line(s: &str) -> String {
-    s.chars()
+    let mut out: String = s
+        .chars()
+        .take(400)
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect();
+    if s.chars().nth(400).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 fn hint(status: u16, code: Option<&str>, url: &S3Url) -> Option<String> {

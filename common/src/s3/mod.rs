@@ -94,8 +94,9 @@ pub struct ConnArgs {
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub retries: u32,
     /// Seconds an attempt may wait for an answer (plus 1 s per 64 KiB of its body), or for a
-    /// body to move, before it is abandoned and retried; connecting gets at most 10 s. At the
-    /// defaults a dead or silent endpoint fails a tool within 110 s.
+    /// body to move, before it is abandoned and retried; connecting gets at most 10 s; three
+    /// such timeouts in a row end the request. At the defaults a dead or silent endpoint
+    /// fails a tool within 65 s.
     #[arg(long, value_name = "SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
 }
@@ -118,8 +119,51 @@ pub const FLOOR_RATE: u64 = 64 << 10;
 /// The longest `connect` is given.
 pub const CONNECT_TIMEOUT: u64 = 10;
 
+/// Attempts in a row that time out before a request gives up, whatever `--retries` says.
+pub const SILENT: u32 = 3;
+
+/// The endpoint as given, checked: `http(s)://HOST[:PORT]` with nothing after it but an
+/// optional `/` (a path would be joined to every key), and its user:password, if any,
+/// left out of what messages show.
+pub fn check_endpoint(e: &str) -> Result<String, String> {
+    let bad = |why: &str| Err(format!("endpoint '{}': {why}", shown(e)));
+    let Some((scheme, rest)) = e.split_once("://") else {
+        return bad("expected http://HOST[:PORT] or https://HOST[:PORT]");
+    };
+    if scheme != "http" && scheme != "https" {
+        return bad("expected http://HOST[:PORT] or https://HOST[:PORT]");
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    if hostport.is_empty() || hostport.contains(['/', '?', '#', ' ']) {
+        return bad("no path, query or spaces after HOST[:PORT]");
+    }
+    if let Some((_, port)) = hostport.rsplit_once(':').filter(|(h, _)| !h.ends_with(']')) {
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return bad("the port must be 1-65535");
+        }
+    }
+    Ok(shown(e))
+}
+
+/// A URL without its user:password.
+fn shown(e: &str) -> String {
+    match (e.split_once("://"), e.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
+        _ => e.to_string(),
+    }
+}
+
 /// Build a client from the standard AWS chain (env, profile, instance role) and the options.
-pub async fn client(a: &ConnArgs) -> S3Client {
+/// A malformed endpoint is a usage error (status 2).
+pub async fn client(a: &ConnArgs) -> anyhow::Result<S3Client> {
+    let from_env = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.is_empty());
+    let shown_endpoint = match a.endpoint_url.as_ref().or(from_env.as_ref()) {
+        Some(e) => Some(check_endpoint(e).map_err(crate::Fail::usage)?),
+        None => None,
+    };
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(p) = &a.profile {
         loader = loader.profile_name(p);
@@ -131,11 +175,7 @@ pub async fn client(a: &ConnArgs) -> S3Client {
         loader = loader.endpoint_url(e);
     }
     let shared = loader.load().await;
-    let endpoint = a
-        .endpoint_url
-        .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-        .filter(|e| !e.is_empty());
+    let endpoint = shown_endpoint;
     let timeout = Duration::from_secs(a.timeout);
     let mut b = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(a.path_style || endpoint.is_some())
@@ -160,12 +200,12 @@ pub async fn client(a: &ConnArgs) -> S3Client {
     if shared.region().is_none() {
         b = b.region(Region::new("us-east-1"));
     }
-    S3Client {
+    Ok(S3Client {
         client: Client::from_conf(b.build()),
         retries: a.retries,
         timeout,
         endpoint: endpoint.unwrap_or_else(|| "the AWS endpoint".to_string()),
-    }
+    })
 }
 
 impl S3Client {
@@ -196,7 +236,8 @@ impl S3Client {
     }
 
     /// Run `attempt` until it succeeds, fails for good, or `--retries` attempts failed; with
-    /// backoff between attempts. An attempt that made progress is not counted.
+    /// backoff between attempts. An attempt that made progress is not counted. Three
+    /// attempts in a row without an answer end the request: the server is gone silent.
     pub async fn retry<T, F, Fut>(&self, mut attempt: F) -> Result<T, S3Error>
     where
         F: FnMut() -> Fut,
@@ -204,13 +245,23 @@ impl S3Client {
     {
         let mut counted = 0;
         let mut made = 0;
+        let mut silent = 0;
         loop {
             counted += 1;
             made += 1;
             tokio::time::sleep(backoff(counted)).await;
             match attempt().await {
                 Ok(v) => return Ok(v),
-                Err(e) if e.retryable() && (e.progressed || counted < self.retries) => {
+                Err(e)
+                    if e.retryable()
+                        && (e.progressed || counted < self.retries)
+                        && !(matches!(e.why, Why::TimedOut { .. }) && silent + 1 >= SILENT) =>
+                {
+                    if matches!(e.why, Why::TimedOut { .. }) {
+                        silent += 1;
+                    } else {
+                        silent = 0;
+                    }
                     if e.progressed {
                         counted = 1;
                     }
@@ -338,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_endpoint_fails_within_110_s_at_the_defaults() {
+    fn a_dead_endpoint_fails_within_65_s_at_the_defaults() {
         use clap::Parser;
         #[derive(Parser)]
         struct T {
@@ -351,8 +402,24 @@ mod tests {
         let waits: u64 = (2..=a.retries)
             .map(|n| 200u64.saturating_mul(1 << (n - 2).min(6)).min(10_000))
             .sum();
-        let worst = u64::from(a.retries) * a.timeout * 1000 + waits;
-        assert!(worst <= 110_000, "{worst} ms");
+        // Refused at once: the backoff only. Silent (or connecting in vain): at most SILENT
+        // attempts of --timeout each.
+        let silent = u64::from(SILENT.min(a.retries)) * a.timeout * 1000 + waits;
+        assert!(silent <= 70_000, "{silent} ms");
+        assert_eq!(
+            check_endpoint("http://u:p@127.0.0.1:9/"),
+            Ok("http://127.0.0.1:9/".into())
+        );
+        for bad in [
+            "notaurl",
+            "http://",
+            "ftp://h:1",
+            "http://h:99999",
+            "http://h/p",
+            " http://h",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
         assert!(a.timeout.min(CONNECT_TIMEOUT) <= a.timeout);
     }
 
