@@ -132,7 +132,7 @@ fn overdue_with_max_age_is_status_4_in_a_cron_like_run() {
 
     // As cron runs it: a new session (no controlling terminal), stdin from /dev/null, only
     // PATH, HOME and the S3 settings; no key.
-    let cron = |max_age: &str| {
+    let cron = |flags: &str| {
         run_sh(
             &s3,
             &format!(
@@ -140,13 +140,17 @@ fn overdue_with_max_age_is_status_4_in_a_cron_like_run() {
                  AWS_ENDPOINT_URL=\"$AWS_ENDPOINT_URL\" AWS_ACCESS_KEY_ID=\"$AWS_ACCESS_KEY_ID\" \
                  AWS_SECRET_ACCESS_KEY=\"$AWS_SECRET_ACCESS_KEY\" AWS_REGION=us-east-1 \
                  AWS_EC2_METADATA_DISABLED=true \
-                 setsid -w '{s}' --coverage-only --max-age {max_age} '{r}' {d} < /dev/null",
+                 setsid -w '{s}' --coverage-only {flags} '{r}' {d} < /dev/null",
                 h = t.path().display(),
                 s = script("sol-audit").display()
             ),
         )
     };
-    let fresh = cron("36h");
+    // As crontab.example has it: silent while all is well.
+    let quiet = cron("--quiet --max-age 36h");
+    quiet.ok();
+    assert_eq!(quiet.stdout_str(), "", "--quiet printed a report");
+    let fresh = cron("--max-age 36h");
     fresh.ok();
     let o = fresh.stdout_str();
     assert!(o.contains("no problems"), "{o}");
@@ -161,7 +165,7 @@ fn overdue_with_max_age_is_status_4_in_a_cron_like_run() {
     );
 
     std::thread::sleep(Duration::from_millis(2100));
-    let overdue = cron("1s");
+    let overdue = cron("--quiet --max-age 1s");
     overdue.code(4);
     let o = overdue.stdout_str();
     assert_eq!(problems(&o).len(), 1, "{o}");
