@@ -155,6 +155,20 @@ sol_changed_after() { # dir epoch
   c=$(find "$1" -newerct "@$2.999999999" -printf '%C@\n' -quit 2> /dev/null) || true
   printf '%s' "${c%%.*}"
 }
+# The same for many sols at once (sol-audit's coverage): one find over them all, printing
+# NAME<TAB>SECONDS, the newest inode change time of anything in each sol (whole seconds).
+# NAMEs are sol names (no tab, newline or slash); a line that is not TIME<TAB>PATH (a path
+# holding a newline) is skipped, and the maximum is kept, so a crafted path can at worst
+# make a sol look changed, never unchanged.
+sol_newest_ctimes() { # root name...
+  local root=$1
+  shift
+  [ $# -gt 0 ] || return 0
+  (cd -- "$root" && find "$@" -printf '%C@\t%p\n' 2> /dev/null) |
+    awk -F '\t' '/^[0-9]+(\.[0-9]*)?\t/ { n = $2; sub(/\/.*/, "", n); t = int($1)
+        if (!(n in m) || t > m[n]) m[n] = t }
+      END { for (n in m) printf "%s\t%d\n", n, m[n] }' || true
+}
 # Keep the stored object URL as URL.replaced-<UTC time> (s3-mget | s3-mput, which never
 # overwrites) before it is replaced: prints the kept URL; returns 1 with the first error
 # line in ERRFILE when the copy failed (then URL is unchanged).

@@ -322,7 +322,7 @@ pub(crate) fn run_sh(s3: &S3, script: &str) -> Out {
 }
 
 /// Store `keys` (tiny bodies) under the bucket, many at once.
-fn put_many(s3: &S3, keys: Vec<String>) {
+pub(crate) fn put_many(s3: &S3, keys: Vec<String>) {
     s3.sdk(|c, b| async move {
         let mut set = tokio::task::JoinSet::new();
         let mut it = keys.into_iter();
