@@ -112,6 +112,78 @@ sol_warn() { # sol file...
   done
 }
 
+# --- times, sizes and what changed since a sol was stored ----------------------------
+# RFC 3339 UTC as s3-ls prints it (YYYY-MM-DDTHH:MM:SSZ) -> seconds since the epoch into
+# VAR, without a fork (thousands of keys a run). Returns 1 (VAR empty) on anything else.
+sol_epoch() { # var rfc3339
+  local y m d era yoe doy
+  printf -v "$1" '%s' ""
+  [[ $2 =~ ^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2}) ]] || return 1
+  y=$((10#${BASH_REMATCH[1]})) m=$((10#${BASH_REMATCH[2]})) d=$((10#${BASH_REMATCH[3]}))
+  [ "$m" -gt 2 ] || y=$((y - 1))
+  era=$((y / 400)) # years before 0 never occur here
+  yoe=$((y - era * 400))
+  if [ "$m" -gt 2 ]; then doy=$(((153 * (m - 3) + 2) / 5 + d - 1)); else doy=$(((153 * (m + 9) + 2) / 5 + d - 1)); fi
+  printf -v "$1" '%d' "$(((era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468) * 86400 \
+    + 10#${BASH_REMATCH[4]} * 3600 + 10#${BASH_REMATCH[5]} * 60 + 10#${BASH_REMATCH[6]}))"
+}
+# Seconds since the epoch -> RFC 3339 UTC into VAR.
+sol_utc() { local TZ=UTC; printf -v "$1" '%(%Y-%m-%dT%H:%M:%SZ)T' "$2"; }
+# A duration (N, Ns, Nm, Nh or Nd) in seconds into VAR; returns 1 when it is not one.
+sol_duration() { # var text
+  local n=${2%[smhd]} u=1
+  case $n in ''|*[!0-9]*) return 1 ;; esac
+  case $2 in *m) u=60 ;; *h) u=3600 ;; *d) u=86400 ;; esac
+  printf -v "$1" '%d' "$((10#$n * u))"
+}
+# A size (N, NK, NM, NG or NT, binary) in bytes into VAR; returns 1 when it is not one.
+sol_size() { # var text
+  local n=${2%[KMGTkmgt]} u=1
+  case $n in ''|*[!0-9]*) return 1 ;; esac
+  case $2 in *[Kk]) u=1024 ;; *[Mm]) u=1048576 ;; *[Gg]) u=1073741824 ;; *[Tt]) u=1099511627776 ;; esac
+  printf -v "$1" '%d' "$((10#$n * u))"
+}
+# Has anything in DIR (DIR included) changed since an archive stored at EPOCH (the
+# archive's Last-Modified, whole seconds)? Prints the change time (epoch seconds) of the
+# first such entry, nothing when none. The inode change time (ctime) is compared, not the
+# mtime: a file copied in with its old mtime kept (cp -p, rsync -a, tar x) or renamed in
+# has an old mtime but a new ctime, and ctime cannot be set back by a program. A change
+# in the same second as the archive's Last-Modified is not told apart from the archive
+# (Last-Modified has whole seconds), see sol-audit(1).
+sol_changed_after() { # dir epoch
+  local c
+  c=$(find "$1" -newerct "@$2.999999999" -printf '%C@\n' -quit 2> /dev/null) || true
+  printf '%s' "${c%%.*}"
+}
+# The same for many sols at once (sol-audit's coverage): one find over them all, printing
+# NAME<TAB>SECONDS, the newest inode change time of anything in each sol (whole seconds).
+# NAMEs are sol names (no tab, newline or slash); a line that is not TIME<TAB>PATH (a path
+# holding a newline) is skipped, and the maximum is kept, so a crafted path can at worst
+# make a sol look changed, never unchanged.
+sol_newest_ctimes() { # root name...
+  local root=$1
+  shift
+  [ $# -gt 0 ] || return 0
+  (cd -- "$root" && find "$@" -printf '%C@\t%p\n' 2> /dev/null) |
+    awk -F '\t' '/^[0-9]+(\.[0-9]*)?\t/ { n = $2; sub(/\/.*/, "", n); t = int($1)
+        if (!(n in m) || t > m[n]) m[n] = t }
+      END { for (n in m) printf "%s\t%d\n", n, m[n] }' || true
+}
+# Keep the stored object URL as URL.replaced-<UTC time> (s3-mget | s3-mput, which never
+# overwrites) before it is replaced: prints the kept URL; returns 1 with the first error
+# line in ERRFILE when the copy failed (then URL is unchanged).
+sol_keep_old() { # url errfile
+  local keep
+  local -a st
+  keep="$1.replaced-$(date -u +%Y%m%dT%H%M%SZ)"
+  set +e
+  s3-mget -- "$1" 2> "$2" | s3-mput --require-complete -- "$keep" 2>> "$2"
+  st=("${PIPESTATUS[@]}")
+  set -e
+  [ "${st[*]}" = "0 0" ] || return 1
+  printf '%s' "$keep"
+}
+
 # --- jobs: one process group per sol, so INT or TERM stops every stage of every sol ----
 declare -A sol_job_sol=() sol_job_row=()
 sol_nrow=0
@@ -202,6 +274,8 @@ sol_report() { # kind title skipped-words
   local table=""
   printf '%s\n' "$title"
   printf 'started %s, finished %s\n' "$sol_started" "$(date -u +%FT%TZ)"
+  # A script may put its problems first (sol-audit: a person reads this at 8 am).
+  if declare -F sol_report_head > /dev/null; then sol_report_head; fi
   case $kind in
     backup) printf -v table '%-16s %-11s %12s %12s %12s %8s\n' SOL STATUS IN OUT RATE TIME ;;
     restore) printf -v table '%-16s %-11s %12s %10s %12s %8s\n' SOL STATUS BYTES FILES RATE TIME ;;
@@ -244,11 +318,15 @@ sol_report() { # kind title skipped-words
     restore) sol_fmt_mb a "$t1"; c="$a, $t2 files" ;;
     audit) sol_fmt_mb b "$t2"; c="$t1 files, $b compared" ;;
   esac
-  printf 'summary: %d sols: %d ok, %d skipped (%s), %d failed, %d interrupted; %s; %s\n' \
-    "$n" "$ok" "$skipped" "$skipped_words" "$bad" "$intr" "$c" "$d"
+  # No content audit (sol-audit --coverage-only): no table and no such summary.
+  [ "$kind" = audit ] && [ "$n" = 0 ] && [ -n "${sol_report_no_rows:-}" ] ||
+    printf 'summary: %d sols: %d ok, %d skipped (%s), %d failed, %d interrupted; %s; %s\n' \
+      "$n" "$ok" "$skipped" "$skipped_words" "$bad" "$intr" "$c" "$d"
   if [ -s "$sol_work/warnings" ]; then
     echo "warnings (sols that succeeded):"
     sed 's/^/  /' "$sol_work/warnings"
   fi
+  # ... and its own last lines (sol-audit: coverage, how much was content-audited).
+  if declare -F sol_report_tail > /dev/null; then sol_report_tail; fi
   return "$worst"
 }

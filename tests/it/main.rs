@@ -1,6 +1,7 @@
 //! Integration tests: the built binaries, run on real data, checked with the real tar, gzip,
 //! pigz, openssl and md5sum they claim compatibility with.
 
+mod audit;
 mod cli;
 mod fuzz;
 mod man;
