@@ -140,10 +140,10 @@ run two writers for one key.
 SIGINT or SIGTERM before the commit aborts the upload (a CreateMultipartUpload in flight
 is waited for, so that its upload is aborted too) and exits 130: nothing is stored.
 Once CompleteMultipartUpload (or the single PUT) has been sent, the upload is committed
-from this side: a signal then waits for the answer and its confirmation (at most the
-\fB--timeout\fR budget) and exits 130 saying the truth: either "interrupted after the
-upload was committed: the object is stored and complete (ETag E)", or that nothing is
-stored. SIGKILL or a power loss leaves the multipart upload pending: see LEFTOVERS.
+from this side: a signal then waits for the answer and its confirmation (at most twice
+\fB--timeout\fR; past that a HEAD of the key decides) and exits 130 saying the truth:
+either "interrupted after the upload was committed: the object is stored and complete
+(ETag E)", or that nothing is stored. SIGKILL or a power loss leaves the multipart upload pending: see LEFTOVERS.
 .SH LEFTOVERS
 A multipart upload that was neither completed nor aborted keeps its parts stored (and
 billed) but never appears as an object. When s3-mput cannot abort (the server is gone),

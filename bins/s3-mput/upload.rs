@@ -181,7 +181,8 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
     Err(abort_pending(&ctx, &shared, err).await)
 }
 
-/// `--print`'s line on stdout; a closed stdout is an error (status 141), never a panic.
+/// `--print`'s line on stdout; a closed stdout is an error (status 1; 141 for a closed
+/// pipe), never a panic.
 fn print_line(line: &str) -> anyhow::Result<()> {
     use std::io::Write;
     if sol_common::stdio::started_closed(1) {
