@@ -204,11 +204,39 @@ impl Run {
         let code = status
             .code()
             .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        Out {
+        let out = Out {
             code,
             stdout,
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
             label: self.label,
+        };
+        out.no_debug_dump();
+        out
+    }
+}
+
+/// Tell-tale shapes of Rust's `{:?}` of SDK and I/O errors, never allowed in a message.
+const DEBUG_DUMP: [&str; 7] = [
+    "Some(",
+    "ServiceError",
+    "Unhandled(",
+    "DispatchFailure",
+    "ConnectorError",
+    "ErrorMetadata",
+    " 1 attempts",
+];
+
+impl Out {
+    /// Every run of every test: no line of stderr carries a Debug dump.
+    #[track_caller]
+    pub fn no_debug_dump(&self) {
+        for bad in DEBUG_DUMP {
+            assert!(
+                !self.stderr.contains(bad),
+                "`{}`: Debug output ({bad:?}) in:\n{}",
+                self.label,
+                self.stderr
+            );
         }
     }
 }
