@@ -93,6 +93,19 @@ fn run_bounded(
     )
 }
 
+/// SIGTERM to `pid` as soon as the proxy has forwarded the matched request.
+fn term_when_sent(matched: &std::sync::atomic::AtomicU64, pid: u32, what: &str) {
+    let start = Instant::now();
+    while matched.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} never sent"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+}
+
 // 1. A part that fails past its retries ends the upload, even while stdin is slow.
 #[test]
 fn a_server_that_dies_mid_upload_ends_it_within_the_retry_budget() {
@@ -247,15 +260,7 @@ fn sigterm_while_complete_is_in_flight_tells_the_truth() {
     let data = Rng::new(24).bytes(12 << 20);
     let matched = proxy.matched.clone();
     let (code, stderr, _) = run_bounded(cmd, data.clone(), Duration::from_secs(60), |pid| {
-        let start = Instant::now();
-        while matched.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "Complete never sent"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        term_when_sent(&matched, pid, "Complete");
     });
     assert_eq!(code, 130, "{stderr}");
     assert_eq!(
@@ -290,12 +295,7 @@ fn sigterm_while_complete_is_in_flight_tells_the_truth() {
     let small = Rng::new(26).bytes(50_000);
     let matched = proxy.matched.clone();
     let (code, stderr, _) = run_bounded(cmd, small.clone(), Duration::from_secs(60), |pid| {
-        let start = Instant::now();
-        while matched.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-            assert!(start.elapsed() < Duration::from_secs(30), "PUT never sent");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        term_when_sent(&matched, pid, "PUT");
     });
     assert_eq!(code, 130, "{stderr}");
     use md5::{Digest, Md5};
@@ -435,15 +435,7 @@ fn sigterm_while_create_is_in_flight_leaves_no_upload() {
         Rng::new(25).bytes(12 << 20),
         Duration::from_secs(60),
         |pid| {
-            let start = Instant::now();
-            while matched.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-                assert!(
-                    start.elapsed() < Duration::from_secs(30),
-                    "Create never sent"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            term_when_sent(&matched, pid, "Create");
         },
     );
     assert_eq!(code, 130, "{stderr}");
@@ -749,15 +741,7 @@ fn a_signal_after_the_commit_waits_only_the_timeout_budget() {
     let signalled = std::sync::Arc::new(std::sync::Mutex::new(None));
     let at = signalled.clone();
     let (code, stderr, _) = run_bounded(cmd, data.clone(), Duration::from_secs(50), |pid| {
-        let start = Instant::now();
-        while matched.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "Complete never sent"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        term_when_sent(&matched, pid, "Complete");
         *at.lock().unwrap() = Some(Instant::now());
     });
     let waited = signalled.lock().unwrap().unwrap().elapsed();
