@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::s3env::{rt, server, Faults, Proxy, Trigger, S3};
+use crate::s3env::{rt, server, Faults, Proxy, S3};
 use crate::util::*;
 
 fn mput(s3: &S3, key: &str, data: &[u8], extra: &[&str]) -> Out {
@@ -167,17 +167,11 @@ fn a_server_that_dies_mid_upload_ends_it_within_the_retry_budget() {
 #[test]
 fn a_lost_answer_to_complete_is_confirmed_by_the_key() {
     let s3 = S3::start();
-    let proxy = Proxy::start(
+    let proxy = Proxy::on_first(
         s3.addr,
-        Faults {
-            on: Some(Trigger {
-                pattern: b"<CompleteMultipartUpload",
-                hold: Duration::ZERO,
-                cut: true,
-                times: 1,
-            }),
-            ..Faults::NONE
-        },
+        b"<CompleteMultipartUpload",
+        Duration::ZERO,
+        true,
         3,
     );
     let data = Rng::new(21).bytes(12 << 20);
@@ -196,19 +190,7 @@ fn a_lost_answer_to_complete_is_confirmed_by_the_key() {
     assert!(s3.pending_uploads().is_empty());
 
     // The same for a single PUT: its retry meets our own object (412), and the key decides.
-    let proxy = Proxy::start(
-        s3.addr,
-        Faults {
-            on: Some(Trigger {
-                pattern: b"PUT /",
-                hold: Duration::ZERO,
-                cut: true,
-                times: 1,
-            }),
-            ..Faults::NONE
-        },
-        4,
-    );
+    let proxy = Proxy::on_first(s3.addr, b"PUT /", Duration::ZERO, true, 4);
     let small = Rng::new(22).bytes(100_000);
     let out = s3
         .env_at(tool("s3-mput"), &proxy.endpoint)
@@ -240,17 +222,11 @@ fn print_always_shows_the_checked_multipart_etag() {
 #[test]
 fn sigterm_while_complete_is_in_flight_tells_the_truth() {
     let s3 = S3::start();
-    let proxy = Proxy::start(
+    let proxy = Proxy::on_first(
         s3.addr,
-        Faults {
-            on: Some(Trigger {
-                pattern: b"<CompleteMultipartUpload",
-                hold: Duration::from_secs(2),
-                cut: false,
-                times: 1,
-            }),
-            ..Faults::NONE
-        },
+        b"<CompleteMultipartUpload",
+        Duration::from_secs(2),
+        false,
         5,
     );
     let mut cmd = s3.command("s3-mput");
@@ -276,19 +252,7 @@ fn sigterm_while_complete_is_in_flight_tells_the_truth() {
     assert!(s3.pending_uploads().is_empty());
 
     // The same for a single PUT, whose commit point is the PUT itself.
-    let proxy = Proxy::start(
-        s3.addr,
-        Faults {
-            on: Some(Trigger {
-                pattern: b"PUT /",
-                hold: Duration::from_secs(2),
-                cut: false,
-                times: 1,
-            }),
-            ..Faults::NONE
-        },
-        7,
-    );
+    let proxy = Proxy::on_first(s3.addr, b"PUT /", Duration::from_secs(2), false, 7);
     let mut cmd = s3.command("s3-mput");
     cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint)
         .arg(s3.url("committed-single"));
@@ -412,19 +376,7 @@ fn s3_local_conditional_writes_are_atomic() {
 #[test]
 fn sigterm_while_create_is_in_flight_leaves_no_upload() {
     let s3 = S3::start();
-    let proxy = Proxy::start(
-        s3.addr,
-        Faults {
-            on: Some(Trigger {
-                pattern: b"?uploads",
-                hold: Duration::from_millis(1500),
-                cut: false,
-                times: 1,
-            }),
-            ..Faults::NONE
-        },
-        6,
-    );
+    let proxy = Proxy::on_first(s3.addr, b"?uploads", Duration::from_millis(1500), false, 6);
     let mut cmd = s3.command("s3-mput");
     cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint)
         .args(["--part-size", "5M"])
@@ -719,17 +671,11 @@ fn a_signal_after_the_commit_waits_only_the_timeout_budget() {
     // The server completes, but its answer is held for a minute: the signal waits two
     // --timeout, then the key decides.
     let s3 = S3::start();
-    let proxy = Proxy::start(
+    let proxy = Proxy::on_first(
         s3.addr,
-        Faults {
-            on: Some(Trigger {
-                pattern: b"<CompleteMultipartUpload",
-                hold: Duration::from_secs(60),
-                cut: false,
-                times: 1,
-            }),
-            ..Faults::NONE
-        },
+        b"<CompleteMultipartUpload",
+        Duration::from_secs(60),
+        false,
         8,
     );
     let mut cmd = s3.command("s3-mput");

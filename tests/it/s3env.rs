@@ -283,6 +283,24 @@ impl Proxy {
         }
     }
 
+    /// A proxy that holds (or, with `cut`, drops) the answer to the first request that
+    /// contains `pattern`, and passes everything else through.
+    pub fn on_first(
+        upstream: SocketAddr,
+        pattern: &'static [u8],
+        hold: Duration,
+        cut: bool,
+        seed: u64,
+    ) -> Proxy {
+        let on = Some(Trigger {
+            pattern,
+            hold,
+            cut,
+            times: 1,
+        });
+        Proxy::start(upstream, Faults { on, ..Faults::NONE }, seed)
+    }
+
     pub fn start(upstream: SocketAddr, faults: Faults, seed: u64) -> Proxy {
         let listener = rt().block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
