@@ -12,7 +12,7 @@ use anyhow::Context;
 use sol_common::Status;
 use tar::EntryType;
 
-use super::hasher::{hex, Compared, Hashed, Hashers, Md5Sum};
+use super::hasher::{hex, Hashed, Hashers, Md5Sum};
 use crate::sol_tar::stream::{self, corrupt};
 
 /// One md5sum line. Like coreutils, a name with a backslash, newline or carriage return is
@@ -96,27 +96,27 @@ pub fn scan(
 pub struct Resolver(HashMap<Vec<u8>, Md5Sum>);
 
 impl Resolver {
-    /// The digest, and for a file hashed with --check its comparison with the local copy.
-    pub fn resolve(&mut self, name: &[u8], pending: Pending) -> Option<(Md5Sum, Option<Compared>)> {
-        let (d, compared) = match pending {
-            Pending::Digest(rx) => rx.recv().ok()?,
-            Pending::LinkTo(target) => (*self.0.get(&target)?, None),
+    /// The digest of a file or hard link (None for a symlink, or when hashing failed).
+    pub fn resolve(&mut self, name: &[u8], pending: Pending) -> Option<Md5Sum> {
+        let d = match pending {
+            Pending::Digest(rx) => rx.recv().ok()?.0?,
+            Pending::LinkTo(target) => *self.0.get(&target)?,
             Pending::Symlink(_) => return None,
         };
         self.0.insert(name.to_vec(), d);
-        Some((d, compared))
+        Some(d)
     }
 }
 
 pub fn sums(input: impl Read, threads: usize, strip: usize) -> anyhow::Result<Status> {
-    let hashers = Hashers::new(threads);
+    let hashers = Hashers::new(threads, true);
     // Lines are printed in stream order by a printer thread as digests complete.
     let (line_tx, line_rx) = mpsc::sync_channel::<(Vec<u8>, Pending)>(4096);
     let printer = thread::spawn(move || -> anyhow::Result<()> {
         let mut out = sol_common::stdio::text_output();
         let mut resolver = Resolver::default();
         for (name, pending) in line_rx {
-            if let Some((d, _)) = resolver.resolve(&name, pending) {
+            if let Some(d) = resolver.resolve(&name, pending) {
                 out.write_all(&md5sum_line(&d, &name))
                     .context("writing output")?;
             }
