@@ -14,7 +14,7 @@ use anyhow::Context;
 use sol_common::{Fail, Status};
 
 use super::hasher::{same_content, Compared, Hashers};
-use super::sums::{scan, Pending};
+use super::sums::{scan, Chunk, Entry, Pending};
 
 /// What to look up on disk for a stream entry that is not a regular file.
 enum Look {
@@ -90,11 +90,11 @@ fn unreadable(name: &[u8], e: &str) -> Option<&'static str> {
 }
 
 /// The verdict on a regular file, from the worker that compared it.
-fn file_verdict(name: &[u8], rx: Receiver<super::hasher::Hashed>) -> Option<&'static str> {
-    match rx.recv() {
-        Ok((_, Some(Compared::Same))) => None,
-        Ok((_, Some(Compared::Missing))) => Some("missing"),
-        Ok((_, Some(Compared::Unreadable(e)))) => unreadable(name, &e),
+fn file_verdict(name: &[u8], hashed: Option<super::hasher::Hashed>) -> Option<&'static str> {
+    match hashed {
+        Some((_, Some(Compared::Same))) => None,
+        Some((_, Some(Compared::Missing))) => Some("missing"),
+        Some((_, Some(Compared::Unreadable(e)))) => unreadable(name, &e),
         _ => Some("changed"),
     }
 }
@@ -104,19 +104,19 @@ fn file_verdict(name: &[u8], rx: Receiver<super::hasher::Hashed>) -> Option<&'st
 fn local_verdict(
     same: &HashMap<Vec<u8>, bool>,
     name: &[u8],
-    pending: Pending,
+    entry: Entry,
     local: Receiver<Local>,
 ) -> Option<&'static str> {
     let local = local
         .recv()
         .unwrap_or(Local::Unreadable("lookup thread died".into()));
-    match (pending, local) {
+    match (entry, local) {
         (_, Local::Missing) => Some("missing"),
         (_, Local::Unreadable(e)) => unreadable(name, &e),
-        (Pending::Symlink(want), Local::Symlink(have)) => (want != have).then_some("changed"),
+        (Entry::Symlink(want), Local::Symlink(have)) => (want != have).then_some("changed"),
         // A hard link holds its target's bytes: the same bytes as the target's local copy,
         // and that copy identical to the stream.
-        (Pending::LinkTo(target), Local::Linked(true)) => {
+        (Entry::LinkTo(target), Local::Linked(true)) => {
             (same.get(&target) != Some(&true)).then_some("changed")
         }
         (_, _) => Some("changed"),
@@ -153,44 +153,52 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
     // (rare) are looked up on one thread of their own.
     let hashers = Hashers::new(threads, false);
     let locals = LocalPool::new(1);
-    let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, Pending, Option<Receiver<Local>>)>(4096);
+    // A chunk of entries, with the lookups of its links.
+    type Looked = (Chunk, Vec<Option<Receiver<Local>>>);
+    let (tx, rx) = mpsc::sync_channel::<Looked>(64);
     let checker = thread::spawn(move || -> anyhow::Result<(Tally, HashMap<Vec<u8>, bool>)> {
         let mut out = sol_common::stdio::text_output();
         let mut same = HashMap::new();
         let mut t = Tally::default();
-        for (name, pending, local) in rx {
-            let verdict = match (pending, local) {
-                (Pending::Digest(rx), _) => file_verdict(&name, rx),
-                (pending, Some(local)) => local_verdict(&same, &name, pending, local),
-                (_, None) => Some("changed"),
-            };
-            t.files += 1;
-            match verdict {
-                Some("missing") => t.missing += 1,
-                Some(_) => t.changed += 1,
-                None => {}
+        for (chunk, mut lookups) in rx {
+            let lookups = lookups.drain(..);
+            for ((name, entry), local) in chunk.resolve().zip(lookups) {
+                let verdict = match (entry, local) {
+                    (Entry::File(hashed), _) => file_verdict(&name, hashed),
+                    (entry, Some(local)) => local_verdict(&same, &name, entry, local),
+                    (_, None) => Some("changed"),
+                };
+                t.files += 1;
+                match verdict {
+                    Some("missing") => t.missing += 1,
+                    Some(_) => t.changed += 1,
+                    None => {}
+                }
+                if let Some(v) = verdict {
+                    report(&mut out, v, &name).context("writing output")?;
+                }
+                same.insert(name, verdict.is_none());
             }
-            if let Some(v) = verdict {
-                report(&mut out, v, &name).context("writing output")?;
-            }
-            same.insert(name, verdict.is_none());
         }
         out.flush().context("writing output")?;
         Ok((t, same))
     });
 
-    let scanned = scan(input, &hashers, strip, Some(dir), |name, pending| {
-        let local = match &pending {
-            Pending::Digest(_) => None,
-            Pending::LinkTo(target) => Some(locals.look(
-                dir.join(OsStr::from_bytes(&name)),
-                Look::SameAs(dir.join(OsStr::from_bytes(target))),
-            )),
-            Pending::Symlink(_) => {
-                Some(locals.look(dir.join(OsStr::from_bytes(&name)), Look::Symlink))
-            }
-        };
-        tx.send((name, pending, local)).is_ok()
+    let scanned = scan(input, &hashers, strip, Some(dir), |chunk| {
+        let lookups = chunk
+            .entries()
+            .map(|(name, pending)| {
+                let path = dir.join(OsStr::from_bytes(name));
+                match pending {
+                    Pending::LinkTo(target) => {
+                        Some(locals.look(path, Look::SameAs(dir.join(OsStr::from_bytes(target)))))
+                    }
+                    Pending::Symlink(_) => Some(locals.look(path, Look::Symlink)),
+                    _ => None,
+                }
+            })
+            .collect();
+        tx.send((chunk, lookups)).is_ok()
     });
     drop(tx);
     let (mut tally, seen) = checker

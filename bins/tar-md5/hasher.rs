@@ -1,16 +1,18 @@
 //! Hashing files of the tar stream on a pool of threads while the stream is read.
 //!
 //! MD5 is serial within a file, so files are spread over the workers: the reader hands each
-//! file's blocks to whichever worker took that file, through a small bounded channel, and
-//! moves on to the next file as soon as the last block is handed over. Block buffers return
-//! to a pool, so memory is flat whatever the stream length.
+//! large file's blocks to whichever worker took that file, through a small bounded channel,
+//! and moves on to the next file as soon as the last block is handed over. Small files (most
+//! of a mission's, by count) are read whole and handed over in batches of up to 1 MiB, one
+//! hand-over per batch: a wake-up per file cost more CPU than comparing the file. Block
+//! buffers return to a pool, so memory is flat whatever the stream length.
 //!
 //! With --check, the worker that takes a file reads the local copy and compares it with the
 //! same blocks, byte for byte, and hashes nothing: a byte comparison catches every difference
 //! an MD5 comparison would (and a few it could miss), and MD5 was half of --check's CPU. The
 //! local files are still read in parallel with the stream.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -46,11 +48,54 @@ pub enum Compared {
 /// A file's digest (when hashing), and with --check its comparison with the local copy.
 pub type Hashed = (Option<Md5Sum>, Option<Compared>);
 
-type Job = (Receiver<(Vec<u8>, usize)>, Option<PathBuf>, Sender<Hashed>);
+/// Files up to this size go in batches.
+pub const SMALL: u64 = 256 << 10;
+/// A batch is handed over when it holds this many bytes or files.
+const BATCH_BYTES: usize = 1 << 20;
+const BATCH_FILES: usize = 512;
+
+/// Small files read whole, back to back, each with its local copy's path under --check.
+#[derive(Default)]
+pub struct Batch {
+    data: Vec<u8>,
+    files: Vec<(usize, Option<PathBuf>)>,
+}
+
+impl Batch {
+    /// Read the rest of `r` (`len` bytes) as the next file of the batch.
+    pub fn add(&mut self, r: &mut impl Read, len: u64, local: Option<PathBuf>) -> io::Result<()> {
+        let start = self.data.len();
+        r.take(len).read_to_end(&mut self.data)?;
+        if (self.data.len() - start) as u64 != len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.files.push((self.data.len() - start, local));
+        Ok(())
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.data.len() >= BATCH_BYTES || self.files.len() >= BATCH_FILES
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub fn files_len(&self) -> usize {
+        self.files.len()
+    }
+}
+
+enum Job {
+    /// One file, block by block.
+    Stream(Receiver<(Vec<u8>, usize)>, Option<PathBuf>, Sender<Hashed>),
+    /// Small files, answered together, in order.
+    Batch(Batch, Sender<Vec<Hashed>>),
+}
 
 /// Reads the local copy of a file alongside its stream blocks, into the worker's buffer.
 struct LocalCopy<'a> {
-    file: Option<File>,
+    file: Option<fs::File>,
     scratch: &'a mut Vec<u8>,
     verdict: Option<Compared>,
 }
@@ -61,7 +106,7 @@ impl LocalCopy<'_> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, Some(Compared::Missing)),
             Err(e) => (None, Some(Compared::Unreadable(e.to_string()))),
             Ok(m) if !m.is_file() => (None, Some(Compared::Differs)),
-            Ok(_) => match File::open(path) {
+            Ok(_) => match fs::File::open(path) {
                 Ok(f) => (Some(f), None),
                 Err(e) => (None, Some(Compared::Unreadable(e.to_string()))),
             },
@@ -125,22 +170,28 @@ impl Hashers {
                 let mut scratch = Vec::with_capacity(BLOCK);
                 loop {
                     let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok((blocks, local, reply)) = job else {
-                        return;
-                    };
-                    let mut local = local.as_deref().map(|p| LocalCopy::open(p, &mut scratch));
-                    let mut h = md5.then(Md5::new);
-                    for (block, n) in blocks.iter() {
-                        if let Some(h) = h.as_mut() {
-                            h.update(&block[..n]);
+                    match job {
+                        Err(_) => return,
+                        Ok(Job::Stream(blocks, local, reply)) => {
+                            let mut file = File::start(md5, local.as_deref(), &mut scratch);
+                            for (block, n) in blocks.iter() {
+                                file.update(&block[..n]);
+                                pool.give(block);
+                            }
+                            let _ = reply.send(file.finish());
                         }
-                        if let Some(l) = local.as_mut() {
-                            l.compare(&block[..n]);
+                        Ok(Job::Batch(batch, reply)) => {
+                            let mut done = Vec::with_capacity(batch.files.len());
+                            let mut at = 0;
+                            for (len, local) in &batch.files {
+                                let mut file = File::start(md5, local.as_deref(), &mut scratch);
+                                file.update(&batch.data[at..at + len]);
+                                done.push(file.finish());
+                                at += len;
+                            }
+                            let _ = reply.send(done);
                         }
-                        pool.give(block);
                     }
-                    let digest = h.map(|h| h.finalize().into());
-                    let _ = reply.send((digest, local.map(LocalCopy::finish)));
                 }
             });
         }
@@ -154,7 +205,7 @@ impl Hashers {
         let (block_tx, block_rx): (SyncSender<(Vec<u8>, usize)>, _) = mpsc::sync_channel(QUEUE);
         let (reply_tx, reply_rx) = mpsc::channel();
         self.jobs
-            .send((block_rx, local, reply_tx))
+            .send(Job::Stream(block_rx, local, reply_tx))
             .map_err(|_| io::Error::other("hash threads died"))?;
         loop {
             let mut block = self.pool.take();
@@ -172,6 +223,46 @@ impl Hashers {
         }
         Ok(reply_rx)
     }
+
+    /// Hash (and compare) a batch of small files; their results arrive together, in order.
+    pub fn hash_batch(&self, batch: Batch) -> io::Result<Receiver<Vec<Hashed>>> {
+        let (reply_tx, reply_rx) = mpsc::channel();
+        self.jobs
+            .send(Job::Batch(batch, reply_tx))
+            .map_err(|_| io::Error::other("hash threads died"))?;
+        Ok(reply_rx)
+    }
+}
+
+/// One file on a worker: its digest (when hashing) and its comparison (under --check).
+struct File<'a> {
+    md5: Option<Md5>,
+    local: Option<LocalCopy<'a>>,
+}
+
+impl<'a> File<'a> {
+    fn start(md5: bool, local: Option<&Path>, scratch: &'a mut Vec<u8>) -> File<'a> {
+        File {
+            md5: md5.then(Md5::new),
+            local: local.map(|p| LocalCopy::open(p, scratch)),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(h) = self.md5.as_mut() {
+            h.update(bytes);
+        }
+        if let Some(l) = self.local.as_mut() {
+            l.compare(bytes);
+        }
+    }
+
+    fn finish(self) -> Hashed {
+        (
+            self.md5.map(|h| h.finalize().into()),
+            self.local.map(LocalCopy::finish),
+        )
+    }
 }
 
 /// Whether two files on disk hold the same bytes (true at once for one file under two names).
@@ -184,7 +275,7 @@ pub fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
     if (ma.dev(), ma.ino()) == (mb.dev(), mb.ino()) {
         return Ok(true);
     }
-    let (mut fa, mut fb) = (File::open(a)?, File::open(b)?);
+    let (mut fa, mut fb) = (fs::File::open(a)?, fs::File::open(b)?);
     let (mut ba, mut bb) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
     loop {
         let n = read_full(&mut fa, &mut ba)?;
