@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::s3env::S3;
+use crate::scripts::{mission, script};
 use crate::util::*;
 
 fn vectors() -> PathBuf {
@@ -414,4 +415,113 @@ fn s3_mput_refuses_a_v2_stream_that_ended_early() {
     }
     mput("whole", &sc).ok();
     assert!(s3.get("whole").unwrap() == sc);
+}
+
+// ---- the scripts: a write-only backup host, escrow, rotation ------------------------------
+
+#[test]
+fn escrow_and_rotation_through_the_scripts() {
+    let s3 = S3::start();
+    let t = tmp();
+    let root = t.path().join("mission");
+    mission(&root, 2);
+    let keys = t.path().join("keys");
+    fs::create_dir(&keys).unwrap();
+    let (site, rs) = identity(&keys, "site.id");
+    let (escrow, re) = identity(&keys, "escrow.id");
+    // The backup host holds only public recipients.
+    let recipients = t.path().join("recipients");
+    fs::write(
+        &recipients,
+        format!("# site\n{rs}\n# escrow (off site)\n{re}\n"),
+    )
+    .unwrap();
+    let (r, d) = (root.display(), s3.url("sols"));
+    let backup = |rf: &Path, sols: &str| {
+        s3.env(sh(&format!(
+            "'{}' -R '{}' {sols} {d}",
+            script("sol-backup").display(),
+            rf.display()
+        )))
+        .run()
+    };
+    let out = backup(&recipients, &format!("'{r}'/sol0001"));
+    out.ok();
+    let restore = |id: &Path, sol: &str, to: &Path| {
+        s3.env(sh(&format!(
+            "'{}' -i '{}' {d} {sol} '{}'",
+            script("sol-restore").display(),
+            id.display(),
+            to.display()
+        )))
+        .run()
+    };
+    // The site identity restores; so does the escrow one.
+    let by_site = t.path().join("by-site");
+    restore(&site, "sol0001", &by_site).ok();
+    assert_same_tree(&root.join("sol0001"), &by_site.join("sol0001"));
+    // The site identity is lost: the escrow identity restores.
+    fs::remove_file(&site).unwrap();
+    let by_escrow = t.path().join("by-escrow");
+    restore(&escrow, "sol0001", &by_escrow).ok();
+    assert_same_tree(&root.join("sol0001"), &by_escrow.join("sol0001"));
+    // ... and the daily audit runs where an identity is.
+    let audit = s3
+        .env(sh(&format!(
+            "'{}' --sol sol0001 -i '{}' '{r}' {d}",
+            script("sol-audit").display(),
+            escrow.display()
+        )))
+        .run();
+    assert!(
+        audit.stdout_str().contains("1 ok"),
+        "{}\n{}",
+        audit.stdout_str(),
+        audit.stderr
+    );
+
+    // Rotation: a new site identity; the recipients file changes; new sols are sealed to it.
+    let (site2, rs2) = identity(&keys, "site2.id");
+    let rotated = t.path().join("recipients2");
+    fs::write(&rotated, format!("{rs2}\n{re}\n")).unwrap();
+    backup(&rotated, &format!("'{r}'/sol0002")).ok();
+    let new = t.path().join("new");
+    restore(&site2, "sol0002", &new).ok();
+    assert_same_tree(&root.join("sol0002"), &new.join("sol0002"));
+    // The old sol opens with the identity it was sealed to (escrow here, the site one is
+    // gone), not with the new site identity: status 3, named, nothing left in DEST.
+    let wrong = t.path().join("wrong");
+    let out = restore(&site2, "sol0001", &wrong);
+    out.code(3);
+    assert!(
+        out.stderr.contains("no stanza in this stream for identity"),
+        "{}",
+        out.stderr
+    );
+    assert!(!wrong.join("sol0001").exists());
+    // restore.mk with IDENTITY=.
+    let made = t.path().join("made");
+    s3.env(sh(&format!(
+        "make -f '{}' FROM={d} DEST='{}' SOLS=sol0002 IDENTITY='{}'",
+        script("restore.mk").display(),
+        made.display(),
+        site2.display()
+    )))
+    .run()
+    .ok();
+    assert_same_tree(&root.join("sol0002"), &made.join("sol0002"));
+
+    // The write-only host can still check coverage alone (no identity, no key).
+    let cov = s3
+        .env(sh(&format!(
+            "'{}' --coverage-only '{r}' {d}",
+            script("sol-audit").display()
+        )))
+        .run();
+    cov.ok();
+    assert!(
+        cov.stdout_str().contains("2 stored"),
+        "{}",
+        cov.stdout_str()
+    );
 }
