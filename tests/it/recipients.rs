@@ -525,3 +525,51 @@ fn escrow_and_rotation_through_the_scripts() {
         cov.stdout_str()
     );
 }
+
+#[test]
+fn an_audit_with_an_identity_refreshes_to_recipients_and_needs_them() {
+    let s3 = S3::start();
+    let t = tmp();
+    let root = t.path().join("mission");
+    mission(&root, 1);
+    let (id, r) = identity(t.path(), "site.id");
+    let rf = t.path().join("recipients");
+    fs::write(&rf, format!("{r}\n")).unwrap();
+    let (rt, d) = (root.display(), s3.url("s"));
+    s3.env(sh(&format!(
+        "'{}' -R '{}' '{rt}'/sol0001 {d}",
+        script("sol-backup").display(),
+        rf.display()
+    )))
+    .run()
+    .ok();
+    fs::write(root.join("sol0001/inst1/seq01/log001.txt"), b"changed").unwrap();
+    let audit = format!(
+        "'{}' --sol sol0001 -i '{}' '{rt}' {d}",
+        script("sol-audit").display(),
+        id.display()
+    );
+    // --refresh with only an identity cannot seal the new archive: usage, before any work.
+    let out = s3.env(sh(&format!("{audit} --refresh"))).run();
+    out.code(2);
+    assert!(
+        out.stderr.contains("--refresh with an identity needs -R"),
+        "{}",
+        out.stderr
+    );
+    // -R is only for --refresh.
+    s3.env(sh(&format!("{audit} -R '{}'", rf.display())))
+        .run()
+        .code(2);
+    let out = s3
+        .env(sh(&format!("{audit} --refresh -R '{}'", rf.display())))
+        .run();
+    out.code(3);
+    assert!(
+        out.stdout_str().contains("sol0001: refreshed"),
+        "{}",
+        out.stdout_str()
+    );
+    // The new archive is sealed to the recipient: the identity audits it clean.
+    s3.env(sh(&audit)).run().ok();
+}
