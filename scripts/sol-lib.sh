@@ -45,13 +45,6 @@ sol_operand_name_ok() {
   case $1 in ''|.|..|*/*|*\\*|*[[:cntrl:]]*) return 1 ;; esac
 }
 
-sol_key_file() { # from -k or SOL_KEY_FILE
-  local k=${1:-${SOL_KEY_FILE:-}}
-  [ -n "$k" ] || sol_usage_error "a key file is required: -k KEYFILE or SOL_KEY_FILE"
-  [ -r "$k" ] || { echo "$PROG: key file '$k': cannot read it" >&2; exit 1; }
-  printf '%s' "$k"
-}
-
 # What sol-crypt -d opens archives with: -k KEYFILE and/or -i IDENTITY, else SOL_KEY_FILE
 # and/or SOL_IDENTITY_FILE. Sets the array sol_dec (sol-crypt options) and sol_dec_key (the
 # key file, or empty), and unsets both
@@ -75,7 +68,8 @@ sol_decrypt_args() { # keyfile identity
 # host) and/or -k KEYFILE, else SOL_KEY_FILE. Sets the array sol_enc.
 sol_encrypt_args() { # keyfile recipients-file
   local k=$1 r=$2
-  [ -n "$r" ] || k=$(sol_key_file "$k")
+  [ -n "$k$r" ] || k=${SOL_KEY_FILE:-}
+  [ -n "$k$r" ] || sol_usage_error "a key file or recipients are required: -k KEYFILE (or SOL_KEY_FILE) or -R RECIPIENTS-FILE"
   unset SOL_KEY_FILE SOL_IDENTITY_FILE
   sol_enc=()
   if [ -n "$k" ]; then

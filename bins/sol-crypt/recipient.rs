@@ -150,7 +150,7 @@ impl Header {
         }
         let body_end = raw.len() - MAC_LEN;
         let mut at = FIXED_LEN;
-        let mut stanzas = Vec::with_capacity(usize::from(count));
+        let mut stanzas = Vec::with_capacity(usize::from(count).min(raw.len() / 3));
         for i in 0..count {
             if at + 3 > body_end {
                 return Err(format!("stanza {i} of {count} runs past the header"));
