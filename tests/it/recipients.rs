@@ -573,3 +573,48 @@ fn an_audit_with_an_identity_refreshes_to_recipients_and_needs_them() {
     // The new archive is sealed to the recipient: the identity audits it clean.
     s3.env(sh(&audit)).run().ok();
 }
+
+#[test]
+fn v2_decoding_survives_garbage_and_never_accepts_a_change() {
+    use crate::fuzz::{mutations, survives};
+    let t = tmp();
+    let (id, r) = identity(t.path(), "site.id");
+    let k = keyfile(t.path(), "k", 256);
+    let mut rng = Rng::new(0x16);
+    let plain = rng.bytes(20_000);
+    let sc = tool("sol-crypt")
+        .args(["-e", "--chunk-size", "4K", "-r", &r, "-k"])
+        .arg(&k)
+        .stdin(plain.clone())
+        .run()
+        .stdout
+        .clone();
+    let h = u32::from_be_bytes(sc[14..18].try_into().unwrap()) as usize;
+    let mut inputs = mutations(&sc, &mut rng, 40);
+    // And mutations of the header alone, the new parser's input.
+    for header in mutations(&sc[..h], &mut rng, 40) {
+        inputs.push([header, sc[h..].to_vec()].concat());
+    }
+    for (i, input) in inputs.into_iter().enumerate() {
+        for creds in [["-i", id.to_str().unwrap()], ["-k", k.to_str().unwrap()]] {
+            let out = tool("sol-crypt")
+                .arg("-d")
+                .args(creds)
+                .stdin(input.clone())
+                .run();
+            survives(&out, true);
+            if out.code == 0 {
+                assert!(
+                    out.stdout == plain,
+                    "mutation {i}: a changed stream accepted"
+                );
+            } else {
+                assert!(
+                    plain.starts_with(&out.stdout),
+                    "mutation {i}: unauthenticated output"
+                );
+            }
+        }
+        survives(&tool("sol-crypt").arg("info").stdin(input).run(), true);
+    }
+}
