@@ -289,10 +289,11 @@ fn check_commit(cli: &Cli, url: &S3Url) -> anyhow::Result<()> {
 
 /// A sol-crypt stream is only complete with its trailer (see sol-crypt(5)).
 fn check_complete(sum: &Summary, require: bool, url: &S3Url) -> anyhow::Result<()> {
-    let is_sc = sum.head.len() >= sc::HEADER_LEN && &sum.head[..8] == sc::MAGIC;
-    if is_sc {
+    let header_len = sc::header_len(&sum.head).filter(|_| sum.head.len() >= sc::HEADER_LEN);
+    if let Some(header_len) = header_len {
         let chunk = u32::from_be_bytes([sum.head[10], sum.head[11], sum.head[12], sum.head[13]]);
-        if !sc::is_complete(sum.total - sc::HEADER_LEN as u64, chunk, &sum.tail) {
+        let rest = sum.total.checked_sub(header_len);
+        if !rest.is_some_and(|rest| sc::is_complete(rest, chunk, &sum.tail)) {
             Err(Fail::integrity(format!(
                 "{url}: the sol-crypt stream ended early (no final chunk and trailer): not stored"
             )))?;

@@ -17,10 +17,13 @@
 //!   magic "SOLC-END" + total plaintext length, u64 BE; the final chunk's AAD
 //! ```
 //! Completeness can be checked without the key from the total length and the trailer: see
-//! [`is_complete`].
+//! [`is_complete`]. Version 2 (recipient.rs) has the same fields at 0..14, then its header
+//! length: see [`header_len`].
 
 pub const MAGIC: &[u8; 8] = b"SOLCRYPT";
 pub const VERSION: u8 = 1;
+/// Stanzas for recipients and key files (recipient.rs); the header length at 14..18.
+pub const VERSION_2: u8 = 2;
 pub const HEADER_LEN: usize = 86;
 pub const MAC_OFFSET: usize = 54;
 pub const TAG_LEN: usize = 16;
@@ -106,6 +109,21 @@ impl Header {
             salt,
             key_id,
         })
+    }
+}
+
+/// The header length of a sol-crypt stream of either version from its first bytes (at least
+/// 18), without the key; None when `head` is not the start of one.
+pub fn header_len(head: &[u8]) -> Option<u64> {
+    if head.len() < 18 || &head[..8] != MAGIC {
+        return None;
+    }
+    match head[8] {
+        VERSION => Some(HEADER_LEN as u64),
+        VERSION_2 => Some(u64::from(u32::from_be_bytes([
+            head[14], head[15], head[16], head[17],
+        ]))),
+        _ => None,
     }
 }
 
