@@ -38,6 +38,10 @@ pub struct Cli {
     /// Show bytes, rate and elapsed time on stderr [default: when stderr is a terminal].
     #[arg(long)]
     pub progress: bool,
+    /// Do not check the data against the ETag's MD5 (the ETag still pins the object): for a
+    /// pipe whose next stage authenticates every byte, like sol-crypt -d.
+    #[arg(long)]
+    pub no_md5: bool,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -48,6 +52,15 @@ s3-mget s3://mission/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip
     sol-tar extract -C /restore
 s3-mget --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY s3://mission/x > x
 .fi
+.SH VERIFICATION
+Where the ETag is an MD5 (a single-part object, or a multipart one whose part layout s3-mput
+recorded), the data is hashed on its way and a mismatch is status 3, after the last byte.
+This is the only check of the bytes themselves when the object is saved or copied (as
+sol-backup does when it keeps a replaced archive). It costs about one core-second per
+700 MB. \fB--no-md5\fR skips it where the next stage authenticates every byte anyway:
+sol-crypt -d refuses any changed, missing or added byte (status 3, before or at the chunk
+it is in), so sol-audit and sol-restore use it. The ETag still pins every range (If-Match),
+and the object's length is still checked.
 .SH MEMORY
 At most --concurrency ranges are held (the one at the front streams to stdout as its
 bytes arrive, in 1 MiB blocks) and 4 MiB wait for stdout: peak memory stays under

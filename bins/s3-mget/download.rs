@@ -73,7 +73,7 @@ pub async fn download(
         .server_side_encryption()
         .is_some_and(|s| s.as_str() == "aws:kms");
     let layout = match (etag.split_once('-'), recorded) {
-        _ if kms || etag.is_empty() => Layout::Unverified,
+        _ if cli.no_md5 || kms || etag.is_empty() => Layout::Unverified,
         (None, _) if etag.len() == 32 => Layout::WholeMd5,
         (Some(_), Some(p)) if p >= 1 << 20 => Layout::Parts(p),
         _ => Layout::Unverified,

@@ -500,3 +500,61 @@ fn metadata_content_type_and_rate_limit_are_applied() {
         .run()
         .code(2);
 }
+
+#[test]
+fn no_md5_leaves_every_byte_to_sol_crypt() {
+    // sol-audit and sol-restore run s3-mget --no-md5 because sol-crypt -d authenticates
+    // every byte: a byte flipped on the wire gets through s3-mget and stops sol-crypt.
+    let s3 = S3::start();
+    let t = tmp();
+    let key = t.path().join("site.key");
+    tool("sol-crypt")
+        .args(["keygen", "-o"])
+        .arg(&key)
+        .run()
+        .ok();
+    let plain = Rng::new(15).bytes(12 << 20);
+    let sealed = tool("sol-crypt")
+        .args(["-e", "-k"])
+        .arg(&key)
+        .stdin(plain.clone())
+        .run();
+    sealed.ok();
+    mput(
+        &s3,
+        "sol0001.tar.gz.sc",
+        &sealed.stdout,
+        &["--part-size", "5M"],
+    )
+    .ok();
+    let decrypt = |data: &[u8]| {
+        tool("sol-crypt")
+            .args(["-d", "-k"])
+            .arg(&key)
+            .stdin(data.to_vec())
+            .run()
+    };
+    // Intact: the same bytes, with or without the MD5.
+    let got = mget(&s3, "sol0001.tar.gz.sc", &["--no-md5"]);
+    got.ok();
+    assert!(got.stdout == sealed.stdout);
+    assert!(decrypt(&got.stdout).ok().stdout == plain);
+    // One byte flipped on the way: s3-mget --no-md5 passes it on, sol-crypt refuses it.
+    let flip = Proxy::start(
+        s3.addr,
+        Faults {
+            flip_at: Some(200_000),
+            ..Faults::NONE
+        },
+        2,
+    );
+    let got = s3
+        .env_at(tool("s3-mget"), &flip.endpoint)
+        .arg("--no-md5")
+        .arg(s3.url("sol0001.tar.gz.sc"))
+        .run();
+    got.ok();
+    assert_eq!(got.stdout.len(), sealed.stdout.len());
+    assert!(got.stdout != sealed.stdout, "the proxy flipped nothing");
+    decrypt(&got.stdout).code(3).one_line_with("sol-crypt");
+}
