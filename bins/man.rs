@@ -9,28 +9,28 @@ use clap::{Command, CommandFactory};
 /// Every tool page: (file name in man/, roff text).
 pub fn pages() -> Vec<(String, String)> {
     vec![
-        page::<crate::sol_tar::cli::Cli>(crate::sol_tar::cli::EXTRA_MAN),
-        page::<crate::sol_zip::cli::Cli>(crate::sol_zip::cli::EXTRA_MAN),
-        page::<crate::sol_crypt::cli::Cli>(crate::sol_crypt::cli::EXTRA_MAN),
-        page::<crate::tar_md5::cli::Cli>(crate::tar_md5::cli::EXTRA_MAN),
-        page::<crate::s3_mput::cli::Cli>(crate::s3_mput::cli::EXTRA_MAN),
-        page::<crate::s3_mget::cli::Cli>(crate::s3_mget::cli::EXTRA_MAN),
-        page::<crate::s3_ls::cli::Cli>(crate::s3_ls::cli::EXTRA_MAN),
-        page::<crate::s3_local::cli::Cli>(crate::s3_local::cli::EXTRA_MAN),
+        page::<sol_tar::cli::Cli>(sol_tar::cli::EXTRA_MAN),
+        page::<sol_zip::cli::Cli>(sol_zip::cli::EXTRA_MAN),
+        page::<sol_crypt::cli::Cli>(sol_crypt::cli::EXTRA_MAN),
+        page::<tar_md5::cli::Cli>(tar_md5::cli::EXTRA_MAN),
+        page::<s3_mput::cli::Cli>(s3_mput::cli::EXTRA_MAN),
+        page::<s3_mget::cli::Cli>(s3_mget::cli::EXTRA_MAN),
+        page::<s3_ls::cli::Cli>(s3_ls::cli::EXTRA_MAN),
+        page::<s3_local::cli::Cli>(s3_local::cli::EXTRA_MAN),
     ]
 }
 
 /// The tools' command definitions, by page name (for the completeness check).
 pub fn commands() -> Vec<(String, Command)> {
     [
-        crate::sol_tar::cli::Cli::command(),
-        crate::sol_zip::cli::Cli::command(),
-        crate::sol_crypt::cli::Cli::command(),
-        crate::tar_md5::cli::Cli::command(),
-        crate::s3_mput::cli::Cli::command(),
-        crate::s3_mget::cli::Cli::command(),
-        crate::s3_ls::cli::Cli::command(),
-        crate::s3_local::cli::Cli::command(),
+        sol_tar::cli::Cli::command(),
+        sol_zip::cli::Cli::command(),
+        sol_crypt::cli::Cli::command(),
+        tar_md5::cli::Cli::command(),
+        s3_mput::cli::Cli::command(),
+        s3_mget::cli::Cli::command(),
+        s3_ls::cli::Cli::command(),
+        s3_local::cli::Cli::command(),
     ]
     .into_iter()
     .map(|c| (format!("{}.1", c.get_name()), c))

@@ -1,5 +1,5 @@
 use clap::Parser;
-use sol_common::s3::ConnArgs;
+use sol_s3::ConnArgs;
 
 /// List the objects under s3://BUCKET/PREFIX, one a line:
 /// KEY<TAB>SIZE<TAB>LAST-MODIFIED (RFC 3339, UTC)<TAB>ETAG.
@@ -87,9 +87,9 @@ mod tests {
 
     #[test]
     fn since_accepts_three_forms() {
-        assert_eq!(crate::s3_ls::parse_since("0"), Ok(0));
-        assert_eq!(crate::s3_ls::parse_since("1970-01-02"), Ok(86_400));
-        assert_eq!(crate::s3_ls::parse_since("1970-01-01T00:01:00Z"), Ok(60));
-        assert!(crate::s3_ls::parse_since("yesterday").is_err());
+        assert_eq!(crate::parse_since("0"), Ok(0));
+        assert_eq!(crate::parse_since("1970-01-02"), Ok(86_400));
+        assert_eq!(crate::parse_since("1970-01-01T00:01:00Z"), Ok(60));
+        assert!(crate::parse_since("yesterday").is_err());
     }
 }

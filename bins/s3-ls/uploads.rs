@@ -6,8 +6,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
-use sol_common::s3::{S3Client, S3Url};
 use sol_common::Status;
+use sol_s3::{S3Client, S3Url};
 
 /// One pending upload.
 struct Pending {

@@ -1,9 +1,9 @@
 use clap::Parser;
-use sol_common::s3::ConnArgs;
+use sol_s3::ConnArgs;
 
 fn parse_part(s: &str) -> Result<u64, String> {
     let n = sol_common::parse_size(s)?;
-    if !(1 << 20..=sol_common::s3::MAX_PART).contains(&n) {
+    if !(1 << 20..=sol_s3::MAX_PART).contains(&n) {
         return Err("part size must be between 1M and 5G".into());
     }
     Ok(n)

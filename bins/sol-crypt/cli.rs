@@ -4,7 +4,7 @@ use clap::{ArgGroup, Parser, Subcommand};
 
 fn parse_chunk(s: &str) -> Result<u32, String> {
     let n = sol_common::parse_size(s)?;
-    let (min, max) = (super::format::MIN_CHUNK, super::format::MAX_CHUNK);
+    let (min, max) = (sol_formats::crypt::MIN_CHUNK, sol_formats::crypt::MAX_CHUNK);
     if !(u64::from(min)..=u64::from(max)).contains(&n) {
         return Err(format!("chunk size must be between {min} and {max} bytes"));
     }

@@ -10,7 +10,7 @@ use sol_common::progress::Progress;
 use sol_common::stdio::{read_full, BLOCK};
 use sol_common::Fail;
 
-pub const MAGIC: &[u8; 8] = b"Salted__";
+pub use sol_formats::OPENSSL_ENC_MAGIC as MAGIC;
 
 fn crypter(mode: Mode, pass: &[u8], salt: &[u8], iter: u32) -> anyhow::Result<Crypter> {
     let mut kiv = [0u8; 48];

@@ -19,7 +19,7 @@ use sol_common::Fail;
 
 use sol_common::pool::Pool;
 
-use super::member::{self, Summary, HEADER, MAX_BLOCK, TRAILER};
+use sol_formats::zip::{self as member, Summary, HEADER, MAX_BLOCK, TRAILER};
 
 /// A decompressed block and its CRC-32, or why not.
 type BlockResult = Result<(Vec<u8>, u32), String>;
@@ -54,14 +54,14 @@ pub fn decompress(
     threads: usize,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
-    let mut head = vec![0u8; crate::sniff::SNIFF_LEN];
+    let mut head = vec![0u8; sol_formats::sniff::SNIFF_LEN];
     let n = read_full(&mut input, &mut head).context("reading input")?;
     head.truncate(n);
     if n == 0 {
         return Err(integrity("empty input: not in gzip format"));
     }
     if !head.starts_with(&member::GZIP_MAGIC) {
-        return Err(integrity(match crate::sniff::wrong_stage(&head) {
+        return Err(integrity(match sol_formats::sniff::wrong_stage(&head) {
             Some(what) => format!("not in gzip format: {what}"),
             None => "not in gzip format".into(),
         }));

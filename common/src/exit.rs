@@ -102,6 +102,15 @@ pub fn one_line(err: &anyhow::Error) -> String {
     printable(&line)
 }
 
+/// An io::Error's message without the "(os error N)" suffix.
+pub fn io_msg(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 /// `s` with control characters (newlines, escapes, raw bytes read as text) written as `\xNN`
 /// and U+FFFD (what lossy decoding makes of bytes that are not UTF-8) as `?`: a message is one
 /// line of text a terminal shows as it is.

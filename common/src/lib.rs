@@ -8,13 +8,12 @@ pub mod cli;
 pub mod exit;
 pub mod pool;
 pub mod progress;
-pub mod s3;
 pub mod size;
 pub mod stdio;
 pub mod time;
 
 pub use cli::{parse_cli, parse_cli_from};
-pub use exit::{finish, warn, Fail, Status};
+pub use exit::{finish, io_msg, warn, Fail, Status};
 pub use size::parse_size;
 
 /// Lower-case hex of some bytes (digests, key ids).

@@ -1,7 +1,6 @@
 //! sol-crypt: streaming authenticated encryption (AES-GCM, age-style STREAM chunks).
 
 pub mod cli;
-pub mod format;
 pub mod info;
 pub mod key;
 pub mod openssl_enc;

@@ -161,7 +161,7 @@ pub async fn client(a: &ConnArgs) -> anyhow::Result<S3Client> {
         .ok()
         .filter(|e| !e.is_empty());
     let shown_endpoint = match a.endpoint_url.as_ref().or(from_env.as_ref()) {
-        Some(e) => Some(check_endpoint(e).map_err(crate::Fail::usage)?),
+        Some(e) => Some(check_endpoint(e).map_err(sol_common::Fail::usage)?),
         None => None,
     };
     let mut loader = aws_config::defaults(BehaviorVersion::latest());

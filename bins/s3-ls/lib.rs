@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use aws_sdk_s3::primitives::DateTimeFormat;
-use sol_common::s3::{self, S3Url};
 use sol_common::{Fail, Status};
+use sol_s3::{self as s3, S3Url};
 
 pub const TOOL: &str = "s3-ls";
 

@@ -17,7 +17,8 @@
 //!   magic "SOLC-END" + total plaintext length, u64 BE; the final chunk's AAD
 //! ```
 //! Completeness can be checked without the key from the total length and the trailer: see
-//! [`is_complete`].
+//! [`is_complete`], or [`stream_is_complete`] for a whole stream seen from outside.
+//! The ciphers themselves (OpenSSL) are sol-crypt's: this crate only frames.
 
 pub const MAGIC: &[u8; 8] = b"SOLCRYPT";
 pub const VERSION: u8 = 1;
@@ -48,12 +49,6 @@ impl Cipher {
         match self {
             Cipher::Aes128Gcm => "AES-128-GCM",
             Cipher::Aes256Gcm => "AES-256-GCM",
-        }
-    }
-    pub fn openssl(self) -> &'static openssl::cipher::CipherRef {
-        match self {
-            Cipher::Aes128Gcm => openssl::cipher::Cipher::aes_128_gcm(),
-            Cipher::Aes256Gcm => openssl::cipher::Cipher::aes_256_gcm(),
         }
     }
 }
@@ -143,7 +138,17 @@ pub fn is_complete(len_after_header: u64, chunk_size: u32, last16: &[u8]) -> boo
     plain_len <= u64::MAX / 2 && sealed_len(plain_len, chunk_size) == len_after_header
 }
 
-pub use sol_common::hex;
+/// Whether a stream is a sol-crypt stream (None when `head`, its first bytes, does not
+/// start with a whole header) and then whether it is complete: `total` bytes long in all,
+/// ending with `last16`. What `sol-crypt info` says, from the outside (s3-mput refuses to
+/// store an incomplete stream). Needs no key.
+pub fn stream_is_complete(head: &[u8], total: u64, last16: &[u8]) -> Option<bool> {
+    if head.len() < HEADER_LEN || &head[..8] != MAGIC {
+        return None;
+    }
+    let chunk_size = u32::from_be_bytes([head[10], head[11], head[12], head[13]]);
+    Some(is_complete(total - HEADER_LEN as u64, chunk_size, last16))
+}
 
 #[cfg(test)]
 mod tests {
@@ -163,6 +168,26 @@ mod tests {
         cut[0] = b'x';
         assert!(!is_complete(1040 + 476 + 32, c, &cut));
         assert!(!is_complete(0, c, &[]));
+    }
+
+    #[test]
+    fn a_whole_stream_is_judged_from_its_header_length_and_end() {
+        let h = Header {
+            cipher: Cipher::Aes128Gcm,
+            chunk_size: 1024,
+            salt: [1; 32],
+            key_id: [2; 8],
+        };
+        let mut head = [0u8; HEADER_LEN];
+        head[..MAC_OFFSET].copy_from_slice(&h.signed_bytes());
+        let total = HEADER_LEN as u64 + sealed_len(1500, 1024);
+        assert_eq!(stream_is_complete(&head, total, &trailer(1500)), Some(true));
+        assert_eq!(
+            stream_is_complete(&head, total - 1, &trailer(1500)),
+            Some(false)
+        );
+        assert_eq!(stream_is_complete(&head[..50], total, &trailer(1500)), None);
+        assert_eq!(stream_is_complete(b"Salted__", 8, &[]), None);
     }
 
     #[test]
