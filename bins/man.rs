@@ -1,22 +1,30 @@
-//! Man pages: generated from each tool's clap definition (clap_mangen) plus hand-written
-//! sections (EXAMPLES, EXIT STATUS, ...). A tool's subcommands are folded into its own page
-//! (a COMMANDS section with each one's synopsis, description and options), so every option
-//! of every command is documented in one place. `tests/it/man.rs` fails when a committed
-//! page is stale or misses an option; `SOL_UPDATE_MAN=1 cargo test man` regenerates them.
+//! Man pages: generated from each tool's clap definition (clap_mangen) plus its
+//! [`ManText`] (`cli::MAN` of the tool: hand-written sections such as EXAMPLES, the exit
+//! statuses it lists, from which EXIT STATUS is written, SEE ALSO). A tool's subcommands are
+//! folded into its own page (a COMMANDS section with each one's synopsis, description and
+//! options), so every option of every command is documented in one place.
+//! `tests/it/man.rs` fails when a committed page is stale or misses an option;
+//! `SOL_UPDATE_MAN=1 cargo test --test it man` regenerates them.
 
 use clap::{Command, CommandFactory};
+use sol_common::exit::man_exit_status;
+use sol_common::ManText;
+
+/// The date in every page's footer: the one place to change it, when the pages change in
+/// substance (a release).
+pub const MAN_DATE: &str = "2026-11-21";
 
 /// Every tool page: (file name in man/, roff text).
 pub fn pages() -> Vec<(String, String)> {
     vec![
-        page::<sol_tar::cli::Cli>(sol_tar::cli::EXTRA_MAN),
-        page::<sol_zip::cli::Cli>(sol_zip::cli::EXTRA_MAN),
-        page::<sol_crypt::cli::Cli>(sol_crypt::cli::EXTRA_MAN),
-        page::<tar_md5::cli::Cli>(tar_md5::cli::EXTRA_MAN),
-        page::<s3_mput::cli::Cli>(s3_mput::cli::EXTRA_MAN),
-        page::<s3_mget::cli::Cli>(s3_mget::cli::EXTRA_MAN),
-        page::<s3_ls::cli::Cli>(s3_ls::cli::EXTRA_MAN),
-        page::<s3_local::cli::Cli>(s3_local::cli::EXTRA_MAN),
+        page::<sol_tar::cli::Cli>(&sol_tar::cli::MAN),
+        page::<sol_zip::cli::Cli>(&sol_zip::cli::MAN),
+        page::<sol_crypt::cli::Cli>(&sol_crypt::cli::MAN),
+        page::<tar_md5::cli::Cli>(&tar_md5::cli::MAN),
+        page::<s3_mput::cli::Cli>(&s3_mput::cli::MAN),
+        page::<s3_mget::cli::Cli>(&s3_mget::cli::MAN),
+        page::<s3_ls::cli::Cli>(&s3_ls::cli::MAN),
+        page::<s3_local::cli::Cli>(&s3_local::cli::MAN),
     ]
 }
 
@@ -46,12 +54,12 @@ pub fn subcommands(cmd: &Command) -> Vec<&Command> {
 
 fn man(cmd: Command) -> clap_mangen::Man {
     clap_mangen::Man::new(cmd)
-        .date("2026-11-21")
+        .date(MAN_DATE)
         .source("sol toolkit")
         .manual("User Commands")
 }
 
-fn page<C: CommandFactory>(extra: &str) -> (String, String) {
+fn page<C: CommandFactory>(extra: &ManText) -> (String, String) {
     let mut cmd = C::command();
     cmd.build();
     let name = cmd.get_name().to_string();
@@ -89,10 +97,27 @@ fn page<C: CommandFactory>(extra: &str) -> (String, String) {
         }
     }
     let mut text = String::from_utf8(out).expect("roff is UTF-8");
-    text.push_str(extra);
+    for section in extra.sections {
+        text.push_str(section);
+    }
+    text.push_str(&man_exit_status(extra.exit));
+    text.push_str(".SH SEE ALSO\n");
+    text.push_str(extra.see_also);
+    text.push('\n');
     (format!("{name}.1"), text)
 }
 
 fn roff_escape(s: &str) -> String {
     s.replace('-', "\\-")
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of every tool's definition (was one test in each tool's cli.rs).
+    #[test]
+    fn every_cli_is_consistent() {
+        for (_, cmd) in super::commands() {
+            cmd.debug_assert();
+        }
+    }
 }

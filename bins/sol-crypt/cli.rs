@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Parser, Subcommand};
+use sol_common::{ManText, Status};
 
 fn parse_chunk(s: &str) -> Result<u32, String> {
     let n = sol_common::parse_size(s)?;
@@ -96,7 +97,34 @@ pub enum Cmd {
     },
 }
 
-pub const EXTRA_MAN: &str = r#".SH EXAMPLES
+/// The man page beyond what clap writes from the definitions above (bins/man.rs puts it
+/// together): the sections, the exit statuses in this tool's words, SEE ALSO.
+pub const MAN: ManText = ManText {
+    sections: &[SECTIONS],
+    exit: &[
+        (Status::Success, None),
+        (
+            Status::Failure,
+            Some(r#"I/O error, unreadable or insecure key file"#),
+        ),
+        (
+            Status::Usage,
+            Some(r#"usage error (no key file, bad option, binary output to a terminal)"#),
+        ),
+        (
+            Status::Integrity,
+            Some(
+                r#"integrity failure: wrong key (named by key id), corrupt header, a chunk failing
+authentication (flipped bit, reordered chunks), a missing final chunk (truncation),
+data after the final chunk; with --openssl, a bad final block"#,
+            ),
+        ),
+        (Status::BrokenPipe, None),
+    ],
+    see_also: "sol-crypt(5), sol-zip(1), sol-tar(1), openssl-enc(1)",
+};
+
+const SECTIONS: &str = r#".SH EXAMPLES
 .nf
 sol-crypt keygen -o /etc/sol/site.key          # once; keep a copy off site
 sol-tar create sol0042 | sol-zip | sol-crypt -e -k /etc/sol/site.key > sol0042.tar.gz.sc
@@ -112,35 +140,4 @@ openssl enc -d -aes-256-cbc -pbkdf2 -pass file:pass.txt < <(sol-crypt --openssl 
 A key file holds 32 (AES-128) or 64 (AES-256) hex digits on one line. It is refused
 when its mode lets group or others read it. The key never appears on the command line
 or in a stream; a stream names it only by its key id (a hash of the key).
-.SH EXIT STATUS
-.TP
-0
-success
-.TP
-1
-I/O error, unreadable or insecure key file
-.TP
-2
-usage error (no key file, bad option, binary output to a terminal)
-.TP
-3
-integrity failure: wrong key (named by key id), corrupt header, a chunk failing
-authentication (flipped bit, reordered chunks), a missing final chunk (truncation),
-data after the final chunk; with --openssl, a bad final block
-.TP
-141
-stdout was closed; nothing is printed
-.SH SEE ALSO
-sol-crypt(5), sol-zip(1), sol-tar(1), openssl-enc(1)
 "#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
-}

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use sol_common::{ManText, Status};
 
 /// Archive a directory tree to a POSIX (pax) tar stream on stdout, and back.
 ///
@@ -63,7 +64,35 @@ pub enum Cmd {
     },
 }
 
-pub const EXTRA_MAN: &str = r#".SH EXAMPLES
+/// The man page beyond what clap writes from the definitions above (bins/man.rs puts it
+/// together): the sections, the exit statuses in this tool's words, SEE ALSO.
+pub const MAN: ManText = ManText {
+    sections: &[SECTIONS],
+    exit: &[
+        (Status::Success, None),
+        (
+            Status::Failure,
+            Some(
+                r#"an operational failure; for extract: an entry could not be written, or an error
+that dooms the rest (disk full, read-only destination) stopped it; for create: a
+file changed, shrank or vanished while being read, or could not be read (the
+archive is still complete and valid)"#,
+            ),
+        ),
+        (Status::Usage, None),
+        (
+            Status::Integrity,
+            Some(
+                r#"the input is not a valid tar stream (corrupt or malformed header, truncated, or
+another stage's stream), or an entry was refused because it would land outside DEST"#,
+            ),
+        ),
+        (Status::BrokenPipe, None),
+    ],
+    see_also: "tar(1), sol-zip(1), sol-crypt(1), tar-md5(1)",
+};
+
+const SECTIONS: &str = r#".SH EXAMPLES
 .nf
 sol-tar create -C /data sol0042 | sol-zip | sol-crypt -e -k site.key > sol0042.tar.gz.sc
 sol-tar create -C /data sol0042 | tar -t          # GNU tar reads it
@@ -105,37 +134,4 @@ time, one rename per file); extracting /usr/share/doc (4,509 files, 125 MB) took
 0.35-0.53 s against 0.31-0.45 s. So a file being written when the process is
 killed by SIGKILL or a power loss can remain, truncated, under its name: restore
 into a fresh directory, as \fBsol-restore\fR(1) does, and rename it when complete.
-.SH EXIT STATUS
-.TP
-0
-success
-.TP
-1
-an operational failure; for extract: an entry could not be written, or an error
-that dooms the rest (disk full, read-only destination) stopped it; for create: a
-file changed, shrank or vanished while being read, or could not be read (the
-archive is still complete and valid)
-.TP
-2
-usage error
-.TP
-3
-the input is not a valid tar stream (corrupt or malformed header, truncated, or
-another stage's stream), or an entry was refused because it would land outside DEST
-.TP
-141
-stdout was closed; nothing is printed
-.SH SEE ALSO
-tar(1), sol-zip(1), sol-crypt(1), tar-md5(1)
 "#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
-}

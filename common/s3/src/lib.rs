@@ -1,5 +1,8 @@
-//! S3 plumbing shared by s3-mput, s3-mget and s3-ls: `s3://` URLs, client construction,
-//! the one retry helper with typed failures (error.rs), and the part-size schedule.
+//! The S3 client of the sol toolkit, shared by s3-mput, s3-mget and s3-ls: `s3://` URLs,
+//! client construction (endpoint, credentials, timeouts), the one retry helper with typed
+//! failures (error.rs), the part-size schedule, and the man text the S3 tools share. Only
+//! the tools that talk to S3 depend on it (and so on the AWS SDK and tokio). The contract is
+//! man/s3-mput.1 (TIMEOUTS, INTEGRITY, CONFIRMATION) and the README's S3 section.
 
 pub mod error;
 
@@ -16,6 +19,13 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 
 pub use error::{S3Error, Why};
+
+/// The ENVIRONMENT section of every S3 tool's man page.
+pub const MAN_ENVIRONMENT: &str = r#".SH ENVIRONMENT
+Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared config files, or an instance role.
+AWS_ENDPOINT_URL stands for --endpoint-url.
+"#;
 
 /// `s3://BUCKET/KEY` (KEY may be empty for a prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
