@@ -13,12 +13,10 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use md5::{Digest, Md5};
+use sol_common::ordered::{Ticket, Workers};
 use sol_common::stdio::read_full;
 
 pub const BLOCK: usize = 1 << 20;
@@ -46,7 +44,8 @@ pub enum Compared {
 /// A file's digest, and with --check its comparison with the local copy.
 pub type Hashed = (Md5Sum, Option<Compared>);
 
-type Job = (Receiver<(Vec<u8>, usize)>, Option<PathBuf>, Sender<Hashed>);
+/// A file's blocks as the reader hands them over, and where its local copy is (--check).
+type Job = (Receiver<(Vec<u8>, usize)>, Option<PathBuf>);
 
 /// Reads the local copy of a file alongside its stream blocks, into the worker's buffer.
 struct LocalCopy<'a> {
@@ -104,7 +103,7 @@ impl LocalCopy<'_> {
 }
 
 pub struct Hashers {
-    jobs: SyncSender<Job>,
+    workers: Workers<Job, Hashed>,
     pool: Pool,
 }
 
@@ -112,44 +111,37 @@ impl Hashers {
     pub fn new(threads: usize) -> Hashers {
         // Files waiting for a worker are bounded too: each holds up to QUEUE blocks. A full
         // queue cannot deadlock: the workers are busy with files whose blocks were all sent.
-        let (jobs, rx) = mpsc::sync_channel::<Job>(threads.max(1));
-        let rx = Arc::new(Mutex::new(rx));
         let pool = block_pool();
-        for _ in 0..threads.max(1) {
-            let rx = rx.clone();
-            let pool = pool.clone();
-            thread::spawn(move || {
-                // The local copy's bytes, reused from file to file.
-                let mut scratch = Vec::with_capacity(BLOCK);
-                loop {
-                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok((blocks, local, reply)) = job else {
-                        return;
-                    };
-                    let mut local = local.as_deref().map(|p| LocalCopy::open(p, &mut scratch));
-                    let mut h = Md5::new();
-                    for (block, n) in blocks.iter() {
-                        h.update(&block[..n]);
-                        if let Some(l) = local.as_mut() {
-                            l.compare(&block[..n]);
-                        }
-                        pool.give(block);
+        let give_back = pool.clone();
+        let workers = Workers::new(
+            threads,
+            threads.max(1),
+            // The local copy's bytes, reused from file to file.
+            || Vec::with_capacity(BLOCK),
+            move |scratch: &mut Vec<u8>, (blocks, local): Job| {
+                let mut local = local.as_deref().map(|p| LocalCopy::open(p, scratch));
+                let mut h = Md5::new();
+                for (block, n) in blocks.iter() {
+                    h.update(&block[..n]);
+                    if let Some(l) = local.as_mut() {
+                        l.compare(&block[..n]);
                     }
-                    let _ = reply.send((h.finalize().into(), local.map(LocalCopy::finish)));
+                    give_back.give(block);
                 }
-            });
-        }
-        Hashers { jobs, pool }
+                (h.finalize().into(), local.map(LocalCopy::finish))
+            },
+        );
+        Hashers { workers, pool }
     }
 
     /// Hash everything `r` yields, comparing it with the file at `local` when given; the
     /// result arrives on the returned receiver (which closes without a value if reading
     /// failed: the error is returned here).
-    pub fn hash(&self, r: &mut impl Read, local: Option<PathBuf>) -> io::Result<Receiver<Hashed>> {
+    pub fn hash(&self, r: &mut impl Read, local: Option<PathBuf>) -> io::Result<Ticket<Hashed>> {
         let (block_tx, block_rx): (SyncSender<(Vec<u8>, usize)>, _) = mpsc::sync_channel(QUEUE);
-        let (reply_tx, reply_rx) = mpsc::channel();
-        self.jobs
-            .send((block_rx, local, reply_tx))
+        let ticket = self
+            .workers
+            .submit((block_rx, local))
             .map_err(|_| io::Error::other("hash threads died"))?;
         loop {
             let mut block = self.pool.take();
@@ -165,7 +157,7 @@ impl Hashers {
                 break;
             }
         }
-        Ok(reply_rx)
+        Ok(ticket)
     }
 }
 
