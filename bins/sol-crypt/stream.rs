@@ -1,4 +1,5 @@
-//! Encryption and decryption of the chunked stream (see format.rs).
+//! Encryption and decryption of the chunked stream (its framing is sol_formats::crypt, its
+//! contract man/sol-crypt.5).
 
 use std::io::{Read, Write};
 use std::path::Path;
