@@ -67,26 +67,15 @@ fn page<C: CommandFactory>(extra: &ManText) -> (String, String) {
     let mut out = Vec::new();
     m.render_title(&mut out).expect("render to memory");
     m.render_name_section(&mut out).expect("render to memory");
-    m.render_synopsis_section(&mut out)
-        .expect("render to memory");
-    m.render_description_section(&mut out)
-        .expect("render to memory");
-    m.render_options_section(&mut out)
-        .expect("render to memory");
+    usage_sections(&m, &mut out);
     let subs = subcommands(&cmd);
     if !subs.is_empty() {
         out.extend_from_slice(b".SH COMMANDS\n");
         for sub in subs {
             let full = format!("{name} {}", sub.get_name());
             let sub = sub.clone().bin_name(full.clone());
-            let m = man(sub.clone());
             let mut section = Vec::new();
-            m.render_synopsis_section(&mut section)
-                .expect("render to memory");
-            m.render_description_section(&mut section)
-                .expect("render to memory");
-            m.render_options_section(&mut section)
-                .expect("render to memory");
+            usage_sections(&man(sub.clone()), &mut section);
             let text = String::from_utf8(section).expect("roff is UTF-8");
             // The subcommand's own sections become subsections of COMMANDS.
             let text = text
@@ -105,6 +94,13 @@ fn page<C: CommandFactory>(extra: &ManText) -> (String, String) {
     text.push_str(extra.see_also);
     text.push('\n');
     (format!("{name}.1"), text)
+}
+
+/// SYNOPSIS, DESCRIPTION and OPTIONS of a command.
+fn usage_sections(m: &clap_mangen::Man, out: &mut Vec<u8>) {
+    m.render_synopsis_section(out).expect("render to memory");
+    m.render_description_section(out).expect("render to memory");
+    m.render_options_section(out).expect("render to memory");
 }
 
 fn roff_escape(s: &str) -> String {

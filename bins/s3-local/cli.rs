@@ -3,6 +3,26 @@ use std::path::PathBuf;
 use clap::Parser;
 use sol_common::{ManText, Status};
 
+pub const MAN: ManText = ManText {
+    sections: &[r#".SH EXAMPLES
+.nf
+s3-local /tmp/s3 --port 9000 --bucket mission &
+export AWS_ENDPOINT_URL=http://127.0.0.1:9000
+export AWS_ACCESS_KEY_ID=sol-local AWS_SECRET_ACCESS_KEY=sol-local-secret
+sol-tar create sol0001 | sol-zip | s3-mput s3://mission/sol0001.tar.gz
+.fi
+"#],
+    exit: &[
+        (Status::Success, Some(r#"stopped by SIGINT or SIGTERM"#)),
+        (
+            Status::Failure,
+            Some(r#"cannot create DIR or listen on the address"#),
+        ),
+        (Status::Usage, None),
+    ],
+    see_also: "s3-mput(1), s3-mget(1), s3-ls(1)",
+};
+
 /// Serve a directory as an S3 endpoint on loopback (development and tests only).
 ///
 /// Buckets are the top-level directories of DIR. Prints the endpoint URL as the first line
@@ -30,27 +50,3 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub bucket: Vec<String>,
 }
-
-/// The man page beyond what clap writes from the definitions above (bins/man.rs puts it
-/// together): the sections, the exit statuses in this tool's words, SEE ALSO.
-pub const MAN: ManText = ManText {
-    sections: &[SECTIONS],
-    exit: &[
-        (Status::Success, Some(r#"stopped by SIGINT or SIGTERM"#)),
-        (
-            Status::Failure,
-            Some(r#"cannot create DIR or listen on the address"#),
-        ),
-        (Status::Usage, None),
-    ],
-    see_also: "s3-mput(1), s3-mget(1), s3-ls(1)",
-};
-
-const SECTIONS: &str = r#".SH EXAMPLES
-.nf
-s3-local /tmp/s3 --port 9000 --bucket mission &
-export AWS_ENDPOINT_URL=http://127.0.0.1:9000
-export AWS_ACCESS_KEY_ID=sol-local AWS_SECRET_ACCESS_KEY=sol-local-secret
-sol-tar create sol0001 | sol-zip | s3-mput s3://mission/sol0001.tar.gz
-.fi
-"#;

@@ -2,6 +2,44 @@ use clap::Parser;
 use sol_common::{ManText, Status};
 use sol_s3::ConnArgs;
 
+pub const MAN: ManText = ManText {
+    sections: &[
+        r#".SH EXAMPLES
+.nf
+s3-ls s3://mission/sols/
+s3-ls --since 2026-11-20 s3://mission/sols/ | cut -f1
+s3-ls --relative s3://mission/sols/ | shuf -n 1     # a random archive to audit
+s3-ls --uploads s3://mission/sols/                  # multipart uploads never finished
+s3-ls --abort-older-than 24h s3://mission/sols/     # ... and remove those over a day old
+.fi
+.SH PENDING UPLOADS
+A multipart upload that was neither completed nor aborted (its writer was killed, or the
+server was unreachable when it tried to abort) keeps its parts stored, and billed, but
+never appears as an object. \fB--uploads\fR lists them, one a line:
+KEY<TAB>UPLOAD-ID<TAB>INITIATED. \fB--abort-older-than DURATION\fR lists them and aborts
+those started longer ago than DURATION, saying so on stderr; it never touches an
+object. Pick an age no running upload reaches (a day is safe for the nightly job).
+.SH TIMEOUTS
+See s3-mput(1), TIMEOUTS: at the defaults s3-ls fails within 65 s against a dead or
+silent endpoint.
+"#,
+        sol_s3::MAN_ENVIRONMENT,
+    ],
+    exit: &[
+        (Status::Success, None),
+        (
+            Status::Failure,
+            Some(
+                r#"the listing failed after retries (no such bucket, access denied, network), or a pending
+upload could not be aborted"#,
+            ),
+        ),
+        (Status::Usage, None),
+        (Status::BrokenPipe, None),
+    ],
+    see_also: "s3-mput(1), s3-mget(1)",
+};
+
 /// List the objects under s3://BUCKET/PREFIX, one a line:
 /// KEY<TAB>SIZE<TAB>LAST-MODIFIED (RFC 3339, UTC)<TAB>ETAG.
 ///
@@ -35,45 +73,6 @@ pub struct Cli {
     #[command(flatten)]
     pub conn: ConnArgs,
 }
-
-/// The man page beyond what clap writes from the definitions above (bins/man.rs puts it
-/// together): the sections, the exit statuses in this tool's words, SEE ALSO.
-pub const MAN: ManText = ManText {
-    sections: &[SECTIONS, sol_s3::MAN_ENVIRONMENT],
-    exit: &[
-        (Status::Success, None),
-        (
-            Status::Failure,
-            Some(
-                r#"the listing failed after retries (no such bucket, access denied, network), or a pending
-upload could not be aborted"#,
-            ),
-        ),
-        (Status::Usage, None),
-        (Status::BrokenPipe, None),
-    ],
-    see_also: "s3-mput(1), s3-mget(1)",
-};
-
-const SECTIONS: &str = r#".SH EXAMPLES
-.nf
-s3-ls s3://mission/sols/
-s3-ls --since 2026-11-20 s3://mission/sols/ | cut -f1
-s3-ls --relative s3://mission/sols/ | shuf -n 1     # a random archive to audit
-s3-ls --uploads s3://mission/sols/                  # multipart uploads never finished
-s3-ls --abort-older-than 24h s3://mission/sols/     # ... and remove those over a day old
-.fi
-.SH PENDING UPLOADS
-A multipart upload that was neither completed nor aborted (its writer was killed, or the
-server was unreachable when it tried to abort) keeps its parts stored, and billed, but
-never appears as an object. \fB--uploads\fR lists them, one a line:
-KEY<TAB>UPLOAD-ID<TAB>INITIATED. \fB--abort-older-than DURATION\fR lists them and aborts
-those started longer ago than DURATION, saying so on stderr; it never touches an
-object. Pick an age no running upload reaches (a day is safe for the nightly job).
-.SH TIMEOUTS
-See s3-mput(1), TIMEOUTS: at the defaults s3-ls fails within 65 s against a dead or
-silent endpoint.
-"#;
 
 #[cfg(test)]
 mod tests {

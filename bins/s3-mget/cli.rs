@@ -2,6 +2,44 @@ use clap::Parser;
 use sol_common::{ManText, Status};
 use sol_s3::ConnArgs;
 
+pub const MAN: ManText = ManText {
+    sections: &[
+        r#".SH EXAMPLES
+.nf
+s3-mget s3://mission/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
+    sol-tar extract -C /restore
+s3-mget --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY s3://mission/x > x
+.fi
+.SH MEMORY
+At most --concurrency ranges are held (the one at the front streams to stdout as its
+bytes arrive, in 1 MiB blocks) and 4 MiB wait for stdout: peak memory stays under
+(concurrency + 1) x part size + 64 MiB.
+"#,
+        sol_s3::MAN_ENVIRONMENT,
+    ],
+    exit: &[
+        (
+            Status::Success,
+            Some(r#"the object was written to stdout (and verified where its ETag allows)"#),
+        ),
+        (
+            Status::Failure,
+            Some(r#"the download failed after retries (no such key, access denied, network)"#),
+        ),
+        (
+            Status::Usage,
+            Some(r#"usage error, or binary output to a terminal"#),
+        ),
+        (
+            Status::Integrity,
+            Some(r#"the data does not match the ETag, or the object changed during the download"#),
+        ),
+        (Status::Interrupted, None),
+        (Status::BrokenPipe, None),
+    ],
+    see_also: "s3-mput(1), s3-ls(1)",
+};
+
 fn parse_part(s: &str) -> Result<u64, String> {
     let n = sol_common::parse_size(s)?;
     if !(1 << 20..=sol_s3::MAX_PART).contains(&n) {
@@ -42,42 +80,3 @@ pub struct Cli {
     #[command(flatten)]
     pub conn: ConnArgs,
 }
-
-/// The man page beyond what clap writes from the definitions above (bins/man.rs puts it
-/// together): the sections, the exit statuses in this tool's words, SEE ALSO.
-pub const MAN: ManText = ManText {
-    sections: &[SECTIONS, sol_s3::MAN_ENVIRONMENT],
-    exit: &[
-        (
-            Status::Success,
-            Some(r#"the object was written to stdout (and verified where its ETag allows)"#),
-        ),
-        (
-            Status::Failure,
-            Some(r#"the download failed after retries (no such key, access denied, network)"#),
-        ),
-        (
-            Status::Usage,
-            Some(r#"usage error, or binary output to a terminal"#),
-        ),
-        (
-            Status::Integrity,
-            Some(r#"the data does not match the ETag, or the object changed during the download"#),
-        ),
-        (Status::Interrupted, None),
-        (Status::BrokenPipe, None),
-    ],
-    see_also: "s3-mput(1), s3-ls(1)",
-};
-
-const SECTIONS: &str = r#".SH EXAMPLES
-.nf
-s3-mget s3://mission/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
-    sol-tar extract -C /restore
-s3-mget --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY s3://mission/x > x
-.fi
-.SH MEMORY
-At most --concurrency ranges are held (the one at the front streams to stdout as its
-bytes arrive, in 1 MiB blocks) and 4 MiB wait for stdout: peak memory stays under
-(concurrency + 1) x part size + 64 MiB.
-"#;

@@ -3,6 +3,47 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser, Subcommand};
 use sol_common::{ManText, Status};
 
+pub const MAN: ManText = ManText {
+    sections: &[r#".SH EXAMPLES
+.nf
+sol-crypt keygen -o /etc/sol/site.key          # once; keep a copy off site
+sol-tar create sol0042 | sol-zip | sol-crypt -e -k /etc/sol/site.key > sol0042.tar.gz.sc
+sol-crypt -d -k /etc/sol/site.key < sol0042.tar.gz.sc | sol-zip -d | sol-tar extract -C /restore
+sol-crypt info < sol0042.tar.gz.sc              # header and completeness, no key needed
+SOL_KEY_FILE=/etc/sol/site.key sol-crypt -d < x.sc > x
+
+# the classic pipeline's archives, and archives stock openssl can open:
+sol-crypt --openssl -d -k pass.txt < old.tar.gz.enc | tar -xz
+openssl enc -d -aes-256-cbc -pbkdf2 -pass file:pass.txt < <(sol-crypt --openssl -e -k pass.txt < x)
+.fi
+.SH KEY FILES
+A key file holds 32 (AES-128) or 64 (AES-256) hex digits on one line. It is refused
+when its mode lets group or others read it. The key never appears on the command line
+or in a stream; a stream names it only by its key id (a hash of the key).
+"#],
+    exit: &[
+        (Status::Success, None),
+        (
+            Status::Failure,
+            Some(r#"I/O error, unreadable or insecure key file"#),
+        ),
+        (
+            Status::Usage,
+            Some(r#"usage error (no key file, bad option, binary output to a terminal)"#),
+        ),
+        (
+            Status::Integrity,
+            Some(
+                r#"integrity failure: wrong key (named by key id), corrupt header, a chunk failing
+authentication (flipped bit, reordered chunks), a missing final chunk (truncation),
+data after the final chunk; with --openssl, a bad final block"#,
+            ),
+        ),
+        (Status::BrokenPipe, None),
+    ],
+    see_also: "sol-crypt(5), sol-zip(1), sol-tar(1), openssl-enc(1)",
+};
+
 fn parse_chunk(s: &str) -> Result<u32, String> {
     let n = sol_common::parse_size(s)?;
     let (min, max) = (sol_formats::crypt::MIN_CHUNK, sol_formats::crypt::MAX_CHUNK);
@@ -96,48 +137,3 @@ pub enum Cmd {
         file: Option<PathBuf>,
     },
 }
-
-/// The man page beyond what clap writes from the definitions above (bins/man.rs puts it
-/// together): the sections, the exit statuses in this tool's words, SEE ALSO.
-pub const MAN: ManText = ManText {
-    sections: &[SECTIONS],
-    exit: &[
-        (Status::Success, None),
-        (
-            Status::Failure,
-            Some(r#"I/O error, unreadable or insecure key file"#),
-        ),
-        (
-            Status::Usage,
-            Some(r#"usage error (no key file, bad option, binary output to a terminal)"#),
-        ),
-        (
-            Status::Integrity,
-            Some(
-                r#"integrity failure: wrong key (named by key id), corrupt header, a chunk failing
-authentication (flipped bit, reordered chunks), a missing final chunk (truncation),
-data after the final chunk; with --openssl, a bad final block"#,
-            ),
-        ),
-        (Status::BrokenPipe, None),
-    ],
-    see_also: "sol-crypt(5), sol-zip(1), sol-tar(1), openssl-enc(1)",
-};
-
-const SECTIONS: &str = r#".SH EXAMPLES
-.nf
-sol-crypt keygen -o /etc/sol/site.key          # once; keep a copy off site
-sol-tar create sol0042 | sol-zip | sol-crypt -e -k /etc/sol/site.key > sol0042.tar.gz.sc
-sol-crypt -d -k /etc/sol/site.key < sol0042.tar.gz.sc | sol-zip -d | sol-tar extract -C /restore
-sol-crypt info < sol0042.tar.gz.sc              # header and completeness, no key needed
-SOL_KEY_FILE=/etc/sol/site.key sol-crypt -d < x.sc > x
-
-# the classic pipeline's archives, and archives stock openssl can open:
-sol-crypt --openssl -d -k pass.txt < old.tar.gz.enc | tar -xz
-openssl enc -d -aes-256-cbc -pbkdf2 -pass file:pass.txt < <(sol-crypt --openssl -e -k pass.txt < x)
-.fi
-.SH KEY FILES
-A key file holds 32 (AES-128) or 64 (AES-256) hex digits on one line. It is refused
-when its mode lets group or others read it. The key never appears on the command line
-or in a stream; a stream names it only by its key id (a hash of the key).
-"#;

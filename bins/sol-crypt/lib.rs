@@ -44,13 +44,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             let key = key::SiteKey::load(key_file)?;
             stream::decrypt(&mut input, &mut out, &key, key_file, &mut progress)?
         }
-        (true, true) => {
+        (encrypt, true) => {
             let pass = key::load_passphrase(key_file)?;
-            openssl_enc::encrypt(&mut input, &mut out, &pass, cli.iter, &mut progress)?
-        }
-        (false, true) => {
-            let pass = key::load_passphrase(key_file)?;
-            openssl_enc::decrypt(&mut input, &mut out, &pass, cli.iter, &mut progress)?
+            openssl_enc::crypt(
+                encrypt,
+                &mut input,
+                &mut out,
+                &pass,
+                cli.iter,
+                &mut progress,
+            )?
         }
     }
     out.flush().context("writing output")?;

@@ -3,6 +3,34 @@ use std::path::PathBuf;
 use clap::Parser;
 use sol_common::{ManText, Status};
 
+pub const MAN: ManText = ManText {
+    sections: &[r#".SH EXAMPLES
+.nf
+sol-zip -d < sol0042.tar.gz | tar-md5 > sol0042.md5
+(cd /restore && md5sum -c --quiet /path/to/sol0042.md5)
+s3-mget s3://bucket/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
+    tar-md5 --check /data/sol0042 --strip-components 1
+.fi
+"#],
+    exit: &[
+        (
+            Status::Success,
+            Some(r#"success; with --check, the stream and DIR hold the same files"#),
+        ),
+        (Status::Failure, None),
+        (Status::Usage, None),
+        (
+            Status::Integrity,
+            Some(
+                r#"with --check, a difference (changed, missing or extra file); or the input is not
+a valid tar stream (corrupt, truncated)"#,
+            ),
+        ),
+        (Status::BrokenPipe, None),
+    ],
+    see_also: "md5sum(1), sol-tar(1), sol-audit(1)",
+};
+
 /// Per-file MD5 of a tar stream, in md5sum's exact format, or checked against a directory.
 ///
 /// Without --check, prints `md5  path` for every regular file (and hard link) of the tar
@@ -33,35 +61,3 @@ pub struct Cli {
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
 }
-
-/// The man page beyond what clap writes from the definitions above (bins/man.rs puts it
-/// together): the sections, the exit statuses in this tool's words, SEE ALSO.
-pub const MAN: ManText = ManText {
-    sections: &[SECTIONS],
-    exit: &[
-        (
-            Status::Success,
-            Some(r#"success; with --check, the stream and DIR hold the same files"#),
-        ),
-        (Status::Failure, None),
-        (Status::Usage, None),
-        (
-            Status::Integrity,
-            Some(
-                r#"with --check, a difference (changed, missing or extra file); or the input is not
-a valid tar stream (corrupt, truncated)"#,
-            ),
-        ),
-        (Status::BrokenPipe, None),
-    ],
-    see_also: "md5sum(1), sol-tar(1), sol-audit(1)",
-};
-
-const SECTIONS: &str = r#".SH EXAMPLES
-.nf
-sol-zip -d < sol0042.tar.gz | tar-md5 > sol0042.md5
-(cd /restore && md5sum -c --quiet /path/to/sol0042.md5)
-s3-mget s3://bucket/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
-    tar-md5 --check /data/sol0042 --strip-components 1
-.fi
-"#;

@@ -170,16 +170,22 @@ mod tests {
         assert!(!is_complete(0, c, &[]));
     }
 
+    /// A header as written (its MAC left zero: no key here).
+    fn header(cipher: Cipher, chunk_size: u32) -> (Header, [u8; HEADER_LEN]) {
+        let h = Header {
+            cipher,
+            chunk_size,
+            salt: [7; 32],
+            key_id: [9; 8],
+        };
+        let mut full = [0u8; HEADER_LEN];
+        full[..MAC_OFFSET].copy_from_slice(&h.signed_bytes());
+        (h, full)
+    }
+
     #[test]
     fn a_whole_stream_is_judged_from_its_header_length_and_end() {
-        let h = Header {
-            cipher: Cipher::Aes128Gcm,
-            chunk_size: 1024,
-            salt: [1; 32],
-            key_id: [2; 8],
-        };
-        let mut head = [0u8; HEADER_LEN];
-        head[..MAC_OFFSET].copy_from_slice(&h.signed_bytes());
+        let (_, head) = header(Cipher::Aes128Gcm, 1024);
         let total = HEADER_LEN as u64 + sealed_len(1500, 1024);
         assert_eq!(stream_is_complete(&head, total, &trailer(1500)), Some(true));
         assert_eq!(
@@ -192,14 +198,7 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_nonce_layout() {
-        let h = Header {
-            cipher: Cipher::Aes256Gcm,
-            chunk_size: 65536,
-            salt: [7; 32],
-            key_id: [9; 8],
-        };
-        let mut full = [0u8; HEADER_LEN];
-        full[..MAC_OFFSET].copy_from_slice(&h.signed_bytes());
+        let (h, mut full) = header(Cipher::Aes256Gcm, 65536);
         assert_eq!(Header::parse(&full).unwrap(), h);
         full[0] = b'X';
         assert!(Header::parse(&full).is_err());
