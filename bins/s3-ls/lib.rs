@@ -57,16 +57,12 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         let mut token: Option<String> = None;
         loop {
             let page = s3
-                .retry(|| {
-                    s3.send(
-                        0,
-                        s3.client
-                            .list_objects_v2()
-                            .bucket(&url.bucket)
-                            .prefix(&url.key)
-                            .set_continuation_token(token.clone())
-                            .send(),
-                    )
+                .call(|c| {
+                    c.list_objects_v2()
+                        .bucket(&url.bucket)
+                        .prefix(&url.key)
+                        .set_continuation_token(token.clone())
+                        .send()
                 })
                 .await
                 .map_err(|e| e.at(&url, "listing"))?;

@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
@@ -284,6 +285,16 @@ impl S3Client {
         }
     }
 
+    /// A request without a body, retried: `request` builds and sends it anew for each
+    /// attempt.
+    pub async fn call<T, E, Fut>(&self, request: impl Fn(&Client) -> Fut) -> Result<T, S3Error>
+    where
+        Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.retry(|| self.send(0, request(&self.client))).await
+    }
+
     /// HEAD the object: Ok(None) when there is none.
     pub async fn head(
         &self,
@@ -291,16 +302,12 @@ impl S3Client {
         version_id: Option<String>,
     ) -> Result<Option<aws_sdk_s3::operation::head_object::HeadObjectOutput>, S3Error> {
         let r = self
-            .retry(|| {
-                self.send(
-                    0,
-                    self.client
-                        .head_object()
-                        .bucket(&url.bucket)
-                        .key(&url.key)
-                        .set_version_id(version_id.clone())
-                        .send(),
-                )
+            .call(|c| {
+                c.head_object()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .set_version_id(version_id.clone())
+                    .send()
             })
             .await;
         match r {
