@@ -1,6 +1,6 @@
 //! `--check DIR`: compare the stream with a tree while reading it.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -13,88 +13,112 @@ use std::thread;
 use anyhow::Context;
 use sol_common::{Fail, Status};
 
-use super::hasher::{md5_file, Compared, Hashers, Md5Sum};
-use super::sums::{scan, Pending, Resolver};
+use super::hasher::{same_content, Compared, Hashers};
+use super::sums::{scan, Chunk, Entry, Pending};
+
+/// What to look up on disk for a stream entry that is not a regular file.
+enum Look {
+    /// A symlink: its target.
+    Symlink,
+    /// A hard link: whether the local file holds the same bytes as the local copy of the
+    /// file it links to (whose own verdict then decides).
+    SameAs(PathBuf),
+}
 
 /// What is on disk at a stream entry's path.
 enum Local {
-    File(Md5Sum),
     Symlink(Vec<u8>),
+    /// A file with (true) or without (false) the same bytes as its hard link's target.
+    Linked(bool),
     Other,
     Missing,
     Unreadable(String),
 }
 
-fn local_of(path: &Path, want_file: bool) -> Local {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Local::Missing,
-        Err(e) => Local::Unreadable(e.to_string()),
-        Ok(m) if m.file_type().is_symlink() => match fs::read_link(path) {
+fn local_of(path: &Path, look: &Look) -> Local {
+    match (fs::symlink_metadata(path), look) {
+        (Err(e), _) if e.kind() == io::ErrorKind::NotFound => Local::Missing,
+        (Err(e), _) => Local::Unreadable(e.to_string()),
+        (Ok(m), Look::Symlink) if m.file_type().is_symlink() => match fs::read_link(path) {
             Ok(t) => Local::Symlink(t.as_os_str().as_bytes().to_vec()),
             Err(e) => Local::Unreadable(e.to_string()),
         },
-        Ok(m) if m.is_file() && want_file => match md5_file(path) {
-            Ok(d) => Local::File(d),
+        (Ok(m), Look::SameAs(target)) if m.is_file() => match same_content(path, target) {
+            Ok(same) => Local::Linked(same),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Local::Linked(false),
             Err(e) => Local::Unreadable(e.to_string()),
         },
-        Ok(_) => Local::Other,
+        (Ok(_), _) => Local::Other,
     }
 }
 
-/// Hashes local files on their own threads, so disk and stream are read at once.
-struct LocalPool(Sender<(PathBuf, bool, Sender<Local>)>);
+/// Looks up symlinks and hard links on a thread of its own, so the stream keeps moving.
+struct LocalPool(Sender<(PathBuf, Look, Sender<Local>)>);
 
 impl LocalPool {
     fn new(threads: usize) -> LocalPool {
-        let (tx, rx) = mpsc::channel::<(PathBuf, bool, Sender<Local>)>();
+        let (tx, rx) = mpsc::channel::<(PathBuf, Look, Sender<Local>)>();
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..threads.max(1) {
             let rx = rx.clone();
             thread::spawn(move || loop {
                 let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                let Ok((path, want_file, reply)) = job else {
+                let Ok((path, look, reply)) = job else {
                     return;
                 };
-                let _ = reply.send(local_of(&path, want_file));
+                let _ = reply.send(local_of(&path, &look));
             });
         }
         LocalPool(tx)
     }
 
-    fn look(&self, path: PathBuf, want_file: bool) -> Receiver<Local> {
+    fn look(&self, path: PathBuf, look: Look) -> Receiver<Local> {
         let (tx, rx) = mpsc::channel();
-        if self.0.send((path, want_file, tx.clone())).is_err() {
-            let _ = tx.send(Local::Unreadable("hash threads died".into()));
+        if self.0.send((path, look, tx.clone())).is_err() {
+            let _ = tx.send(Local::Unreadable("lookup thread died".into()));
         }
         rx
     }
 }
 
-/// The verdict on a symlink or hard link, from what the local pool found.
+fn unreadable(name: &[u8], e: &str) -> Option<&'static str> {
+    sol_common::warn(
+        super::TOOL,
+        format!("{}: {e}", String::from_utf8_lossy(name)),
+    );
+    Some("changed")
+}
+
+/// The verdict on a regular file, from the worker that compared it.
+fn file_verdict(name: &[u8], hashed: Option<super::hasher::Hashed>) -> Option<&'static str> {
+    match hashed {
+        Some((_, Some(Compared::Same))) => None,
+        Some((_, Some(Compared::Missing))) => Some("missing"),
+        Some((_, Some(Compared::Unreadable(e)))) => unreadable(name, &e),
+        _ => Some("changed"),
+    }
+}
+
+/// The verdict on a symlink or hard link, from what the lookup found; `same` holds the
+/// verdicts of the files seen so far (true: identical to the stream).
 fn local_verdict(
-    resolver: &mut Resolver,
+    same: &HashMap<Vec<u8>, bool>,
     name: &[u8],
-    pending: Pending,
+    entry: Entry,
     local: Receiver<Local>,
 ) -> Option<&'static str> {
     let local = local
         .recv()
-        .unwrap_or(Local::Unreadable("hash threads died".into()));
-    match (pending, local) {
+        .unwrap_or(Local::Unreadable("lookup thread died".into()));
+    match (entry, local) {
         (_, Local::Missing) => Some("missing"),
-        (_, Local::Unreadable(e)) => {
-            sol_common::warn(
-                super::TOOL,
-                format!("{}: {e}", String::from_utf8_lossy(name)),
-            );
-            Some("changed")
+        (_, Local::Unreadable(e)) => unreadable(name, &e),
+        (Entry::Symlink(want), Local::Symlink(have)) => (want != have).then_some("changed"),
+        // A hard link holds its target's bytes: the same bytes as the target's local copy,
+        // and that copy identical to the stream.
+        (Entry::LinkTo(target), Local::Linked(true)) => {
+            (same.get(&target) != Some(&true)).then_some("changed")
         }
-        (Pending::Symlink(want), Local::Symlink(have)) => (want != have).then_some("changed"),
-        (Pending::Symlink(_), _) => Some("changed"),
-        (pending, Local::File(have)) => match resolver.resolve(name, pending) {
-            Some((want, _)) => (want != have).then_some("changed"),
-            None => Some("changed"),
-        },
         (_, _) => Some("changed"),
     }
 }
@@ -125,53 +149,56 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
     if !meta.is_dir() {
         anyhow::bail!("'{}': Not a directory", dir.display());
     }
-    let hashers = Hashers::new(threads);
-    let locals = LocalPool::new(1); // symlinks and hard links only: rare
-                                    // Regular files are compared by the hashers; symlinks and hard links are looked up here.
-    let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, Pending, Option<Receiver<Local>>)>(4096);
-    let checker = thread::spawn(move || -> anyhow::Result<(Tally, HashSet<Vec<u8>>)> {
+    // Regular files are compared by the workers, without hashing; symlinks and hard links
+    // (rare) are looked up on one thread of their own.
+    let hashers = Hashers::new(threads, false);
+    let locals = LocalPool::new(1);
+    // A chunk of entries, with the lookups of its links.
+    type Looked = (Chunk, Vec<Option<Receiver<Local>>>);
+    let (tx, rx) = mpsc::sync_channel::<Looked>(64);
+    let checker = thread::spawn(move || -> anyhow::Result<(Tally, HashMap<Vec<u8>, bool>)> {
         let mut out = sol_common::stdio::text_output();
-        let mut resolver = Resolver::default();
-        let mut seen = HashSet::new();
+        let mut same = HashMap::new();
         let mut t = Tally::default();
-        for (name, pending, local) in rx {
-            let verdict = match local {
-                None => match resolver.resolve(&name, pending) {
-                    Some((_, Some(Compared::Same))) => None,
-                    Some((_, Some(Compared::Missing))) => Some("missing"),
-                    Some((_, Some(Compared::Unreadable(e)))) => {
-                        sol_common::warn(
-                            super::TOOL,
-                            format!("{}: {e}", String::from_utf8_lossy(&name)),
-                        );
-                        Some("changed")
-                    }
-                    _ => Some("changed"),
-                },
-                Some(local) => local_verdict(&mut resolver, &name, pending, local),
-            };
-            t.files += 1;
-            match verdict {
-                Some("missing") => t.missing += 1,
-                Some(_) => t.changed += 1,
-                None => {}
+        for (chunk, mut lookups) in rx {
+            let lookups = lookups.drain(..);
+            for ((name, entry), local) in chunk.resolve().zip(lookups) {
+                let verdict = match (entry, local) {
+                    (Entry::File(hashed), _) => file_verdict(&name, hashed),
+                    (entry, Some(local)) => local_verdict(&same, &name, entry, local),
+                    (_, None) => Some("changed"),
+                };
+                t.files += 1;
+                match verdict {
+                    Some("missing") => t.missing += 1,
+                    Some(_) => t.changed += 1,
+                    None => {}
+                }
+                if let Some(v) = verdict {
+                    report(&mut out, v, &name).context("writing output")?;
+                }
+                same.insert(name, verdict.is_none());
             }
-            if let Some(v) = verdict {
-                report(&mut out, v, &name).context("writing output")?;
-            }
-            seen.insert(name);
         }
         out.flush().context("writing output")?;
-        Ok((t, seen))
+        Ok((t, same))
     });
 
-    let scanned = scan(input, &hashers, strip, Some(dir), |name, pending| {
-        let local = match pending {
-            Pending::Digest(_) => None,
-            Pending::LinkTo(_) => Some(locals.look(dir.join(OsStr::from_bytes(&name)), true)),
-            Pending::Symlink(_) => Some(locals.look(dir.join(OsStr::from_bytes(&name)), false)),
-        };
-        tx.send((name, pending, local)).is_ok()
+    let scanned = scan(input, &hashers, strip, Some(dir), |chunk| {
+        let lookups = chunk
+            .entries()
+            .map(|(name, pending)| {
+                let path = dir.join(OsStr::from_bytes(name));
+                match pending {
+                    Pending::LinkTo(target) => {
+                        Some(locals.look(path, Look::SameAs(dir.join(OsStr::from_bytes(target)))))
+                    }
+                    Pending::Symlink(_) => Some(locals.look(path, Look::Symlink)),
+                    _ => None,
+                }
+            })
+            .collect();
+        tx.send((chunk, lookups)).is_ok()
     });
     drop(tx);
     let (mut tally, seen) = checker
@@ -206,7 +233,7 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
 fn find_extra(
     dir: &Path,
     rel: &mut Vec<u8>,
-    seen: &HashSet<Vec<u8>>,
+    seen: &HashMap<Vec<u8>, bool>,
     extra: &mut Vec<Vec<u8>>,
 ) -> anyhow::Result<()> {
     let path = dir.join(OsStr::from_bytes(rel));
@@ -223,7 +250,7 @@ fn find_extra(
         rel.extend_from_slice(e.file_name().as_bytes());
         if ft.is_dir() {
             find_extra(dir, rel, seen, extra)?;
-        } else if !seen.contains(rel.as_slice()) {
+        } else if !seen.contains_key(rel.as_slice()) {
             extra.push(rel.clone());
         }
         rel.truncate(len);

@@ -36,9 +36,10 @@ a valid tar stream (corrupt, truncated)"#,
 /// Without --check, prints `md5  path` for every regular file (and hard link) of the tar
 /// stream on stdin, so `(cd DIR && md5sum -c SUMS)` checks an extracted tree against it.
 /// With --check DIR, compares the stream with the files under DIR while reading it: the thread
-/// that hashes a stream file reads the local copy in parallel and compares the same blocks
-/// byte for byte (equal bytes have equal MD5s, so the verdict is that of comparing digests,
-/// at half the hashing work; hard links are checked by the local file's MD5). Prints one line
+/// that takes a stream file reads the local copy in parallel and compares the same blocks byte
+/// for byte, and hashes nothing (a byte comparison catches every difference digests would; for
+/// a digest list, run tar-md5 without --check). A hard link must hold the same bytes as the
+/// local copy of its target, and that copy must match the stream. Prints one line
 /// per difference: `changed: PATH`, `missing: PATH` (in the stream, not in DIR) or
 /// `extra: PATH` (in DIR, not in the stream). Nothing is written to disk.
 #[derive(Debug, Parser)]

@@ -1,22 +1,26 @@
 //! Hashing files of the tar stream on a pool of threads while the stream is read.
 //!
 //! MD5 is serial within a file, so files are spread over the workers: the reader hands each
-//! file's blocks to whichever worker took that file, through a small bounded channel, and
-//! moves on to the next file as soon as the last block is handed over. Block buffers return
-//! to a pool, so memory is flat whatever the stream length.
+//! large file's blocks to whichever worker took that file, through a small bounded channel,
+//! and moves on to the next file as soon as the last block is handed over. Small files (most
+//! of a mission's, by count) are read whole and handed over in batches of up to 1 MiB, one
+//! hand-over per batch: a wake-up per file cost more CPU than comparing the file. Block
+//! buffers return to a pool, so memory is flat whatever the stream length.
 //!
-//! With --check, the worker that hashes a file also reads the local copy and compares it with
-//! the same blocks, byte for byte: equal bytes have equal MD5s, so the verdict is the one
-//! hashing both sides would give, at half the MD5 work, and the local files are still read in
-//! parallel with the stream.
+//! With --check, the worker that takes a file reads the local copy and compares it with the
+//! same blocks, byte for byte, and hashes nothing: a byte comparison catches every difference
+//! an MD5 comparison would (and a few it could miss), and MD5 was half of --check's CPU. The
+//! local files are still read in parallel with the stream.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+
+use std::sync::{Arc, Mutex};
+use std::thread;
 
 use md5::{Digest, Md5};
-use sol_common::ordered::{Ticket, Workers};
 use sol_common::stdio::read_full;
 
 pub const BLOCK: usize = 1 << 20;
@@ -41,15 +45,57 @@ pub enum Compared {
     Unreadable(String),
 }
 
-/// A file's digest, and with --check its comparison with the local copy.
-pub type Hashed = (Md5Sum, Option<Compared>);
+/// A file's digest (when hashing), and with --check its comparison with the local copy.
+pub type Hashed = (Option<Md5Sum>, Option<Compared>);
 
-/// A file's blocks as the reader hands them over, and where its local copy is (--check).
-type Job = (Receiver<(Vec<u8>, usize)>, Option<PathBuf>);
+/// Files up to this size go in batches.
+pub const SMALL: u64 = 256 << 10;
+/// A batch is handed over when it holds this many bytes or files.
+const BATCH_BYTES: usize = 1 << 20;
+const BATCH_FILES: usize = 512;
+
+/// Small files read whole, back to back, each with its local copy's path under --check.
+#[derive(Default)]
+pub struct Batch {
+    data: Vec<u8>,
+    files: Vec<(usize, Option<PathBuf>)>,
+}
+
+impl Batch {
+    /// Read the rest of `r` (`len` bytes) as the next file of the batch.
+    pub fn add(&mut self, r: &mut impl Read, len: u64, local: Option<PathBuf>) -> io::Result<()> {
+        let start = self.data.len();
+        r.take(len).read_to_end(&mut self.data)?;
+        if (self.data.len() - start) as u64 != len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.files.push((self.data.len() - start, local));
+        Ok(())
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.data.len() >= BATCH_BYTES || self.files.len() >= BATCH_FILES
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub fn files_len(&self) -> usize {
+        self.files.len()
+    }
+}
+
+enum Job {
+    /// One file, block by block.
+    Stream(Receiver<(Vec<u8>, usize)>, Option<PathBuf>, Sender<Hashed>),
+    /// Small files, answered together, in order.
+    Batch(Batch, Sender<Vec<Hashed>>),
+}
 
 /// Reads the local copy of a file alongside its stream blocks, into the worker's buffer.
 struct LocalCopy<'a> {
-    file: Option<File>,
+    file: Option<fs::File>,
     scratch: &'a mut Vec<u8>,
     verdict: Option<Compared>,
 }
@@ -60,7 +106,7 @@ impl LocalCopy<'_> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, Some(Compared::Missing)),
             Err(e) => (None, Some(Compared::Unreadable(e.to_string()))),
             Ok(m) if !m.is_file() => (None, Some(Compared::Differs)),
-            Ok(_) => match File::open(path) {
+            Ok(_) => match fs::File::open(path) {
                 Ok(f) => (Some(f), None),
                 Err(e) => (None, Some(Compared::Unreadable(e.to_string()))),
             },
@@ -103,45 +149,63 @@ impl LocalCopy<'_> {
 }
 
 pub struct Hashers {
-    workers: Workers<Job, Hashed>,
+    jobs: SyncSender<Job>,
     pool: Pool,
 }
 
 impl Hashers {
-    pub fn new(threads: usize) -> Hashers {
+    /// `threads` workers; `md5`: whether they hash what they read (without it they only
+    /// compare with the local copies).
+    pub fn new(threads: usize, md5: bool) -> Hashers {
         // Files waiting for a worker are bounded too: each holds up to QUEUE blocks. A full
         // queue cannot deadlock: the workers are busy with files whose blocks were all sent.
+        let (jobs, rx) = mpsc::sync_channel::<Job>(threads.max(1));
+        let rx = Arc::new(Mutex::new(rx));
         let pool = block_pool();
-        let give_back = pool.clone();
-        let workers = Workers::new(
-            threads,
-            threads.max(1),
-            // The local copy's bytes, reused from file to file.
-            || Vec::with_capacity(BLOCK),
-            move |scratch: &mut Vec<u8>, (blocks, local): Job| {
-                let mut local = local.as_deref().map(|p| LocalCopy::open(p, scratch));
-                let mut h = Md5::new();
-                for (block, n) in blocks.iter() {
-                    h.update(&block[..n]);
-                    if let Some(l) = local.as_mut() {
-                        l.compare(&block[..n]);
+        for _ in 0..threads.max(1) {
+            let rx = rx.clone();
+            let pool = pool.clone();
+            thread::spawn(move || {
+                // The local copy's bytes, reused from file to file.
+                let mut scratch = Vec::with_capacity(BLOCK);
+                loop {
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match job {
+                        Err(_) => return,
+                        Ok(Job::Stream(blocks, local, reply)) => {
+                            let mut file = File::start(md5, local.as_deref(), &mut scratch);
+                            for (block, n) in blocks.iter() {
+                                file.update(&block[..n]);
+                                pool.give(block);
+                            }
+                            let _ = reply.send(file.finish());
+                        }
+                        Ok(Job::Batch(batch, reply)) => {
+                            let mut done = Vec::with_capacity(batch.files.len());
+                            let mut at = 0;
+                            for (len, local) in &batch.files {
+                                let mut file = File::start(md5, local.as_deref(), &mut scratch);
+                                file.update(&batch.data[at..at + len]);
+                                done.push(file.finish());
+                                at += len;
+                            }
+                            let _ = reply.send(done);
+                        }
                     }
-                    give_back.give(block);
                 }
-                (h.finalize().into(), local.map(LocalCopy::finish))
-            },
-        );
-        Hashers { workers, pool }
+            });
+        }
+        Hashers { jobs, pool }
     }
 
     /// Hash everything `r` yields, comparing it with the file at `local` when given; the
     /// result arrives on the returned receiver (which closes without a value if reading
     /// failed: the error is returned here).
-    pub fn hash(&self, r: &mut impl Read, local: Option<PathBuf>) -> io::Result<Ticket<Hashed>> {
+    pub fn hash(&self, r: &mut impl Read, local: Option<PathBuf>) -> io::Result<Receiver<Hashed>> {
         let (block_tx, block_rx): (SyncSender<(Vec<u8>, usize)>, _) = mpsc::sync_channel(QUEUE);
-        let ticket = self
-            .workers
-            .submit((block_rx, local))
+        let (reply_tx, reply_rx) = mpsc::channel();
+        self.jobs
+            .send(Job::Stream(block_rx, local, reply_tx))
             .map_err(|_| io::Error::other("hash threads died"))?;
         loop {
             let mut block = self.pool.take();
@@ -157,23 +221,71 @@ impl Hashers {
                 break;
             }
         }
-        Ok(ticket)
+        Ok(reply_rx)
+    }
+
+    /// Hash (and compare) a batch of small files; their results arrive together, in order.
+    pub fn hash_batch(&self, batch: Batch) -> io::Result<Receiver<Vec<Hashed>>> {
+        let (reply_tx, reply_rx) = mpsc::channel();
+        self.jobs
+            .send(Job::Batch(batch, reply_tx))
+            .map_err(|_| io::Error::other("hash threads died"))?;
+        Ok(reply_rx)
     }
 }
 
-/// MD5 of a file on disk, read in large blocks.
-pub fn md5_file(path: &std::path::Path) -> io::Result<Md5Sum> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Md5::new();
-    let mut buf = vec![0u8; BLOCK];
-    loop {
-        let n = read_full(&mut f, &mut buf)?;
-        if n == 0 {
-            break;
+/// One file on a worker: its digest (when hashing) and its comparison (under --check).
+struct File<'a> {
+    md5: Option<Md5>,
+    local: Option<LocalCopy<'a>>,
+}
+
+impl<'a> File<'a> {
+    fn start(md5: bool, local: Option<&Path>, scratch: &'a mut Vec<u8>) -> File<'a> {
+        File {
+            md5: md5.then(Md5::new),
+            local: local.map(|p| LocalCopy::open(p, scratch)),
         }
-        h.update(&buf[..n]);
     }
-    Ok(h.finalize().into())
+
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(h) = self.md5.as_mut() {
+            h.update(bytes);
+        }
+        if let Some(l) = self.local.as_mut() {
+            l.compare(bytes);
+        }
+    }
+
+    fn finish(self) -> Hashed {
+        (
+            self.md5.map(|h| h.finalize().into()),
+            self.local.map(LocalCopy::finish),
+        )
+    }
+}
+
+/// Whether two files on disk hold the same bytes (true at once for one file under two names).
+pub fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (ma, mb) = (fs::metadata(a)?, fs::metadata(b)?);
+    if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
+        return Ok(false);
+    }
+    if (ma.dev(), ma.ino()) == (mb.dev(), mb.ino()) {
+        return Ok(true);
+    }
+    let (mut fa, mut fb) = (fs::File::open(a)?, fs::File::open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
+    loop {
+        let n = read_full(&mut fa, &mut ba)?;
+        if read_full(&mut fb, &mut bb)? != n || ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
 }
 
 pub fn hex(d: &Md5Sum) -> String {

@@ -12,7 +12,7 @@ use anyhow::Context;
 use sol_common::Status;
 use tar::EntryType;
 
-use super::hasher::{hex, Compared, Hashed, Hashers, Md5Sum};
+use super::hasher::{hex, Batch, Hashed, Hashers, Md5Sum, SMALL};
 use sol_formats::tar::{self as stream, corrupt};
 
 /// One md5sum line. Like coreutils, a name with a backslash, newline or carriage return is
@@ -37,25 +37,81 @@ pub fn md5sum_line(digest: &Md5Sum, name: &[u8]) -> Vec<u8> {
     line
 }
 
-/// A file's digest: being computed, or that of an earlier file (a hard link).
+/// A stream entry, as the reader hands it on: a file being hashed, or a link.
 pub enum Pending {
+    /// A large file, hashed on its own.
     Digest(Receiver<Hashed>),
+    /// A small file: the chunk's batch result at this index.
+    InBatch(usize),
+    /// A hard link to an earlier entry.
     LinkTo(Vec<u8>),
     /// Not a file: a symlink with its target (checked by --check, not summed).
     Symlink(Vec<u8>),
 }
 
+/// A stream entry with its file's result in hand.
+pub enum Entry {
+    /// A file's digest (when hashing) and comparison; None if its worker failed.
+    File(Option<Hashed>),
+    LinkTo(Vec<u8>),
+    Symlink(Vec<u8>),
+}
+
+/// Entries in stream order, handed on together, with the batch their small files are in.
+#[derive(Default)]
+pub struct Chunk {
+    entries: Vec<(Vec<u8>, Pending)>,
+    batch: Option<Receiver<Vec<Hashed>>>,
+}
+
+impl Chunk {
+    /// The entries, before their results are in.
+    pub fn entries(&self) -> impl Iterator<Item = &(Vec<u8>, Pending)> {
+        self.entries.iter()
+    }
+
+    /// Wait for the results, in stream order.
+    pub fn resolve(self) -> impl Iterator<Item = (Vec<u8>, Entry)> {
+        let mut batch = self
+            .batch
+            .and_then(|rx| rx.recv().ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(Some)
+            .collect::<Vec<_>>();
+        self.entries.into_iter().map(move |(name, pending)| {
+            let entry = match pending {
+                Pending::Digest(rx) => Entry::File(rx.recv().ok()),
+                Pending::InBatch(i) => Entry::File(batch.get_mut(i).and_then(Option::take)),
+                Pending::LinkTo(t) => Entry::LinkTo(t),
+                Pending::Symlink(t) => Entry::Symlink(t),
+            };
+            (name, entry)
+        })
+    }
+}
+
 /// Read the stream, hashing files on the pool (and comparing each with its copy under `dir`
-/// when given); `each` gets (name, pending) in stream order.
+/// when given); `each` gets the entries in stream order, a chunk at a time.
 pub fn scan(
     input: impl Read,
     hashers: &Hashers,
     strip: usize,
     dir: Option<&Path>,
-    mut each: impl FnMut(Vec<u8>, Pending) -> bool,
+    mut each: impl FnMut(Chunk) -> bool,
 ) -> anyhow::Result<()> {
     let (mut archive, mut check) = stream::open(input)?;
     let mut entries = archive.entries().map_err(corrupt)?;
+    // Small files wait in `batch` (their entries in `chunk`) until it is full or an entry
+    // that is not in it comes: entries are always handed on in stream order.
+    let mut batch = Batch::default();
+    let mut chunk = Chunk::default();
+    let mut flush = |batch: &mut Batch, chunk: &mut Chunk| -> anyhow::Result<bool> {
+        if !batch.is_empty() {
+            chunk.batch = Some(hashers.hash_batch(std::mem::take(batch)).map_err(corrupt)?);
+        }
+        Ok(chunk.entries.is_empty() || each(std::mem::take(chunk)))
+    };
     while let Some(mut entry) = check.next(&mut entries)? {
         let raw_name = entry.path_bytes().into_owned();
         let Some(name) = super::strip(&raw_name, strip) else {
@@ -64,6 +120,20 @@ pub fn scan(
         let pending = match entry.header().entry_type() {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let local = dir.map(|d| d.join(OsStr::from_bytes(&name)));
+                let len = entry.size();
+                if len <= SMALL {
+                    batch.add(&mut entry, len, local).map_err(corrupt)?;
+                    chunk
+                        .entries
+                        .push((name, Pending::InBatch(batch.files_len() - 1)));
+                    if batch.is_full() && !flush(&mut batch, &mut chunk)? {
+                        return Ok(()); // the consumer stopped; it reports why
+                    }
+                    continue;
+                }
+                if !flush(&mut batch, &mut chunk)? {
+                    return Ok(());
+                }
                 Pending::Digest(hashers.hash(&mut entry, local).map_err(corrupt)?)
             }
             EntryType::Link => {
@@ -84,47 +154,54 @@ pub fn scan(
             ),
             _ => continue,
         };
-        if !each(name, pending) {
-            return Ok(()); // the consumer stopped; it reports why
+        // Links ride in the chunk after the small files before them.
+        chunk.entries.push((name, pending));
+        if matches!(chunk.entries.last(), Some((_, Pending::Digest(_))))
+            && !flush(&mut batch, &mut chunk)?
+        {
+            return Ok(());
         }
+    }
+    if !flush(&mut batch, &mut chunk)? {
+        return Ok(());
     }
     check.finish(archive.into_inner().count)
 }
 
-/// Resolves pending digests in order, remembering them for later hard links.
+/// Resolves digests in order, remembering them for later hard links.
 #[derive(Default)]
 pub struct Resolver(HashMap<Vec<u8>, Md5Sum>);
 
 impl Resolver {
-    /// The digest, and for a file hashed with --check its comparison with the local copy.
-    pub fn resolve(&mut self, name: &[u8], pending: Pending) -> Option<(Md5Sum, Option<Compared>)> {
-        let (d, compared) = match pending {
-            Pending::Digest(rx) => rx.recv().ok()?,
-            Pending::LinkTo(target) => (*self.0.get(&target)?, None),
-            Pending::Symlink(_) => return None,
+    /// The digest of a file or hard link (None for a symlink, or when hashing failed).
+    pub fn resolve(&mut self, name: &[u8], entry: Entry) -> Option<Md5Sum> {
+        let d = match entry {
+            Entry::File(hashed) => hashed?.0?,
+            Entry::LinkTo(target) => *self.0.get(&target)?,
+            Entry::Symlink(_) => return None,
         };
         self.0.insert(name.to_vec(), d);
-        Some((d, compared))
+        Some(d)
     }
 }
 
 pub fn sums(input: impl Read, threads: usize, strip: usize) -> anyhow::Result<Status> {
-    let hashers = Hashers::new(threads);
+    let hashers = Hashers::new(threads, true);
     // Lines are printed in stream order by a printer thread as digests complete.
-    let (line_tx, line_rx) = mpsc::sync_channel::<(Vec<u8>, Pending)>(4096);
+    let (line_tx, line_rx) = mpsc::sync_channel::<Chunk>(64);
     let printer = thread::spawn(move || -> anyhow::Result<()> {
         let mut out = sol_common::stdio::text_output();
         let mut resolver = Resolver::default();
-        for (name, pending) in line_rx {
-            if let Some((d, _)) = resolver.resolve(&name, pending) {
+        for (name, entry) in line_rx.into_iter().flat_map(Chunk::resolve) {
+            if let Some(d) = resolver.resolve(&name, entry) {
                 out.write_all(&md5sum_line(&d, &name))
                     .context("writing output")?;
             }
         }
         out.flush().context("writing output")
     });
-    let scanned = scan(input, &hashers, strip, None, |name, pending| {
-        line_tx.send((name, pending)).is_ok()
+    let scanned = scan(input, &hashers, strip, None, |chunk| {
+        line_tx.send(chunk).is_ok()
     });
     drop(line_tx);
     let printed = printer

@@ -212,3 +212,59 @@ fn closed_stdout_is_quiet_with_status_141() {
     out.code(141);
     assert_eq!(out.stderr, "");
 }
+
+#[test]
+fn check_compares_hard_links_through_their_targets_local_copy() {
+    // --check hashes nothing: a hard link is right when the local file holds the same bytes
+    // as the local copy of its target and that copy matches the stream.
+    let (t, src, ar) = tree();
+    let s = src.join("sol0001");
+    let names = ["a/notes.txt", "hard-notes", "a/b/hard-notes-2"];
+    let notes = fs::read(s.join(names[0])).unwrap();
+    // Three separate files with the same bytes: no difference (content, not inodes).
+    for n in names {
+        fs::remove_file(s.join(n)).unwrap();
+        fs::write(s.join(n), &notes).unwrap();
+    }
+    check_sol(&s, ar.clone()).ok();
+    // One of them different: that one is changed; when it is the stream's file (the target
+    // of the other two), the links are reported with it.
+    let sorted = |out: &Out| {
+        let mut got: Vec<String> = out.stdout_str().lines().map(String::from).collect();
+        got.sort();
+        got
+    };
+    let mut all: Vec<String> = names.iter().map(|n| format!("changed: {n}")).collect();
+    all.sort();
+    let mut targets = 0;
+    for n in names {
+        fs::write(s.join(n), [&notes[..], b"!"].concat()).unwrap();
+        let out = check_sol(&s, ar.clone());
+        out.code(3);
+        let got = sorted(&out);
+        if got == all {
+            targets += 1;
+        } else {
+            assert_eq!(got, vec![format!("changed: {n}")]);
+        }
+        fs::write(s.join(n), &notes).unwrap();
+    }
+    assert_eq!(targets, 1, "exactly one of the names is the stream's file");
+    // Linked again, and the shared bytes changed: every name is changed.
+    for n in &names[1..] {
+        fs::remove_file(s.join(n)).unwrap();
+        fs::hard_link(s.join(names[0]), s.join(n)).unwrap();
+    }
+    check_sol(&s, ar.clone()).ok();
+    fs::write(s.join(names[0]), b"tampered").unwrap();
+    let out = check_sol(&s, ar.clone());
+    out.code(3);
+    assert_eq!(sorted(&out), all);
+    // A link whose local name is gone is missing.
+    fs::write(s.join(names[0]), &notes).unwrap();
+    fs::remove_file(s.join("hard-notes")).unwrap();
+    let out = check_sol(&s, ar);
+    out.code(3);
+    assert_eq!(out.stdout_str(), "missing: hard-notes\n");
+    drop(t);
+}
