@@ -531,6 +531,26 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     }
 }
 
+/// A temporary directory holding `src/`, an [`awkward_tree`] made from `seed`.
+pub fn awkward_src(seed: u64) -> (tempfile::TempDir, PathBuf) {
+    let t = tmp();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    awkward_tree(&src, &mut Rng::new(seed));
+    (t, src)
+}
+
+/// What `sol-tar create -C DIR NAME` writes.
+pub fn archive(dir: &Path, name: &str) -> Vec<u8> {
+    tool("sol-tar")
+        .args(["create", "-C"])
+        .arg(dir)
+        .arg(name)
+        .run()
+        .stdout
+        .clone()
+}
+
 pub fn tmp() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("sol-test-")
