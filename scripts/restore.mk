@@ -6,8 +6,11 @@
 # Each sol is restored by sol-restore (into DEST/.<sol>.partial, renamed when complete) and
 # gets a stamp DEST/.<sol>.restored; a rerun after a failure redoes only what is missing,
 # and `make -q` reports up to date once everything is restored. One table is printed at the
-# end. KEY defaults to $SOL_KEY_FILE; the scripts and tools are found beside this file or
-# on PATH.
+# end. KEY defaults to $SOL_KEY_FILE; IDENTITY (an identity file, for archives sealed to
+# recipients by sol-backup -R) defaults to $SOL_IDENTITY_FILE; give either or both. The
+# scripts and tools are found beside this file or on PATH.
+#
+#   make -f restore.mk -j8 FROM=s3://BUCKET/PREFIX DEST=/restore LAST=10 IDENTITY=/etc/sol/site.id
 #
 # Sol names become make targets and shell words, so every name must match
 # [A-Za-z0-9][A-Za-z0-9._-]*: LAST=N takes its names from `sol-restore --last N`, which
@@ -16,6 +19,7 @@
 HERE := $(dir $(lastword $(MAKEFILE_LIST)))
 SOL_RESTORE := $(HERE)sol-restore
 KEY ?= $(SOL_KEY_FILE)
+IDENTITY ?= $(SOL_IDENTITY_FILE)
 # Checked in make itself (no shell): strip every allowed character, something must remain.
 SAFE_CHARS := a b c d e f g h i j k l m n o p q r s t u v w x y z \
   A B C D E F G H I J K L M N O P Q R S T U V W X Y Z 0 1 2 3 4 5 6 7 8 9 . _ -
@@ -56,12 +60,12 @@ all: $(if $(MISSING),restore-missing)
 
 restore-missing:
 	@trap : INT TERM; rc=0; \
-	  $(MAKE) --no-print-directory -f '$(SELF)' FROM='$(FROM)' DEST='$(DEST)' SOLS='$(SOLS)' KEY='$(KEY)' stamps || rc=$$?; \
+	  $(MAKE) --no-print-directory -f '$(SELF)' FROM='$(FROM)' DEST='$(DEST)' SOLS='$(SOLS)' KEY='$(KEY)' IDENTITY='$(IDENTITY)' stamps || rc=$$?; \
 	  '$(SOL_RESTORE)' --report-of '$(REPORT)' -- '$(FROM)' '$(DEST)' || rc=$$?; \
 	  rm -rf -- '$(REPORT)'; exit $$rc
 
 stamps: $(STAMPS)
 
 $(DEST)/.%.restored:
-	@exec '$(SOL_RESTORE)' --rows-to '$(REPORT)' -k '$(KEY)' -- '$(FROM)' '$*' '$(DEST)'
+	@exec '$(SOL_RESTORE)' --rows-to '$(REPORT)' $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') -- '$(FROM)' '$*' '$(DEST)'
 	@touch -- '$@'

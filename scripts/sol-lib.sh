@@ -45,11 +45,60 @@ sol_operand_name_ok() {
   case $1 in ''|.|..|*/*|*\\*|*[[:cntrl:]]*) return 1 ;; esac
 }
 
-sol_key_file() { # from -k or SOL_KEY_FILE
-  local k=${1:-${SOL_KEY_FILE:-}}
-  [ -n "$k" ] || sol_usage_error "a key file is required: -k KEYFILE or SOL_KEY_FILE"
-  [ -r "$k" ] || { echo "$PROG: key file '$k': cannot read it" >&2; exit 1; }
-  printf '%s' "$k"
+# What sol-crypt -d opens archives with: -k KEYFILE and/or -i IDENTITY, else SOL_KEY_FILE
+# and/or SOL_IDENTITY_FILE. Sets the array sol_dec (sol-crypt options) and sol_dec_key (the
+# key file, or empty), and unsets both
+# variables, so sol-crypt uses exactly what is passed. Run it in the script's own shell.
+sol_decrypt_args() { # keyfile identity
+  local k=$1 i=$2
+  if [ -z "$k" ] && [ -z "$i" ]; then k=${SOL_KEY_FILE:-} i=${SOL_IDENTITY_FILE:-}; fi
+  [ -n "$k$i" ] || sol_usage_error "a key file or an identity is required: -k KEYFILE or -i IDENTITY (or SOL_KEY_FILE, SOL_IDENTITY_FILE)"
+  unset SOL_KEY_FILE SOL_IDENTITY_FILE
+  sol_dec=() sol_dec_key=$k
+  if [ -n "$k" ]; then
+    [ -r "$k" ] || { echo "$PROG: key file '$k': cannot read it" >&2; exit 1; }
+    sol_dec+=(-k "$k")
+  fi
+  if [ -n "$i" ]; then
+    [ -r "$i" ] || { echo "$PROG: identity file '$i': cannot read it" >&2; exit 1; }
+    sol_dec+=(-i "$i")
+  fi
+}
+# The same for sol-crypt -e: -R RECIPIENTS-FILE (public keys only: a write-only backup
+# host) and/or -k KEYFILE, else SOL_KEY_FILE. Sets the array sol_enc.
+sol_encrypt_args() { # keyfile recipients-file
+  local k=$1 r=$2
+  [ -n "$k$r" ] || k=${SOL_KEY_FILE:-}
+  [ -n "$k$r" ] || sol_usage_error "a key file or recipients are required: -k KEYFILE (or SOL_KEY_FILE) or -R RECIPIENTS-FILE"
+  unset SOL_KEY_FILE SOL_IDENTITY_FILE
+  sol_enc=()
+  if [ -n "$k" ]; then
+    [ -r "$k" ] || { echo "$PROG: key file '$k': cannot read it" >&2; exit 1; }
+    sol_enc+=(-k "$k")
+  fi
+  if [ -n "$r" ]; then
+    [ -r "$r" ] || { echo "$PROG: recipients file '$r': cannot read it" >&2; exit 1; }
+    sol_enc+=(-R "$r")
+  fi
+}
+# Key files, identities and recipients files are checked once, before any work:
+# sol-crypt's own verdict on each (unreadable, malformed, readable by group or others),
+# one line, status 1.
+sol_check_creds() { # workdir sol-crypt-options...
+  local w=$1 prev="" a
+  shift
+  for a in "$@"; do
+    case $prev in
+      -k) sol_check_key "$a" "$w" ;;
+      -i) if ! sol-crypt recipient -i "$a" > /dev/null 2> "$w/key.err"; then
+            echo "$PROG: $(head -n 1 "$w/key.err")" >&2; exit 1
+          fi ;;
+      -R) if ! sol-crypt -e -R "$a" < /dev/null > /dev/null 2> "$w/key.err"; then
+            echo "$PROG: $(head -n 1 "$w/key.err")" >&2; exit 1
+          fi ;;
+    esac
+    prev=$a
+  done
 }
 
 # The key is checked once, before any work: sol-crypt's own verdict on it (unreadable,

@@ -12,6 +12,15 @@ sol-crypt -d -k /etc/sol/site.key < sol0042.tar.gz.sc | sol-zip -d | sol-tar ext
 sol-crypt info < sol0042.tar.gz.sc              # header and completeness, no key needed
 SOL_KEY_FILE=/etc/sol/site.key sol-crypt -d < x.sc > x
 
+# a write-only backup host: it holds recipients (public), never an identity
+sol-crypt keygen --identity -o /etc/sol/site.id     # on the restore host; prints sol-recipient-1...
+sol-crypt keygen --identity -o escrow.id             # the escrow identity, kept off site
+cat site.recipient escrow.recipient > /etc/sol/recipients   # copied to the backup host
+sol-zip < sol0042.tar | sol-crypt -e -R /etc/sol/recipients > sol0042.tar.gz.sc
+sol-crypt -d -i /etc/sol/site.id < sol0042.tar.gz.sc | sol-zip -d > sol0042.tar   # or -i escrow.id
+sol-crypt recipient -i /etc/sol/site.id          # the recipient of an identity
+sol-crypt info < sol0042.tar.gz.sc               # its stanzas: types, recipients' fingerprints
+
 # the classic pipeline's archives, and archives stock openssl can open:
 sol-crypt --openssl -d -k pass.txt < old.tar.gz.enc | tar -xz
 openssl enc -d -aes-256-cbc -pbkdf2 -pass file:pass.txt < <(sol-crypt --openssl -e -k pass.txt < x)
@@ -20,28 +29,60 @@ openssl enc -d -aes-256-cbc -pbkdf2 -pass file:pass.txt < <(sol-crypt --openssl 
 A key file holds 32 (AES-128) or 64 (AES-256) hex digits on one line. It is refused
 when its mode lets group or others read it. The key never appears on the command line
 or in a stream; a stream names it only by its key id (a hash of the key).
+.SH RECIPIENTS AND IDENTITIES
+An identity is an X25519 private key, written by \fBsol-crypt keygen --identity -o
+FILE\fR to a new file of mode 0600 (never overwritten) as one line
+\fBSOL-SECRET-KEY-1...\fR, with its recipient in a comment; identity files, like key
+files, are refused when group or others can read them. Its recipient, the public key,
+is one line \fBsol-recipient-1...\fR (Bech32, with a checksum that catches typing
+errors), printed by keygen and by \fBsol-crypt recipient -i FILE\fR. Only the canonical
+encoding is accepted. A recipients file (\fB-R\fR) holds one recipient per line; empty
+lines and lines starting with # are skipped.
+.PP
+With \fB-r\fR or \fB-R\fR, \fB-e\fR writes a version 2 stream: a random file key per
+stream, sealed to every recipient in a stanza of its own (and to the key file when
+\fB-k\fR or SOL_KEY_FILE is given too), the header authenticated with a MAC keyed from
+the file key. \fB-d\fR opens it with any identity (\fB-i\fR, repeatable, or
+SOL_IDENTITY_FILE) or key file that has a stanza; otherwise it exits 3 before any
+output, naming each identity and key file tried and the stanzas the stream has.
+\fB-e -k\fR alone still writes version 1, and every version 1 stream still decrypts
+with its key file. The key wrap is once per stream: encryption and decryption speed
+are those of \fB-k\fR.
+.PP
+Escrow: seal to the site's recipient and an escrow recipient whose identity is kept
+off site; either identity decrypts. Rotation: make a new identity, put its recipient
+in the backup host's recipients file; new streams open with the new identity, old
+ones with the identity they were sealed to (keep it, or its escrow).
 "#],
     exit: &[
         (Status::Success, None),
         (
             Status::Failure,
-            Some(r#"I/O error, unreadable or insecure key file"#),
+            Some(
+                r#"I/O error, unreadable or insecure key file or identity file, an identity file that
+holds no canonical identity, keygen's file existing already"#,
+            ),
         ),
         (
             Status::Usage,
-            Some(r#"usage error (no key file, bad option, binary output to a terminal)"#),
+            Some(
+                r#"usage error (no key file, identity or recipient; a recipient that is not canonical;
+-r or -R without -e; bad option, binary output to a terminal)"#,
+            ),
         ),
         (
             Status::Integrity,
             Some(
-                r#"integrity failure: wrong key (named by key id), corrupt header, a chunk failing
+                r#"integrity failure: wrong key (named by key id), an identity or key file without a
+stanza in the stream (named), a version 1 stream given only identities, corrupt or
+changed header, a chunk failing
 authentication (flipped bit, reordered chunks), a missing final chunk (truncation),
 data after the final chunk; with --openssl, a bad final block"#,
             ),
         ),
         (Status::BrokenPipe, None),
     ],
-    see_also: "sol-crypt(5), sol-zip(1), sol-tar(1), openssl-enc(1)",
+    see_also: "sol-crypt(5), sol-zip(1), sol-tar(1), sol-backup(1), openssl-enc(1), age(1)",
 };
 
 fn parse_chunk(s: &str) -> Result<u32, String> {
@@ -64,9 +105,13 @@ fn parse_bits(s: &str) -> Result<u32, String> {
 /// Streaming authenticated encryption: AES-GCM in fixed-size chunks, for backups.
 ///
 /// `-e` encrypts stdin to stdout, `-d` decrypts; the key comes from a key file (`-k` or
-/// SOL_KEY_FILE), never from the command line. Every chunk is authenticated before any of
-/// its plaintext is written; a flipped bit, reordered, missing, appended or truncated chunks,
-/// and a wrong key all fail with status 3. The format is described in sol-crypt(5).
+/// SOL_KEY_FILE), never from the command line. Or `-e -r RECIPIENT`/`-R FILE` seals each
+/// stream's random file key to public-key recipients (X25519), and `-d -i IDENTITY` (or
+/// SOL_IDENTITY_FILE) opens it with any one of their identities: a host that encrypts to
+/// recipients cannot decrypt what it wrote. Every chunk is authenticated before any of its
+/// plaintext is written; a flipped bit, reordered, missing, appended or truncated chunks, a
+/// changed header byte, and a wrong key or identity all fail with status 3. The format is
+/// described in sol-crypt(5).
 #[derive(Debug, Parser)]
 #[command(name = "sol-crypt", version, max_term_width = 100, args_conflicts_with_subcommands = true,
           group(ArgGroup::new("mode").args(["encrypt", "decrypt"])))]
@@ -91,6 +136,28 @@ pub struct Cli {
         env = "SOL_KEY_FILE"
     )]
     pub key_file: Option<PathBuf>,
+
+    /// Encrypt to this recipient (`sol-recipient-1...`, from `sol-crypt keygen --identity` or
+    /// `sol-crypt recipient`); repeat for more. The stream's random file key is sealed to each
+    /// (a v2 stream, see sol-crypt(5)); with -k as well, also to the key file.
+    #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
+    pub recipient: Vec<String>,
+
+    /// Encrypt to every recipient in FILE (one a line; '#' comments and empty lines are
+    /// skipped); repeatable.
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_file: Vec<PathBuf>,
+
+    /// Decrypt with this identity file (from `sol-crypt keygen --identity`); repeatable. Any
+    /// identity (or -k key file) that has a stanza in the stream opens it. Must not be
+    /// readable by group or others.
+    #[arg(
+        short = 'i',
+        long = "identity",
+        value_name = "IDENTITY",
+        env = "SOL_IDENTITY_FILE"
+    )]
+    pub identity: Vec<PathBuf>,
 
     /// Plaintext bytes per chunk when encrypting (K/M suffixes), recorded in the header.
     #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_chunk)]
@@ -120,7 +187,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Write a new random key (hex, one line) to stdout, or to a new file of mode 0600.
+    /// Write a new random key (hex, one line) to stdout, or to a new file of mode 0600. With
+    /// --identity, write a new X25519 identity to the file given with -o and print its
+    /// recipient on stdout.
     Keygen {
         /// Key length: 128 (AES-128-GCM) or 256 (AES-256-GCM).
         #[arg(long, default_value_t = 256, value_parser = parse_bits)]
@@ -128,9 +197,26 @@ pub enum Cmd {
         /// Create this file (mode 0600; an existing file is never overwritten).
         #[arg(short = 'o', long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Make a private identity (X25519) instead of a key: it needs -o; its public
+        /// recipient (one line, `sol-recipient-1...`) goes to stdout.
+        #[arg(long, requires = "output", conflicts_with = "bits")]
+        identity: bool,
     },
-    /// Print a stream's header (version, cipher, chunk size, key id) and check, without the
-    /// key, that the stream is complete (status 3 if it is not).
+    /// Print the recipient (public, `sol-recipient-1...`) of each identity in an identity
+    /// file, one a line.
+    Recipient {
+        /// Identity file.
+        #[arg(
+            short = 'i',
+            long = "identity",
+            value_name = "IDENTITY",
+            required = true
+        )]
+        identity: Vec<PathBuf>,
+    },
+    /// Print a stream's header (version, cipher, chunk size; the key id of a v1 stream, the
+    /// stanzas of a v2 one: their types and recipients' fingerprints, never a secret) and
+    /// check, without the key, that the stream is complete (status 3 if it is not).
     Info {
         /// Encrypted file; stdin when absent or '-'.
         #[arg(value_name = "FILE")]

@@ -81,10 +81,15 @@ impl SiteKey {
         }
     }
 
+    /// v2: the key that seals a stream's file key in this key file's stanza.
+    pub fn wrap_key(&self, salt: &[u8; SALT_LEN]) -> Vec<u8> {
+        hkdf(&self.bytes, salt, b"sol-crypt v2 key wrap", 32)
+    }
+
     /// Load a hex key file, refusing one that group or others can read.
     pub fn load(path: &Path) -> anyhow::Result<SiteKey> {
         let name = path.display();
-        check_private(path)?;
+        check_private(path, "key file")?;
         let text = fs::read_to_string(path).with_context(|| format!("key file '{name}'"))?;
         let digits = text.strip_suffix('\n').unwrap_or(&text);
         let bytes = parse_hex(digits).filter(|b| b.len() == 16 || b.len() == 32);
@@ -111,14 +116,12 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn check_private(path: &Path) -> anyhow::Result<()> {
+pub fn check_private(path: &Path, what: &str) -> anyhow::Result<()> {
     let name = path.display();
-    let meta = fs::metadata(path).with_context(|| format!("key file '{name}'"))?;
+    let meta = fs::metadata(path).with_context(|| format!("{what} '{name}'"))?;
     let mode = meta.permissions().mode() & 0o777;
     if meta.is_file() && mode & 0o077 != 0 {
-        bail!(
-            "key file '{name}': mode {mode:04o} lets group/others read it; run chmod 600 '{name}'"
-        );
+        bail!("{what} '{name}': mode {mode:04o} lets group/others read it; run chmod 600 '{name}'");
     }
     Ok(())
 }
@@ -126,7 +129,7 @@ fn check_private(path: &Path) -> anyhow::Result<()> {
 /// First line of an openssl `-pass file:` passphrase file.
 pub fn load_passphrase(path: &Path) -> anyhow::Result<Vec<u8>> {
     let name = path.display();
-    check_private(path)?;
+    check_private(path, "key file")?;
     let data = fs::read(path).with_context(|| format!("passphrase file '{name}'"))?;
     let line = data.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -49,9 +49,27 @@ pub fn encrypt(
     out.write_all(&signed).context("writing output")?;
     out.write_all(&key::hmac_sha256(&keys.header_mac, &signed))
         .context("writing output")?;
+    encrypt_chunks(
+        input,
+        out,
+        header.cipher,
+        &keys.payload,
+        chunk_size,
+        progress,
+    )
+}
 
+/// The chunks and the trailer (after a v1 or v2 header), under `payload_key`.
+pub fn encrypt_chunks(
+    input: &mut impl Read,
+    out: &mut impl Write,
+    cipher: format::Cipher,
+    payload_key: &[u8],
+    chunk_size: u32,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
     let mut ctx = CipherCtx::new()?;
-    ctx.encrypt_init(Some(evp(header.cipher)), Some(&keys.payload), None)?;
+    ctx.encrypt_init(Some(evp(cipher)), Some(payload_key), None)?;
     let size = chunk_size as usize;
     let mut plain = vec![0u8; size];
     let mut sealed = vec![0u8; size + TAG_LEN];
@@ -82,6 +100,14 @@ pub fn encrypt(
 
 /// Read and check the header: magic, version, key id (before any output), then the MAC.
 pub fn read_header(input: &mut impl Read) -> anyhow::Result<(Header, [u8; HEADER_LEN])> {
+    let raw = read_start(input)?;
+    let header = Header::parse(&raw).map_err(integrity)?;
+    Ok((header, raw))
+}
+
+/// The first 86 bytes of a stream (a v1 header, the start of a v2 one), naming the format
+/// of anything that is not sol-crypt.
+pub fn read_start(input: &mut impl Read) -> anyhow::Result<[u8; HEADER_LEN]> {
     let mut raw = [0u8; HEADER_LEN];
     let n = read_full(input, &mut raw).context("reading input")?;
     match sol_formats::sniff::sniff(&raw[..n]) {
@@ -119,8 +145,7 @@ pub fn read_header(input: &mut impl Read) -> anyhow::Result<(Header, [u8; HEADER
         }
         return Err(integrity("not a sol-crypt stream (too short for a header)"));
     }
-    let header = Header::parse(&raw).map_err(integrity)?;
-    Ok((header, raw))
+    Ok(raw)
 }
 
 pub fn decrypt(
@@ -131,6 +156,19 @@ pub fn decrypt(
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let (header, raw) = read_header(input)?;
+    decrypt_v1(&header, &raw, input, out, key, key_file, progress)
+}
+
+/// A v1 stream after its header: the key id, the MAC, then the chunks.
+pub fn decrypt_v1(
+    header: &Header,
+    raw: &[u8; HEADER_LEN],
+    input: &mut impl Read,
+    out: &mut impl Write,
+    key: &SiteKey,
+    key_file: &Path,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
     if header.key_id != key.id {
         return Err(key::wrong_key(&header.key_id, key, key_file).into());
     }
@@ -141,10 +179,28 @@ pub fn decrypt(
             "header authentication failed: the header is corrupt",
         ));
     }
+    decrypt_chunks(
+        input,
+        out,
+        header.cipher,
+        &keys.payload,
+        header.chunk_size,
+        progress,
+    )
+}
 
+/// The chunks and the trailer (after a v1 or v2 header), under `payload_key`.
+pub fn decrypt_chunks(
+    input: &mut impl Read,
+    out: &mut impl Write,
+    cipher: format::Cipher,
+    payload_key: &[u8],
+    chunk_size: u32,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
     let mut ctx = CipherCtx::new()?;
-    ctx.decrypt_init(Some(evp(header.cipher)), Some(&keys.payload), None)?;
-    let size = header.chunk_size as usize;
+    ctx.decrypt_init(Some(evp(cipher)), Some(payload_key), None)?;
+    let size = chunk_size as usize;
     // A window of one sealed chunk plus a trailer: when it cannot be filled, what it holds
     // is the final chunk and the trailer.
     let window = size + TAG_LEN + TRAILER_LEN;

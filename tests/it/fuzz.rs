@@ -6,7 +6,7 @@ use std::fs;
 
 use crate::util::*;
 
-fn mutations(valid: &[u8], rng: &mut Rng, n: usize) -> Vec<Vec<u8>> {
+pub(crate) fn mutations(valid: &[u8], rng: &mut Rng, n: usize) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for i in 0..n {
         let mut v = valid.to_vec();
@@ -44,7 +44,7 @@ fn mutations(valid: &[u8], rng: &mut Rng, n: usize) -> Vec<Vec<u8>> {
 }
 
 #[track_caller]
-fn survives(out: &Out, may_succeed: bool) {
+pub(crate) fn survives(out: &Out, may_succeed: bool) {
     assert!(
         !out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"),
         "{}: {}",

@@ -7,6 +7,7 @@ mod fuzz;
 mod man;
 mod pipeline;
 mod readme;
+mod recipients;
 mod s3;
 mod s3_promises;
 mod s3env;

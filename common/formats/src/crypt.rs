@@ -17,11 +17,15 @@
 //!   magic "SOLC-END" + total plaintext length, u64 BE; the final chunk's AAD
 //! ```
 //! Completeness can be checked without the key from the total length and the trailer: see
-//! [`is_complete`], or [`stream_is_complete`] for a whole stream seen from outside.
-//! The ciphers themselves (OpenSSL) are sol-crypt's: this crate only frames.
+//! [`is_complete`], or [`stream_is_complete`] for a whole stream seen from outside. Version 2
+//! (recipients, in sol-crypt's recipient.rs) has the same fields at 0..14, then its header
+//! length: see [`header_len`]. The ciphers themselves (OpenSSL) are sol-crypt's: this crate
+//! only frames.
 
 pub const MAGIC: &[u8; 8] = b"SOLCRYPT";
 pub const VERSION: u8 = 1;
+/// Stanzas for recipients and key files (recipient.rs); the header length at 14..18.
+pub const VERSION_2: u8 = 2;
 pub const HEADER_LEN: usize = 86;
 pub const MAC_OFFSET: usize = 54;
 pub const TAG_LEN: usize = 16;
@@ -104,6 +108,21 @@ impl Header {
     }
 }
 
+/// The header length of a sol-crypt stream of either version from its first bytes (at least
+/// 18), without the key; None when `head` is not the start of one.
+pub fn header_len(head: &[u8]) -> Option<u64> {
+    if head.len() < 18 || &head[..8] != MAGIC {
+        return None;
+    }
+    match head[8] {
+        VERSION => Some(HEADER_LEN as u64),
+        VERSION_2 => Some(u64::from(u32::from_be_bytes([
+            head[14], head[15], head[16], head[17],
+        ]))),
+        _ => None,
+    }
+}
+
 /// 96-bit GCM nonce of chunk `counter`.
 pub fn nonce(counter: u64, last: bool) -> [u8; 12] {
     let mut n = [0u8; 12];
@@ -138,16 +157,15 @@ pub fn is_complete(len_after_header: u64, chunk_size: u32, last16: &[u8]) -> boo
     plain_len <= u64::MAX / 2 && sealed_len(plain_len, chunk_size) == len_after_header
 }
 
-/// Whether a stream is a sol-crypt stream (None when `head`, its first bytes, does not
-/// start with a whole header) and then whether it is complete: `total` bytes long in all,
+/// Whether a stream is a sol-crypt stream of either version (None when `head`, its first
+/// bytes, does not start with a whole header) and then whether it is complete: `total` bytes long in all,
 /// ending with `last16`. What `sol-crypt info` says, from the outside (s3-mput refuses to
 /// store an incomplete stream). Needs no key.
 pub fn stream_is_complete(head: &[u8], total: u64, last16: &[u8]) -> Option<bool> {
-    if head.len() < HEADER_LEN || &head[..8] != MAGIC {
-        return None;
-    }
+    let header_len = header_len(head).filter(|_| head.len() >= HEADER_LEN)?;
     let chunk_size = u32::from_be_bytes([head[10], head[11], head[12], head[13]]);
-    Some(is_complete(total - HEADER_LEN as u64, chunk_size, last16))
+    let rest = total.checked_sub(header_len);
+    Some(rest.is_some_and(|rest| is_complete(rest, chunk_size, last16)))
 }
 
 #[cfg(test)]
