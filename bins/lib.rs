@@ -1,22 +1,9 @@
-//! The sol toolkit's tools as a library: each `bins/<tool>/` folder is a module here, so the
-//! thin binaries, the man-page generator and the tests share one definition of every CLI.
+//! The root package of the sol toolkit: the man pages, generated from every tool's command
+//! line (each tool is a package of its own in `bins/<tool>/`), and the integration tests in
+//! `tests/it`, which run every binary. docs/ARCHITECTURE.md shows how the packages depend on
+//! each other.
 
 pub mod man;
-pub mod sniff;
 
-#[path = "s3-local/mod.rs"]
-pub mod s3_local;
-#[path = "s3-ls/mod.rs"]
-pub mod s3_ls;
-#[path = "s3-mget/mod.rs"]
-pub mod s3_mget;
-#[path = "s3-mput/mod.rs"]
-pub mod s3_mput;
-#[path = "sol-crypt/mod.rs"]
-pub mod sol_crypt;
-#[path = "sol-tar/mod.rs"]
-pub mod sol_tar;
-#[path = "sol-zip/mod.rs"]
-pub mod sol_zip;
-#[path = "tar-md5/mod.rs"]
-pub mod tar_md5;
+// The tools' libraries, for the tests that need one in process (s3-local's server).
+pub use {s3_local, s3_ls, s3_mget, s3_mput, sol_crypt, sol_tar, sol_zip, tar_md5};

@@ -1,36 +1,44 @@
-//! Man pages: generated from each tool's clap definition (clap_mangen) plus hand-written
-//! sections (EXAMPLES, EXIT STATUS, ...). A tool's subcommands are folded into its own page
-//! (a COMMANDS section with each one's synopsis, description and options), so every option
-//! of every command is documented in one place. `tests/it/man.rs` fails when a committed
-//! page is stale or misses an option; `SOL_UPDATE_MAN=1 cargo test man` regenerates them.
+//! Man pages: generated from each tool's clap definition (clap_mangen) plus its
+//! [`ManText`] (`cli::MAN` of the tool: hand-written sections such as EXAMPLES, the exit
+//! statuses it lists, from which EXIT STATUS is written, SEE ALSO). A tool's subcommands are
+//! folded into its own page (a COMMANDS section with each one's synopsis, description and
+//! options), so every option of every command is documented in one place.
+//! `tests/it/man.rs` fails when a committed page is stale or misses an option;
+//! `SOL_UPDATE_MAN=1 cargo test --test it man` regenerates them.
 
 use clap::{Command, CommandFactory};
+use sol_common::exit::man_exit_status;
+use sol_common::ManText;
+
+/// The date in every page's footer: the one place to change it, when the pages change in
+/// substance (a release).
+pub const MAN_DATE: &str = "2026-11-21";
 
 /// Every tool page: (file name in man/, roff text).
 pub fn pages() -> Vec<(String, String)> {
     vec![
-        page::<crate::sol_tar::cli::Cli>(crate::sol_tar::cli::EXTRA_MAN),
-        page::<crate::sol_zip::cli::Cli>(crate::sol_zip::cli::EXTRA_MAN),
-        page::<crate::sol_crypt::cli::Cli>(crate::sol_crypt::cli::EXTRA_MAN),
-        page::<crate::tar_md5::cli::Cli>(crate::tar_md5::cli::EXTRA_MAN),
-        page::<crate::s3_mput::cli::Cli>(crate::s3_mput::cli::EXTRA_MAN),
-        page::<crate::s3_mget::cli::Cli>(crate::s3_mget::cli::EXTRA_MAN),
-        page::<crate::s3_ls::cli::Cli>(crate::s3_ls::cli::EXTRA_MAN),
-        page::<crate::s3_local::cli::Cli>(crate::s3_local::cli::EXTRA_MAN),
+        page::<sol_tar::cli::Cli>(&sol_tar::cli::MAN),
+        page::<sol_zip::cli::Cli>(&sol_zip::cli::MAN),
+        page::<sol_crypt::cli::Cli>(&sol_crypt::cli::MAN),
+        page::<tar_md5::cli::Cli>(&tar_md5::cli::MAN),
+        page::<s3_mput::cli::Cli>(&s3_mput::cli::MAN),
+        page::<s3_mget::cli::Cli>(&s3_mget::cli::MAN),
+        page::<s3_ls::cli::Cli>(&s3_ls::cli::MAN),
+        page::<s3_local::cli::Cli>(&s3_local::cli::MAN),
     ]
 }
 
 /// The tools' command definitions, by page name (for the completeness check).
 pub fn commands() -> Vec<(String, Command)> {
     [
-        crate::sol_tar::cli::Cli::command(),
-        crate::sol_zip::cli::Cli::command(),
-        crate::sol_crypt::cli::Cli::command(),
-        crate::tar_md5::cli::Cli::command(),
-        crate::s3_mput::cli::Cli::command(),
-        crate::s3_mget::cli::Cli::command(),
-        crate::s3_ls::cli::Cli::command(),
-        crate::s3_local::cli::Cli::command(),
+        sol_tar::cli::Cli::command(),
+        sol_zip::cli::Cli::command(),
+        sol_crypt::cli::Cli::command(),
+        tar_md5::cli::Cli::command(),
+        s3_mput::cli::Cli::command(),
+        s3_mget::cli::Cli::command(),
+        s3_ls::cli::Cli::command(),
+        s3_local::cli::Cli::command(),
     ]
     .into_iter()
     .map(|c| (format!("{}.1", c.get_name()), c))
@@ -46,12 +54,12 @@ pub fn subcommands(cmd: &Command) -> Vec<&Command> {
 
 fn man(cmd: Command) -> clap_mangen::Man {
     clap_mangen::Man::new(cmd)
-        .date("2026-11-21")
+        .date(MAN_DATE)
         .source("sol toolkit")
         .manual("User Commands")
 }
 
-fn page<C: CommandFactory>(extra: &str) -> (String, String) {
+fn page<C: CommandFactory>(extra: &ManText) -> (String, String) {
     let mut cmd = C::command();
     cmd.build();
     let name = cmd.get_name().to_string();
@@ -59,26 +67,15 @@ fn page<C: CommandFactory>(extra: &str) -> (String, String) {
     let mut out = Vec::new();
     m.render_title(&mut out).expect("render to memory");
     m.render_name_section(&mut out).expect("render to memory");
-    m.render_synopsis_section(&mut out)
-        .expect("render to memory");
-    m.render_description_section(&mut out)
-        .expect("render to memory");
-    m.render_options_section(&mut out)
-        .expect("render to memory");
+    usage_sections(&m, &mut out);
     let subs = subcommands(&cmd);
     if !subs.is_empty() {
         out.extend_from_slice(b".SH COMMANDS\n");
         for sub in subs {
             let full = format!("{name} {}", sub.get_name());
             let sub = sub.clone().bin_name(full.clone());
-            let m = man(sub.clone());
             let mut section = Vec::new();
-            m.render_synopsis_section(&mut section)
-                .expect("render to memory");
-            m.render_description_section(&mut section)
-                .expect("render to memory");
-            m.render_options_section(&mut section)
-                .expect("render to memory");
+            usage_sections(&man(sub.clone()), &mut section);
             let text = String::from_utf8(section).expect("roff is UTF-8");
             // The subcommand's own sections become subsections of COMMANDS.
             let text = text
@@ -89,10 +86,34 @@ fn page<C: CommandFactory>(extra: &str) -> (String, String) {
         }
     }
     let mut text = String::from_utf8(out).expect("roff is UTF-8");
-    text.push_str(extra);
+    for section in extra.sections {
+        text.push_str(section);
+    }
+    text.push_str(&man_exit_status(extra.exit));
+    text.push_str(".SH SEE ALSO\n");
+    text.push_str(extra.see_also);
+    text.push('\n');
     (format!("{name}.1"), text)
+}
+
+/// SYNOPSIS, DESCRIPTION and OPTIONS of a command.
+fn usage_sections(m: &clap_mangen::Man, out: &mut Vec<u8>) {
+    m.render_synopsis_section(out).expect("render to memory");
+    m.render_description_section(out).expect("render to memory");
+    m.render_options_section(out).expect("render to memory");
 }
 
 fn roff_escape(s: &str) -> String {
     s.replace('-', "\\-")
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of every tool's definition (was one test in each tool's cli.rs).
+    #[test]
+    fn every_cli_is_consistent() {
+        for (_, cmd) in super::commands() {
+            cmd.debug_assert();
+        }
+    }
 }

@@ -1,6 +1,27 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use sol_common::{ManText, Status};
+
+pub const MAN: ManText = ManText {
+    sections: &[r#".SH EXAMPLES
+.nf
+s3-local /tmp/s3 --port 9000 --bucket mission &
+export AWS_ENDPOINT_URL=http://127.0.0.1:9000
+export AWS_ACCESS_KEY_ID=sol-local AWS_SECRET_ACCESS_KEY=sol-local-secret
+sol-tar create sol0001 | sol-zip | s3-mput s3://mission/sol0001.tar.gz
+.fi
+"#],
+    exit: &[
+        (Status::Success, Some(r#"stopped by SIGINT or SIGTERM"#)),
+        (
+            Status::Failure,
+            Some(r#"cannot create DIR or listen on the address"#),
+        ),
+        (Status::Usage, None),
+    ],
+    see_also: "s3-mput(1), s3-mget(1), s3-ls(1)",
+};
 
 /// Serve a directory as an S3 endpoint on loopback (development and tests only).
 ///
@@ -28,36 +49,4 @@ pub struct Cli {
     /// Create these buckets (directories) before serving.
     #[arg(long, value_name = "NAME")]
     pub bucket: Vec<String>,
-}
-
-pub const EXTRA_MAN: &str = r#".SH EXAMPLES
-.nf
-s3-local /tmp/s3 --port 9000 --bucket mission &
-export AWS_ENDPOINT_URL=http://127.0.0.1:9000
-export AWS_ACCESS_KEY_ID=sol-local AWS_SECRET_ACCESS_KEY=sol-local-secret
-sol-tar create sol0001 | sol-zip | s3-mput s3://mission/sol0001.tar.gz
-.fi
-.SH EXIT STATUS
-.TP
-0
-stopped by SIGINT or SIGTERM
-.TP
-1
-cannot create DIR or listen on the address
-.TP
-2
-usage error
-.SH SEE ALSO
-s3-mput(1), s3-mget(1), s3-ls(1)
-"#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
 }

@@ -1,5 +1,44 @@
 use clap::Parser;
-use sol_common::s3::ConnArgs;
+use sol_common::{ManText, Status};
+use sol_s3::ConnArgs;
+
+pub const MAN: ManText = ManText {
+    sections: &[
+        r#".SH EXAMPLES
+.nf
+s3-ls s3://mission/sols/
+s3-ls --since 2026-11-20 s3://mission/sols/ | cut -f1
+s3-ls --relative s3://mission/sols/ | shuf -n 1     # a random archive to audit
+s3-ls --uploads s3://mission/sols/                  # multipart uploads never finished
+s3-ls --abort-older-than 24h s3://mission/sols/     # ... and remove those over a day old
+.fi
+.SH PENDING UPLOADS
+A multipart upload that was neither completed nor aborted (its writer was killed, or the
+server was unreachable when it tried to abort) keeps its parts stored, and billed, but
+never appears as an object. \fB--uploads\fR lists them, one a line:
+KEY<TAB>UPLOAD-ID<TAB>INITIATED. \fB--abort-older-than DURATION\fR lists them and aborts
+those started longer ago than DURATION, saying so on stderr; it never touches an
+object. Pick an age no running upload reaches (a day is safe for the nightly job).
+.SH TIMEOUTS
+See s3-mput(1), TIMEOUTS: at the defaults s3-ls fails within 65 s against a dead or
+silent endpoint.
+"#,
+        sol_s3::MAN_ENVIRONMENT,
+    ],
+    exit: &[
+        (Status::Success, None),
+        (
+            Status::Failure,
+            Some(
+                r#"the listing failed after retries (no such bucket, access denied, network), or a pending
+upload could not be aborted"#,
+            ),
+        ),
+        (Status::Usage, None),
+        (Status::BrokenPipe, None),
+    ],
+    see_also: "s3-mput(1), s3-mget(1)",
+};
 
 /// List the objects under s3://BUCKET/PREFIX, one a line:
 /// KEY<TAB>SIZE<TAB>LAST-MODIFIED (RFC 3339, UTC)<TAB>ETAG.
@@ -35,61 +74,13 @@ pub struct Cli {
     pub conn: ConnArgs,
 }
 
-pub const EXTRA_MAN: &str = r#".SH EXAMPLES
-.nf
-s3-ls s3://mission/sols/
-s3-ls --since 2026-11-20 s3://mission/sols/ | cut -f1
-s3-ls --relative s3://mission/sols/ | shuf -n 1     # a random archive to audit
-s3-ls --uploads s3://mission/sols/                  # multipart uploads never finished
-s3-ls --abort-older-than 24h s3://mission/sols/     # ... and remove those over a day old
-.fi
-.SH PENDING UPLOADS
-A multipart upload that was neither completed nor aborted (its writer was killed, or the
-server was unreachable when it tried to abort) keeps its parts stored, and billed, but
-never appears as an object. \fB--uploads\fR lists them, one a line:
-KEY<TAB>UPLOAD-ID<TAB>INITIATED. \fB--abort-older-than DURATION\fR lists them and aborts
-those started longer ago than DURATION, saying so on stderr; it never touches an
-object. Pick an age no running upload reaches (a day is safe for the nightly job).
-.SH TIMEOUTS
-See s3-mput(1), TIMEOUTS: at the defaults s3-ls fails within 65 s against a dead or
-silent endpoint.
-.SH ENVIRONMENT
-Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and
-AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared config files, or an instance role.
-AWS_ENDPOINT_URL stands for --endpoint-url.
-.SH EXIT STATUS
-.TP
-0
-success
-.TP
-1
-the listing failed after retries (no such bucket, access denied, network), or a pending
-upload could not be aborted
-.TP
-2
-usage error
-.TP
-141
-stdout was closed; nothing is printed
-.SH SEE ALSO
-s3-mput(1), s3-mget(1)
-"#;
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
     #[test]
     fn since_accepts_three_forms() {
-        assert_eq!(crate::s3_ls::parse_since("0"), Ok(0));
-        assert_eq!(crate::s3_ls::parse_since("1970-01-02"), Ok(86_400));
-        assert_eq!(crate::s3_ls::parse_since("1970-01-01T00:01:00Z"), Ok(60));
-        assert!(crate::s3_ls::parse_since("yesterday").is_err());
+        assert_eq!(crate::parse_since("0"), Ok(0));
+        assert_eq!(crate::parse_since("1970-01-02"), Ok(86_400));
+        assert_eq!(crate::parse_since("1970-01-01T00:01:00Z"), Ok(60));
+        assert!(crate::parse_since("yesterday").is_err());
     }
 }

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    sol::s3_ls::main()
+    s3_ls::main()
 }

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
-use sol_common::s3::{S3Client, S3Url};
 use sol_common::Status;
+use sol_s3::{S3Client, S3Url};
 
 /// One pending upload.
 struct Pending {
@@ -21,17 +21,13 @@ async fn list(s3: &S3Client, url: &S3Url) -> anyhow::Result<Vec<Pending>> {
     let mut markers: (Option<String>, Option<String>) = (None, None);
     loop {
         let page = s3
-            .retry(|| {
-                s3.send(
-                    0,
-                    s3.client
-                        .list_multipart_uploads()
-                        .bucket(&url.bucket)
-                        .prefix(&url.key)
-                        .set_key_marker(markers.0.clone())
-                        .set_upload_id_marker(markers.1.clone())
-                        .send(),
-                )
+            .call(|c| {
+                c.list_multipart_uploads()
+                    .bucket(&url.bucket)
+                    .prefix(&url.key)
+                    .set_key_marker(markers.0.clone())
+                    .set_upload_id_marker(markers.1.clone())
+                    .send()
             })
             .await
             .map_err(|e| e.at(url, "listing pending multipart uploads"))?;
@@ -89,16 +85,12 @@ pub async fn run(
             key: p.key.clone(),
         };
         let r = s3
-            .retry(|| {
-                s3.send(
-                    0,
-                    s3.client
-                        .abort_multipart_upload()
-                        .bucket(&at.bucket)
-                        .key(&at.key)
-                        .upload_id(&p.id)
-                        .send(),
-                )
+            .call(|c| {
+                c.abort_multipart_upload()
+                    .bucket(&at.bucket)
+                    .key(&at.key)
+                    .upload_id(&p.id)
+                    .send()
             })
             .await;
         match r {

@@ -1,9 +1,57 @@
 use clap::Parser;
-use sol_common::s3::ConnArgs;
+use sol_common::{ManText, Status};
+use sol_s3::ConnArgs;
+
+pub const MAN: ManText = ManText {
+    sections: &[
+        r#".SH EXAMPLES
+.nf
+s3-mget s3://mission/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
+    sol-tar extract -C /restore
+s3-mget --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY s3://mission/x > x
+.fi
+.SH VERIFICATION
+Where the ETag is an MD5 (a single-part object, or a multipart one whose part layout s3-mput
+recorded), the data is hashed on its way and a mismatch is status 3, after the last byte.
+This is the only check of the bytes themselves when the object is saved or copied (as
+sol-backup does when it keeps a replaced archive). It costs about one core-second per
+700 MB. \fB--no-md5\fR skips it where the next stage authenticates every byte anyway:
+sol-crypt -d refuses any changed, missing or added byte (status 3, before or at the chunk
+it is in), so sol-audit and sol-restore use it. The ETag still pins every range (If-Match),
+and the object's length is still checked.
+.SH MEMORY
+At most --concurrency ranges are held (the one at the front streams to stdout as its
+bytes arrive, in 1 MiB blocks) and 4 MiB wait for stdout: peak memory stays under
+(concurrency + 1) x part size + 64 MiB.
+"#,
+        sol_s3::MAN_ENVIRONMENT,
+    ],
+    exit: &[
+        (
+            Status::Success,
+            Some(r#"the object was written to stdout (and verified where its ETag allows)"#),
+        ),
+        (
+            Status::Failure,
+            Some(r#"the download failed after retries (no such key, access denied, network)"#),
+        ),
+        (
+            Status::Usage,
+            Some(r#"usage error, or binary output to a terminal"#),
+        ),
+        (
+            Status::Integrity,
+            Some(r#"the data does not match the ETag, or the object changed during the download"#),
+        ),
+        (Status::Interrupted, None),
+        (Status::BrokenPipe, None),
+    ],
+    see_also: "s3-mput(1), s3-ls(1)",
+};
 
 fn parse_part(s: &str) -> Result<u64, String> {
     let n = sol_common::parse_size(s)?;
-    if !(1 << 20..=sol_common::s3::MAX_PART).contains(&n) {
+    if !(1 << 20..=sol_s3::MAX_PART).contains(&n) {
         return Err("part size must be between 1M and 5G".into());
     }
     Ok(n)
@@ -44,61 +92,4 @@ pub struct Cli {
     pub no_md5: bool,
     #[command(flatten)]
     pub conn: ConnArgs,
-}
-
-pub const EXTRA_MAN: &str = r#".SH EXAMPLES
-.nf
-s3-mget s3://mission/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
-    sol-tar extract -C /restore
-s3-mget --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY s3://mission/x > x
-.fi
-.SH VERIFICATION
-Where the ETag is an MD5 (a single-part object, or a multipart one whose part layout s3-mput
-recorded), the data is hashed on its way and a mismatch is status 3, after the last byte.
-This is the only check of the bytes themselves when the object is saved or copied (as
-sol-backup does when it keeps a replaced archive). It costs about one core-second per
-700 MB. \fB--no-md5\fR skips it where the next stage authenticates every byte anyway:
-sol-crypt -d refuses any changed, missing or added byte (status 3, before or at the chunk
-it is in), so sol-audit and sol-restore use it. The ETag still pins every range (If-Match),
-and the object's length is still checked.
-.SH MEMORY
-At most --concurrency ranges are held (the one at the front streams to stdout as its
-bytes arrive, in 1 MiB blocks) and 4 MiB wait for stdout: peak memory stays under
-(concurrency + 1) x part size + 64 MiB.
-.SH ENVIRONMENT
-Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and
-AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared config files, or an instance role.
-AWS_ENDPOINT_URL stands for --endpoint-url.
-.SH EXIT STATUS
-.TP
-0
-the object was written to stdout (and verified where its ETag allows)
-.TP
-1
-the download failed after retries (no such key, access denied, network)
-.TP
-2
-usage error, or binary output to a terminal
-.TP
-3
-the data does not match the ETag, or the object changed during the download
-.TP
-130
-interrupted by SIGINT or SIGTERM
-.TP
-141
-stdout was closed; nothing is printed
-.SH SEE ALSO
-s3-mput(1), s3-ls(1)
-"#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
 }

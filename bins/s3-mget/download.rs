@@ -7,9 +7,9 @@ use anyhow::Context;
 use md5::{Digest, Md5};
 use sol_common::pool::Pool;
 use sol_common::progress::Progress;
-use sol_common::s3::{self, S3Client, S3Url, Why};
 use sol_common::stdio::BLOCK;
 use sol_common::{hex, Fail};
+use sol_s3::{self as s3, S3Client, S3Url, Why};
 use tokio::sync::mpsc;
 
 use super::cli::Cli;

@@ -1,96 +1,10 @@
 use clap::Parser;
-use sol_common::s3::ConnArgs;
+use sol_common::{ManText, Status};
+use sol_s3::ConnArgs;
 
-fn parse_part(s: &str) -> Result<u64, String> {
-    let n = sol_common::parse_size(s)?;
-    if !(sol_common::s3::MIN_PART..=sol_common::s3::MAX_PART).contains(&n) {
-        return Err("part size must be between 5M and 5G".into());
-    }
-    Ok(n)
-}
-
-fn parse_rate(s: &str) -> Result<u64, String> {
-    let n = sol_common::parse_size(s)?;
-    if n < 1024 {
-        return Err("rate must be at least 1K (bytes per second)".into());
-    }
-    Ok(n)
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| format!("'{s}': expected KEY=VALUE"))?;
-    if k.is_empty()
-        || !k
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(format!(
-            "'{k}': metadata keys are letters, digits, '-' and '_'"
-        ));
-    }
-    Ok((k.to_ascii_lowercase(), v.to_string()))
-}
-
-/// Read stdin to EOF and store it as one S3 object, uploading parts in parallel.
-///
-/// Input shorter than one part is a single PutObject; longer input is a multipart upload of
-/// --part-size parts, --concurrency at a time, each with a checksum and retried with backoff.
-/// Streams of unknown length work up to S3's 5 TiB limit: the part size doubles every 1000
-/// parts. On failure, SIGINT or SIGTERM before the commit the upload is aborted: nothing
-/// appears under KEY. An existing KEY is never replaced without --overwrite. A sol-crypt
-/// stream (detected by its magic) is completed only if its final chunk and trailer arrived.
-/// The stored object's ETag is always checked against the data sent.
-#[derive(Debug, Parser)]
-#[command(name = "s3-mput", version, max_term_width = 100)]
-pub struct Cli {
-    /// Destination s3://BUCKET/KEY
-    #[arg(value_name = "URL")]
-    pub url: String,
-    /// Size of each part (K/M/G), 5M to 5G; the first 1000 parts have this size.
-    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_part)]
-    pub part_size: u64,
-    /// Parts uploaded at once.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
-    /// Replace an existing object at KEY.
-    #[arg(long)]
-    pub overwrite: bool,
-    /// Refuse to complete unless the input is a complete sol-crypt stream.
-    #[arg(long)]
-    pub require_complete: bool,
-    /// Complete only if FILE's first line is `commit` when stdin ends; otherwise abort.
-    /// A shell writes it after every upstream stage exited 0 (see sol-backup), so a stage
-    /// that failed upstream of an encoder that closed its stream cleanly stores nothing.
-    #[arg(long, value_name = "FILE")]
-    pub commit_file: Option<std::path::PathBuf>,
-    /// Storage class, e.g. STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE.
-    #[arg(long, value_name = "CLASS")]
-    pub storage_class: Option<String>,
-    /// Server-side encryption: AES256 or aws:kms.
-    #[arg(long, value_name = "ALG")]
-    pub sse: Option<String>,
-    /// Content-Type of the object.
-    #[arg(long, value_name = "TYPE")]
-    pub content_type: Option<String>,
-    /// User metadata KEY=VALUE (repeatable).
-    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = parse_kv)]
-    pub metadata: Vec<(String, String)>,
-    /// Upload at most RATE bytes per second (K/M/G suffixes).
-    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
-    pub limit_rate: Option<u64>,
-    /// Show bytes, rate and elapsed time on stderr [default: when stderr is a terminal].
-    #[arg(long)]
-    pub progress: bool,
-    /// On success print ETAG<TAB>BYTES<TAB>PARTS on stdout.
-    #[arg(long)]
-    pub print: bool,
-    #[command(flatten)]
-    pub conn: ConnArgs,
-}
-
-pub const EXTRA_MAN: &str = r#".SH EXAMPLES
+pub const MAN: ManText = ManText {
+    sections: &[
+        r#".SH EXAMPLES
 .nf
 sol-tar create sol0042 | sol-zip | sol-crypt -e -k site.key |
     s3-mput --require-complete s3://mission/sols/sol0042.tar.gz.sc
@@ -182,41 +96,126 @@ At most --concurrency parts are in flight and one more is being read, so peak me
 about (concurrency + 1) x part size + 64 MiB while the part size is the initial one, i.e.
 for the first 1000 parts (16 GiB at the defaults). Past that the part size doubles every
 1000 parts and the bound grows with it.
-.SH ENVIRONMENT
-Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and
-AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared config files, or an instance role.
-AWS_ENDPOINT_URL stands for --endpoint-url.
-.SH EXIT STATUS
-.TP
-0
-the object is stored and its ETag confirmed
-.TP
-1
-the upload failed after retries, KEY exists (without --overwrite), another writer's
+"#,
+        sol_s3::MAN_ENVIRONMENT,
+    ],
+    exit: &[
+        (
+            Status::Success,
+            Some(r#"the object is stored and its ETag confirmed"#),
+        ),
+        (
+            Status::Failure,
+            Some(
+                r#"the upload failed after retries, KEY exists (without --overwrite), another writer's
 object won, stdin is closed or could not be read, or --commit-file did not say commit;
-the upload was aborted (or the line says it could not be, with its UploadId)
-.TP
-2
-usage error
-.TP
-3
-the input is a sol-crypt stream that ended early (or not sol-crypt with
---require-complete), or a part's ETag did not match its data; the upload was aborted
-.TP
-130
-interrupted by SIGINT or SIGTERM; the line says whether the object is stored (see
-SIGNALS)
-.SH SEE ALSO
-s3-mget(1), s3-ls(1), sol-crypt(1), sol-crypt(5), sol-backup(1)
-"#;
+the upload was aborted (or the line says it could not be, with its UploadId)"#,
+            ),
+        ),
+        (Status::Usage, None),
+        (
+            Status::Integrity,
+            Some(
+                r#"the input is a sol-crypt stream that ended early (or not sol-crypt with
+--require-complete), or a part's ETag did not match its data; the upload was aborted"#,
+            ),
+        ),
+        (
+            Status::Interrupted,
+            Some(
+                r#"interrupted by SIGINT or SIGTERM; the line says whether the object is stored (see
+SIGNALS)"#,
+            ),
+        ),
+    ],
+    see_also: "s3-mget(1), s3-ls(1), sol-crypt(1), sol-crypt(5), sol-backup(1)",
+};
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
+fn parse_part(s: &str) -> Result<u64, String> {
+    let n = sol_common::parse_size(s)?;
+    if !(sol_s3::MIN_PART..=sol_s3::MAX_PART).contains(&n) {
+        return Err("part size must be between 5M and 5G".into());
     }
+    Ok(n)
+}
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let n = sol_common::parse_size(s)?;
+    if n < 1024 {
+        return Err("rate must be at least 1K (bytes per second)".into());
+    }
+    Ok(n)
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected KEY=VALUE"))?;
+    if k.is_empty()
+        || !k
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "'{k}': metadata keys are letters, digits, '-' and '_'"
+        ));
+    }
+    Ok((k.to_ascii_lowercase(), v.to_string()))
+}
+
+/// Read stdin to EOF and store it as one S3 object, uploading parts in parallel.
+///
+/// Input shorter than one part is a single PutObject; longer input is a multipart upload of
+/// --part-size parts, --concurrency at a time, each with a checksum and retried with backoff.
+/// Streams of unknown length work up to S3's 5 TiB limit: the part size doubles every 1000
+/// parts. On failure, SIGINT or SIGTERM before the commit the upload is aborted: nothing
+/// appears under KEY. An existing KEY is never replaced without --overwrite. A sol-crypt
+/// stream (detected by its magic) is completed only if its final chunk and trailer arrived.
+/// The stored object's ETag is always checked against the data sent.
+#[derive(Debug, Parser)]
+#[command(name = "s3-mput", version, max_term_width = 100)]
+pub struct Cli {
+    /// Destination s3://BUCKET/KEY
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Size of each part (K/M/G), 5M to 5G; the first 1000 parts have this size.
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_part)]
+    pub part_size: u64,
+    /// Parts uploaded at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Replace an existing object at KEY.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Refuse to complete unless the input is a complete sol-crypt stream.
+    #[arg(long)]
+    pub require_complete: bool,
+    /// Complete only if FILE's first line is `commit` when stdin ends; otherwise abort.
+    /// A shell writes it after every upstream stage exited 0 (see sol-backup), so a stage
+    /// that failed upstream of an encoder that closed its stream cleanly stores nothing.
+    #[arg(long, value_name = "FILE")]
+    pub commit_file: Option<std::path::PathBuf>,
+    /// Storage class, e.g. STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE.
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Server-side encryption: AES256 or aws:kms.
+    #[arg(long, value_name = "ALG")]
+    pub sse: Option<String>,
+    /// Content-Type of the object.
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
+    /// User metadata KEY=VALUE (repeatable).
+    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    pub metadata: Vec<(String, String)>,
+    /// Upload at most RATE bytes per second (K/M/G suffixes).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub limit_rate: Option<u64>,
+    /// Show bytes, rate and elapsed time on stderr [default: when stderr is a terminal].
+    #[arg(long)]
+    pub progress: bool,
+    /// On success print ETAG<TAB>BYTES<TAB>PARTS on stdout.
+    #[arg(long)]
+    pub print: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }

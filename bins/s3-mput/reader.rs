@@ -7,8 +7,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sol_common::progress::Progress;
-use sol_common::s3::part_size;
 use sol_common::stdio::read_full;
+use sol_s3::part_size;
 
 /// Bytes read between checks of --limit-rate.
 const SLICE: usize = 1 << 20;

@@ -18,14 +18,14 @@ use aws_sdk_s3::types::{
 };
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use sol_common::s3::{self, Checksum, S3Client, S3Error, S3Url, Why, MAX_PARTS};
 use sol_common::{hex, Fail, Status};
+use sol_s3::{self as s3, Checksum, S3Client, S3Error, S3Url, Why, MAX_PARTS};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::cli::Cli;
 use super::reader::{self, Part, Summary};
-use crate::sol_crypt::format as sc;
+use sol_formats::crypt;
 
 /// What every request needs.
 struct Ctx {
@@ -289,19 +289,15 @@ fn check_commit(cli: &Cli, url: &S3Url) -> anyhow::Result<()> {
 
 /// A sol-crypt stream is only complete with its trailer (see sol-crypt(5)).
 fn check_complete(sum: &Summary, require: bool, url: &S3Url) -> anyhow::Result<()> {
-    let header_len = sc::header_len(&sum.head).filter(|_| sum.head.len() >= sc::HEADER_LEN);
-    if let Some(header_len) = header_len {
-        let chunk = u32::from_be_bytes([sum.head[10], sum.head[11], sum.head[12], sum.head[13]]);
-        let rest = sum.total.checked_sub(header_len);
-        if !rest.is_some_and(|rest| sc::is_complete(rest, chunk, &sum.tail)) {
-            Err(Fail::integrity(format!(
-                "{url}: the sol-crypt stream ended early (no final chunk and trailer): not stored"
-            )))?;
-        }
-    } else if require {
-        Err(Fail::integrity(format!(
+    match crypt::stream_is_complete(&sum.head, sum.total, &sum.tail) {
+        Some(true) => {}
+        Some(false) => Err(Fail::integrity(format!(
+            "{url}: the sol-crypt stream ended early (no final chunk and trailer): not stored"
+        )))?,
+        None if require => Err(Fail::integrity(format!(
             "{url}: the input is not a sol-crypt stream (--require-complete): not stored"
-        )))?;
+        )))?,
+        None => {}
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ use anyhow::{bail, Context};
 use openssl::pkey::{Id, PKey, Private, Public};
 use sol_common::Fail;
 
-use super::format::hex;
+use sol_common::hex;
 
 pub const RECIPIENT_HRP: &str = "sol-recipient-";
 pub const IDENTITY_HRP: &str = "sol-secret-key-";

@@ -6,7 +6,8 @@ use anyhow::Context;
 use sol_common::stdio::{read_full, BLOCK};
 use sol_common::{Fail, Status};
 
-use super::format::{self, hex, TAG_LEN, TRAILER_LEN};
+use sol_common::hex;
+use sol_formats::crypt::{self as format, TAG_LEN, TRAILER_LEN};
 
 pub fn info(input: &mut impl Read) -> anyhow::Result<Status> {
     let start = super::stream::read_start(input)?;

@@ -12,7 +12,8 @@ use openssl::pkey_ctx::PkeyCtx;
 use openssl::sign::Signer;
 use sol_common::Fail;
 
-use super::format::{hex, Cipher, KEY_ID_LEN, SALT_LEN};
+use sol_common::hex;
+use sol_formats::crypt::{Cipher, KEY_ID_LEN, SALT_LEN};
 
 pub struct SiteKey {
     bytes: Vec<u8>,

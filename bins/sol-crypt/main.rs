@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    sol::sol_crypt::main()
+    sol_crypt::main()
 }

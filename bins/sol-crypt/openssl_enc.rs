@@ -10,7 +10,7 @@ use sol_common::progress::Progress;
 use sol_common::stdio::{read_full, BLOCK};
 use sol_common::Fail;
 
-pub const MAGIC: &[u8; 8] = b"Salted__";
+pub use sol_formats::OPENSSL_ENC_MAGIC as MAGIC;
 
 fn crypter(mode: Mode, pass: &[u8], salt: &[u8], iter: u32) -> anyhow::Result<Crypter> {
     let mut kiv = [0u8; 48];
@@ -47,26 +47,9 @@ fn pump(
     Ok(())
 }
 
-pub fn encrypt(
-    input: &mut impl Read,
-    out: &mut impl Write,
-    pass: &[u8],
-    iter: u32,
-    progress: &mut Progress,
-) -> anyhow::Result<()> {
-    let mut salt = [0u8; 8];
-    openssl::rand::rand_bytes(&mut salt)?;
-    out.write_all(MAGIC).context("writing output")?;
-    out.write_all(&salt).context("writing output")?;
-    pump(
-        input,
-        out,
-        &mut crypter(Mode::Encrypt, pass, &salt, iter)?,
-        progress,
-    )
-}
-
-pub fn decrypt(
+/// Encrypt `input` to `out` (a fresh salt after the magic), or decrypt it (`encrypt` false).
+pub fn crypt(
+    encrypt: bool,
     input: &mut impl Read,
     out: &mut impl Write,
     pass: &[u8],
@@ -74,16 +57,24 @@ pub fn decrypt(
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let mut head = [0u8; 16];
-    let n = read_full(input, &mut head).context("reading input")?;
-    if n < 16 || &head[..8] != MAGIC {
-        Err(Fail::integrity(
-            "not an openssl enc stream (no 'Salted__' header)",
-        ))?;
-    }
+    let mode = if encrypt {
+        head[..8].copy_from_slice(MAGIC);
+        openssl::rand::rand_bytes(&mut head[8..])?;
+        out.write_all(&head).context("writing output")?;
+        Mode::Encrypt
+    } else {
+        let n = read_full(input, &mut head).context("reading input")?;
+        if n < 16 || &head[..8] != MAGIC {
+            Err(Fail::integrity(
+                "not an openssl enc stream (no 'Salted__' header)",
+            ))?;
+        }
+        Mode::Decrypt
+    };
     pump(
         input,
         out,
-        &mut crypter(Mode::Decrypt, pass, &head[8..], iter)?,
+        &mut crypter(mode, pass, &head[8..], iter)?,
         progress,
     )
 }

@@ -29,10 +29,11 @@ use sol_common::progress::Progress;
 use sol_common::stdio::read_full;
 use sol_common::Fail;
 
-use super::format::{self, hex, Cipher, MAGIC, SALT_LEN};
 use super::identity::{Identity, Recipient, FINGERPRINT_LEN};
 use super::key::{self, SiteKey};
 use super::stream;
+use sol_common::hex;
+use sol_formats::crypt::{self as format, Cipher, MAGIC, SALT_LEN};
 
 pub const VERSION: u8 = format::VERSION_2;
 pub const FILE_KEY_LEN: usize = 16;

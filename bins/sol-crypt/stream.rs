@@ -1,17 +1,29 @@
-//! Encryption and decryption of the chunked stream (see format.rs).
+//! Encryption and decryption of the chunked stream (its framing is sol_formats::crypt, its
+//! contract man/sol-crypt.5).
 
 use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::Context;
+use openssl::cipher::CipherRef;
 use openssl::cipher_ctx::CipherCtx;
 use sol_common::progress::Progress;
 use sol_common::stdio::read_full;
 use sol_common::Fail;
 
-use super::format::{self, Header, HEADER_LEN, MAC_OFFSET, SALT_LEN, TAG_LEN, TRAILER_LEN};
 use super::key::{self, SiteKey};
-use crate::sniff::Kind;
+use sol_formats::crypt::{
+    self as format, Cipher, Header, HEADER_LEN, MAC_OFFSET, SALT_LEN, TAG_LEN, TRAILER_LEN,
+};
+use sol_formats::sniff::Kind;
+
+/// The OpenSSL cipher of a header's cipher byte.
+fn evp(cipher: Cipher) -> &'static CipherRef {
+    match cipher {
+        Cipher::Aes128Gcm => openssl::cipher::Cipher::aes_128_gcm(),
+        Cipher::Aes256Gcm => openssl::cipher::Cipher::aes_256_gcm(),
+    }
+}
 
 fn integrity(msg: impl Into<String>) -> anyhow::Error {
     Fail::integrity(msg).into()
@@ -57,7 +69,7 @@ pub fn encrypt_chunks(
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let mut ctx = CipherCtx::new()?;
-    ctx.encrypt_init(Some(cipher.openssl()), Some(payload_key), None)?;
+    ctx.encrypt_init(Some(evp(cipher)), Some(payload_key), None)?;
     let size = chunk_size as usize;
     let mut plain = vec![0u8; size];
     let mut sealed = vec![0u8; size + TAG_LEN];
@@ -98,7 +110,7 @@ pub fn read_header(input: &mut impl Read) -> anyhow::Result<(Header, [u8; HEADER
 pub fn read_start(input: &mut impl Read) -> anyhow::Result<[u8; HEADER_LEN]> {
     let mut raw = [0u8; HEADER_LEN];
     let n = read_full(input, &mut raw).context("reading input")?;
-    match crate::sniff::sniff(&raw[..n]) {
+    match sol_formats::sniff::sniff(&raw[..n]) {
         Some(Kind::OpensslEnc) => {
             return Err(integrity(
                 "not a sol-crypt stream: this is an openssl enc stream (use --openssl)",
@@ -115,10 +127,10 @@ pub fn read_start(input: &mut impl Read) -> anyhow::Result<[u8; HEADER_LEN]> {
     // A tar header is longer than ours: look at the rest of its first block.
     if n == HEADER_LEN && &raw[..8] != format::MAGIC {
         let mut block = raw.to_vec();
-        block.resize(crate::sniff::SNIFF_LEN, 0);
+        block.resize(sol_formats::sniff::SNIFF_LEN, 0);
         let more = read_full(input, &mut block[HEADER_LEN..]).context("reading input")?;
         block.truncate(HEADER_LEN + more);
-        if crate::sniff::sniff(&block) == Some(Kind::Tar) {
+        if sol_formats::sniff::sniff(&block) == Some(Kind::Tar) {
             return Err(integrity(
                 "not a sol-crypt stream: this is a tar stream (not encrypted or compressed): \
                  read it with sol-tar or tar-md5",
@@ -187,7 +199,7 @@ pub fn decrypt_chunks(
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let mut ctx = CipherCtx::new()?;
-    ctx.decrypt_init(Some(cipher.openssl()), Some(payload_key), None)?;
+    ctx.decrypt_init(Some(evp(cipher)), Some(payload_key), None)?;
     let size = chunk_size as usize;
     // A window of one sealed chunk plus a trailer: when it cannot be filled, what it holds
     // is the final chunk and the trailer.

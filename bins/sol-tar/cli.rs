@@ -1,6 +1,75 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use sol_common::{ManText, Status};
+
+pub const MAN: ManText = ManText {
+    sections: &[r#".SH EXAMPLES
+.nf
+sol-tar create -C /data sol0042 | sol-zip | sol-crypt -e -k site.key > sol0042.tar.gz.sc
+sol-tar create -C /data sol0042 | tar -t          # GNU tar reads it
+tar -cf - -C /data sol0042 | sol-tar extract -C /restore
+sol-zip -d < sol0042.tar.gz | sol-tar list -v
+.fi
+.SH FORMAT
+POSIX.1-2001 (pax) ustar: names, link targets, sizes, ids and times that do not
+fit the ustar fields are carried in pax extended headers (non-UTF-8 names with
+hdrcharset=BINARY). Directories are stored with a trailing slash. Times are whole
+seconds and owners numeric, so the same tree gives the same bytes.
+.SH INPUT CHECKS
+\fBlist\fR, \fBextract\fR and \fBtar-md5\fR(1) read tar streams strictly: every
+header's checksum and numeric fields (mode, uid, gid, size, mtime), every pax
+extended header record (its length must frame it exactly; size, uid, gid and the
+times must be numbers; path and linkpath must not be empty). Anything malformed
+ends the run with status 3 and one line naming the entry (counted from 1) and the
+byte where its header starts, for example
+.nf
+sol-tar: corrupt archive: entry 7 (header at byte 5120): malformed pax extended header: invalid size=-1
+.fi
+A gzip, sol-crypt or openssl stream is named as such, with the stage that comes
+first (for example \fBsol-zip -d\fR).
+.SH ERRORS DURING EXTRACTION
+An error that dooms the rest of the extraction (no space left, quota exceeded, a
+read-only or failing file system, or a destination that can no longer be written
+because permission is denied or it is gone) ends the extraction at once with one
+line naming the entry, and status 1. Other errors concern one entry: it is
+reported and skipped, and the tool exits 1 at the end.
+.PP
+A file that could not be written completely is removed, so no file keeps its real
+name half-written: files up to 1 MiB are written only once their data has been
+read whole, larger ones are removed when a write fails or the stream ends inside
+them. Writing every file under a temporary name and renaming it into place would
+also cover a \fBkill -9\fR, but measured on this class of machine (2 cores,
+tmpfs, 30,000 files of 0.1-8 KiB, 144 MB tar, three runs each, wall time) it took
+1.15-1.28 s against 0.92-1.15 s for removing on failure (about 25 % more system
+time, one rename per file); extracting /usr/share/doc (4,509 files, 125 MB) took
+0.35-0.53 s against 0.31-0.45 s. So a file being written when the process is
+killed by SIGKILL or a power loss can remain, truncated, under its name: restore
+into a fresh directory, as \fBsol-restore\fR(1) does, and rename it when complete.
+"#],
+    exit: &[
+        (Status::Success, None),
+        (
+            Status::Failure,
+            Some(
+                r#"an operational failure; for extract: an entry could not be written, or an error
+that dooms the rest (disk full, read-only destination) stopped it; for create: a
+file changed, shrank or vanished while being read, or could not be read (the
+archive is still complete and valid)"#,
+            ),
+        ),
+        (Status::Usage, None),
+        (
+            Status::Integrity,
+            Some(
+                r#"the input is not a valid tar stream (corrupt or malformed header, truncated, or
+another stage's stream), or an entry was refused because it would land outside DEST"#,
+            ),
+        ),
+        (Status::BrokenPipe, None),
+    ],
+    see_also: "tar(1), sol-zip(1), sol-crypt(1), tar-md5(1)",
+};
 
 /// Archive a directory tree to a POSIX (pax) tar stream on stdout, and back.
 ///
@@ -61,81 +130,4 @@ pub enum Cmd {
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
     },
-}
-
-pub const EXTRA_MAN: &str = r#".SH EXAMPLES
-.nf
-sol-tar create -C /data sol0042 | sol-zip | sol-crypt -e -k site.key > sol0042.tar.gz.sc
-sol-tar create -C /data sol0042 | tar -t          # GNU tar reads it
-tar -cf - -C /data sol0042 | sol-tar extract -C /restore
-sol-zip -d < sol0042.tar.gz | sol-tar list -v
-.fi
-.SH FORMAT
-POSIX.1-2001 (pax) ustar: names, link targets, sizes, ids and times that do not
-fit the ustar fields are carried in pax extended headers (non-UTF-8 names with
-hdrcharset=BINARY). Directories are stored with a trailing slash. Times are whole
-seconds and owners numeric, so the same tree gives the same bytes.
-.SH INPUT CHECKS
-\fBlist\fR, \fBextract\fR and \fBtar-md5\fR(1) read tar streams strictly: every
-header's checksum and numeric fields (mode, uid, gid, size, mtime), every pax
-extended header record (its length must frame it exactly; size, uid, gid and the
-times must be numbers; path and linkpath must not be empty). Anything malformed
-ends the run with status 3 and one line naming the entry (counted from 1) and the
-byte where its header starts, for example
-.nf
-sol-tar: corrupt archive: entry 7 (header at byte 5120): malformed pax extended header: invalid size=-1
-.fi
-A gzip, sol-crypt or openssl stream is named as such, with the stage that comes
-first (for example \fBsol-zip -d\fR).
-.SH ERRORS DURING EXTRACTION
-An error that dooms the rest of the extraction (no space left, quota exceeded, a
-read-only or failing file system, or a destination that can no longer be written
-because permission is denied or it is gone) ends the extraction at once with one
-line naming the entry, and status 1. Other errors concern one entry: it is
-reported and skipped, and the tool exits 1 at the end.
-.PP
-A file that could not be written completely is removed, so no file keeps its real
-name half-written: files up to 1 MiB are written only once their data has been
-read whole, larger ones are removed when a write fails or the stream ends inside
-them. Writing every file under a temporary name and renaming it into place would
-also cover a \fBkill -9\fR, but measured on this class of machine (2 cores,
-tmpfs, 30,000 files of 0.1-8 KiB, 144 MB tar, three runs each, wall time) it took
-1.15-1.28 s against 0.92-1.15 s for removing on failure (about 25 % more system
-time, one rename per file); extracting /usr/share/doc (4,509 files, 125 MB) took
-0.35-0.53 s against 0.31-0.45 s. So a file being written when the process is
-killed by SIGKILL or a power loss can remain, truncated, under its name: restore
-into a fresh directory, as \fBsol-restore\fR(1) does, and rename it when complete.
-.SH EXIT STATUS
-.TP
-0
-success
-.TP
-1
-an operational failure; for extract: an entry could not be written, or an error
-that dooms the rest (disk full, read-only destination) stopped it; for create: a
-file changed, shrank or vanished while being read, or could not be read (the
-archive is still complete and valid)
-.TP
-2
-usage error
-.TP
-3
-the input is not a valid tar stream (corrupt or malformed header, truncated, or
-another stage's stream), or an entry was refused because it would land outside DEST
-.TP
-141
-stdout was closed; nothing is printed
-.SH SEE ALSO
-tar(1), sol-zip(1), sol-crypt(1), tar-md5(1)
-"#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
 }

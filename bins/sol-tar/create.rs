@@ -12,7 +12,9 @@ use tar::Builder;
 
 use super::header::{self, Kind, Meta};
 use super::readahead::{self, Body, Budget, Item};
-use super::walk::{io_msg, Node, Walk};
+use sol_common::io_msg;
+
+use super::walk::{Node, Walk};
 use super::warn;
 
 /// Archive names for the PATH operands: as given, without leading '/' or trailing '/'.

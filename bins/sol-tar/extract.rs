@@ -23,10 +23,10 @@ use sol_common::stdio::{read_full, BLOCK};
 use sol_common::{Fail, Status};
 use tar::EntryType;
 
-use super::stream::{self, corrupt};
-use super::walk::io_msg;
 use super::warn;
 use super::writers::{self, replacing, Fatal, FileJob, Writers, SMALL};
+use sol_common::io_msg;
+use sol_formats::tar::{self as stream, corrupt};
 
 /// Threads writing small files: on 2 cores, 24k files took 0.78 s with one, 0.58 s with
 /// two and 0.57 s with three (tmpfs).

@@ -6,7 +6,7 @@ use anyhow::Context;
 use sol_common::Status;
 use tar::EntryType;
 
-use super::stream::{self, corrupt};
+use sol_formats::tar::{self as stream, corrupt};
 
 fn type_char(t: EntryType) -> char {
     match t {

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    sol::sol_tar::main()
+    sol_tar::main()
 }

@@ -3,12 +3,15 @@
 //! contents it is about to write. A byte budget bounds what is read ahead.
 
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+
+use sol_common::ordered::{Ticket, Workers};
 
 use super::walk::{Node, Step, Walk};
 
@@ -23,7 +26,7 @@ pub enum Body {
     /// A later name of an inode already archived under this name.
     HardLink(Vec<u8>),
     /// Contents being read ahead.
-    Small(Receiver<Contents>),
+    Small(Ticket<Contents>),
     /// Contents to stream from disk.
     Large,
     /// Not archived (socket, device, fifo), with the reason.
@@ -68,30 +71,25 @@ pub fn cost(size: u64) -> u64 {
     size.max(512)
 }
 
+/// Files queued for a reader at most (the byte budget bounds them first, as a rule).
+const QUEUE: usize = 4096;
+
+type Readers = Workers<(PathBuf, Metadata), Contents>;
+
 /// Start the dispatcher and readers; returns the ordered stream of items.
 pub fn start(walk: Walk, readers: usize, budget: Budget) -> Receiver<Item> {
     let (item_tx, item_rx) = mpsc::sync_channel::<Item>(4096);
-    let (job_tx, job_rx) =
-        mpsc::channel::<(std::path::PathBuf, std::fs::Metadata, Sender<Contents>)>();
-    let job_rx = Arc::new(Mutex::new(job_rx));
-    for _ in 0..readers {
-        let job_rx = job_rx.clone();
-        thread::spawn(move || loop {
-            let job = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-            let Ok((path, meta, reply)) = job else { return };
-            let _ = reply.send(read_small(&path, &meta));
-        });
-    }
-    thread::spawn(move || dispatch(walk, &item_tx, &job_tx, &budget));
+    let readers: Readers = Workers::new(
+        readers,
+        QUEUE,
+        || (),
+        |_, (path, meta): (PathBuf, Metadata)| read_small(&path, &meta),
+    );
+    thread::spawn(move || dispatch(walk, &item_tx, &readers, &budget));
     item_rx
 }
 
-fn dispatch(
-    walk: Walk,
-    items: &SyncSender<Item>,
-    jobs: &Sender<(std::path::PathBuf, std::fs::Metadata, Sender<Contents>)>,
-    budget: &Budget,
-) {
+fn dispatch(walk: Walk, items: &SyncSender<Item>, readers: &Readers, budget: &Budget) {
     let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     for step in walk {
         let item = match step {
@@ -117,14 +115,10 @@ fn dispatch(
                     }
                     if node.meta.len() <= SMALL {
                         budget.take(cost(node.meta.len()));
-                        let (tx, rx) = mpsc::channel();
-                        if jobs
-                            .send((node.path.clone(), node.meta.clone(), tx))
-                            .is_err()
-                        {
-                            return;
+                        match readers.submit((node.path.clone(), node.meta.clone())) {
+                            Ok(ticket) => Body::Small(ticket),
+                            Err(_) => return,
                         }
-                        Body::Small(rx)
                     } else {
                         Body::Large
                     }
@@ -150,7 +144,7 @@ pub fn changed_since(before: &std::fs::Metadata, now: &std::fs::Metadata) -> boo
         || before.mtime_nsec() != now.mtime_nsec()
 }
 
-fn read_small(path: &std::path::Path, meta: &std::fs::Metadata) -> Contents {
+fn read_small(path: &std::path::Path, meta: &Metadata) -> Contents {
     let mut changed = false;
     let data = File::open(path).and_then(|f| {
         let mut data = Vec::with_capacity(meta.len() as usize);

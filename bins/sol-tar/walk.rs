@@ -6,6 +6,8 @@ use std::fs::{self, Metadata};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
+use sol_common::io_msg;
+
 /// One thing to archive.
 pub struct Node {
     /// Name in the archive (no trailing slash).
@@ -92,14 +94,5 @@ impl Iterator for Walk {
             }
         }
         Some(Step::Node(Node { name, path, meta }))
-    }
-}
-
-/// An io::Error's message without the "(os error N)" suffix.
-pub fn io_msg(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }

@@ -24,8 +24,8 @@ use std::thread::{self, JoinHandle};
 
 use filetime::FileTime;
 
-use super::walk::io_msg;
 use super::warn;
+use sol_common::io_msg;
 
 /// Files up to this size go to the writer threads; larger ones are written by the reader.
 pub const SMALL: u64 = 1 << 20;

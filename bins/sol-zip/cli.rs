@@ -1,6 +1,49 @@
 use std::ffi::OsString;
 
 use clap::Parser;
+use sol_common::{ManText, Status};
+
+pub const MAN: ManText = ManText {
+    sections: &[r#".SH EXAMPLES
+.nf
+sol-tar create sol0042 | sol-zip -p 2 > sol0042.tar.gz
+sol-zip -d < sol0042.tar.gz | sol-tar list
+gzip -dc sol0042.tar.gz | tar -t        # any gzip reader works
+pigz -dc other.tar.gz | ... ; sol-zip -d < other.tar.gz   # and we read theirs
+.fi
+.SH FORMAT
+Each block of input (1 MiB by default, \fB--block-size\fR) becomes one gzip member
+carrying an extra field \fBIG\fR with the member's total size (gzp's Mgzip framing).
+An empty member opens the stream and another closes it, recording the number of
+members, the total length and the CRC-32 of all the data; \fBsol-zip -d\fR checks
+them, so a member dropped, duplicated or moved, or a stream cut at a member boundary,
+exits with status 3. Streams written by earlier versions still decode. Other gzip
+readers see empty members and ignore them. The layout is in \fBsol-zip\fR(5).
+"#],
+    exit: &[
+        (Status::Success, None),
+        (
+            Status::Failure,
+            Some(r#"I/O error (unreadable input, failed write)"#),
+        ),
+        (
+            Status::Usage,
+            Some(r#"usage error (bad option, binary output to a terminal)"#),
+        ),
+        (
+            Status::Integrity,
+            Some(
+                r#"integrity failure: not gzip (the message says what the input is instead), a CRC or
+length mismatch, members dropped, duplicated or reordered, a corrupt or truncated stream"#,
+            ),
+        ),
+        (
+            Status::BrokenPipe,
+            Some(r#"stdout was closed (for example by \fBhead\fR); nothing is printed"#),
+        ),
+    ],
+    see_also: "sol-zip(5), gzip(1), pigz(1), sol-tar(1), sol-crypt(1)",
+};
 
 /// Smallest and largest --block-size: gzp needs at least a 32 KiB window; the decoder refuses
 /// members beyond member::MAX_BLOCK.
@@ -81,51 +124,9 @@ pub fn expand_level_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsStr
     out
 }
 
-pub const EXTRA_MAN: &str = r#".SH EXAMPLES
-.nf
-sol-tar create sol0042 | sol-zip -p 2 > sol0042.tar.gz
-sol-zip -d < sol0042.tar.gz | sol-tar list
-gzip -dc sol0042.tar.gz | tar -t        # any gzip reader works
-pigz -dc other.tar.gz | ... ; sol-zip -d < other.tar.gz   # and we read theirs
-.fi
-.SH FORMAT
-Each block of input (1 MiB by default, \fB--block-size\fR) becomes one gzip member
-carrying an extra field \fBIG\fR with the member's total size (gzp's Mgzip framing).
-An empty member opens the stream and another closes it, recording the number of
-members, the total length and the CRC-32 of all the data; \fBsol-zip -d\fR checks
-them, so a member dropped, duplicated or moved, or a stream cut at a member boundary,
-exits with status 3. Streams written by earlier versions still decode. Other gzip
-readers see empty members and ignore them. The layout is in \fBsol-zip\fR(5).
-.SH EXIT STATUS
-.TP
-0
-success
-.TP
-1
-I/O error (unreadable input, failed write)
-.TP
-2
-usage error (bad option, binary output to a terminal)
-.TP
-3
-integrity failure: not gzip (the message says what the input is instead), a CRC or
-length mismatch, members dropped, duplicated or reordered, a corrupt or truncated stream
-.TP
-141
-stdout was closed (for example by \fBhead\fR); nothing is printed
-.SH SEE ALSO
-sol-zip(5), gzip(1), pigz(1), sol-tar(1), sol-crypt(1)
-"#;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
 
     #[test]
     fn level_flags_expand() {

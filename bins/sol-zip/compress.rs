@@ -9,7 +9,7 @@ use gzp::{Compression, GzpError, ZWriter};
 use sol_common::progress::Progress;
 use sol_common::stdio::{read_full, StdFd, BLOCK};
 
-use super::member;
+use sol_formats::zip as member;
 
 type Out = member::Tally<BufWriter<StdFd>>;
 

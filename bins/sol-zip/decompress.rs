@@ -7,26 +7,26 @@
 //! writes the blocks in order. Blocks in flight are bounded, and their buffers are reused.
 
 use std::io::{self, Cursor, Read, Write};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, SyncSender};
 use std::thread;
 
 use anyhow::Context;
 use flate2::read::MultiGzDecoder;
+use sol_common::ordered::{self, Jobs, Ticket, Workers};
 use sol_common::progress::Progress;
 use sol_common::stdio::{read_full, BLOCK};
 use sol_common::Fail;
 
 use sol_common::pool::Pool;
 
-use super::member::{self, Summary, HEADER, MAX_BLOCK, TRAILER};
+use sol_formats::zip::{self as member, Summary, HEADER, MAX_BLOCK, TRAILER};
 
 /// A decompressed block and its CRC-32, or why not.
 type BlockResult = Result<(Vec<u8>, u32), String>;
 
 /// What the reader thread hands the writer, in stream order.
 enum Framed {
-    Block(Receiver<BlockResult>),
+    Block(Ticket<BlockResult>),
     /// A version 2 stream starts: tally its members from here.
     Start,
     /// ... and ends, with what its end member records.
@@ -54,14 +54,14 @@ pub fn decompress(
     threads: usize,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
-    let mut head = vec![0u8; crate::sniff::SNIFF_LEN];
+    let mut head = vec![0u8; sol_formats::sniff::SNIFF_LEN];
     let n = read_full(&mut input, &mut head).context("reading input")?;
     head.truncate(n);
     if n == 0 {
         return Err(integrity("empty input: not in gzip format"));
     }
     if !head.starts_with(&member::GZIP_MAGIC) {
-        return Err(integrity(match crate::sniff::wrong_stage(&head) {
+        return Err(integrity(match sol_formats::sniff::wrong_stage(&head) {
             Some(what) => format!("not in gzip format: {what}"),
             None => "not in gzip format".into(),
         }));
@@ -105,24 +105,15 @@ fn parallel(
     let pool = Pool::new(Vec::new);
     // Results in stream order: one receiver per block, at most `2 * threads + 2` ahead.
     let (order_tx, order_rx) = mpsc::sync_channel::<Framed>(2 * threads + 2);
-    let (job_tx, job_rx) = mpsc::sync_channel::<(Vec<u8>, Sender<BlockResult>)>(threads);
-    let job_rx = Arc::new(Mutex::new(job_rx));
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
-            let job_rx = job_rx.clone();
-            let pool = pool.clone();
-            thread::spawn(move || {
-                let mut inflater = libdeflater::Decompressor::new();
-                loop {
-                    let job = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok((compressed, reply)) = job else { return };
-                    let result = inflate(&mut inflater, &compressed, pool.take());
-                    let _ = reply.send(result);
-                }
-            })
-        })
-        .collect();
-    let reader = thread::spawn(move || frame_members(input, &order_tx, &job_tx));
+    let buffers = pool.clone();
+    let workers = Workers::new(
+        threads,
+        threads,
+        libdeflater::Decompressor::new,
+        move |inflater, compressed: Vec<u8>| inflate(inflater, &compressed, buffers.take()),
+    );
+    let jobs = workers.jobs();
+    let reader = thread::spawn(move || frame_members(input, &order_tx, &jobs));
 
     let mut written = Ok(());
     // The members of the version 2 stream being read, as they arrive.
@@ -181,9 +172,7 @@ fn parallel(
     let framed = reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread died"))?;
-    for w in workers {
-        let _ = w.join();
-    }
+    workers.join();
     framed?;
     out.flush().context("writing output")
 }
@@ -226,7 +215,7 @@ fn inflate(inflater: &mut libdeflater::Decompressor, m: &[u8], mut buf: Vec<u8>)
 fn frame_members(
     mut input: Box<dyn Read + Send>,
     order: &SyncSender<Framed>,
-    jobs: &SyncSender<(Vec<u8>, Sender<BlockResult>)>,
+    jobs: &Jobs<Vec<u8>, BlockResult>,
 ) -> anyhow::Result<()> {
     let mut header = Vec::new();
     // After sol-zip's opening marker the closing one of the same version is owed.
@@ -313,8 +302,10 @@ fn frame_members(
         if member::end2_size(&m).is_some() {
             return Err(integrity("corrupt input: bad end member"));
         }
-        let (tx, rx) = mpsc::channel();
-        if order.send(Framed::Block(rx)).is_err() || jobs.send((m, tx)).is_err() {
+        let Ok(block) = jobs.submit(m) else {
+            return Ok(()); // the workers stopped
+        };
+        if order.send(Framed::Block(block)).is_err() {
             return Ok(()); // the writer stopped; it reports why
         }
     }
@@ -337,9 +328,10 @@ fn sequential_tail(
             return Ok(());
         }
         buf.truncate(n);
-        let (tx, rx) = mpsc::channel();
-        let _ = tx.send(Ok((buf, 0)));
-        if order.send(Framed::Block(rx)).is_err() {
+        if order
+            .send(Framed::Block(ordered::ready(Ok((buf, 0)))))
+            .is_err()
+        {
             return Ok(());
         }
     }

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    sol::sol_zip::main()
+    sol_zip::main()
 }

@@ -1,6 +1,35 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use sol_common::{ManText, Status};
+
+pub const MAN: ManText = ManText {
+    sections: &[r#".SH EXAMPLES
+.nf
+sol-zip -d < sol0042.tar.gz | tar-md5 > sol0042.md5
+(cd /restore && md5sum -c --quiet /path/to/sol0042.md5)
+s3-mget s3://bucket/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
+    tar-md5 --check /data/sol0042 --strip-components 1
+.fi
+"#],
+    exit: &[
+        (
+            Status::Success,
+            Some(r#"success; with --check, the stream and DIR hold the same files"#),
+        ),
+        (Status::Failure, None),
+        (Status::Usage, None),
+        (
+            Status::Integrity,
+            Some(
+                r#"with --check, a difference (changed, missing or extra file); or the input is not
+a valid tar stream (corrupt, truncated)"#,
+            ),
+        ),
+        (Status::BrokenPipe, None),
+    ],
+    see_also: "md5sum(1), sol-tar(1), sol-audit(1)",
+};
 
 /// Per-file MD5 of a tar stream, in md5sum's exact format, or checked against a directory.
 ///
@@ -32,43 +61,4 @@ pub struct Cli {
     /// Tar file; stdin when absent or '-'.
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
-}
-
-pub const EXTRA_MAN: &str = r#".SH EXAMPLES
-.nf
-sol-zip -d < sol0042.tar.gz | tar-md5 > sol0042.md5
-(cd /restore && md5sum -c --quiet /path/to/sol0042.md5)
-s3-mget s3://bucket/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
-    tar-md5 --check /data/sol0042 --strip-components 1
-.fi
-.SH EXIT STATUS
-.TP
-0
-success; with --check, the stream and DIR hold the same files
-.TP
-1
-I/O error
-.TP
-2
-usage error
-.TP
-3
-with --check, a difference (changed, missing or extra file); or the input is not
-a valid tar stream (corrupt, truncated)
-.TP
-141
-stdout was closed; nothing is printed
-.SH SEE ALSO
-md5sum(1), sol-tar(1), sol-audit(1)
-"#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
 }

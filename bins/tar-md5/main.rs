@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    sol::tar_md5::main()
+    tar_md5::main()
 }

@@ -13,7 +13,7 @@ use sol_common::Status;
 use tar::EntryType;
 
 use super::hasher::{hex, Batch, Hashed, Hashers, Md5Sum, SMALL};
-use crate::sol_tar::stream::{self, corrupt};
+use sol_formats::tar::{self as stream, corrupt};
 
 /// One md5sum line. Like coreutils, a name with a backslash, newline or carriage return is
 /// escaped and the line starts with a backslash.

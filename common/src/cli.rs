@@ -8,7 +8,19 @@ use std::io::Write;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-use crate::exit::{printable, Status};
+use crate::exit::{printable, ExitLine, Status};
+
+/// What a tool's man page says beyond what clap writes from its definitions: its own
+/// sections (EXAMPLES, FORMAT, ENVIRONMENT, ...), the exit statuses it can end with, in its
+/// own words where they say more than the common meaning, and SEE ALSO. The generator is
+/// bins/man.rs.
+pub struct ManText {
+    /// roff text, each piece starting with `.SH`, put together in order.
+    pub sections: &'static [&'static str],
+    pub exit: &'static [ExitLine],
+    /// The pages to see also, on one line.
+    pub see_also: &'static str,
+}
 
 /// Parse the process's arguments; on a usage error print it as `TOOL: ...` and exit 2.
 pub fn parse_cli<C: Parser>(tool: &str) -> C {

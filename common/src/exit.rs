@@ -4,7 +4,9 @@ use std::fmt;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-/// Exit statuses of SPEC.md ("Conventions shared by every tool").
+/// The exit statuses every tool shares (README.md, Conventions). Each man page's EXIT STATUS
+/// section is generated from the statuses its tool lists, with [`Status::meaning`] or the
+/// tool's own words ([`man_exit_status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Success = 0,
@@ -18,6 +20,34 @@ pub enum Status {
     Interrupted = 130,
     /// stdout was closed under us.
     BrokenPipe = 141,
+}
+
+impl Status {
+    /// What a status means when a tool's page says nothing more particular.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Failure => "I/O error",
+            Status::Usage => "usage error",
+            Status::Integrity => "integrity failure",
+            Status::Interrupted => "interrupted by SIGINT or SIGTERM",
+            Status::BrokenPipe => "stdout was closed; nothing is printed",
+        }
+    }
+}
+
+/// One line of a man page's EXIT STATUS section: a status and what it means for the tool
+/// (None: [`Status::meaning`]).
+pub type ExitLine = (Status, Option<&'static str>);
+
+/// The EXIT STATUS section (roff) of a tool that can end with `lines`.
+pub fn man_exit_status(lines: &[ExitLine]) -> String {
+    let mut out = String::from(".SH EXIT STATUS\n");
+    for &(status, own) in lines {
+        let text = own.unwrap_or(status.meaning());
+        out.push_str(&format!(".TP\n{}\n{text}\n", status as u8));
+    }
+    out
 }
 
 impl From<Status> for ExitCode {
@@ -102,6 +132,15 @@ pub fn one_line(err: &anyhow::Error) -> String {
     printable(&line)
 }
 
+/// An io::Error's message without the "(os error N)" suffix.
+pub fn io_msg(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 /// `s` with control characters (newlines, escapes, raw bytes read as text) written as `\xNN`
 /// and U+FFFD (what lossy decoding makes of bytes that are not UTF-8) as `?`: a message is one
 /// line of text a terminal shows as it is.
@@ -127,7 +166,7 @@ pub fn warn(tool: &str, message: impl fmt::Display) {
 }
 
 /// End a tool: print `tool: message` for an error (nothing for a closed stdout) and map the
-/// result to the exit status of SPEC.md.
+/// result to its exit status (see [`Status`]).
 pub fn finish(tool: &str, result: anyhow::Result<Status>) -> ExitCode {
     match result {
         Ok(status) => status.into(),
@@ -158,6 +197,18 @@ mod tests {
             .unwrap_err();
         assert_eq!(status_of(&e), Status::Failure);
         assert_eq!(one_line(&e), "key file 'k': No such file or directory");
+    }
+
+    #[test]
+    fn exit_status_sections_use_the_common_meaning_unless_told() {
+        let lines = [
+            (Status::Success, None),
+            (Status::Integrity, Some("a difference")),
+        ];
+        assert_eq!(
+            man_exit_status(&lines),
+            ".SH EXIT STATUS\n.TP\n0\nsuccess\n.TP\n3\na difference\n"
+        );
     }
 
     #[test]

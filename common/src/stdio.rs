@@ -10,7 +10,7 @@ use std::os::fd::{FromRawFd, RawFd};
 
 use crate::Fail;
 
-/// Block size for moving data through pipes (SPEC: 64 KiB - 1 MiB).
+/// Block size for moving data through pipes (1 MiB; [`widen_pipes`] asks for pipes as large).
 pub const BLOCK: usize = 1 << 20;
 
 /// A borrowed standard file descriptor that is never closed. `Send`, so it can be handed to

@@ -5,17 +5,6 @@ use std::process::{Command, Stdio};
 
 use crate::util::*;
 
-const TOOLS: [&str; 8] = [
-    "sol-tar",
-    "sol-zip",
-    "sol-crypt",
-    "tar-md5",
-    "s3-mput",
-    "s3-mget",
-    "s3-ls",
-    "s3-local",
-];
-
 /// A bad option on each tool: `TOOL: ...`, then at most a `Try 'TOOL --help'` line, status 2.
 #[test]
 fn usage_errors_name_the_tool() {

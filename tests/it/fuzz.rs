@@ -95,13 +95,7 @@ fn decoders_survive_garbage() {
         .unwrap();
     }
     std::os::unix::fs::symlink("f1", src.join("d/e/l")).unwrap();
-    let tar = tool("sol-tar")
-        .args(["create", "-C"])
-        .arg(&src)
-        .arg("d")
-        .run()
-        .stdout
-        .clone();
+    let tar = archive(&src, "d");
     let gz = tool("sol-zip").stdin(tar.clone()).run().stdout.clone();
     let k = keyfile(t.path(), "k", 256);
     let sc = tool("sol-crypt")

@@ -4,10 +4,7 @@ use crate::util::*;
 
 #[test]
 fn the_full_pipe_restores_the_tree_byte_exact() {
-    let t = tmp();
-    let src = t.path().join("src");
-    fs::create_dir(&src).unwrap();
-    awkward_tree(&src, &mut Rng::new(33));
+    let (t, src) = awkward_src(33);
     let k = keyfile(t.path(), "site.key", 256);
     let dest = t.path().join("dest");
     sh(&format!(
@@ -27,10 +24,7 @@ fn the_full_pipe_restores_the_tree_byte_exact() {
 
 #[test]
 fn the_classic_tools_read_every_stage() {
-    let t = tmp();
-    let src = t.path().join("src");
-    fs::create_dir(&src).unwrap();
-    awkward_tree(&src, &mut Rng::new(34));
+    let (t, src) = awkward_src(34);
     let pass = t.path().join("pass");
     fs::write(&pass, "pw\n").unwrap();
     use std::os::unix::fs::PermissionsExt;

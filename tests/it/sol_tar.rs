@@ -4,11 +4,7 @@ use std::path::Path;
 use crate::util::*;
 
 fn make_tree() -> (tempfile::TempDir, std::path::PathBuf) {
-    let t = tmp();
-    let src = t.path().join("src");
-    fs::create_dir(&src).unwrap();
-    awkward_tree(&src, &mut Rng::new(1));
-    (t, src)
+    awkward_src(1)
 }
 
 #[test]
@@ -171,13 +167,7 @@ fn closed_stdout_is_quiet_with_status_141() {
 #[test]
 fn truncated_archives_are_integrity_failures() {
     let (_t, src) = make_tree();
-    let ar = tool("sol-tar")
-        .args(["create", "-C"])
-        .arg(&src)
-        .arg("sol0001")
-        .run()
-        .stdout
-        .clone();
+    let ar = archive(&src, "sol0001");
     // Cut at an entry boundary (after the first entries, before the end blocks) and inside data.
     for cut in [1024, 512 * 9, ar.len() - 1024, ar.len() / 2 + 100] {
         let t = tmp();

@@ -80,18 +80,12 @@ fn we_read_gzip_and_pigz_output_including_multi_member() {
 #[test]
 fn levels_and_threads_change_size_not_content() {
     let data = Rng::new(5).text(2 << 20);
-    let fast = tool("sol-zip")
-        .args(["-1", "-p", "1"])
-        .stdin(data.clone())
-        .run()
-        .stdout
-        .clone();
-    let best = tool("sol-zip")
-        .args(["-9", "-p", "3"])
-        .stdin(data.clone())
-        .run()
-        .stdout
-        .clone();
+    let zip = |args: [&str; 3]| {
+        let out = tool("sol-zip").args(args).stdin(data.clone()).run();
+        out.stdout.clone()
+    };
+    let fast = zip(["-1", "-p", "1"]);
+    let best = zip(["-9", "-p", "3"]);
     assert!(
         best.len() < fast.len(),
         "-9 ({}) not smaller than -1 ({})",

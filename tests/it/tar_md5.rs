@@ -3,17 +3,8 @@ use std::fs;
 use crate::util::*;
 
 fn tree() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
-    let t = tmp();
-    let src = t.path().join("src");
-    fs::create_dir(&src).unwrap();
-    awkward_tree(&src, &mut Rng::new(21));
-    let ar = tool("sol-tar")
-        .args(["create", "-C"])
-        .arg(&src)
-        .arg("sol0001")
-        .run()
-        .stdout
-        .clone();
+    let (t, src) = awkward_src(21);
+    let ar = archive(&src, "sol0001");
     (t, src, ar)
 }
 

@@ -15,23 +15,58 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 
+/// The tools, each the binary of its own package (bins/<tool>/).
+pub const TOOLS: [&str; 8] = [
+    "sol-tar",
+    "sol-zip",
+    "sol-crypt",
+    "tar-md5",
+    "s3-mput",
+    "s3-mget",
+    "s3-ls",
+    "s3-local",
+];
+
+/// A tool's binary, built by the same cargo, profile and target directory as this test.
+/// Cargo makes only this package's binaries for its integration tests, and every tool is a
+/// package of its own, so the first call builds them all (`cargo build --bins`: a few links
+/// when `cargo test --workspace` has compiled their code already, nothing when they are
+/// current); a stale binary is never run.
 pub fn bin(name: &str) -> PathBuf {
-    PathBuf::from(match name {
-        "sol-tar" => env!("CARGO_BIN_EXE_sol-tar"),
-        "sol-zip" => env!("CARGO_BIN_EXE_sol-zip"),
-        "sol-crypt" => env!("CARGO_BIN_EXE_sol-crypt"),
-        "tar-md5" => env!("CARGO_BIN_EXE_tar-md5"),
-        "s3-mput" => env!("CARGO_BIN_EXE_s3-mput"),
-        "s3-mget" => env!("CARGO_BIN_EXE_s3-mget"),
-        "s3-ls" => env!("CARGO_BIN_EXE_s3-ls"),
-        "s3-local" => env!("CARGO_BIN_EXE_s3-local"),
-        other => panic!("unknown tool {other}"),
+    assert!(TOOLS.contains(&name), "unknown tool {name}");
+    bin_dir().join(name)
+}
+
+fn bin_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        // This test is target/<profile>/deps/it-HASH: the binaries are in target/<profile>.
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+        let profile = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let target = dir.parent().unwrap();
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--quiet", "--bins", "--workspace", "--target-dir"])
+            .arg(target)
+            .args([
+                "--profile",
+                if profile == "debug" { "dev" } else { &profile },
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        let out = cargo.output().expect("running cargo build for the tools");
+        assert!(
+            out.status.success(),
+            "cargo build --bins failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
     })
 }
 
 /// PATH with our binaries first, for shell pipelines.
 pub fn path_with_tools() -> String {
-    let dir = bin("sol-tar").parent().unwrap().to_path_buf();
+    let dir = bin_dir();
     format!(
         "{}:{}",
         dir.display(),
@@ -494,6 +529,26 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
             b.display()
         );
     }
+}
+
+/// A temporary directory holding `src/`, an [`awkward_tree`] made from `seed`.
+pub fn awkward_src(seed: u64) -> (tempfile::TempDir, PathBuf) {
+    let t = tmp();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    awkward_tree(&src, &mut Rng::new(seed));
+    (t, src)
+}
+
+/// What `sol-tar create -C DIR NAME` writes.
+pub fn archive(dir: &Path, name: &str) -> Vec<u8> {
+    tool("sol-tar")
+        .args(["create", "-C"])
+        .arg(dir)
+        .arg(name)
+        .run()
+        .stdout
+        .clone()
 }
 
 pub fn tmp() -> tempfile::TempDir {

@@ -17,8 +17,10 @@
 //!   magic "SOLC-END" + total plaintext length, u64 BE; the final chunk's AAD
 //! ```
 //! Completeness can be checked without the key from the total length and the trailer: see
-//! [`is_complete`]. Version 2 (recipient.rs) has the same fields at 0..14, then its header
-//! length: see [`header_len`].
+//! [`is_complete`], or [`stream_is_complete`] for a whole stream seen from outside. Version 2
+//! (recipients, in sol-crypt's recipient.rs) has the same fields at 0..14, then its header
+//! length: see [`header_len`]. The ciphers themselves (OpenSSL) are sol-crypt's: this crate
+//! only frames.
 
 pub const MAGIC: &[u8; 8] = b"SOLCRYPT";
 pub const VERSION: u8 = 1;
@@ -51,12 +53,6 @@ impl Cipher {
         match self {
             Cipher::Aes128Gcm => "AES-128-GCM",
             Cipher::Aes256Gcm => "AES-256-GCM",
-        }
-    }
-    pub fn openssl(self) -> &'static openssl::cipher::CipherRef {
-        match self {
-            Cipher::Aes128Gcm => openssl::cipher::Cipher::aes_128_gcm(),
-            Cipher::Aes256Gcm => openssl::cipher::Cipher::aes_256_gcm(),
         }
     }
 }
@@ -161,7 +157,16 @@ pub fn is_complete(len_after_header: u64, chunk_size: u32, last16: &[u8]) -> boo
     plain_len <= u64::MAX / 2 && sealed_len(plain_len, chunk_size) == len_after_header
 }
 
-pub use sol_common::hex;
+/// Whether a stream is a sol-crypt stream of either version (None when `head`, its first
+/// bytes, does not start with a whole header) and then whether it is complete: `total` bytes long in all,
+/// ending with `last16`. What `sol-crypt info` says, from the outside (s3-mput refuses to
+/// store an incomplete stream). Needs no key.
+pub fn stream_is_complete(head: &[u8], total: u64, last16: &[u8]) -> Option<bool> {
+    let header_len = header_len(head).filter(|_| head.len() >= HEADER_LEN)?;
+    let chunk_size = u32::from_be_bytes([head[10], head[11], head[12], head[13]]);
+    let rest = total.checked_sub(header_len);
+    Some(rest.is_some_and(|rest| is_complete(rest, chunk_size, last16)))
+}
 
 #[cfg(test)]
 mod tests {
@@ -183,16 +188,35 @@ mod tests {
         assert!(!is_complete(0, c, &[]));
     }
 
-    #[test]
-    fn header_round_trip_and_nonce_layout() {
+    /// A header as written (its MAC left zero: no key here).
+    fn header(cipher: Cipher, chunk_size: u32) -> (Header, [u8; HEADER_LEN]) {
         let h = Header {
-            cipher: Cipher::Aes256Gcm,
-            chunk_size: 65536,
+            cipher,
+            chunk_size,
             salt: [7; 32],
             key_id: [9; 8],
         };
         let mut full = [0u8; HEADER_LEN];
         full[..MAC_OFFSET].copy_from_slice(&h.signed_bytes());
+        (h, full)
+    }
+
+    #[test]
+    fn a_whole_stream_is_judged_from_its_header_length_and_end() {
+        let (_, head) = header(Cipher::Aes128Gcm, 1024);
+        let total = HEADER_LEN as u64 + sealed_len(1500, 1024);
+        assert_eq!(stream_is_complete(&head, total, &trailer(1500)), Some(true));
+        assert_eq!(
+            stream_is_complete(&head, total - 1, &trailer(1500)),
+            Some(false)
+        );
+        assert_eq!(stream_is_complete(&head[..50], total, &trailer(1500)), None);
+        assert_eq!(stream_is_complete(b"Salted__", 8, &[]), None);
+    }
+
+    #[test]
+    fn header_round_trip_and_nonce_layout() {
+        let (h, mut full) = header(Cipher::Aes256Gcm, 65536);
         assert_eq!(Header::parse(&full).unwrap(), h);
         full[0] = b'X';
         assert!(Header::parse(&full).is_err());

@@ -16,11 +16,11 @@ pub enum Kind {
 
 /// The format `head` (the stream's first bytes) starts with, if it is one of the toolkit's.
 pub fn sniff(head: &[u8]) -> Option<Kind> {
-    if head.starts_with(crate::sol_crypt::format::MAGIC) {
+    if head.starts_with(crate::crypt::MAGIC) {
         Some(Kind::SolCrypt)
-    } else if head.starts_with(crate::sol_crypt::openssl_enc::MAGIC) {
+    } else if head.starts_with(crate::OPENSSL_ENC_MAGIC) {
         Some(Kind::OpensslEnc)
-    } else if head.starts_with(&crate::sol_zip::member::GZIP_MAGIC) {
+    } else if head.starts_with(&crate::zip::GZIP_MAGIC) {
         Some(Kind::Gzip)
     } else if head.len() >= 263 && &head[257..262] == b"ustar" {
         Some(Kind::Tar)

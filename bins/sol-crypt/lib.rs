@@ -1,7 +1,6 @@
 //! sol-crypt: streaming authenticated encryption (AES-GCM, age-style STREAM chunks).
 
 pub mod cli;
-pub mod format;
 pub mod identity;
 pub mod info;
 pub mod key;
@@ -95,13 +94,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             let creds = creds.expect("set for decryption");
             recipient::decrypt(&mut input, &mut out, &creds, &mut progress)?
         }
-        (true, true) => {
+        (encrypt, true) => {
             let pass = key::load_passphrase(key_file)?;
-            openssl_enc::encrypt(&mut input, &mut out, &pass, cli.iter, &mut progress)?
-        }
-        (false, true) => {
-            let pass = key::load_passphrase(key_file)?;
-            openssl_enc::decrypt(&mut input, &mut out, &pass, cli.iter, &mut progress)?
+            openssl_enc::crypt(
+                encrypt,
+                &mut input,
+                &mut out,
+                &pass,
+                cli.iter,
+                &mut progress,
+            )?
         }
     }
     out.flush().context("writing output")?;

@@ -5,8 +5,8 @@ pub mod download;
 
 use std::process::ExitCode;
 
-use sol_common::s3::S3Url;
 use sol_common::{Fail, Status};
+use sol_s3::S3Url;
 
 pub const TOOL: &str = "s3-mget";
 
@@ -23,7 +23,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
     rt.block_on(async {
         tokio::select! {
             r = download::download(&cli, &url, out) => r,
-            _ = sol_common::s3::interrupted() => Err(Fail::interrupted().into()),
+            _ = sol_s3::interrupted() => Err(Fail::interrupted().into()),
         }
     })
 }

@@ -6,8 +6,8 @@ pub mod upload;
 
 use std::process::ExitCode;
 
-use sol_common::s3::S3Url;
 use sol_common::{Fail, Status};
+use sol_s3::S3Url;
 
 pub const TOOL: &str = "s3-mput";
 

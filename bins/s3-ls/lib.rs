@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use aws_sdk_s3::primitives::DateTimeFormat;
-use sol_common::s3::{self, S3Url};
 use sol_common::{Fail, Status};
+use sol_s3::{self as s3, S3Url};
 
 pub const TOOL: &str = "s3-ls";
 
@@ -57,16 +57,12 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         let mut token: Option<String> = None;
         loop {
             let page = s3
-                .retry(|| {
-                    s3.send(
-                        0,
-                        s3.client
-                            .list_objects_v2()
-                            .bucket(&url.bucket)
-                            .prefix(&url.key)
-                            .set_continuation_token(token.clone())
-                            .send(),
-                    )
+                .call(|c| {
+                    c.list_objects_v2()
+                        .bucket(&url.bucket)
+                        .prefix(&url.key)
+                        .set_continuation_token(token.clone())
+                        .send()
                 })
                 .await
                 .map_err(|e| e.at(&url, "listing"))?;

@@ -6,7 +6,6 @@ pub mod extract;
 pub mod header;
 pub mod list;
 pub mod readahead;
-pub mod stream;
 pub mod walk;
 pub mod writers;
 

@@ -3,7 +3,6 @@
 pub mod cli;
 pub mod compress;
 pub mod decompress;
-pub mod member;
 
 use std::fs::File;
 use std::io::Read;

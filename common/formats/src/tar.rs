@@ -17,7 +17,7 @@ use sol_common::stdio::read_full;
 use sol_common::Fail;
 use tar::{Archive, Entries, Entry};
 
-use super::walk::io_msg;
+use sol_common::io_msg;
 
 /// Extended headers of one entry larger than this are refused (a pax path is at most a few
 /// KiB; the bound keeps memory flat on hostile input).

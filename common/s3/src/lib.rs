@@ -1,5 +1,8 @@
-//! S3 plumbing shared by s3-mput, s3-mget and s3-ls: `s3://` URLs, client construction,
-//! the one retry helper with typed failures (error.rs), and the part-size schedule.
+//! The S3 client of the sol toolkit, shared by s3-mput, s3-mget and s3-ls: `s3://` URLs,
+//! client construction (endpoint, credentials, timeouts), the one retry helper with typed
+//! failures (error.rs), the part-size schedule, and the man text the S3 tools share. Only
+//! the tools that talk to S3 depend on it (and so on the AWS SDK and tokio). The contract is
+//! man/s3-mput.1 (TIMEOUTS, INTEGRITY, CONFIRMATION) and the README's S3 section.
 
 pub mod error;
 
@@ -7,6 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
@@ -16,6 +20,13 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 
 pub use error::{S3Error, Why};
+
+/// The ENVIRONMENT section of every S3 tool's man page.
+pub const MAN_ENVIRONMENT: &str = r#".SH ENVIRONMENT
+Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared config files, or an instance role.
+AWS_ENDPOINT_URL stands for --endpoint-url.
+"#;
 
 /// `s3://BUCKET/KEY` (KEY may be empty for a prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +172,7 @@ pub async fn client(a: &ConnArgs) -> anyhow::Result<S3Client> {
         .ok()
         .filter(|e| !e.is_empty());
     let shown_endpoint = match a.endpoint_url.as_ref().or(from_env.as_ref()) {
-        Some(e) => Some(check_endpoint(e).map_err(crate::Fail::usage)?),
+        Some(e) => Some(check_endpoint(e).map_err(sol_common::Fail::usage)?),
         None => None,
     };
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -274,6 +285,16 @@ impl S3Client {
         }
     }
 
+    /// A request without a body, retried: `request` builds and sends it anew for each
+    /// attempt.
+    pub async fn call<T, E, Fut>(&self, request: impl Fn(&Client) -> Fut) -> Result<T, S3Error>
+    where
+        Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.retry(|| self.send(0, request(&self.client))).await
+    }
+
     /// HEAD the object: Ok(None) when there is none.
     pub async fn head(
         &self,
@@ -281,16 +302,12 @@ impl S3Client {
         version_id: Option<String>,
     ) -> Result<Option<aws_sdk_s3::operation::head_object::HeadObjectOutput>, S3Error> {
         let r = self
-            .retry(|| {
-                self.send(
-                    0,
-                    self.client
-                        .head_object()
-                        .bucket(&url.bucket)
-                        .key(&url.key)
-                        .set_version_id(version_id.clone())
-                        .send(),
-                )
+            .call(|c| {
+                c.head_object()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .set_version_id(version_id.clone())
+                    .send()
             })
             .await;
         match r {
