@@ -96,13 +96,7 @@ fn a_sol_crypt_stream_that_ended_early_is_never_completed() {
     let s3 = S3::start();
     let t = tmp();
     let k = keyfile(t.path(), "k", 256);
-    let sc = tool("sol-crypt")
-        .args(["-e", "-k"])
-        .arg(&k)
-        .stdin(Rng::new(4).bytes(12 << 20))
-        .run()
-        .stdout
-        .clone();
+    let sc = seal(&k, Rng::new(4).bytes(12 << 20));
     // Cut at a chunk boundary, mid-chunk, and just before the trailer: multipart and single.
     for (i, cut) in [sc.len() - 16, sc.len() / 2, 86 + 65_552 * 3]
         .into_iter()
@@ -507,26 +501,10 @@ fn no_md5_leaves_every_byte_to_sol_crypt() {
     // every byte: a byte flipped on the wire gets through s3-mget and stops sol-crypt.
     let s3 = S3::start();
     let t = tmp();
-    let key = t.path().join("site.key");
-    tool("sol-crypt")
-        .args(["keygen", "-o"])
-        .arg(&key)
-        .run()
-        .ok();
+    let key = keyfile(t.path(), "site.key", 256);
     let plain = Rng::new(15).bytes(12 << 20);
-    let sealed = tool("sol-crypt")
-        .args(["-e", "-k"])
-        .arg(&key)
-        .stdin(plain.clone())
-        .run();
-    sealed.ok();
-    mput(
-        &s3,
-        "sol0001.tar.gz.sc",
-        &sealed.stdout,
-        &["--part-size", "5M"],
-    )
-    .ok();
+    let sealed = seal(&key, plain.clone());
+    mput(&s3, "sol0001.tar.gz.sc", &sealed, &["--part-size", "5M"]).ok();
     let decrypt = |data: &[u8]| {
         tool("sol-crypt")
             .args(["-d", "-k"])
@@ -537,7 +515,7 @@ fn no_md5_leaves_every_byte_to_sol_crypt() {
     // Intact: the same bytes, with or without the MD5.
     let got = mget(&s3, "sol0001.tar.gz.sc", &["--no-md5"]);
     got.ok();
-    assert!(got.stdout == sealed.stdout);
+    assert!(got.stdout == sealed);
     assert!(decrypt(&got.stdout).ok().stdout == plain);
     // One byte flipped on the way: s3-mget --no-md5 passes it on, sol-crypt refuses it.
     let flip = Proxy::start(
@@ -554,7 +532,7 @@ fn no_md5_leaves_every_byte_to_sol_crypt() {
         .arg(s3.url("sol0001.tar.gz.sc"))
         .run();
     got.ok();
-    assert_eq!(got.stdout.len(), sealed.stdout.len());
-    assert!(got.stdout != sealed.stdout, "the proxy flipped nothing");
+    assert_eq!(got.stdout.len(), sealed.len());
+    assert!(got.stdout != sealed, "the proxy flipped nothing");
     decrypt(&got.stdout).code(3).one_line_with("sol-crypt");
 }

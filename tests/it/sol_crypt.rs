@@ -146,13 +146,7 @@ fn round_trips_at_chunk_boundaries_with_both_key_lengths() {
 fn info_shows_the_header_and_catches_truncation_without_the_key() {
     let t = tmp();
     let k = keyfile(t.path(), "k", 128);
-    let sc = tool("sol-crypt")
-        .args(["-e", "-k"])
-        .arg(&k)
-        .stdin(Rng::new(1).bytes(200_000))
-        .run()
-        .stdout
-        .clone();
+    let sc = seal(&k, Rng::new(1).bytes(200_000));
     let out = tool("sol-crypt").arg("info").stdin(sc.clone()).run();
     out.ok();
     let s = out.stdout_str();
@@ -309,13 +303,7 @@ fn closed_stdout_is_quiet_with_status_141() {
         .run();
     out.code(141);
     assert_eq!(out.stderr, "");
-    let sc = tool("sol-crypt")
-        .args(["-e", "-k"])
-        .arg(&k)
-        .stdin(data)
-        .run()
-        .stdout
-        .clone();
+    let sc = seal(&k, data);
     let out = tool("sol-crypt")
         .args(["-d", "-k"])
         .arg(&k)

@@ -511,18 +511,14 @@ fn other_formats_are_named_with_the_stage_they_need() {
     ar.ok();
     let gz = tool("sol-zip").stdin(ar.stdout.clone()).run();
     let k = keyfile(t.path(), "k", 256);
-    let sc = tool("sol-crypt")
-        .args(["-e", "-k"])
-        .arg(&k)
-        .stdin(gz.stdout.clone())
-        .run();
+    let sc = seal(&k, gz.stdout.clone());
     for (input, what) in [
         (
             &gz.stdout,
             "this is a gzip stream: decompress it first with sol-zip -d",
         ),
         (
-            &sc.stdout,
+            &sc,
             "this is a sol-crypt stream: decrypt it first with sol-crypt -d",
         ),
     ] {

@@ -319,15 +319,10 @@ fn other_formats_are_named_with_the_stage_they_need() {
     let t = tmp();
     let k = keyfile(t.path(), "k", 256);
     let plain = Rng::new(4).text(10_000);
-    let sc = tool("sol-crypt")
-        .args(["-e", "-k"])
-        .arg(&k)
-        .stdin(plain.clone())
-        .run();
-    sc.ok();
+    let sc = seal(&k, plain.clone());
     tool("sol-zip")
         .arg("-d")
-        .stdin(sc.stdout.clone())
+        .stdin(sc.clone())
         .run()
         .code(3)
         .stderr_is(

@@ -559,6 +559,17 @@ pub fn tmp() -> tempfile::TempDir {
 }
 
 /// A key file of mode 0600 made by `sol-crypt keygen`.
+/// `data` sealed by `sol-crypt -e -k key` (which must succeed).
+pub fn seal(key: &Path, data: impl Into<Vec<u8>>) -> Vec<u8> {
+    let out = tool("sol-crypt")
+        .args(["-e", "-k"])
+        .arg(key)
+        .stdin(data)
+        .run();
+    out.ok();
+    out.stdout.clone()
+}
+
 pub fn keyfile(dir: &Path, name: &str, bits: u32) -> PathBuf {
     let p = dir.join(name);
     tool("sol-crypt")
