@@ -15,12 +15,10 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use md5::{Digest, Md5};
+use sol_common::ordered::{Ticket, Workers};
 use sol_common::stdio::read_full;
 
 pub const BLOCK: usize = 1 << 20;
@@ -88,9 +86,31 @@ impl Batch {
 
 enum Job {
     /// One file, block by block.
-    Stream(Receiver<(Vec<u8>, usize)>, Option<PathBuf>, Sender<Hashed>),
+    Stream(Receiver<(Vec<u8>, usize)>, Option<PathBuf>),
     /// Small files, answered together, in order.
-    Batch(Batch, Sender<Vec<Hashed>>),
+    Batch(Batch),
+}
+
+/// A worker's answer: one file's, or a batch's (in the batch's order).
+pub enum Answer {
+    One(Hashed),
+    Many(Vec<Hashed>),
+}
+
+impl Answer {
+    pub fn one(self) -> Option<Hashed> {
+        match self {
+            Answer::One(h) => Some(h),
+            Answer::Many(_) => None,
+        }
+    }
+
+    pub fn many(self) -> Vec<Hashed> {
+        match self {
+            Answer::Many(v) => v,
+            Answer::One(_) => Vec::new(),
+        }
+    }
 }
 
 /// Reads the local copy of a file alongside its stream blocks, into the worker's buffer.
@@ -148,9 +168,14 @@ impl LocalCopy<'_> {
     }
 }
 
+/// The hashing workers: sol-common's ordered pool, a ticket per job.
 pub struct Hashers {
-    jobs: SyncSender<Job>,
+    workers: Workers<Job, Answer>,
     pool: Pool,
+}
+
+fn died() -> io::Error {
+    io::Error::other("hash threads died")
 }
 
 impl Hashers {
@@ -159,54 +184,47 @@ impl Hashers {
     pub fn new(threads: usize, md5: bool) -> Hashers {
         // Files waiting for a worker are bounded too: each holds up to QUEUE blocks. A full
         // queue cannot deadlock: the workers are busy with files whose blocks were all sent.
-        let (jobs, rx) = mpsc::sync_channel::<Job>(threads.max(1));
-        let rx = Arc::new(Mutex::new(rx));
         let pool = block_pool();
-        for _ in 0..threads.max(1) {
-            let rx = rx.clone();
-            let pool = pool.clone();
-            thread::spawn(move || {
-                // The local copy's bytes, reused from file to file.
-                let mut scratch = Vec::with_capacity(BLOCK);
-                loop {
-                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    match job {
-                        Err(_) => return,
-                        Ok(Job::Stream(blocks, local, reply)) => {
-                            let mut file = File::start(md5, local.as_deref(), &mut scratch);
-                            for (block, n) in blocks.iter() {
-                                file.update(&block[..n]);
-                                pool.give(block);
-                            }
-                            let _ = reply.send(file.finish());
-                        }
-                        Ok(Job::Batch(batch, reply)) => {
-                            let mut done = Vec::with_capacity(batch.files.len());
-                            let mut at = 0;
-                            for (len, local) in &batch.files {
-                                let mut file = File::start(md5, local.as_deref(), &mut scratch);
-                                file.update(&batch.data[at..at + len]);
-                                done.push(file.finish());
-                                at += len;
-                            }
-                            let _ = reply.send(done);
-                        }
+        let blocks = pool.clone();
+        let workers = Workers::new(
+            threads,
+            threads.max(1),
+            // The local copy's bytes, reused from file to file.
+            || Vec::with_capacity(BLOCK),
+            move |scratch: &mut Vec<u8>, job: Job| match job {
+                Job::Stream(rx, local) => {
+                    let mut file = File::start(md5, local.as_deref(), scratch);
+                    for (block, n) in rx.iter() {
+                        file.update(&block[..n]);
+                        blocks.give(block);
                     }
+                    Answer::One(file.finish())
                 }
-            });
-        }
-        Hashers { jobs, pool }
+                Job::Batch(batch) => {
+                    let mut done = Vec::with_capacity(batch.files.len());
+                    let mut at = 0;
+                    for (len, local) in &batch.files {
+                        let mut file = File::start(md5, local.as_deref(), scratch);
+                        file.update(&batch.data[at..at + len]);
+                        done.push(file.finish());
+                        at += len;
+                    }
+                    Answer::Many(done)
+                }
+            },
+        );
+        Hashers { workers, pool }
     }
 
     /// Hash everything `r` yields, comparing it with the file at `local` when given; the
-    /// result arrives on the returned receiver (which closes without a value if reading
-    /// failed: the error is returned here).
-    pub fn hash(&self, r: &mut impl Read, local: Option<PathBuf>) -> io::Result<Receiver<Hashed>> {
+    /// answer comes on the ticket (which closes without one if reading failed: the error is
+    /// returned here).
+    pub fn hash(&self, r: &mut impl Read, local: Option<PathBuf>) -> io::Result<Ticket<Answer>> {
         let (block_tx, block_rx): (SyncSender<(Vec<u8>, usize)>, _) = mpsc::sync_channel(QUEUE);
-        let (reply_tx, reply_rx) = mpsc::channel();
-        self.jobs
-            .send(Job::Stream(block_rx, local, reply_tx))
-            .map_err(|_| io::Error::other("hash threads died"))?;
+        let ticket = self
+            .workers
+            .submit(Job::Stream(block_rx, local))
+            .map_err(|_| died())?;
         loop {
             let mut block = self.pool.take();
             let n = read_full(r, &mut block)?;
@@ -214,23 +232,17 @@ impl Hashers {
                 self.pool.give(block);
                 break;
             }
-            block_tx
-                .send((block, n))
-                .map_err(|_| io::Error::other("hash threads died"))?;
+            block_tx.send((block, n)).map_err(|_| died())?;
             if n < BLOCK {
                 break;
             }
         }
-        Ok(reply_rx)
+        Ok(ticket)
     }
 
-    /// Hash (and compare) a batch of small files; their results arrive together, in order.
-    pub fn hash_batch(&self, batch: Batch) -> io::Result<Receiver<Vec<Hashed>>> {
-        let (reply_tx, reply_rx) = mpsc::channel();
-        self.jobs
-            .send(Job::Batch(batch, reply_tx))
-            .map_err(|_| io::Error::other("hash threads died"))?;
-        Ok(reply_rx)
+    /// Hash (and compare) a batch of small files; their answers come together, in order.
+    pub fn hash_batch(&self, batch: Batch) -> io::Result<Ticket<Answer>> {
+        self.workers.submit(Job::Batch(batch)).map_err(|_| died())
     }
 }
 

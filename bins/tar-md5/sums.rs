@@ -5,14 +5,15 @@ use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc;
 use std::thread;
 
 use anyhow::Context;
 use sol_common::Status;
 use tar::EntryType;
 
-use super::hasher::{hex, Batch, Hashed, Hashers, Md5Sum, SMALL};
+use super::hasher::{hex, Answer, Batch, Hashed, Hashers, Md5Sum, SMALL};
+use sol_common::ordered::Ticket;
 use sol_formats::tar::{self as stream, corrupt};
 
 /// One md5sum line. Like coreutils, a name with a backslash, newline or carriage return is
@@ -40,7 +41,7 @@ pub fn md5sum_line(digest: &Md5Sum, name: &[u8]) -> Vec<u8> {
 /// A stream entry, as the reader hands it on: a file being hashed, or a link.
 pub enum Pending {
     /// A large file, hashed on its own.
-    Digest(Receiver<Hashed>),
+    Digest(Ticket<Answer>),
     /// A small file: the chunk's batch result at this index.
     InBatch(usize),
     /// A hard link to an earlier entry.
@@ -61,7 +62,7 @@ pub enum Entry {
 #[derive(Default)]
 pub struct Chunk {
     entries: Vec<(Vec<u8>, Pending)>,
-    batch: Option<Receiver<Vec<Hashed>>>,
+    batch: Option<Ticket<Answer>>,
 }
 
 impl Chunk {
@@ -75,13 +76,14 @@ impl Chunk {
         let mut batch = self
             .batch
             .and_then(|rx| rx.recv().ok())
+            .map(Answer::many)
             .unwrap_or_default()
             .into_iter()
             .map(Some)
             .collect::<Vec<_>>();
         self.entries.into_iter().map(move |(name, pending)| {
             let entry = match pending {
-                Pending::Digest(rx) => Entry::File(rx.recv().ok()),
+                Pending::Digest(rx) => Entry::File(rx.recv().ok().and_then(Answer::one)),
                 Pending::InBatch(i) => Entry::File(batch.get_mut(i).and_then(Option::take)),
                 Pending::LinkTo(t) => Entry::LinkTo(t),
                 Pending::Symlink(t) => Entry::Symlink(t),

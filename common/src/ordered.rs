@@ -1,5 +1,6 @@
 //! Results in order from a pool of worker threads: the building block of sol-tar's
-//! read-ahead and `sol-zip -d` (docs/ARCHITECTURE.md says which pools are not on it yet).
+//! read-ahead, `sol-zip -d` and tar-md5's hashers (docs/ARCHITECTURE.md says why s3-mget's
+//! async ranges are not on it).
 //!
 //! A stage that reads a stream in order hands out the slow part of each item (reading a
 //! small file, inflating a member, hashing a file) to [`Workers`], and gets a [`Ticket`] for
