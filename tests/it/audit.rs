@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::s3env::S3;
-use crate::scripts::{mission, put_many, rows_for, run_sh, script};
+use crate::scripts::{put_many, rows_for, run_sh, script, site, Site};
 use crate::util::*;
 
 /// An archive's Last-Modified has whole seconds: a change meant to come after it waits for
@@ -58,11 +58,7 @@ fn mtime(p: &Path) -> SystemTime {
 /// named. --coverage-only needs no key.
 #[test]
 fn coverage_names_not_stored_changed_and_missing_sols() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    mission(&root, 5);
-    let key = keyfile(t.path(), "site.key", 256);
+    let Site { s3, t, root, key } = site(5);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     backup(
         &s3,
@@ -115,11 +111,7 @@ fn coverage_names_not_stored_changed_and_missing_sols() {
 /// cron runs it (no TTY, no stdin, a bare environment, no key) and fails loudly.
 #[test]
 fn overdue_with_max_age_is_status_4_in_a_cron_like_run() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    mission(&root, 1);
-    let key = keyfile(t.path(), "site.key", 256);
+    let Site { s3, t, root, key } = site(1);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     let empty = audit(&s3, &format!("--coverage-only --max-age 36h '{r}' {d}"));
     empty.code(4);
@@ -189,11 +181,12 @@ fn overdue_with_max_age_is_status_4_in_a_cron_like_run() {
 /// content-audit count.
 #[test]
 fn status_3_wins_over_4_and_problems_come_first() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    mission(&root, 2);
-    let key = keyfile(t.path(), "site.key", 256);
+    let Site {
+        s3,
+        t: _t,
+        root,
+        key,
+    } = site(2);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     backup(&s3, &format!("-k '{k}' '{r}'/sol0001 {d}")).ok();
 
@@ -236,11 +229,7 @@ fn status_3_wins_over_4_and_problems_come_first() {
 /// archives restore the changed trees.
 #[test]
 fn backup_changed_keeps_the_old_archive_and_restores_the_new_one() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    mission(&root, 3);
-    let key = keyfile(t.path(), "site.key", 256);
+    let Site { s3, t, root, key } = site(3);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     backup(&s3, &format!("-k '{k}' '{r}'/sol* {d}")).ok();
     let old2 = s3.get("s/sol0002.tar.gz.sc").unwrap();
@@ -314,11 +303,7 @@ fn backup_changed_keeps_the_old_archive_and_restores_the_new_one() {
 /// bucket, so runs from fresh hosts (a new TMPDIR and HOME each) reach every sol in turn.
 #[test]
 fn budget_rotation_reaches_every_sol_from_any_host() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    mission(&root, 4);
-    let key = keyfile(t.path(), "site.key", 256);
+    let Site { s3, t, root, key } = site(4);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     backup(&s3, &format!("-k '{k}' '{r}'/sol* {d}")).ok();
 

@@ -400,52 +400,32 @@ fn malformed_tar_metadata_is_refused_naming_the_entry() {
             "corrupt archive: entry 1 (header at byte 0): malformed pax extended header: {what}"
         )
     };
-    let mut cases: Vec<(Vec<u8>, String)> = vec![
+    let records: [(&[u8], &str); 11] = [
+        (b"11 size=-1\n", "invalid size=-1"),
+        (b"12 size=1x3\n", "invalid size=1x3"),
+        (b"8 size=\n", "empty size"),
+        (b"10 uid=-5\n", "invalid uid=-5"),
+        (b"14 mtime=12ab\n", "invalid mtime=12ab"),
+        (b"8 path=\n", "empty path"),
         (
-            archive_with(Some(b"11 size=-1\n"), None, data),
-            pax("invalid size=-1"),
+            b"99 path=f\n",
+            "record 1: length 99 out of range (10 bytes left)",
         ),
         (
-            archive_with(Some(b"12 size=1x3\n"), None, data),
-            pax("invalid size=1x3"),
+            b"9 path=f\n12 path=ab\n",
+            "record 2: length 12 out of range (11 bytes left)",
         ),
         (
-            archive_with(Some(b"8 size=\n"), None, data),
-            pax("empty size"),
+            b"10 path=fg\n",
+            "record 1: length 10 does not end at a newline",
         ),
-        (
-            archive_with(Some(b"10 uid=-5\n"), None, data),
-            pax("invalid uid=-5"),
-        ),
-        (
-            archive_with(Some(b"14 mtime=12ab\n"), None, data),
-            pax("invalid mtime=12ab"),
-        ),
-        (
-            archive_with(Some(b"8 path=\n"), None, data),
-            pax("empty path"),
-        ),
-        (
-            archive_with(Some(b"99 path=f\n"), None, data),
-            pax("record 1: length 99 out of range (10 bytes left)"),
-        ),
-        (
-            archive_with(Some(b"9 path=f\n12 path=ab\n"), None, data),
-            pax("record 2: length 12 out of range (11 bytes left)"),
-        ),
-        (
-            archive_with(Some(b"10 path=fg\n"), None, data),
-            pax("record 1: length 10 does not end at a newline"),
-        ),
-        (
-            archive_with(Some(b"9 path=f\n\n"), None, data),
-            pax("record 2: missing length"),
-        ),
-        (
-            archive_with(Some(b"+9 path=f\n"), None, data),
-            pax("record 1: missing length"),
-        ),
+        (b"9 path=f\n\n", "record 2: missing length"),
+        (b"+9 path=f\n", "record 1: missing length"),
     ];
+    let mut cases: Vec<(Vec<u8>, String)> = records
+        .iter()
+        .map(|&(record, what)| (archive_with(Some(record), None, data), pax(what)))
+        .collect();
     // Bad numbers in the ustar header itself; the entry after a good one is entry 2.
     let size = format!("{:011o}\0", data.len());
     for (field, header, what) in [
