@@ -98,13 +98,6 @@ pub fn encrypt_chunks(
     Ok(())
 }
 
-/// Read and check the header: magic, version, key id (before any output), then the MAC.
-pub fn read_header(input: &mut impl Read) -> anyhow::Result<(Header, [u8; HEADER_LEN])> {
-    let raw = read_start(input)?;
-    let header = Header::parse(&raw).map_err(integrity)?;
-    Ok((header, raw))
-}
-
 /// The first 86 bytes of a stream (a v1 header, the start of a v2 one), naming the format
 /// of anything that is not sol-crypt.
 pub fn read_start(input: &mut impl Read) -> anyhow::Result<[u8; HEADER_LEN]> {
@@ -146,17 +139,6 @@ pub fn read_start(input: &mut impl Read) -> anyhow::Result<[u8; HEADER_LEN]> {
         return Err(integrity("not a sol-crypt stream (too short for a header)"));
     }
     Ok(raw)
-}
-
-pub fn decrypt(
-    input: &mut impl Read,
-    out: &mut impl Write,
-    key: &SiteKey,
-    key_file: &Path,
-    progress: &mut Progress,
-) -> anyhow::Result<()> {
-    let (header, raw) = read_header(input)?;
-    decrypt_v1(&header, &raw, input, out, key, key_file, progress)
 }
 
 /// A v1 stream after its header: the key id, the MAC, then the chunks.
