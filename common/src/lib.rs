@@ -13,6 +13,7 @@ pub mod exit;
 pub mod ordered;
 pub mod pool;
 pub mod progress;
+pub mod ranges;
 pub mod size;
 pub mod stdio;
 pub mod time;

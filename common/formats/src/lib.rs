@@ -11,6 +11,7 @@
 //!   stage's output says which stage comes first.
 
 pub mod crypt;
+pub mod index;
 pub mod sniff;
 pub mod tar;
 pub mod zip;

@@ -1,0 +1,826 @@
+//! The restore index: where every tar member of an archive lies in each stage's stream, so
+//! one file can be fetched without the whole archive (`sol-restore --path`). The contract is
+//! man/sol-index.1 (FORMAT).
+//!
+//! Each stage writes its own part as a side file while it runs, and stays a filter:
+//! `sol-tar create --index F` the tar members and their byte ranges, `sol-zip --index F`
+//! its members' uncompressed and compressed offsets, `sol-crypt -e --index F` its header
+//! length and chunk size. `sol-index make` checks that the three parts describe one stream
+//! and binds them to the stored archive (its size and ETag); the result is sealed like the
+//! archive (`sol-zip | sol-crypt -e`) and stored next to it. [`Index::plan`] maps paths to
+//! the byte ranges of the archive that hold them, and to what each stage keeps of its input.
+//!
+//! All files are text, one record a line, fields separated by tabs; names are escaped
+//! ([`escape`]) so a line is always one record.
+
+use std::ops::Range;
+
+use crate::crypt;
+
+/// First line of `sol-tar create --index`.
+pub const TAR_MAGIC: &str = "sol-tar-index 1";
+/// First line of `sol-zip --index`.
+pub const ZIP_MAGIC: &str = "sol-zip-index 1";
+/// First line of `sol-crypt -e --index`.
+pub const CRYPT_MAGIC: &str = "sol-crypt-index 1";
+/// First line of an index made by `sol-index make`.
+pub const INDEX_MAGIC: &str = "sol-index 1";
+
+/// Chunk runs closer than this (ciphertext bytes between them) are fetched as one range:
+/// one request costs about as much time as this many bytes.
+pub const COALESCE_GAP: u64 = 1 << 20;
+
+/// A name as one field: printable UTF-8 stays as it is; a backslash, tab, newline, carriage
+/// return, any other control character and any byte that is not UTF-8 is escaped
+/// (`\\`, `\t`, `\n`, `\r`, `\xHH`).
+pub fn escape(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => s.push_str("\\\\"),
+                '\t' => s.push_str("\\t"),
+                '\n' => s.push_str("\\n"),
+                '\r' => s.push_str("\\r"),
+                c if c.is_control() => {
+                    let mut b = [0u8; 4];
+                    for byte in c.encode_utf8(&mut b).bytes() {
+                        s.push_str(&format!("\\x{byte:02x}"));
+                    }
+                }
+                c => s.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            s.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    s
+}
+
+/// The bytes of an [`escape`]d field.
+pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'\\') => out.push(b'\\'),
+            Some(b't') => out.push(b'\t'),
+            Some(b'n') => out.push(b'\n'),
+            Some(b'r') => out.push(b'\r'),
+            Some(b'x') => {
+                let hex = s
+                    .get(i + 2..i + 4)
+                    .ok_or("a \\x escape needs two hex digits")?;
+                let v = u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape \\x{hex}"))?;
+                out.push(v);
+                i += 2;
+            }
+            _ => return Err("a backslash that starts no escape".into()),
+        }
+        i += 2;
+    }
+    Ok(out)
+}
+
+/// What a tar member is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    HardLink,
+}
+
+impl Kind {
+    pub fn letter(self) -> char {
+        match self {
+            Kind::File => 'f',
+            Kind::Dir => 'd',
+            Kind::Symlink => 'l',
+            Kind::HardLink => 'h',
+        }
+    }
+    fn from_letter(s: &str) -> Result<Kind, String> {
+        Ok(match s {
+            "f" => Kind::File,
+            "d" => Kind::Dir,
+            "l" => Kind::Symlink,
+            "h" => Kind::HardLink,
+            _ => return Err(format!("unknown member type '{s}'")),
+        })
+    }
+}
+
+/// One tar member: its bytes in the tar stream are `start..end`, from its first header
+/// block (a pax extended header's, when it has one) to the end of its padded data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TarEntry {
+    pub start: u64,
+    pub end: u64,
+    pub kind: Kind,
+    pub size: u64,
+    pub mode: u32,
+    pub mtime: i64,
+    /// The name as stored (directories end with '/').
+    pub path: Vec<u8>,
+    /// The link target (symlinks and hard links), else empty.
+    pub link: Vec<u8>,
+}
+
+impl TarEntry {
+    /// `t START END TYPE SIZE MODE MTIME PATH LINK` (MODE in octal), with its newline.
+    pub fn line(&self) -> String {
+        format!(
+            "t\t{}\t{}\t{}\t{}\t{:o}\t{}\t{}\t{}\n",
+            self.start,
+            self.end,
+            self.kind.letter(),
+            self.size,
+            self.mode,
+            self.mtime,
+            escape(&self.path),
+            escape(&self.link)
+        )
+    }
+
+    fn parse(f: &[&str]) -> Result<TarEntry, String> {
+        if f.len() != 9 {
+            return Err(format!("a member line has 9 fields, not {}", f.len()));
+        }
+        let e = TarEntry {
+            start: num(f[1])?,
+            end: num(f[2])?,
+            kind: Kind::from_letter(f[3])?,
+            size: num(f[4])?,
+            mode: u32::from_str_radix(f[5], 8).map_err(|_| format!("bad mode '{}'", f[5]))?,
+            mtime: f[6].parse().map_err(|_| format!("bad mtime '{}'", f[6]))?,
+            path: unescape(f[7])?,
+            link: unescape(f[8])?,
+        };
+        if e.path.is_empty() {
+            return Err("a member without a name".into());
+        }
+        if e.end < e.start + 512 || (e.end - e.start) % 512 != 0 {
+            return Err(format!(
+                "member range {}..{} is not whole blocks",
+                e.start, e.end
+            ));
+        }
+        Ok(e)
+    }
+
+    /// The name without a trailing '/'.
+    pub fn name(&self) -> &[u8] {
+        trim_slash(&self.path)
+    }
+}
+
+/// One sol-zip data member: uncompressed bytes `uoff..uoff+ulen` of the input are
+/// compressed bytes `coff..coff+clen` of sol-zip's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZipMember {
+    pub uoff: u64,
+    pub ulen: u64,
+    pub coff: u64,
+    pub clen: u64,
+}
+
+impl ZipMember {
+    /// `z UOFF ULEN COFF CLEN`, with its newline.
+    pub fn line(&self) -> String {
+        format!(
+            "z\t{}\t{}\t{}\t{}\n",
+            self.uoff, self.ulen, self.coff, self.clen
+        )
+    }
+}
+
+/// How a sol-crypt stream addresses its chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CryptLayout {
+    pub version: u8,
+    pub header_len: u64,
+    pub chunk_size: u32,
+    pub plain_len: u64,
+    pub sealed_len: u64,
+}
+
+impl CryptLayout {
+    /// `crypt VERSION HEADER_LEN CHUNK_SIZE PLAIN_LEN SEALED_LEN`, with its newline.
+    pub fn line(&self) -> String {
+        format!(
+            "crypt\t{}\t{}\t{}\t{}\t{}\n",
+            self.version, self.header_len, self.chunk_size, self.plain_len, self.sealed_len
+        )
+    }
+
+    /// The number of chunks (the last one shorter than the chunk size, maybe empty).
+    pub fn chunks(&self) -> u64 {
+        self.plain_len / u64::from(self.chunk_size) + 1
+    }
+
+    /// Where chunk `i`'s sealed bytes lie in the stream; the last chunk's range runs to the
+    /// end of the stream, its trailer included.
+    pub fn chunk_bytes(&self, i: u64) -> Range<u64> {
+        let c = u64::from(self.chunk_size);
+        let start = self.header_len + i * (c + crypt::TAG_LEN as u64);
+        if i + 1 >= self.chunks() {
+            start..self.sealed_len
+        } else {
+            start..start + c + crypt::TAG_LEN as u64
+        }
+    }
+}
+
+/// A whole index: the archive it describes and the three stages' parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Index {
+    /// Size in bytes of the stored archive.
+    pub size: u64,
+    /// Its ETag, as s3-mput printed it.
+    pub etag: String,
+    pub crypt: CryptLayout,
+    pub zip: Vec<ZipMember>,
+    /// Bytes sol-zip read (the whole tar stream) and wrote.
+    pub zip_in: u64,
+    pub zip_out: u64,
+    pub tar: Vec<TarEntry>,
+    /// Length of the tar stream, end blocks included.
+    pub tar_len: u64,
+}
+
+fn num(s: &str) -> Result<u64, String> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(format!("'{s}' is not a number"));
+    }
+    s.parse().map_err(|_| format!("'{s}' is too large"))
+}
+
+fn trim_slash(p: &[u8]) -> &[u8] {
+    let mut p = p;
+    while p.len() > 1 && p.ends_with(b"/") {
+        p = &p[..p.len() - 1];
+    }
+    while p.starts_with(b"./") {
+        p = &p[2..];
+    }
+    p
+}
+
+/// Records of the three side files, read in any order.
+#[derive(Default)]
+struct Parts {
+    crypt: Option<CryptLayout>,
+    zip: Vec<ZipMember>,
+    zip_end: Option<(u64, u64)>,
+    tar: Vec<TarEntry>,
+    tar_end: Option<u64>,
+    archive: Option<(u64, String)>,
+}
+
+impl Parts {
+    fn line(&mut self, line: &str) -> Result<(), String> {
+        let f: Vec<&str> = line.split('\t').collect();
+        let want = |n: usize| -> Result<(), String> {
+            if f.len() == n {
+                Ok(())
+            } else {
+                Err(format!("a '{}' line has {n} fields, not {}", f[0], f.len()))
+            }
+        };
+        match f[0] {
+            "t" => self.tar.push(TarEntry::parse(&f)?),
+            "tar-end" => {
+                want(2)?;
+                set_once(&mut self.tar_end, num(f[1])?, "tar-end")?;
+            }
+            "z" => {
+                want(5)?;
+                self.zip.push(ZipMember {
+                    uoff: num(f[1])?,
+                    ulen: num(f[2])?,
+                    coff: num(f[3])?,
+                    clen: num(f[4])?,
+                });
+            }
+            "zip-end" => {
+                want(3)?;
+                set_once(&mut self.zip_end, (num(f[1])?, num(f[2])?), "zip-end")?;
+            }
+            "crypt" => {
+                want(6)?;
+                let version = u8::try_from(num(f[1])?).map_err(|_| "bad crypt version")?;
+                let chunk_size = u32::try_from(num(f[3])?).map_err(|_| "bad chunk size")?;
+                let layout = CryptLayout {
+                    version,
+                    header_len: num(f[2])?,
+                    chunk_size,
+                    plain_len: num(f[4])?,
+                    sealed_len: num(f[5])?,
+                };
+                set_once(&mut self.crypt, layout, "crypt")?;
+            }
+            "archive" => {
+                want(3)?;
+                set_once(
+                    &mut self.archive,
+                    (
+                        num(f[1])?,
+                        unescape(f[2]).map(|e| String::from_utf8_lossy(&e).into_owned())?,
+                    ),
+                    "archive",
+                )?;
+            }
+            other => return Err(format!("unknown record '{}'", escape(other.as_bytes()))),
+        }
+        Ok(())
+    }
+}
+
+fn set_once<T>(slot: &mut Option<T>, v: T, what: &str) -> Result<(), String> {
+    if slot.is_some() {
+        return Err(format!("a second '{what}' line"));
+    }
+    *slot = Some(v);
+    Ok(())
+}
+
+/// Read the lines of `text` after its first, which must be `magic`; errors name the line.
+fn read_lines(text: &str, magic: &str, parts: &mut Parts, what: &str) -> Result<(), String> {
+    let mut lines = text.lines();
+    if lines.next() != Some(magic) {
+        return Err(format!("{what} does not start with '{magic}'"));
+    }
+    for (n, line) in lines.enumerate() {
+        parts
+            .line(line)
+            .map_err(|e| format!("{what}, line {}: {e}", n + 2))?;
+    }
+    Ok(())
+}
+
+impl Index {
+    /// Join the side files of sol-tar, sol-zip and sol-crypt and bind them to the stored
+    /// archive; every way they could disagree is refused.
+    pub fn make(tar: &str, zip: &str, crypt: &str, size: u64, etag: &str) -> Result<Index, String> {
+        let mut parts = Parts::default();
+        read_lines(tar, TAR_MAGIC, &mut parts, "the tar index")?;
+        read_lines(zip, ZIP_MAGIC, &mut parts, "the zip index")?;
+        read_lines(crypt, CRYPT_MAGIC, &mut parts, "the crypt index")?;
+        if parts.archive.is_some() {
+            return Err("a side file holds an 'archive' line".into());
+        }
+        parts.archive = Some((size, etag.to_string()));
+        Index::check(parts)
+    }
+
+    /// Read an index made by [`Index::make`] and [`Index::render`]ed.
+    pub fn parse(text: &str) -> Result<Index, String> {
+        let mut parts = Parts::default();
+        read_lines(text, INDEX_MAGIC, &mut parts, "the index")?;
+        Index::check(parts)
+    }
+
+    fn check(p: Parts) -> Result<Index, String> {
+        let (size, etag) = p.archive.ok_or("no 'archive' line")?;
+        let crypt = p.crypt.ok_or("no 'crypt' line (sol-crypt's part)")?;
+        let (zip_in, zip_out) = p.zip_end.ok_or("no 'zip-end' line (sol-zip's part)")?;
+        let tar_len = p.tar_end.ok_or("no 'tar-end' line (sol-tar's part)")?;
+        if !(crypt::MIN_CHUNK..=crypt::MAX_CHUNK).contains(&crypt.chunk_size) {
+            return Err(format!("chunk size {} out of range", crypt.chunk_size));
+        }
+        if crypt.header_len < crypt::HEADER_LEN as u64 || crypt.header_len > 65536 {
+            return Err(format!("header length {} out of range", crypt.header_len));
+        }
+        if crypt.plain_len > u64::MAX / 4
+            || crypt.header_len + crypt::sealed_len(crypt.plain_len, crypt.chunk_size)
+                != crypt.sealed_len
+        {
+            return Err("the crypt part's lengths do not add up".into());
+        }
+        if crypt.sealed_len != size {
+            return Err(format!(
+                "the crypt part describes a stream of {} bytes, the archive has {size}",
+                crypt.sealed_len
+            ));
+        }
+        if zip_out != crypt.plain_len {
+            return Err(format!(
+                "sol-zip wrote {zip_out} bytes, sol-crypt read {}",
+                crypt.plain_len
+            ));
+        }
+        let (mut u, mut c) = (0u64, p.zip.first().map_or(0, |m| m.coff));
+        for m in &p.zip {
+            if m.uoff != u || m.coff != c || m.clen == 0 {
+                return Err(format!(
+                    "zip member at {} is not where the one before ends",
+                    m.uoff
+                ));
+            }
+            u = u.checked_add(m.ulen).ok_or("zip offsets overflow")?;
+            c = c.checked_add(m.clen).ok_or("zip offsets overflow")?;
+        }
+        if u != zip_in || c > zip_out {
+            return Err("the zip members do not add up to what sol-zip read and wrote".into());
+        }
+        if tar_len != zip_in {
+            return Err(format!(
+                "sol-tar wrote {tar_len} bytes, sol-zip read {zip_in}"
+            ));
+        }
+        let mut at = 0u64;
+        for e in &p.tar {
+            if e.start != at {
+                return Err(format!(
+                    "member '{}' starts at {}, not where the one before ends ({at})",
+                    escape(&e.path),
+                    e.start
+                ));
+            }
+            at = e.end;
+        }
+        if at + 1024 > tar_len {
+            return Err("the tar members run past the end of the tar stream".into());
+        }
+        Ok(Index {
+            size,
+            etag,
+            crypt,
+            zip: p.zip,
+            zip_in,
+            zip_out,
+            tar: p.tar,
+            tar_len,
+        })
+    }
+
+    /// The index as text: [`INDEX_MAGIC`], the archive, then each stage's part.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "{INDEX_MAGIC}\narchive\t{}\t{}\n",
+            self.size,
+            escape(self.etag.as_bytes())
+        );
+        s.push_str(&self.crypt.line());
+        for m in &self.zip {
+            s.push_str(&m.line());
+        }
+        s.push_str(&format!("zip-end\t{}\t{}\n", self.zip_in, self.zip_out));
+        for e in &self.tar {
+            s.push_str(&e.line());
+        }
+        s.push_str(&format!("tar-end\t{}\n", self.tar_len));
+        s
+    }
+
+    /// The members named by `paths` (a directory names its subtree; a leading "./" and
+    /// trailing '/' do not count), plus the targets of hard links among them (the data is
+    /// stored with the target), in stream order. A path that names nothing is an error.
+    pub fn select(&self, paths: &[Vec<u8>]) -> Result<Vec<usize>, String> {
+        let mut chosen = vec![false; self.tar.len()];
+        for p in paths {
+            let p = trim_slash(p);
+            let mut any = false;
+            for (i, e) in self.tar.iter().enumerate() {
+                let n = e.name();
+                if n == p || (n.len() > p.len() && n.starts_with(p) && n[p.len()] == b'/') {
+                    chosen[i] = true;
+                    any = true;
+                }
+            }
+            if !any {
+                return Err(format!("'{}' is not in the archive", escape(p)));
+            }
+        }
+        for i in 0..self.tar.len() {
+            let e = &self.tar[i];
+            if chosen[i] && e.kind == Kind::HardLink {
+                let target = trim_slash(&e.link);
+                match self.tar[..i].iter().rposition(|t| t.name() == target) {
+                    Some(t) => chosen[t] = true,
+                    None => {
+                        return Err(format!(
+                            "hard link '{}': its target '{}' is not before it in the archive",
+                            escape(&e.path),
+                            escape(&e.link)
+                        ))
+                    }
+                }
+            }
+        }
+        Ok((0..self.tar.len()).filter(|&i| chosen[i]).collect())
+    }
+
+    /// What to fetch and what each stage keeps, for the members `chosen` (from [`select`]).
+    ///
+    /// [`select`]: Index::select
+    pub fn plan(&self, chosen: &[usize]) -> Plan {
+        // Tar byte ranges, adjacent members merged.
+        let tar = merge(chosen.iter().map(|&i| self.tar[i].start..self.tar[i].end));
+        // The zip members holding them, as runs of consecutive members.
+        let mut members: Vec<Range<usize>> = Vec::new();
+        for r in &tar {
+            let first = self.zip.partition_point(|m| m.uoff + m.ulen <= r.start);
+            let last = self.zip.partition_point(|m| m.uoff < r.end);
+            push_run(&mut members, first..last);
+        }
+        let zbytes = |m: &Range<usize>| {
+            self.zip[m.start].coff..self.zip[m.end - 1].coff + self.zip[m.end - 1].clen
+        };
+        let ubytes = |m: &Range<usize>| {
+            self.zip[m.start].uoff..self.zip[m.end - 1].uoff + self.zip[m.end - 1].ulen
+        };
+        // The chunks holding those compressed bytes, runs closer than COALESCE_GAP merged.
+        let c = u64::from(self.crypt.chunk_size);
+        let mut chunks: Vec<Range<u64>> = Vec::new();
+        for m in &members {
+            let z = zbytes(m);
+            let run = z.start / c..(z.end - 1) / c + 1;
+            match chunks.last_mut() {
+                Some(last)
+                    if run.start <= last.end
+                        || self.crypt.chunk_bytes(run.start).start
+                            - self.crypt.chunk_bytes(last.end - 1).end
+                            <= COALESCE_GAP =>
+                {
+                    last.end = last.end.max(run.end)
+                }
+                _ => chunks.push(run),
+            }
+        }
+        // The archive's bytes: the header, then each chunk run.
+        let mut fetch = vec![0..self.crypt.header_len];
+        for r in &chunks {
+            let b = self.crypt.chunk_bytes(r.start).start..self.crypt.chunk_bytes(r.end - 1).end;
+            push_run(&mut fetch, b);
+        }
+        // sol-crypt -d --chunks writes the runs' plaintext back to back: where each zip
+        // member run lies in it.
+        let mut zip_cut = Vec::new();
+        for m in &members {
+            let z = zbytes(m);
+            let (mut out, mut k) = (0u64, 0usize);
+            while z.start >= chunks[k].end * c {
+                out += (chunks[k].end - chunks[k].start) * c;
+                k += 1;
+            }
+            let base = out + z.start - chunks[k].start * c;
+            push_run(&mut zip_cut, base..base + (z.end - z.start));
+        }
+        // sol-zip -d writes the member runs' data back to back: where each tar range lies.
+        let mut tar_cut = Vec::new();
+        for r in &tar {
+            let (mut out, mut k) = (0u64, 0usize);
+            while r.start >= ubytes(&members[k]).end {
+                let u = ubytes(&members[k]);
+                out += u.end - u.start;
+                k += 1;
+            }
+            let base = out + r.start - ubytes(&members[k]).start;
+            push_run(&mut tar_cut, base..base + (r.end - r.start));
+        }
+        Plan {
+            fetch,
+            chunks,
+            zip_cut,
+            tar_cut,
+            members: chosen.len(),
+        }
+    }
+}
+
+/// Merge sorted ranges that touch.
+fn merge(it: impl Iterator<Item = Range<u64>>) -> Vec<Range<u64>> {
+    let mut out: Vec<Range<u64>> = Vec::new();
+    for r in it {
+        push_run(&mut out, r);
+    }
+    out
+}
+
+/// Append `r` (not before the last range), joining it to the last when they touch or overlap.
+fn push_run<T: Ord + Copy>(v: &mut Vec<Range<T>>, r: Range<T>) {
+    if let Some(last) = v.last_mut() {
+        if r.start <= last.end {
+            last.end = last.end.max(r.end);
+            return;
+        }
+    }
+    v.push(r);
+}
+
+/// What `sol-restore --path` runs, as `sol-index plan` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Byte ranges of the archive to fetch, in order (s3-mget --range).
+    pub fetch: Vec<Range<u64>>,
+    /// The chunks they hold (sol-crypt -d --chunks).
+    pub chunks: Vec<Range<u64>>,
+    /// What to keep of sol-crypt's output: whole sol-zip members (sol-index cut).
+    pub zip_cut: Vec<Range<u64>>,
+    /// What to keep of sol-zip -d's output: whole tar members (sol-index cut --tar).
+    pub tar_cut: Vec<Range<u64>>,
+    /// How many members.
+    pub members: usize,
+}
+
+impl Plan {
+    /// Bytes fetched.
+    pub fn fetch_bytes(&self) -> u64 {
+        self.fetch.iter().map(|r| r.end - r.start).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_escaping() {
+        for name in [
+            &b"sol0001/a b.txt"[..],
+            b"tab\there",
+            b"new\nline",
+            b"back\\slash",
+            b"\xff\xfe not utf-8",
+            b"caf\xc3\xa9",
+            b"\x1b[31m",
+        ] {
+            let e = escape(name);
+            assert!(!e.contains('\t') && !e.contains('\n'), "{e:?}");
+            assert_eq!(unescape(&e).unwrap(), name, "{e:?}");
+        }
+        assert!(unescape("a\\").is_err());
+        assert!(unescape("a\\q").is_err());
+        assert!(unescape("a\\x4").is_err());
+    }
+
+    /// A made-up archive: 40 members of 3 blocks, zip members of 16 blocks compressing to
+    /// 5000 bytes each, chunks of 4096.
+    fn sample() -> Index {
+        let mut tar = String::from("sol-tar-index 1\n");
+        let mut at = 0;
+        for i in 0..40u64 {
+            let (kind, path, link) = match i {
+                0 => ("d", "s/".to_string(), String::new()),
+                7 => ("h", "s/f7".to_string(), "s/0/f3".to_string()),
+                _ => ("f", format!("s/{}/f{i}", i / 10), String::new()),
+            };
+            tar.push_str(&format!(
+                "t\t{at}\t{}\t{kind}\t1000\t644\t0\t{path}\t{link}\n",
+                at + 1536
+            ));
+            at += 1536;
+        }
+        let tar_len = at + 1024;
+        tar.push_str(&format!("tar-end\t{tar_len}\n"));
+        let mut zip = String::from("sol-zip-index 1\n");
+        let (mut u, mut c) = (0u64, 30u64);
+        while u < tar_len {
+            let ulen = (tar_len - u).min(16 * 512);
+            zip.push_str(&format!("z\t{u}\t{ulen}\t{c}\t5000\n"));
+            u += ulen;
+            c += 5000;
+        }
+        let zip_out = c + 54;
+        zip.push_str(&format!("zip-end\t{tar_len}\t{zip_out}\n"));
+        let sealed = 86 + crypt::sealed_len(zip_out, 4096);
+        let crypt = format!("sol-crypt-index 1\ncrypt\t1\t86\t4096\t{zip_out}\t{sealed}\n");
+        Index::make(&tar, &zip, &crypt, sealed, "\"abc-2\"").unwrap()
+    }
+
+    #[test]
+    fn an_index_renders_and_parses_back() {
+        let ix = sample();
+        assert_eq!(Index::parse(&ix.render()).unwrap(), ix);
+    }
+
+    #[test]
+    fn parts_that_disagree_are_refused() {
+        let ix = sample();
+        let text = ix.render();
+        let size = ix.size.to_string();
+        for (from, to) in [
+            (
+                format!("archive\t{size}"),
+                format!("archive\t{}", ix.size + 1),
+            ),
+            ("t\t1536\t".to_string(), "t\t1537\t".to_string()),
+            ("z\t8192\t".to_string(), "z\t8193\t".to_string()),
+            (
+                "crypt\t1\t86\t4096".to_string(),
+                "crypt\t1\t86\t8192".to_string(),
+            ),
+        ] {
+            let bad = text.replacen(&from, &to, 1);
+            assert_ne!(bad, text, "{from}");
+            assert!(Index::parse(&bad).is_err(), "{from} -> {to} accepted");
+        }
+        assert!(Index::parse(&text.replacen("sol-index 1", "sol-index 2", 1)).is_err());
+    }
+
+    #[test]
+    fn selection_takes_subtrees_and_hard_link_targets() {
+        let ix = sample();
+        let names = |sel: Vec<usize>| -> Vec<String> {
+            sel.iter()
+                .map(|&i| String::from_utf8_lossy(&ix.tar[i].path).into_owned())
+                .collect()
+        };
+        assert_eq!(
+            names(ix.select(&[b"s/1/f12".to_vec()]).unwrap()),
+            ["s/1/f12"]
+        );
+        assert_eq!(
+            names(ix.select(&[b"s/f7".to_vec()]).unwrap()),
+            ["s/0/f3", "s/f7"]
+        );
+        assert_eq!(ix.select(&[b"s/2/".to_vec()]).unwrap().len(), 10);
+        assert_eq!(ix.select(&[b"s".to_vec()]).unwrap().len(), 40);
+        assert_eq!(
+            names(ix.select(&[b"./s/0/f1/".to_vec()]).unwrap()),
+            ["s/0/f1"]
+        );
+        assert!(ix.select(&[b"s/9".to_vec()]).is_err());
+        assert!(
+            ix.select(&[b"s/1/f".to_vec()]).is_err(),
+            "a prefix of a name is not the name"
+        );
+    }
+
+    /// Follow a plan on a model of the three streams: what it keeps is exactly the members.
+    #[test]
+    fn plans_keep_exactly_the_chosen_members() {
+        let ix = sample();
+        let c = u64::from(ix.crypt.chunk_size);
+        for paths in [
+            vec![&b"s/1/f12"[..]],
+            vec![b"s/f7"],
+            vec![b"s/2", b"s/0/f1"],
+            vec![b"s"],
+        ] {
+            let paths: Vec<Vec<u8>> = paths.iter().map(|p| p.to_vec()).collect();
+            let chosen = ix.select(&paths).unwrap();
+            let plan = ix.plan(&chosen);
+            // The fetched ranges are the header and the chunks' sealed bytes.
+            assert_eq!(plan.fetch[0].start, 0);
+            let mut sealed: u64 = 0;
+            for r in &plan.chunks {
+                sealed += ix.crypt.chunk_bytes(r.end - 1).end - ix.crypt.chunk_bytes(r.start).start;
+            }
+            assert_eq!(plan.fetch_bytes(), ix.crypt.header_len + sealed);
+            // Plaintext offsets sol-crypt writes, then the zip stream offsets they hold.
+            let plain: Vec<u64> = plan
+                .chunks
+                .iter()
+                .flat_map(|r| r.start * c..(r.end * c).min(ix.zip_out))
+                .collect();
+            let zip: Vec<u64> = plan
+                .zip_cut
+                .iter()
+                .flat_map(|r| r.clone().map(|o| plain[o as usize]))
+                .collect();
+            // Every kept zip byte starts and ends whole members.
+            let starts: Vec<u64> = ix.zip.iter().map(|m| m.coff).collect();
+            for r in &plan.zip_cut {
+                assert!(starts.contains(&plain[r.start as usize]));
+            }
+            // sol-zip -d writes those members' data: the tar offsets.
+            let mut tar_offsets = Vec::new();
+            for m in &ix.zip {
+                if zip.contains(&m.coff) {
+                    tar_offsets.extend(m.uoff..m.uoff + m.ulen);
+                }
+            }
+            let kept: Vec<u64> = plan
+                .tar_cut
+                .iter()
+                .flat_map(|r| r.clone().map(|o| tar_offsets[o as usize]))
+                .collect();
+            let want: Vec<u64> = chosen
+                .iter()
+                .flat_map(|&i| ix.tar[i].start..ix.tar[i].end)
+                .collect();
+            assert_eq!(kept, want, "{paths:?}");
+            assert_eq!(plan.members, chosen.len());
+        }
+    }
+
+    #[test]
+    fn the_last_chunk_runs_to_the_end_of_the_stream() {
+        let ix = sample();
+        let n = ix.crypt.chunks();
+        assert_eq!(ix.crypt.chunk_bytes(n - 1).end, ix.size);
+        assert_eq!(ix.crypt.chunk_bytes(0), 86..86 + 4096 + 16);
+        let plan = ix.plan(&ix.select(&[b"s/3/f39".to_vec()]).unwrap());
+        assert_eq!(plan.fetch.last().unwrap().end, ix.size);
+    }
+}
