@@ -163,6 +163,19 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_chunk)]
     pub chunk_size: u32,
 
+    /// With -e: when the stream is complete, write to FILE how its chunks are addressed
+    /// (header length, chunk size, lengths): sol-crypt's part of the restore index, see
+    /// sol-index(1).
+    #[arg(long, value_name = "FILE")]
+    pub index: Option<PathBuf>,
+
+    /// Decrypt only these chunks (FIRST-LAST[,FIRST-LAST]..., numbered from 0): the input is
+    /// the stream's header followed by just those chunks' sealed bytes, back to back (what
+    /// `s3-mget --range` fetches for a plan of `sol-index plan`). Each chunk is authenticated
+    /// under its own number; the input must end after the last one named.
+    #[arg(long, value_name = "LIST", value_parser = sol_common::ranges::list)]
+    pub chunks: Option<sol_common::ranges::List>,
+
     /// Read and write `openssl enc -aes-256-cbc -pbkdf2 -pass file:KEYFILE` streams instead.
     /// That format is not authenticated: corruption is caught only by the final padding.
     #[arg(long)]

@@ -50,6 +50,22 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         ))?;
     }
     let decrypting = !cli.encrypt && !cli.openssl;
+    if cli.index.is_some() && (!cli.encrypt || cli.openssl) {
+        Err(Fail::usage("--index is for encrypting (-e, not --openssl)"))?;
+    }
+    if cli.chunks.is_some() && !decrypting {
+        Err(Fail::usage(
+            "--chunks is for decrypting (-d, not --openssl)",
+        ))?;
+    }
+    // The index file is made before any input is read, so a bad path fails first.
+    let index = match &cli.index {
+        Some(p) => Some((
+            std::fs::File::create(p).with_context(|| format!("index file '{}'", p.display()))?,
+            p,
+        )),
+        None => None,
+    };
     if !sealing && (!decrypting || cli.identity.is_empty()) {
         cli.key_file.as_deref().ok_or_else(|| {
             Fail::usage(
@@ -75,7 +91,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         None
     };
     let mut input = stdio::open_input(cli.file.as_deref())?;
-    let mut out = stdio::binary_output(cli.force)?;
+    let mut out = Counting {
+        inner: stdio::binary_output(cli.force)?,
+        n: 0,
+    };
     let mut progress = sol_common::progress::Progress::new(TOOL, cli.progress);
     match (cli.encrypt, cli.openssl) {
         (true, false) if sealing => {
@@ -84,15 +103,19 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
                 None => None,
             };
             let (size, p) = (cli.chunk_size, &mut progress);
-            recipient::encrypt(&mut input, &mut out, &recipients, key.as_ref(), size, p)?
+            let plain =
+                recipient::encrypt(&mut input, &mut out, &recipients, key.as_ref(), size, p)?;
+            write_index(index, 2, cli.chunk_size, plain, out.n)?
         }
         (true, false) => {
             let key = key::SiteKey::load(key_file)?;
-            stream::encrypt(&mut input, &mut out, &key, cli.chunk_size, &mut progress)?
+            let plain = stream::encrypt(&mut input, &mut out, &key, cli.chunk_size, &mut progress)?;
+            write_index(index, 1, cli.chunk_size, plain, out.n)?
         }
         (false, false) => {
             let creds = creds.expect("set for decryption");
-            recipient::decrypt(&mut input, &mut out, &creds, &mut progress)?
+            let chunks = cli.chunks.as_ref().map(|l| l.0.as_slice());
+            recipient::decrypt(&mut input, &mut out, &creds, chunks, &mut progress)?
         }
         (encrypt, true) => {
             let pass = key::load_passphrase(key_file)?;
@@ -109,4 +132,46 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
     out.flush().context("writing output")?;
     progress.done();
     Ok(Status::Success)
+}
+
+/// Counts the bytes written through it.
+struct Counting<W> {
+    inner: W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// sol-crypt's part of the restore index (sol_formats::index): how the chunks of the stream
+/// just written are addressed.
+fn write_index(
+    index: Option<(std::fs::File, &std::path::PathBuf)>,
+    version: u8,
+    chunk_size: u32,
+    plain_len: u64,
+    sealed_len: u64,
+) -> anyhow::Result<()> {
+    use sol_formats::index::{CryptLayout, CRYPT_MAGIC};
+    let Some((mut f, path)) = index else {
+        return Ok(());
+    };
+    let layout = CryptLayout {
+        version,
+        header_len: sealed_len - sol_formats::crypt::sealed_len(plain_len, chunk_size),
+        chunk_size,
+        plain_len,
+        sealed_len,
+    };
+    f.write_all(format!("{CRYPT_MAGIC}\n{}", layout.line()).as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing index file '{}'", path.display()))
 }

@@ -19,6 +19,7 @@
 //! ```
 
 use std::io::{Read, Write};
+use std::ops::Range;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -356,7 +357,7 @@ pub fn encrypt(
     key: Option<&SiteKey>,
     chunk_size: u32,
     progress: &mut Progress,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     let mut file_key = [0u8; FILE_KEY_LEN];
     let mut salt = [0u8; SALT_LEN];
     openssl::rand::rand_bytes(&mut file_key).context("random number generator")?;
@@ -464,6 +465,7 @@ pub fn decrypt(
     input: &mut impl Read,
     out: &mut impl Write,
     creds: &Credentials,
+    chunks: Option<&[Range<u64>]>,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let start = stream::read_start(input)?;
@@ -477,7 +479,8 @@ pub fn decrypt(
                 creds.describe()
             )));
         };
-        return stream::decrypt_v1(&header, &start, input, out, key, path, progress);
+        let key = (key, path.as_path());
+        return stream::decrypt_v1(&header, &start, input, out, key, chunks, progress);
     }
     let (header, raw) = read_rest(&start, input)?;
     let fk = file_key(&header, creds)?;
@@ -494,6 +497,7 @@ pub fn decrypt(
         Cipher::Aes256Gcm,
         &pk,
         header.chunk_size,
+        chunks,
         progress,
     )
 }

@@ -2,6 +2,7 @@
 //! contract man/sol-crypt.5).
 
 use std::io::{Read, Write};
+use std::ops::Range;
 use std::path::Path;
 
 use anyhow::Context;
@@ -35,7 +36,7 @@ pub fn encrypt(
     key: &SiteKey,
     chunk_size: u32,
     progress: &mut Progress,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     let mut salt = [0u8; SALT_LEN];
     openssl::rand::rand_bytes(&mut salt).context("random number generator")?;
     let header = Header {
@@ -59,7 +60,8 @@ pub fn encrypt(
     )
 }
 
-/// The chunks and the trailer (after a v1 or v2 header), under `payload_key`.
+/// The chunks and the trailer (after a v1 or v2 header), under `payload_key`; the plaintext's
+/// length.
 pub fn encrypt_chunks(
     input: &mut impl Read,
     out: &mut impl Write,
@@ -67,7 +69,7 @@ pub fn encrypt_chunks(
     payload_key: &[u8],
     chunk_size: u32,
     progress: &mut Progress,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     let mut ctx = CipherCtx::new()?;
     ctx.encrypt_init(Some(evp(cipher)), Some(payload_key), None)?;
     let size = chunk_size as usize;
@@ -92,10 +94,10 @@ pub fn encrypt_chunks(
         progress.add(n as u64);
         if last {
             out.write_all(&trailer).context("writing output")?;
-            break;
+            return Ok(total);
         }
     }
-    Ok(())
+    unreachable!("the chunk counter is unbounded")
 }
 
 /// The first 86 bytes of a stream (a v1 header, the start of a v2 one), naming the format
@@ -147,8 +149,8 @@ pub fn decrypt_v1(
     raw: &[u8; HEADER_LEN],
     input: &mut impl Read,
     out: &mut impl Write,
-    key: &SiteKey,
-    key_file: &Path,
+    (key, key_file): (&SiteKey, &Path),
+    chunks: Option<&[Range<u64>]>,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     if header.key_id != key.id {
@@ -167,77 +169,139 @@ pub fn decrypt_v1(
         header.cipher,
         &keys.payload,
         header.chunk_size,
+        chunks,
         progress,
     )
 }
 
+/// Open one sealed chunk (`sealed` = ciphertext and tag) into `plain`; false when it does
+/// not authenticate.
+fn open_chunk(
+    ctx: &mut CipherCtx,
+    sealed: &[u8],
+    counter: u64,
+    trailer: Option<&[u8]>,
+    plain: &mut [u8],
+) -> anyhow::Result<bool> {
+    let body = sealed.len() - TAG_LEN;
+    ctx.decrypt_init(None, None, Some(&format::nonce(counter, trailer.is_some())))?;
+    if let Some(aad) = trailer {
+        ctx.cipher_update(aad, None)?;
+    }
+    ctx.set_tag(&sealed[body..])?;
+    let written = ctx.cipher_update(&sealed[..body], Some(plain))?;
+    Ok(ctx.cipher_final(&mut plain[written..]).is_ok())
+}
+
 /// The chunks and the trailer (after a v1 or v2 header), under `payload_key`.
+///
+/// With `chunks` (runs of chunk numbers, `sol-crypt -d --chunks`), the input after the header
+/// holds just those chunks' sealed bytes, back to back (the stream's final chunk with its
+/// trailer); each is opened under its own number, and the input must end after the last.
 pub fn decrypt_chunks(
     input: &mut impl Read,
     out: &mut impl Write,
     cipher: format::Cipher,
     payload_key: &[u8],
     chunk_size: u32,
+    chunks: Option<&[Range<u64>]>,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let mut ctx = CipherCtx::new()?;
     ctx.decrypt_init(Some(evp(cipher)), Some(payload_key), None)?;
     let size = chunk_size as usize;
+    let sealed = size + TAG_LEN;
     // A window of one sealed chunk plus a trailer: when it cannot be filled, what it holds
     // is the final chunk and the trailer.
-    let window = size + TAG_LEN + TRAILER_LEN;
+    let window = sealed + TRAILER_LEN;
     let mut buf = vec![0u8; window];
-    let mut plain = vec![0u8; size + TAG_LEN];
+    let mut plain = vec![0u8; sealed];
     let mut have = 0usize;
-    let mut total = 0u64;
-    for counter in 0u64.. {
-        have += read_full(input, &mut buf[have..]).context("reading input")?;
-        let last = have < window;
-        let (body, aad) = if last {
-            if have < TAG_LEN + TRAILER_LEN {
-                return Err(integrity(if counter > 0 && have == 0 {
-                    format!("truncated stream: the final chunk is missing after {counter} chunks")
-                } else {
-                    format!("truncated stream: chunk {counter} is cut short")
-                }));
-            }
-            let t = &buf[have - TRAILER_LEN..have];
-            if &t[..8] != format::TRAILER_MAGIC {
+    let whole = [Range {
+        start: 0,
+        end: u64::MAX,
+    }];
+    let runs = chunks.unwrap_or(&whole);
+    for (r, run) in runs.iter().enumerate() {
+        for counter in run.clone() {
+            // Where a --chunks list ends inside the stream, the input ends after a whole
+            // chunk (the stream's own final chunk is shorter, and has the trailer).
+            let list_end = chunks.is_some() && r + 1 == runs.len() && counter + 1 == run.end;
+            have += read_full(input, &mut buf[have..]).context("reading input")?;
+            if list_end && have == window {
                 return Err(integrity(format!(
-                    "no end trailer after chunk {counter}: the stream is truncated (final chunk missing) or has trailing data"
+                    "the input goes on after chunk {counter}, the last one --chunks names"
                 )));
             }
-            (have - TRAILER_LEN - TAG_LEN, Some(t.to_vec()))
-        } else {
-            (size, None)
-        };
-        ctx.decrypt_init(None, None, Some(&format::nonce(counter, last)))?;
-        if let Some(aad) = &aad {
-            ctx.cipher_update(aad, None)?;
-        }
-        ctx.set_tag(&buf[body..body + TAG_LEN])?;
-        let written = ctx.cipher_update(&buf[..body], Some(&mut plain))?;
-        if ctx.cipher_final(&mut plain[written..]).is_err() {
-            return Err(integrity(format!(
-                "authentication failed at chunk {counter}: the stream is corrupt, reordered or truncated"
-            )));
-        }
-        // Only authenticated plaintext is ever written.
-        out.write_all(&plain[..body]).context("writing output")?;
-        progress.add(body as u64);
-        total += body as u64;
-        if last {
-            // The trailer is authenticated (AAD); its length must match what arrived.
-            let t = aad.expect("set for the final chunk");
-            if u64::from_be_bytes(t[8..].try_into().expect("8 bytes")) != total {
-                return Err(integrity(
-                    "the end trailer's length does not match the stream",
-                ));
+            let auth_failed = |counter: u64| {
+                integrity(format!(
+                    "authentication failed at chunk {counter}: the stream is corrupt, reordered or truncated"
+                ))
+            };
+            if list_end && have == sealed {
+                if open_chunk(&mut ctx, &buf[..sealed], counter, None, &mut plain)? {
+                    out.write_all(&plain[..size]).context("writing output")?;
+                    progress.add(size as u64);
+                    return Ok(());
+                }
+                // Not a whole chunk; the stream's last one, if it ends with the trailer.
+                if &buf[sealed - TRAILER_LEN..sealed - 8] != format::TRAILER_MAGIC {
+                    return Err(auth_failed(counter));
+                }
             }
-            return Ok(());
+            let last = have < window;
+            let (body, aad) = if last {
+                if have < TAG_LEN + TRAILER_LEN {
+                    return Err(integrity(if counter > 0 && have == 0 {
+                        format!(
+                            "truncated stream: the final chunk is missing after {counter} chunks"
+                        )
+                    } else {
+                        format!("truncated stream: chunk {counter} is cut short")
+                    }));
+                }
+                let t = &buf[have - TRAILER_LEN..have];
+                if &t[..8] != format::TRAILER_MAGIC {
+                    return Err(integrity(format!(
+                        "no end trailer after chunk {counter}: the stream is truncated (final chunk missing) or has trailing data"
+                    )));
+                }
+                (have - TRAILER_LEN - TAG_LEN, Some(t.to_vec()))
+            } else {
+                (size, None)
+            };
+            if !open_chunk(
+                &mut ctx,
+                &buf[..body + TAG_LEN],
+                counter,
+                aad.as_deref(),
+                &mut plain,
+            )? {
+                return Err(integrity(format!(
+                    "authentication failed at chunk {counter}: the stream is corrupt, reordered or truncated"
+                )));
+            }
+            // Only authenticated plaintext is ever written.
+            out.write_all(&plain[..body]).context("writing output")?;
+            progress.add(body as u64);
+            if let Some(t) = aad {
+                // The trailer is authenticated (AAD); its length must match what arrived.
+                let total = counter * size as u64 + body as u64;
+                if u64::from_be_bytes(t[8..].try_into().expect("8 bytes")) != total {
+                    return Err(integrity(
+                        "the end trailer's length does not match the stream",
+                    ));
+                }
+                if chunks.is_some() && !list_end {
+                    return Err(integrity(format!(
+                        "chunk {counter} is the stream's last, but --chunks names more"
+                    )));
+                }
+                return Ok(());
+            }
+            buf.copy_within(sealed..have, 0);
+            have -= sealed;
         }
-        buf.copy_within(size + TAG_LEN..have, 0);
-        have -= size + TAG_LEN;
     }
-    unreachable!("the chunk counter is unbounded")
+    unreachable!("the chunk counter is unbounded, and a --chunks list ends at its last chunk")
 }

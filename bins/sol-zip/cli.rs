@@ -85,6 +85,11 @@ pub struct Cli {
           value_parser = parse_block)]
     pub block_size: usize,
 
+    /// When compressing: once the stream is complete, write to FILE where each member's
+    /// input and output lie (sol-zip's part of the restore index, see sol-index(1)).
+    #[arg(long, value_name = "FILE", conflicts_with = "decompress")]
+    pub index: Option<std::path::PathBuf>,
+
     /// Write binary data even when stdout is a terminal.
     #[arg(short = 'f', long = "force")]
     pub force: bool,

@@ -1,6 +1,8 @@
 //! Compression through gzp's parallel Mgzip writer (libdeflate backend).
 
+use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
 
 use anyhow::Context;
 use gzp::deflate::Mgzip;
@@ -9,6 +11,7 @@ use gzp::{Compression, GzpError, ZWriter};
 use sol_common::progress::Progress;
 use sol_common::stdio::{read_full, StdFd, BLOCK};
 
+use sol_formats::index;
 use sol_formats::zip as member;
 
 type Out = member::Tally<BufWriter<StdFd>>;
@@ -26,6 +29,7 @@ pub fn compress(
     level: u32,
     threads: usize,
     block_size: usize,
+    index: Option<(File, &Path)>,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let mut out = BufWriter::with_capacity(BLOCK, StdFd::stdout());
@@ -63,8 +67,39 @@ pub fn compress(
             return Err(e);
         }
     };
-    let (summary, mut out) = tally.finish().context("compressing")?;
+    let (summary, members, mut out) = tally.finish().context("compressing")?;
     out.write_all(&summary.end_member())
         .context("writing output")?;
-    out.flush().context("writing output")
+    out.flush().context("writing output")?;
+    if let Some((file, path)) = index {
+        write_index(file, &members)
+            .with_context(|| format!("writing index file '{}'", path.display()))?;
+    }
+    Ok(())
+}
+
+/// sol-zip's part of the restore index (sol_formats::index): where each data member's input
+/// and output lie.
+fn write_index(mut f: File, members: &[(u64, u64)]) -> io::Result<()> {
+    let mut text = format!("{}\n", index::ZIP_MAGIC);
+    let (mut uoff, mut coff) = (0u64, member::START2.len() as u64);
+    for &(ulen, clen) in members {
+        text.push_str(
+            &index::ZipMember {
+                uoff,
+                ulen,
+                coff,
+                clen,
+            }
+            .line(),
+        );
+        uoff += ulen;
+        coff += clen;
+    }
+    text.push_str(&format!(
+        "zip-end\t{uoff}\t{}\n",
+        coff + member::END2_LEN as u64
+    ));
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
 }

@@ -39,8 +39,17 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
                 "compressed data not written to a terminal (redirect stdout, or use -f to force)",
             ))?;
         }
+        // The index file is made before any input is read, so a bad path fails first.
+        let index = match &cli.index {
+            Some(p) => Some((
+                File::create(p).with_context(|| format!("index file '{}'", p.display()))?,
+                p.as_path(),
+            )),
+            None => None,
+        };
         stdio::widen_pipes();
-        compress::compress(input, cli.level, threads, cli.block_size, &mut progress)?;
+        let (level, size) = (cli.level, cli.block_size);
+        compress::compress(input, level, threads, size, index, &mut progress)?;
     }
     progress.done();
     Ok(Status::Success)

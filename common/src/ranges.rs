@@ -37,6 +37,16 @@ pub fn parse(s: &str) -> Result<Vec<Range<u64>>, String> {
     Ok(out)
 }
 
+/// A parsed list, as one command-line value (clap would take a bare `Vec` for a repeated
+/// option).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct List(pub Vec<Range<u64>>);
+
+/// [`parse`] for clap's `value_parser`.
+pub fn list(s: &str) -> Result<List, String> {
+    parse(s).map(List)
+}
+
 /// The inclusive text of half-open ranges (none may be empty).
 pub fn format(ranges: &[Range<u64>]) -> String {
     let parts: Vec<String> = ranges

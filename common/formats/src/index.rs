@@ -557,7 +557,8 @@ impl Index {
             }
         }
         // The archive's bytes: the header, then each chunk run.
-        let mut fetch = vec![0..self.crypt.header_len];
+        let mut fetch = Vec::with_capacity(chunks.len() + 1);
+        fetch.push(0..self.crypt.header_len);
         for r in &chunks {
             let b = self.crypt.chunk_bytes(r.start).start..self.crypt.chunk_bytes(r.end - 1).end;
             push_run(&mut fetch, b);

@@ -135,6 +135,10 @@ impl Summary {
     }
 }
 
+/// Each member's data length and its size in the stream, in order (sol-zip's part of the
+/// restore index, sol_formats::index).
+pub type MemberSizes = Vec<(u64, u64)>;
+
 /// Passes the compressor's Mgzip members through and tallies them (CRC-32 and ISIZE from each
 /// member's trailer), so the end member describes exactly what was written.
 pub struct Tally<W> {
@@ -145,6 +149,7 @@ pub struct Tally<W> {
     head: [u8; HEADER],
     size: usize,
     trailer: [u8; TRAILER],
+    members: MemberSizes,
 }
 
 impl<W: Write> Tally<W> {
@@ -156,15 +161,17 @@ impl<W: Write> Tally<W> {
             head: [0; HEADER],
             size: 0,
             trailer: [0; TRAILER],
+            members: Vec::new(),
         }
     }
 
-    /// The summary of every complete member, and the writer; an error if a member was cut.
-    pub fn finish(self) -> io::Result<(Summary, W)> {
+    /// The summary of every complete member, each member's data length and size, and the
+    /// writer; an error if a member was cut.
+    pub fn finish(self) -> io::Result<(Summary, MemberSizes, W)> {
         if self.pos != 0 {
             return Err(io::Error::other("the compressor ended inside a member"));
         }
-        Ok((self.summary, self.inner))
+        Ok((self.summary, self.members, self.inner))
     }
 
     fn observe(&mut self, mut buf: &[u8]) -> io::Result<()> {
@@ -199,6 +206,7 @@ impl<W: Write> Tally<W> {
                 let crc = u32::from_le_bytes(self.trailer[..4].try_into().expect("4 bytes"));
                 let len = u32::from_le_bytes(self.trailer[4..].try_into().expect("4 bytes"));
                 self.summary.add(crc, u64::from(len));
+                self.members.push((u64::from(len), self.size as u64));
                 self.pos = 0;
             }
         }
