@@ -6,4 +6,4 @@
 pub mod man;
 
 // The tools' libraries, for the tests that need one in process (s3-local's server).
-pub use {s3_local, s3_ls, s3_mget, s3_mput, sol_crypt, sol_tar, sol_zip, tar_md5};
+pub use {s3_local, s3_ls, s3_mget, s3_mput, sol_crypt, sol_index, sol_tar, sol_zip, tar_md5};

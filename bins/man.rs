@@ -25,6 +25,7 @@ pub fn pages() -> Vec<(String, String)> {
         page::<s3_mget::cli::Cli>(&s3_mget::cli::MAN),
         page::<s3_ls::cli::Cli>(&s3_ls::cli::MAN),
         page::<s3_local::cli::Cli>(&s3_local::cli::MAN),
+        page::<sol_index::cli::Cli>(&sol_index::cli::MAN),
     ]
 }
 
@@ -39,6 +40,7 @@ pub fn commands() -> Vec<(String, Command)> {
         s3_mget::cli::Cli::command(),
         s3_ls::cli::Cli::command(),
         s3_local::cli::Cli::command(),
+        sol_index::cli::Cli::command(),
     ]
     .into_iter()
     .map(|c| (format!("{}.1", c.get_name()), c))

@@ -8,6 +8,7 @@ mod man;
 mod pipeline;
 mod readme;
 mod recipients;
+mod restore_index;
 mod s3;
 mod s3_promises;
 mod s3env;
