@@ -3,12 +3,14 @@
 
 mod audit;
 mod cli;
+mod counting;
 mod fuzz;
 mod man;
 mod pipeline;
 mod readme;
 mod recipients;
 mod restore_index;
+mod restore_path;
 mod s3;
 mod s3_promises;
 mod s3env;

@@ -1,0 +1,407 @@
+//! Issue 15 end to end: `sol-backup` stores each archive's restore index, and
+//! `sol-restore --path` brings one file or one subtree back by fetching only the ranges that
+//! hold it, counted on the wire by a proxy, against every server of the S3 test matrix.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::counting::Counter;
+use crate::s3env::S3;
+use crate::scripts::script;
+use crate::util::*;
+
+const MIB: u64 = 1 << 20;
+
+/// A sol of mission shape: 3,000 small text files in a deep tree, 24 large files of random
+/// (incompressible) data, 36 MiB in all, a hard link and symlinks.
+fn big_sol(root: &Path) -> PathBuf {
+    let sol = root.join("sol0100");
+    let mut r = Rng::new(15);
+    for i in 0..3000 {
+        let d = sol.join(format!("inst{}/seq{:02}/frame{:02}", i % 4, i % 13, i % 7));
+        fs::create_dir_all(&d).unwrap();
+        let n = r.below(3000) as usize;
+        fs::write(d.join(format!("log{i:04}.txt")), r.text(n)).unwrap();
+    }
+    fs::create_dir_all(sol.join("images")).unwrap();
+    for i in 0..24 {
+        fs::write(
+            sol.join(format!("images/img{i:02}.raw")),
+            r.bytes(3 * MIB as usize / 2),
+        )
+        .unwrap();
+    }
+    fs::create_dir_all(sol.join("calib/links")).unwrap();
+    fs::write(sol.join("calib/dark.fits"), r.bytes(40_000)).unwrap();
+    fs::hard_link(
+        sol.join("calib/dark.fits"),
+        sol.join("calib/links/dark-hard.fits"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../dark.fits", sol.join("calib/links/dark-soft.fits")).unwrap();
+    std::os::unix::fs::symlink("images/img07.raw", sol.join("latest")).unwrap();
+    sol
+}
+
+struct Mission {
+    s3: S3,
+    t: tempfile::TempDir,
+    sol: PathBuf,
+    key: PathBuf,
+}
+
+/// The big sol backed up by sol-backup to s3://BUCKET/sols.
+fn backed_up() -> Mission {
+    let s3 = S3::start();
+    let t = tmp();
+    let sol = big_sol(&t.path().join("mission"));
+    let key = keyfile(t.path(), "site.key", 256);
+    let out = s3
+        .env(sh(&format!(
+            "'{}' -k '{}' '{}' {}",
+            script("sol-backup").display(),
+            key.display(),
+            sol.display(),
+            s3.url("sols")
+        )))
+        .run();
+    out.ok();
+    assert!(
+        !out.stdout_str().contains("warning"),
+        "{}",
+        out.stdout_str()
+    );
+    Mission { s3, t, sol, key }
+}
+
+impl Mission {
+    /// `sol-restore ARGS` through a counting proxy: its output and the bytes it received.
+    fn restore(&self, args: &str) -> (Out, u64) {
+        let proxy = Counter::start(self.s3.addr);
+        let out = self
+            .s3
+            .env_at(
+                sh(&format!(
+                    "'{}' -k '{}' {args}",
+                    script("sol-restore").display(),
+                    self.key.display()
+                )),
+                &proxy.endpoint,
+            )
+            .run();
+        (out, proxy.down())
+    }
+
+    fn archive_size(&self) -> u64 {
+        self.s3.get("sols/sol0100.tar.gz.sc").unwrap().len() as u64
+    }
+
+    fn index_size(&self) -> u64 {
+        self.s3.get("sols/sol0100.index.gz.sc").unwrap().len() as u64
+    }
+
+    fn url(&self) -> String {
+        self.s3.url("sols")
+    }
+}
+
+/// Files under `dir` (relative names, sorted), links and directories included.
+fn names(dir: &Path) -> Vec<String> {
+    let out = sh(&format!(
+        "cd '{}' && find . -mindepth 1 | LC_ALL=C sort",
+        dir.display()
+    ))
+    .run();
+    out.ok();
+    out.stdout_str().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn one_file_and_one_subtree_cost_a_few_mib_and_come_back_exact() {
+    let m = backed_up();
+    let whole = m.archive_size();
+    let index = m.index_size();
+    assert!(whole > 30 * MIB, "{whole}");
+    // The index is a small share of the archive.
+    assert!(index * 100 < whole, "index {index} of {whole}");
+
+    // One small file.
+    let dest = m.t.path().join("one");
+    let (out, down) = m.restore(&format!(
+        "--path inst2/seq06/frame06/log1234.txt {} sol0100 '{}'",
+        m.url(),
+        dest.display()
+    ));
+    out.ok();
+    let f = "sol0100/inst2/seq06/frame06/log1234.txt";
+    assert_eq!(
+        fs::read(dest.join(f)).unwrap(),
+        fs::read(m.sol.join(&f[8..])).unwrap()
+    );
+    assert_eq!(
+        names(&dest),
+        [
+            "./sol0100",
+            "./sol0100/inst2",
+            "./sol0100/inst2/seq06",
+            "./sol0100/inst2/seq06/frame06",
+            "./sol0100/inst2/seq06/frame06/log1234.txt"
+        ]
+    );
+    assert!(
+        down < 3 * MIB + index,
+        "one small file cost {down} bytes on the wire (archive {whole}, index {index})"
+    );
+    assert!(
+        out.stdout_str().contains("restored 1 files"),
+        "{}",
+        out.stdout_str()
+    );
+
+    // A subtree, given as --list names it, with a hard link and a symlink inside it.
+    let dest = m.t.path().join("sub");
+    let (out, down) = m.restore(&format!(
+        "--path sol0100/calib --path inst1/seq05 {} sol0100 '{}'",
+        m.url(),
+        dest.display()
+    ));
+    out.ok();
+    let diff = sh(&format!(
+        "diff -r --no-dereference '{}/calib' '{}/sol0100/calib' && diff -r '{}/inst1/seq05' '{}/sol0100/inst1/seq05'",
+        m.sol.display(),
+        dest.display(),
+        m.sol.display(),
+        dest.display()
+    ))
+    .run();
+    diff.ok();
+    let hard = fs::metadata(dest.join("sol0100/calib/links/dark-hard.fits")).unwrap();
+    let orig = fs::metadata(dest.join("sol0100/calib/dark.fits")).unwrap();
+    assert_eq!((hard.ino(), hard.nlink()), (orig.ino(), 2));
+    assert_eq!(
+        fs::read_link(dest.join("sol0100/calib/links/dark-soft.fits")).unwrap(),
+        Path::new("../dark.fits")
+    );
+    assert!(!dest.join("sol0100/images").exists());
+    assert!(
+        down < whole / 3,
+        "a subtree of a few % cost {down} of {whole} bytes"
+    );
+
+    // A hard link alone brings its data (stored with its target) along.
+    let dest = m.t.path().join("hard");
+    let (out, _) = m.restore(&format!(
+        "--path calib/links/dark-hard.fits {} sol0100 '{}'",
+        m.url(),
+        dest.display()
+    ));
+    out.ok();
+    assert_eq!(
+        fs::read(dest.join("sol0100/calib/links/dark-hard.fits")).unwrap(),
+        fs::read(m.sol.join("calib/dark.fits")).unwrap()
+    );
+
+    // --list reads only the index.
+    let (out, down) = m.restore(&format!("--list {} sol0100", m.url()));
+    out.ok();
+    let lines = out.stdout_str();
+    assert_eq!(
+        lines.lines().count(),
+        names(&m.sol).len() + 1,
+        "the sol itself and each entry"
+    );
+    assert!(
+        lines.contains(" sol0100/latest -> images/img07.raw\n"),
+        "{lines}"
+    );
+    assert!(lines
+        .lines()
+        .any(|l| l.starts_with("f ") && l.ends_with(" sol0100/images/img03.raw")));
+    assert!(
+        down < index + 64 * 1024,
+        "--list cost {down} bytes, the index is {index}"
+    );
+
+    // A path that is not in the sol: status 1, one line, nothing restored.
+    let dest = m.t.path().join("none");
+    let (out, _) = m.restore(&format!(
+        "--path nosuch {} sol0100 '{}'",
+        m.url(),
+        dest.display()
+    ));
+    out.code(1)
+        .one_line_with("'sol0100/nosuch' is not in the archive");
+    assert!(names(&dest).is_empty());
+}
+
+#[test]
+fn existing_files_are_kept_unless_force() {
+    let m = backed_up();
+    let dest = m.t.path().join("dest");
+    let f = dest.join("sol0100/calib/dark.fits");
+    fs::create_dir_all(f.parent().unwrap()).unwrap();
+    fs::write(&f, b"the operator's own copy").unwrap();
+    let args = format!("--path calib {} sol0100 '{}'", m.url(), dest.display());
+    let (out, _) = m.restore(&args);
+    out.code(1);
+    assert!(
+        out.stderr.contains("exists, not replaced"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--force replaces them"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read(&f).unwrap(), b"the operator's own copy");
+    // The rest of the subtree was restored.
+    assert!(dest
+        .join("sol0100/calib/links/dark-soft.fits")
+        .symlink_metadata()
+        .is_ok());
+    let (out, _) = m.restore(&format!("--force {args}"));
+    out.ok();
+    assert_eq!(
+        fs::read(&f).unwrap(),
+        fs::read(m.sol.join("calib/dark.fits")).unwrap()
+    );
+    // No staging directory is left behind.
+    assert_eq!(
+        names(&dest)
+            .iter()
+            .filter(|n| n.contains("partial"))
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn a_tampered_index_or_chunk_is_status_3_and_nothing_lands() {
+    let m = backed_up();
+    let f = "--path images/img05.raw";
+    // A byte of the stored index changed.
+    let mut ix = m.s3.get("sols/sol0100.index.gz.sc").unwrap();
+    let at = ix.len() / 2;
+    ix[at] ^= 0x40;
+    put(&m.s3, "sols/sol0100.index.gz.sc", ix);
+    let dest = m.t.path().join("a");
+    let (out, _) = m.restore(&format!("{f} {} sol0100 '{}'", m.url(), dest.display()));
+    out.code(3);
+    assert!(out.stderr.contains("restore index"), "{}", out.stderr);
+    assert!(names(&dest).is_empty(), "{:?}", names(&dest));
+    // --list too.
+    let (out, _) = m.restore(&format!("--list {} sol0100", m.url()));
+    out.code(3);
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_chunk_changed_on_the_wire_is_status_3_and_nothing_lands() {
+    use crate::s3env::{Faults, Proxy};
+    let m = backed_up();
+    // Every answer has one byte flipped past its headers: the index (the first answer) is
+    // refused by sol-crypt -d before anything else is fetched.
+    let proxy = Proxy::start(
+        m.s3.addr,
+        Faults {
+            flip_at: Some(2000),
+            ..Faults::NONE
+        },
+        1,
+    );
+    let dest = m.t.path().join("b");
+    let out =
+        m.s3.env_at(
+            sh(&format!(
+                "'{}' -k '{}' --path images/img05.raw {} sol0100 '{}'",
+                script("sol-restore").display(),
+                m.key.display(),
+                m.url(),
+                dest.display()
+            )),
+            &proxy.endpoint,
+        )
+        .run();
+    out.code(3);
+    assert!(names(&dest).is_empty(), "{:?}", names(&dest));
+}
+
+#[test]
+fn an_archive_without_an_index_or_with_another_ones_still_restores_a_path() {
+    let m = backed_up();
+    let want = fs::read(m.sol.join("calib/dark.fits")).unwrap();
+    // The archive replaced behind the index's back (same content, new upload: a new ETag
+    // for a multipart object on every server... or the same one: either way it works).
+    let archive = m.s3.get("sols/sol0100.tar.gz.sc").unwrap();
+    let re =
+        m.s3.tool("s3-mput")
+            .args(["--overwrite", "--part-size", "5M"])
+            .arg(m.s3.url("sols/sol0100.tar.gz.sc"))
+            .stdin(archive.clone())
+            .run();
+    re.ok();
+    let dest = m.t.path().join("stale");
+    let (out, down) = m.restore(&format!(
+        "--path calib/dark.fits {} sol0100 '{}'",
+        m.url(),
+        dest.display()
+    ));
+    out.ok();
+    assert_eq!(
+        fs::read(dest.join("sol0100/calib/dark.fits")).unwrap(),
+        want
+    );
+    if out.stderr.contains("describes another archive") {
+        assert!(
+            out.stderr.contains("streaming the whole archive"),
+            "{}",
+            out.stderr
+        );
+        assert!(down >= archive.len() as u64, "{down}");
+    }
+    // No index at all (an archive from before indexes): the whole archive streams.
+    m.s3.sdk(|c, b| async move {
+        c.delete_object()
+            .bucket(b)
+            .key("sols/sol0100.index.gz.sc")
+            .send()
+            .await
+            .unwrap();
+    });
+    let dest = m.t.path().join("old");
+    let (out, down) = m.restore(&format!(
+        "--path calib {} sol0100 '{}'",
+        m.url(),
+        dest.display()
+    ));
+    out.ok();
+    assert!(out.stderr.contains("no restore index"), "{}", out.stderr);
+    assert!(down >= archive.len() as u64, "{down}");
+    sh(&format!(
+        "diff -r --no-dereference '{}/calib' '{}/sol0100/calib'",
+        m.sol.display(),
+        dest.display()
+    ))
+    .run()
+    .ok();
+    // --list falls back to the archive's own listing.
+    let (out, _) = m.restore(&format!("--list {} sol0100", m.url()));
+    out.ok();
+    assert!(out.stdout_str().contains("sol0100/calib/dark.fits"));
+}
+
+/// Store `data` as `key`, replacing what is there.
+fn put(s3: &S3, key: &str, data: Vec<u8>) {
+    let key = key.to_string();
+    s3.sdk(|c, b| async move {
+        c.put_object()
+            .bucket(b)
+            .key(key)
+            .body(data.into())
+            .send()
+            .await
+            .unwrap();
+    });
+}
