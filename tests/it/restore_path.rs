@@ -301,12 +301,13 @@ fn a_tampered_index_or_chunk_is_status_3_and_nothing_lands() {
 fn a_chunk_changed_on_the_wire_is_status_3_and_nothing_lands() {
     use crate::s3env::{Faults, Proxy};
     let m = backed_up();
-    // Every answer has one byte flipped past its headers: the index (the first answer) is
-    // refused by sol-crypt -d before anything else is fetched.
+    // Every connection's answer has its byte 200,000 flipped: past the listing and the
+    // index (both smaller), inside the ranges of a 1.5 MB file.
+    assert!(m.index_size() < 150_000, "{}", m.index_size());
     let proxy = Proxy::start(
         m.s3.addr,
         Faults {
-            flip_at: Some(2000),
+            flip_at: Some(200_000),
             ..Faults::NONE
         },
         1,
@@ -325,6 +326,11 @@ fn a_chunk_changed_on_the_wire_is_status_3_and_nothing_lands() {
         )
         .run();
     out.code(3);
+    assert!(
+        out.stderr.contains("sol-crypt") && out.stderr.contains("authentication failed at chunk"),
+        "{}",
+        out.stderr
+    );
     assert!(names(&dest).is_empty(), "{:?}", names(&dest));
 }
 
