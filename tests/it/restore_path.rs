@@ -108,6 +108,9 @@ impl Mission {
 
 /// Files under `dir` (relative names, sorted), links and directories included.
 fn names(dir: &Path) -> Vec<String> {
+    if !dir.exists() {
+        return Vec::new();
+    }
     let out = sh(&format!(
         "cd '{}' && find . -mindepth 1 | LC_ALL=C sort",
         dir.display()
