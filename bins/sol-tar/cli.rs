@@ -108,18 +108,29 @@ pub enum Cmd {
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Extract a tar stream (stdin, or FILE) under DEST.
+    /// Extract a tar stream (stdin, or FILE) under DEST; with PATHs, only those members.
     ///
     /// Absolute names, '..' components, and entries that would pass through a symlink are
     /// refused (reported, skipped, status 3 at the end); nothing is written outside DEST.
     /// Modes and mtimes are restored, and owners too when run as root.
+    ///
+    /// With PATH operands, as with `tar -x PATH...`, only the members whose name is a PATH or
+    /// lies under one (PATH/...) are extracted; a leading './' and a trailing '/' do not count.
+    /// The other members are still read and checked as strictly, but nothing is written for
+    /// them. A PATH that names no member is reported after the stream, one line each
+    /// ("sol-tar: PATH: not found in the archive"), status 1. A selected hard link whose
+    /// target is not selected is not made: one line names both (name the target too), status
+    /// 1 at the end, and the extraction goes on.
     Extract {
         /// Destination directory (created if missing) [default: .].
         #[arg(short = 'C', long = "directory", value_name = "DEST")]
         directory: Option<PathBuf>,
         /// Archive file; stdin when absent or '-'.
-        #[arg(value_name = "FILE")]
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: Option<PathBuf>,
+        /// Members to extract (directories with everything under them); all when none.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
     },
     /// Print the entries of a tar stream, one name a line.
     List {

@@ -38,9 +38,14 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             let out = stdio::binary_output(force)?;
             create::create(directory.as_deref(), &paths, out, readers)
         }
-        Cmd::Extract { directory, file } => extract::extract(
+        Cmd::Extract {
+            directory,
+            file,
+            paths,
+        } => extract::extract(
             stdio::open_input(file.as_deref())?,
             directory.as_deref().unwrap_or(Path::new(".")),
+            &extract::Options { paths },
         ),
         Cmd::List { verbose, file } => list::list(stdio::open_input(file.as_deref())?, verbose),
     }

@@ -1,4 +1,7 @@
+use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::util::*;
@@ -633,4 +636,186 @@ fn a_truncated_stream_leaves_no_half_file() {
         .stderr_is("sol-tar: truncated archive: the stream ended inside 'sol/a/big1'");
     assert!(dest.join("sol/a").is_dir());
     assert!(!dest.join("sol/a/big1").exists(), "half file kept its name");
+}
+
+/// The manifest lines of `root` whose names are `names` or under one of them.
+fn manifest_under(root: &Path, names: &[&[u8]]) -> std::collections::BTreeMap<Vec<u8>, String> {
+    manifest(root)
+        .into_iter()
+        .filter(|(k, _)| {
+            names
+                .iter()
+                .any(|n| k == n || k.starts_with(&[*n, b"/"].concat()))
+        })
+        .collect()
+}
+
+/// Issue 15, item 2: `extract PATH...` writes only the members named and what is under them,
+/// as GNU `tar -x PATH...` does: the same entries, byte-identical; directories above them are
+/// made, not restored. A hard link whose target is selected too, and a symlink whatever it
+/// points to, are made as usual. The archive comes with -f, a leading './' and a trailing '/'
+/// do not count, and a non-UTF-8 PATH works.
+#[test]
+fn extract_paths_writes_only_what_they_name_as_gnu_tar_does() {
+    let (t, src) = make_tree();
+    let ar = t.path().join("a.tar");
+    fs::write(&ar, archive(&src, "sol0001")).unwrap();
+    // a/b holds the first name of notes.txt's inode; hard-notes is a later one, a/link-rel a
+    // symlink to notes.txt, which is not selected.
+    let paths: [&[u8]; 5] = [
+        b"sol0001/a/b",
+        b"./sol0001/run.sh/",
+        b"sol0001/caf\xe9-latin1.txt",
+        b"sol0001/hard-notes",
+        b"sol0001/a/link-rel",
+    ];
+    let ours = t.path().join("ours");
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&ours)
+        .arg("-f")
+        .arg(&ar)
+        .args(paths.iter().map(|p| OsStr::from_bytes(p)))
+        .run()
+        .ok();
+    // GNU tar takes the same PATHs, without the leading "./" (it would not find the member).
+    let selected: Vec<&[u8]> = vec![
+        b"sol0001/a/b",
+        b"sol0001/run.sh",
+        b"sol0001/caf\xe9-latin1.txt",
+        b"sol0001/hard-notes",
+        b"sol0001/a/link-rel",
+    ];
+    let gnu = t.path().join("gnu");
+    fs::create_dir(&gnu).unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&ar)
+        .arg("-C")
+        .arg(&gnu)
+        .args(selected.iter().map(|p| OsStr::from_bytes(p)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same entries as GNU tar; the selected ones as in the source tree.
+    let names = |m: &std::collections::BTreeMap<Vec<u8>, String>| -> Vec<Vec<u8>> {
+        m.keys().cloned().collect()
+    };
+    let got = manifest(&ours);
+    assert_eq!(names(&got), names(&manifest(&gnu)));
+    let want = manifest_under(&src, &selected);
+    assert_eq!(manifest_under(&ours, &selected), want);
+    assert_eq!(
+        names(&got),
+        [&b"sol0001"[..], b"sol0001/a"]
+            .iter()
+            .map(|n| n.to_vec())
+            .chain(names(&want))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        "only the selected members and the directories above them"
+    );
+    let ino = |p: &str| fs::metadata(ours.join(p)).unwrap().ino();
+    assert_eq!(ino("sol0001/hard-notes"), ino("sol0001/a/b/hard-notes-2"));
+    // The same from stdin, with -f - and with no -f.
+    for f in [&["-f", "-"][..], &[]] {
+        let dest = t.path().join(format!("stdin{}", f.len()));
+        tool("sol-tar")
+            .args(["extract", "-C"])
+            .arg(&dest)
+            .args(f)
+            .args(paths.iter().map(|p| OsStr::from_bytes(p)))
+            .stdin(fs::read(&ar).unwrap())
+            .run()
+            .ok();
+        assert_eq!(manifest_under(&dest, &selected), want);
+    }
+}
+
+/// ... a PATH that names no member (a prefix of a name is not the name) is one line each,
+/// after the stream, and status 1; a selected hard link whose target is not selected is one
+/// line naming both, status 1, and the rest is extracted.
+#[test]
+fn extract_paths_report_what_they_did_not_find_or_could_not_link() {
+    let (t, src) = make_tree();
+    let ar = archive(&src, "sol0001");
+    let dest = t.path().join("dest");
+    let out = tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .args([
+            "sol0001/nope",
+            "sol0001/run.sh",
+            "sol0001/a/not",
+            "sol0001/a/notes.txt",
+            "nope/",
+        ])
+        .stdin(ar.clone())
+        .run();
+    out.code(1);
+    assert_eq!(
+        out.stderr,
+        "sol-tar: sol0001/a/notes.txt: not extracted: it is a hard link to \
+         'sol0001/a/b/hard-notes-2', which is not selected; name that too\n\
+         sol-tar: sol0001/nope: not found in the archive\n\
+         sol-tar: sol0001/a/not: not found in the archive\n\
+         sol-tar: nope/: not found in the archive\n"
+    );
+    assert_eq!(
+        fs::read(dest.join("sol0001/run.sh")).unwrap(),
+        fs::read(src.join("sol0001/run.sh")).unwrap()
+    );
+    assert!(!dest.join("sol0001/a/notes.txt").exists());
+    // Named together, the link is made.
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .args(["sol0001/a/notes.txt", "sol0001/a/b/hard-notes-2"])
+        .stdin(ar)
+        .run()
+        .ok();
+    let sel: [&[u8]; 2] = [b"sol0001/a/notes.txt", b"sol0001/a/b/hard-notes-2"];
+    assert_eq!(manifest_under(&dest, &sel), manifest_under(&src, &sel));
+}
+
+/// ... and members not selected are still read as strictly: a truncated stream or a
+/// malformed header anywhere is status 3 with the same line as without PATHs.
+#[test]
+fn extract_paths_check_the_members_they_skip() {
+    let (_t, src) = make_tree();
+    let ar = archive(&src, "sol0001");
+    for cut in [ar.len() - 1024, ar.len() / 2 + 100] {
+        let t = tmp();
+        tool("sol-tar")
+            .args(["extract", "-C"])
+            .arg(t.path())
+            .arg("sol0001/a")
+            .stdin(ar[..cut].to_vec())
+            .run()
+            .code(3)
+            .one_line_with("truncated archive");
+    }
+    for record in [&b"11 size=-1\n"[..], b"10 path=fg\n"] {
+        let bad = archive_with(Some(record), None, b"data");
+        let t = tmp();
+        let whole = tool("sol-tar")
+            .args(["extract", "-C"])
+            .arg(t.path())
+            .stdin(bad.clone())
+            .run();
+        whole.code(3);
+        tool("sol-tar")
+            .args(["extract", "-C"])
+            .arg(t.path())
+            .arg("other")
+            .stdin(bad)
+            .run()
+            .code(3)
+            .stderr_is(whole.stderr.trim_end());
+    }
 }
