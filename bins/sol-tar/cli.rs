@@ -11,6 +11,33 @@ sol-tar create -C /data sol0042 | tar -t          # GNU tar reads it
 tar -cf - -C /data sol0042 | sol-tar extract -C /restore
 sol-zip -d < sol0042.tar.gz | sol-tar list -v
 .fi
+.SH RESTORE INDEX
+\fBsol\-tar create \-\-index\fR FILE writes, next to the stream, the tar part of the
+restore index: \fBsol\-index\fR(1) joins it with the parts \fBsol\-zip\fR(1) and
+\fBsol\-crypt\fR(1) write, so one file can be restored without fetching the whole
+archive. FILE is text, one record a line, fields separated by tabs. The first line is
+\fBsol\-tar\-index 1\fR; then one line per member, in stream order:
+.nf
+t   START   END   TYPE   SIZE   MODE   MTIME   PATH   LINK
+.fi
+The member is bytes START to END (excluded) of the stream, from its first header block (its
+pax extended header's, when it has one) to the end of its padded data; the first member
+starts at 0 and each of the others where the one before ends. TYPE is \fBf\fR (file),
+\fBd\fR (directory), \fBl\fR (symbolic link) or \fBh\fR (hard link); SIZE the data size
+(0 for directories and links); MODE the permission bits, in octal; MTIME in seconds; PATH
+the name as stored (a directory's ends with '/'), and LINK the target of a symbolic or hard
+link, empty otherwise. PATH and LINK are escaped: backslash, tab, newline, carriage return
+as \fB\e\e\fR, \fB\et\fR, \fB\en\fR, \fB\er\fR, other control characters and bytes
+that are not UTF-8 as \fB\exHH\fR. The last line,
+.nf
+tar-end   TOTAL
+.fi
+is the length of the whole stream, its end blocks included. The bytes of any members, back to
+back and followed by two zero blocks of 512 bytes, are a tar stream of just those members:
+what a restore of selected files feeds to \fBsol\-tar extract\fR. FILE is created (emptied)
+when \fBcreate\fR starts and written as the stream is; it is complete once the whole
+stream is written (status 0, or 1 for files reported as changed or unreadable): a run that
+stops early leaves it without its \fBtar\-end\fR line.
 .SH FORMAT
 POSIX.1-2001 (pax) ustar: names, link targets, sizes, ids and times that do not
 fit the ustar fields are carried in pax extended headers (non-UTF-8 names with
@@ -55,7 +82,8 @@ into a fresh directory, as \fBsol-restore\fR(1) does, and rename it when complet
                 r#"an operational failure; for extract: an entry could not be written, or an error
 that dooms the rest (disk full, read-only destination) stopped it; for create: a
 file changed, shrank or vanished while being read, or could not be read (the
-archive is still complete and valid)"#,
+archive is still complete and valid), or the --index file could not be written
+(the run stops)"#,
             ),
         ),
         (Status::Usage, None),
@@ -68,7 +96,7 @@ another stage's stream), or an entry was refused because it would land outside D
         ),
         (Status::BrokenPipe, None),
     ],
-    see_also: "tar(1), sol-zip(1), sol-crypt(1), tar-md5(1)",
+    see_also: "tar(1), sol-zip(1), sol-crypt(1), tar-md5(1), sol-index(1)",
 };
 
 /// Archive a directory tree to a POSIX (pax) tar stream on stdout, and back.
@@ -104,6 +132,11 @@ pub enum Cmd {
         #[arg(long, value_name = "N", default_value_t = 8,
               value_parser = clap::value_parser!(u16).range(1..=256))]
         readers: u16,
+        /// Also write FILE, the tar part of the restore index (see RESTORE INDEX): where each
+        /// member lies in the stream. FILE is created (emptied) first; a failure to write it
+        /// ends the run with status 1.
+        #[arg(long, value_name = "FILE")]
+        index: Option<PathBuf>,
         /// Files and directories to archive (directories recursively).
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,

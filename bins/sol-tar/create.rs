@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::Context;
 use sol_common::{Fail, Status};
+use sol_formats::index::{self, TarEntry};
 use tar::Builder;
 
 use super::header::{self, Kind, Meta};
@@ -62,15 +63,114 @@ fn meta_of(m: &std::fs::Metadata, size: u64) -> Meta {
     }
 }
 
+/// The output, counting the bytes written: where each member starts and ends.
+struct Counted<W> {
+    inner: W,
+    at: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf)?;
+        self.at += buf.len() as u64;
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// `--index FILE`: the tar part of the restore index ([`sol_formats::index`]), one line per
+/// member, gathered here and written in pieces as the stream is.
+struct TarIndex {
+    file: File,
+    shown: String,
+    lines: String,
+}
+
+/// Index lines gathered before they are written to the file.
+const INDEX_PIECE: usize = 64 << 10;
+
+impl TarIndex {
+    /// Create (or empty) FILE.
+    fn create(path: &Path) -> anyhow::Result<TarIndex> {
+        let shown = path.display().to_string();
+        let file = File::create(path).with_context(|| format!("index file '{shown}'"))?;
+        Ok(TarIndex {
+            file,
+            shown,
+            lines: format!("{}\n", index::TAR_MAGIC),
+        })
+    }
+
+    /// Record the member written at `start..end` of the stream.
+    fn add(&mut self, start: u64, end: u64, name: &[u8], kind: Kind<'_>, meta: &Meta) {
+        let (kind, size, link) = match kind {
+            Kind::File => (index::Kind::File, meta.size, &[][..]),
+            Kind::Dir => (index::Kind::Dir, 0, &[][..]),
+            Kind::Symlink(t) => (index::Kind::Symlink, 0, t),
+            Kind::HardLink(t) => (index::Kind::HardLink, 0, t),
+        };
+        let mut path = name.to_vec();
+        if kind == index::Kind::Dir && !path.ends_with(b"/") {
+            path.push(b'/'); // as header::prepare stores it
+        }
+        let entry = TarEntry {
+            start,
+            end,
+            kind,
+            size,
+            mode: meta.mode & 0o7777,
+            mtime: meta.mtime,
+            path,
+            link: link.to_vec(),
+        };
+        self.lines.push_str(&entry.line());
+    }
+
+    /// Write the lines gathered once they are `at_least` bytes.
+    fn write_lines(&mut self, at_least: usize) -> anyhow::Result<()> {
+        if self.lines.len() >= at_least.max(1) {
+            self.file
+                .write_all(self.lines.as_bytes())
+                .with_context(|| format!("writing index file '{}'", self.shown))?;
+            self.lines.clear();
+        }
+        Ok(())
+    }
+
+    /// The last line: the length of the whole stream.
+    fn finish(mut self, total: u64) -> anyhow::Result<()> {
+        self.lines.push_str(&format!("tar-end\t{total}\n"));
+        self.write_lines(0)
+    }
+}
+
+/// Append one member (with its pax extended header, when it needs one), and record it in the
+/// index.
 fn append(
-    b: &mut Builder<impl Write>,
-    prepared: header::Prepared,
+    b: &mut Builder<Counted<impl Write>>,
+    ix: &mut Option<TarIndex>,
+    name: &[u8],
+    kind: Kind<'_>,
+    meta: &Meta,
     data: impl Read,
 ) -> io::Result<()> {
+    let prepared = header::prepare(name, kind, meta)?;
+    let start = b.get_ref().at;
     if let Some((ph, records)) = prepared.pax {
         b.append(&ph, &records[..])?;
     }
-    b.append(&prepared.header, data)
+    b.append(&prepared.header, data)?;
+    if let Some(ix) = ix {
+        ix.add(start, b.get_ref().at, name, kind, meta);
+    }
+    Ok(())
 }
 
 /// Reads exactly `left` bytes of a file, padding with zeros if it shrinks.
@@ -109,14 +209,16 @@ pub fn create(
     paths: &[PathBuf],
     out: impl Write,
     readers: u16,
+    index_file: Option<&Path>,
 ) -> anyhow::Result<Status> {
+    let mut ix = index_file.map(TarIndex::create).transpose()?;
     let budget = Budget::default();
     let items = readahead::start(
         Walk::new(roots(dir, paths)?),
         usize::from(readers),
         budget.clone(),
     );
-    let mut b = Builder::new(out);
+    let mut b = Builder::new(Counted { inner: out, at: 0 });
     let mut failed = false;
     for item in items {
         let (node, body) = match item {
@@ -130,10 +232,16 @@ pub fn create(
         if node.name.is_empty() {
             continue; // the root "/" itself
         }
-        failed |= write_entry(&mut b, &node, body, &budget).context("writing output")?;
+        failed |= write_entry(&mut b, &mut ix, &node, body, &budget).context("writing output")?;
+        if let Some(ix) = &mut ix {
+            ix.write_lines(INDEX_PIECE)?;
+        }
     }
     let mut out = b.into_inner().context("writing output")?;
     out.flush().context("writing output")?;
+    if let Some(ix) = ix {
+        ix.finish(out.at)?;
+    }
     if failed {
         warn("exiting with failure status due to previous errors (the archive is complete)");
         return Ok(Status::Failure);
@@ -143,7 +251,8 @@ pub fn create(
 
 /// Write one entry; Ok(true) when something was reported (exit 1 at the end).
 fn write_entry(
-    b: &mut Builder<impl Write>,
+    b: &mut Builder<Counted<impl Write>>,
+    ix: &mut Option<TarIndex>,
     node: &Node,
     body: Body,
     budget: &Budget,
@@ -156,11 +265,7 @@ fn write_entry(
             Ok(false)
         }
         Body::Empty if m.is_dir() => {
-            append(
-                b,
-                header::prepare(&node.name, Kind::Dir, &meta_of(m, 0))?,
-                io::empty(),
-            )?;
+            append(b, ix, &node.name, Kind::Dir, &meta_of(m, 0), io::empty())?;
             Ok(false)
         }
         Body::Empty => {
@@ -172,19 +277,12 @@ fn write_entry(
                 }
             };
             let kind = Kind::Symlink(target.as_os_str().as_bytes());
-            append(
-                b,
-                header::prepare(&node.name, kind, &meta_of(m, 0))?,
-                io::empty(),
-            )?;
+            append(b, ix, &node.name, kind, &meta_of(m, 0), io::empty())?;
             Ok(false)
         }
         Body::HardLink(first) => {
-            append(
-                b,
-                header::prepare(&node.name, Kind::HardLink(&first), &meta_of(m, 0))?,
-                io::empty(),
-            )?;
+            let kind = Kind::HardLink(&first);
+            append(b, ix, &node.name, kind, &meta_of(m, 0), io::empty())?;
             Ok(false)
         }
         Body::Small(rx) => {
@@ -196,8 +294,8 @@ fn write_entry(
                 Ok(d) => d,
                 Err(e) => return Ok(report_unreadable(&path, &e)),
             };
-            let p = header::prepare(&node.name, Kind::File, &meta_of(m, data.len() as u64))?;
-            append(b, p, &data[..])?;
+            let meta = meta_of(m, data.len() as u64);
+            append(b, ix, &node.name, Kind::File, &meta, &data[..])?;
             if contents.changed {
                 warn(format!("{path}: file changed as we read it"));
             }
@@ -213,11 +311,8 @@ fn write_entry(
                 left: m.len(),
                 shrank: 0,
             };
-            append(
-                b,
-                header::prepare(&node.name, Kind::File, &meta_of(m, m.len()))?,
-                &mut exact,
-            )?;
+            let meta = meta_of(m, m.len());
+            append(b, ix, &node.name, Kind::File, &meta, &mut exact)?;
             if exact.shrank > 0 {
                 warn(format!(
                     "{path}: file shrank by {} bytes; padding with zeros",

@@ -34,9 +34,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             paths,
             force,
             readers,
+            index,
         } => {
             let out = stdio::binary_output(force)?;
-            create::create(directory.as_deref(), &paths, out, readers)
+            create::create(directory.as_deref(), &paths, out, readers, index.as_deref())
         }
         Cmd::Extract {
             directory,
