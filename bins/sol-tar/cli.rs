@@ -145,7 +145,8 @@ pub enum Cmd {
     ///
     /// Absolute names, '..' components, and entries that would pass through a symlink are
     /// refused (reported, skipped, status 3 at the end); nothing is written outside DEST.
-    /// Modes and mtimes are restored, and owners too when run as root.
+    /// Modes and mtimes are restored, and owners too when run as root. What is in the way is
+    /// replaced (a directory is entered), unless --keep-old-files.
     ///
     /// With PATH operands, as with `tar -x PATH...`, only the members whose name is a PATH or
     /// lies under one (PATH/...) are extracted; a leading './' and a trailing '/' do not count.
@@ -161,6 +162,12 @@ pub enum Cmd {
         /// Archive file; stdin when absent or '-'.
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: Option<PathBuf>,
+        /// Leave an existing file, symlink or other non-directory in DEST as it is: one line
+        /// "sol-tar: NAME: exists, not replaced (--keep-old-files)" per such entry, status 1 at
+        /// the end, the extraction goes on. An existing directory is entered, but its mode and
+        /// mtime are left as they are.
+        #[arg(long)]
+        keep_old_files: bool,
         /// Members to extract (directories with everything under them); all when none.
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,

@@ -12,7 +12,8 @@
 //! later do not get in the way.
 //!
 //! With PATH operands only the members they name are written (see [`Selection`]); the others
-//! go through the same checks.
+//! go through the same checks. With --keep-old-files what is in DEST stays: a non-directory
+//! in an entry's place is reported and kept, an existing directory keeps its mode and mtime.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -40,6 +41,8 @@ const WRITERS: usize = 2;
 pub struct Options {
     /// Extract only these members and what is under them (all when empty).
     pub paths: Vec<PathBuf>,
+    /// Leave what is in DEST as it is.
+    pub keep_old_files: bool,
 }
 
 /// A name without its leading "./" and trailing '/', as PATHs and member names are compared
@@ -149,6 +152,9 @@ enum ParentError {
 struct Parents<'a> {
     dest: &'a Path,
     known: HashSet<PathBuf>,
+    /// With --keep-old-files: the directories this extraction made (the others were there
+    /// before, and keep their mode and mtime).
+    created: Option<HashSet<PathBuf>>,
 }
 
 impl Parents<'_> {
@@ -182,7 +188,11 @@ impl Parents<'_> {
                         return Ok(());
                     }
                     match fs::create_dir(&full) {
-                        Ok(()) => {}
+                        Ok(()) => {
+                            if let Some(created) = &mut self.created {
+                                created.insert(at.clone());
+                            }
+                        }
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                             continue; // checked again on the next entry under it
                         }
@@ -233,7 +243,13 @@ struct Dir {
     owner: Option<(u64, u64)>,
 }
 
+/// The line for an entry --keep-old-files did not write.
+fn kept(shown: &str) {
+    warn(format!("{shown}: exists, not replaced (--keep-old-files)"));
+}
+
 pub fn extract(input: impl Read, dest: &Path, opts: &Options) -> anyhow::Result<Status> {
+    let keep_old = opts.keep_old_files;
     let mut selection = Selection::new(&opts.paths);
     fs::create_dir_all(dest).with_context(|| format!("'{}'", dest.display()))?;
     // SAFETY: geteuid has no preconditions.
@@ -251,6 +267,7 @@ pub fn extract(input: impl Read, dest: &Path, opts: &Options) -> anyhow::Result<
     let mut parents = Parents {
         dest,
         known: HashSet::new(),
+        created: keep_old.then(HashSet::new),
     };
     let (mut refused, mut failed) = (0u64, false);
     let mut entries = archive.entries().map_err(corrupt)?;
@@ -340,13 +357,36 @@ pub fn extract(input: impl Read, dest: &Path, opts: &Options) -> anyhow::Result<
             writers.settle(&dest.join(target));
         }
         if kind.is_dir() {
+            // With --keep-old-files, a directory that was there before keeps its mode and mtime.
+            let mut existed = false;
             if !parents.known.contains(&rel) {
-                if let Err(e) = make_dir(&path) {
-                    failed = true;
-                    entry_error(&shown, "cannot create directory", &e, dest)?;
-                    continue;
+                if keep_old {
+                    match fs::symlink_metadata(&path) {
+                        Ok(m) if m.is_dir() => existed = true,
+                        Ok(_) => {
+                            kept(&shown);
+                            failed = true;
+                            continue;
+                        }
+                        Err(_) => {}
+                    }
+                }
+                if !existed {
+                    if let Err(e) = make_dir(&path) {
+                        failed = true;
+                        entry_error(&shown, "cannot create directory", &e, dest)?;
+                        continue;
+                    }
+                    if let Some(created) = &mut parents.created {
+                        created.insert(rel.clone());
+                    }
                 }
                 parents.known.insert(rel);
+            } else if let Some(created) = &parents.created {
+                existed = !created.contains(&rel);
+            }
+            if existed {
+                continue;
             }
             let h = entry.header();
             let owner = root.then(|| (h.uid().unwrap_or(0), h.gid().unwrap_or(0)));
@@ -357,6 +397,15 @@ pub fn extract(input: impl Read, dest: &Path, opts: &Options) -> anyhow::Result<
                 owner,
             });
             continue;
+        }
+        if keep_old && !parents.known.contains(&rel) {
+            if let Ok(m) = fs::symlink_metadata(&path) {
+                if !m.is_dir() {
+                    kept(&shown);
+                    failed = true;
+                    continue;
+                }
+            }
         }
         parents.replaced(&rel);
         let size = entry.size();

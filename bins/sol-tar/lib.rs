@@ -42,11 +42,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Cmd::Extract {
             directory,
             file,
+            keep_old_files,
             paths,
         } => extract::extract(
             stdio::open_input(file.as_deref())?,
             directory.as_deref().unwrap_or(Path::new(".")),
-            &extract::Options { paths },
+            &extract::Options {
+                paths,
+                keep_old_files,
+            },
         ),
         Cmd::List { verbose, file } => list::list(stdio::open_input(file.as_deref())?, verbose),
     }

@@ -1146,3 +1146,87 @@ fn extract_paths_check_the_members_they_skip() {
             .stderr_is(whole.stderr.trim_end());
     }
 }
+
+/// Issue 15, item 3: with --keep-old-files what is in DEST stays: a file, symlink or file in
+/// a directory's place is kept and reported (one line each, status 1), an existing directory
+/// keeps its mode and mtime, and what is missing is extracted. Without it, everything is
+/// replaced, as before.
+#[test]
+fn keep_old_files_keeps_what_is_there_and_extracts_what_is_missing() {
+    let (t, src) = make_tree();
+    let ar = archive(&src, "sol0001");
+    let dest = t.path().join("dest");
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .stdin(ar.clone())
+        .run()
+        .ok();
+    let s = dest.join("sol0001");
+    fs::write(s.join("run.sh"), b"mine\n").unwrap();
+    fs::remove_file(s.join("a/link-rel")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", s.join("a/link-rel")).unwrap();
+    fs::remove_file(s.join("data/t005.log")).unwrap();
+    fs::remove_dir(s.join("empty")).unwrap();
+    fs::write(
+        s.join("empty"),
+        b"a file where the archive has a directory\n",
+    )
+    .unwrap();
+    for d in ["data", "deep"] {
+        fs::set_permissions(s.join(d), fs::Permissions::from_mode(0o700)).unwrap();
+        set_mtime(&s.join(d), 1_000_000_000);
+    }
+    fs::remove_dir_all(s.join("a/b/c")).unwrap();
+    let out = tool("sol-tar")
+        .args(["extract", "--keep-old-files", "-C"])
+        .arg(&dest)
+        .stdin(ar.clone())
+        .run();
+    out.code(1);
+    // One line per non-directory entry still there, and one for the directory in the way.
+    let kept: Vec<&str> = out.stderr.lines().collect();
+    for line in &kept {
+        assert!(
+            line.starts_with("sol-tar: sol0001/")
+                && line.ends_with(": exists, not replaced (--keep-old-files)"),
+            "{line}"
+        );
+    }
+    let src_files = manifest(&src)
+        .values()
+        .filter(|v| !v.starts_with("d "))
+        .count();
+    let missing = 1 + 1; // data/t005.log, a/b/c/d/leaf.csv
+    assert_eq!(kept.len(), src_files - missing + 1, "{}", out.stderr);
+    for name in ["run.sh", "a/link-rel", "empty/", "a/notes.txt"] {
+        let line = format!("sol-tar: sol0001/{name}: exists, not replaced (--keep-old-files)");
+        assert!(kept.contains(&line.as_str()), "{line}");
+    }
+    assert_eq!(fs::read(s.join("run.sh")).unwrap(), b"mine\n");
+    assert_eq!(
+        fs::read_link(s.join("a/link-rel")).unwrap(),
+        Path::new("elsewhere")
+    );
+    assert!(fs::symlink_metadata(s.join("empty")).unwrap().is_file());
+    // Existing directories keep their mode and mtime: neither is set from the archive (data,
+    // in the archive 0755 and 1500000000, has a file added, which moves its mtime to now).
+    let deep = fs::metadata(s.join("deep")).unwrap();
+    assert_eq!((deep.mode() & 0o7777, deep.mtime()), (0o700, 1_000_000_000));
+    let data = fs::metadata(s.join("data")).unwrap();
+    assert_eq!(data.mode() & 0o7777, 0o700);
+    assert!(data.mtime() > 1_500_000_000, "{}", data.mtime());
+    // What was missing is back as it was, directories with their modes and mtimes.
+    let back: [&[u8]; 2] = [b"sol0001/data/t005.log", b"sol0001/a/b/c"];
+    assert_eq!(manifest_under(&dest, &back), manifest_under(&src, &back));
+    assert_eq!(manifest_under(&dest, &back).len(), 4);
+    // Without the option, everything is replaced.
+    fs::remove_file(s.join("empty")).unwrap();
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .stdin(ar)
+        .run()
+        .ok();
+    assert_same_tree(&src, &dest);
+}
