@@ -10,7 +10,24 @@ sol-tar create -C /data sol0042 | sol-zip | sol-crypt -e -k site.key > sol0042.t
 sol-tar create -C /data sol0042 | tar -t          # GNU tar reads it
 tar -cf - -C /data sol0042 | sol-tar extract -C /restore
 sol-zip -d < sol0042.tar.gz | sol-tar list -v
+sol-tar create --index sol0042.tar-index -C /data sol0042 | sol-zip > sol0042.tar.gz
+sol-zip -d < sol0042.tar.gz | sol-tar extract -C /restore sol0042/cam/img0007.raw sol0042/logs
+sol-tar extract --keep-old-files -f sol0042.tar -C /data sol0042/cam   # only what is missing
 .fi
+.SH SELECTING MEMBERS
+\fBsol\-tar extract\fR PATH... extracts, as \fBtar \-x\fR PATH... does, the members
+named PATH and those under it (PATH/...); a leading './' and a trailing '/' are ignored
+on both sides, and a PATH never matches a mere prefix of a name (\fBsol0042/a\fR does not
+select \fBsol0042/ab\fR). The other members are read and checked just as strictly (a
+corrupt or truncated stream is still status 3), but nothing is written for them.
+Directories above a selected member that are not selected themselves are created with the
+default mode. Each PATH that selected nothing is reported once the stream is read:
+.nf
+sol-tar: sol0042/cam/img9999.raw: not found in the archive
+.fi
+and the status is 1. A selected hard link whose target is not selected cannot be made
+(its data is stored with the target): it is reported with its target, and the status is 1;
+name the target too. Symbolic links are extracted whatever they point to.
 .SH RESTORE INDEX
 \fBsol\-tar create \-\-index\fR FILE writes, next to the stream, the tar part of the
 restore index: \fBsol\-index\fR(1) joins it with the parts \fBsol\-zip\fR(1) and
@@ -80,10 +97,11 @@ into a fresh directory, as \fBsol-restore\fR(1) does, and rename it when complet
             Status::Failure,
             Some(
                 r#"an operational failure; for extract: an entry could not be written, or an error
-that dooms the rest (disk full, read-only destination) stopped it; for create: a
-file changed, shrank or vanished while being read, or could not be read (the
-archive is still complete and valid), or the --index file could not be written
-(the run stops)"#,
+that dooms the rest (disk full, read-only destination) stopped it, a PATH selected
+nothing, a selected hard link's target was not selected, or --keep-old-files left an
+entry as it was; for create: a file changed, shrank or vanished while being read, or
+could not be read (the archive is still complete and valid), or the --index file
+could not be written (the run stops)"#,
             ),
         ),
         (Status::Usage, None),
@@ -165,7 +183,7 @@ pub enum Cmd {
         /// Leave an existing file, symlink or other non-directory in DEST as it is: one line
         /// "sol-tar: NAME: exists, not replaced (--keep-old-files)" per such entry, status 1 at
         /// the end, the extraction goes on. An existing directory is entered, but its mode and
-        /// mtime are left as they are.
+        /// mtime are not set from the archive (an entry made in it moves its mtime, as usual).
         #[arg(long)]
         keep_old_files: bool,
         /// Members to extract (directories with everything under them); all when none.
