@@ -5,6 +5,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::{self, JoinHandle};
 
 use anyhow::Context;
 use sol_common::{Fail, Status};
@@ -85,69 +87,182 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
-/// `--index FILE`: the tar part of the restore index ([`sol_formats::index`]), one line per
-/// member, gathered here and written in pieces as the stream is.
+/// `--index FILE`: the tar part of the restore index ([`sol_formats::index`]), one
+/// [`TarEntry::line`] per member.
+///
+/// The writer only copies each member's fields into a batch (no allocation per member); a
+/// thread of its own turns batches into lines and writes them. Formatting on the writer
+/// made `create -C /usr share` (50k members) 10-25 % slower: the writer sets the pace, and
+/// every microsecond per member on it shows.
 struct TarIndex {
-    file: File,
     shown: String,
-    lines: String,
+    batch: Vec<u8>,
+    tx: Option<SyncSender<IndexMsg>>,
+    thread: Option<JoinHandle<io::Result<()>>>,
 }
 
-/// Index lines gathered before they are written to the file.
+enum IndexMsg {
+    /// Members, as [`TarIndex::add`] encodes them.
+    Batch(Vec<u8>),
+    /// The end of the stream, and its length.
+    End(u64),
+}
+
+/// A batch is handed to the index thread at this size; lines are written at this size too.
 const INDEX_PIECE: usize = 64 << 10;
+/// Batches waiting for the index thread at most.
+const INDEX_QUEUE: usize = 16;
 
 impl TarIndex {
-    /// Create (or empty) FILE.
+    /// Create (or empty) FILE and start the thread that writes it.
     fn create(path: &Path) -> anyhow::Result<TarIndex> {
         let shown = path.display().to_string();
         let file = File::create(path).with_context(|| format!("index file '{shown}'"))?;
+        let (tx, rx) = mpsc::sync_channel(INDEX_QUEUE);
+        let thread = thread::spawn(move || write_index(file, &rx));
         Ok(TarIndex {
-            file,
             shown,
-            lines: format!("{}\n", index::TAR_MAGIC),
+            batch: Vec::with_capacity(INDEX_PIECE + 4096),
+            tx: Some(tx),
+            thread: Some(thread),
         })
     }
 
     /// Record the member written at `start..end` of the stream.
     fn add(&mut self, start: u64, end: u64, name: &[u8], kind: Kind<'_>, meta: &Meta) {
-        let (kind, size, link) = match kind {
-            Kind::File => (index::Kind::File, meta.size, &[][..]),
-            Kind::Dir => (index::Kind::Dir, 0, &[][..]),
-            Kind::Symlink(t) => (index::Kind::Symlink, 0, t),
-            Kind::HardLink(t) => (index::Kind::HardLink, 0, t),
+        let (letter, size, link) = match kind {
+            Kind::File => (b'f', meta.size, &[][..]),
+            Kind::Dir => (b'd', 0, &[][..]),
+            Kind::Symlink(t) => (b'l', 0, t),
+            Kind::HardLink(t) => (b'h', 0, t),
         };
-        let mut path = name.to_vec();
-        if kind == index::Kind::Dir && !path.ends_with(b"/") {
-            path.push(b'/'); // as header::prepare stores it
+        let b = &mut self.batch;
+        for n in [start, end, size, meta.mtime as u64] {
+            b.extend_from_slice(&n.to_le_bytes());
         }
-        let entry = TarEntry {
-            start,
-            end,
-            kind,
-            size,
-            mode: meta.mode & 0o7777,
-            mtime: meta.mtime,
-            path,
-            link: link.to_vec(),
-        };
-        self.lines.push_str(&entry.line());
+        b.extend_from_slice(&(meta.mode & 0o7777).to_le_bytes());
+        b.push(letter);
+        for bytes in [name, link] {
+            b.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            b.extend_from_slice(bytes);
+        }
     }
 
-    /// Write the lines gathered once they are `at_least` bytes.
-    fn write_lines(&mut self, at_least: usize) -> anyhow::Result<()> {
-        if self.lines.len() >= at_least.max(1) {
-            self.file
-                .write_all(self.lines.as_bytes())
-                .with_context(|| format!("writing index file '{}'", self.shown))?;
-            self.lines.clear();
+    /// Hand the batch over once it is `at_least` bytes; an error of the index thread ends
+    /// the run.
+    fn send(&mut self, at_least: usize) -> anyhow::Result<()> {
+        if self.batch.len() >= at_least.max(1) {
+            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(INDEX_PIECE + 4096));
+            self.message(IndexMsg::Batch(batch))?;
         }
         Ok(())
     }
 
-    /// The last line: the length of the whole stream.
+    fn message(&mut self, msg: IndexMsg) -> anyhow::Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(msg).is_ok());
+        if !sent {
+            self.join()?; // the thread stopped: its error
+            anyhow::bail!(
+                "writing index file '{}': the index thread stopped",
+                self.shown
+            );
+        }
+        Ok(())
+    }
+
+    /// Wait for the index thread; its error, if it had one.
+    fn join(&mut self) -> anyhow::Result<()> {
+        drop(self.tx.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => {
+                Err(e).with_context(|| format!("writing index file '{}'", self.shown))
+            }
+            Some(Err(_)) => {
+                anyhow::bail!("writing index file '{}': the index thread died", self.shown)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The last members, and the length of the whole stream.
     fn finish(mut self, total: u64) -> anyhow::Result<()> {
-        self.lines.push_str(&format!("tar-end\t{total}\n"));
-        self.write_lines(0)
+        self.send(0)?;
+        self.message(IndexMsg::End(total))?;
+        self.join()
+    }
+}
+
+impl Drop for TarIndex {
+    /// Leaving early (an error in the stream): the lines gathered are written, without the
+    /// tar-end line, before the process exits.
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
+}
+
+/// The index thread: batches to lines, written [`INDEX_PIECE`] at a time; the tar-end line
+/// only when the writer says the stream is complete.
+fn write_index(mut file: File, rx: &Receiver<IndexMsg>) -> io::Result<()> {
+    let mut lines = format!("{}\n", index::TAR_MAGIC);
+    for msg in rx {
+        match msg {
+            IndexMsg::Batch(batch) => {
+                let mut rest = &batch[..];
+                while !rest.is_empty() {
+                    lines.push_str(&decode(&mut rest).line());
+                    if lines.len() >= INDEX_PIECE {
+                        file.write_all(lines.as_bytes())?;
+                        lines.clear();
+                    }
+                }
+            }
+            IndexMsg::End(total) => {
+                lines.push_str(&format!("tar-end\t{total}\n"));
+                return file.write_all(lines.as_bytes());
+            }
+        }
+    }
+    // The writer stopped early: what was gathered, without the tar-end line.
+    file.write_all(lines.as_bytes())
+}
+
+/// One member of a batch, as [`TarIndex::add`] encoded it.
+fn decode(rest: &mut &[u8]) -> TarEntry {
+    fn take<'a>(rest: &mut &'a [u8], n: usize) -> &'a [u8] {
+        let (head, tail) = rest.split_at(n);
+        *rest = tail;
+        head
+    }
+    let u64_of = |rest: &mut &[u8]| u64::from_le_bytes(take(rest, 8).try_into().unwrap());
+    let (start, end, size, mtime) = (
+        u64_of(rest),
+        u64_of(rest),
+        u64_of(rest),
+        u64_of(rest) as i64,
+    );
+    let mode = u32::from_le_bytes(take(rest, 4).try_into().unwrap());
+    let kind = match take(rest, 1)[0] {
+        b'f' => index::Kind::File,
+        b'd' => index::Kind::Dir,
+        b'l' => index::Kind::Symlink,
+        _ => index::Kind::HardLink,
+    };
+    let len = u64_of(rest) as usize;
+    let mut path = take(rest, len).to_vec();
+    if kind == index::Kind::Dir && !path.ends_with(b"/") {
+        path.push(b'/'); // as header::prepare stores it
+    }
+    let len = u64_of(rest) as usize;
+    let link = take(rest, len).to_vec();
+    TarEntry {
+        start,
+        end,
+        kind,
+        size,
+        mode,
+        mtime,
+        path,
+        link,
     }
 }
 
@@ -234,7 +349,7 @@ pub fn create(
         }
         failed |= write_entry(&mut b, &mut ix, &node, body, &budget).context("writing output")?;
         if let Some(ix) = &mut ix {
-            ix.write_lines(INDEX_PIECE)?;
+            ix.send(INDEX_PIECE)?;
         }
     }
     let mut out = b.into_inner().context("writing output")?;
@@ -343,8 +458,61 @@ fn report_unreadable(path: &impl std::fmt::Display, e: &io::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::Exact;
+    use super::{decode, index, Exact, Kind, Meta, TarEntry, TarIndex};
     use std::io::{Read, Write};
+
+    #[test]
+    fn index_batches_decode_to_the_members_added() {
+        let mut ix = TarIndex {
+            shown: String::new(),
+            batch: Vec::new(),
+            tx: None,
+            thread: None,
+        };
+        let meta = |size, mtime| Meta {
+            mode: 0o104755,
+            uid: 0,
+            gid: 0,
+            mtime,
+            size,
+        };
+        ix.add(0, 512, b"d", Kind::Dir, &meta(0, -5));
+        ix.add(512, 2048, b"d/f\xff\n", Kind::File, &meta(700, 1 << 40));
+        ix.add(2048, 3584, b"d/l", Kind::Symlink(b"f\xff\n"), &meta(0, 0));
+        ix.add(3584, 4096, b"d/h", Kind::HardLink(b"d/f"), &meta(9, 7));
+        let mut rest = &ix.batch[..];
+        let mut got = Vec::new();
+        while !rest.is_empty() {
+            got.push(decode(&mut rest));
+        }
+        let e = |start, end, kind, size, mtime, path: &[u8], link: &[u8]| TarEntry {
+            start,
+            end,
+            kind,
+            size,
+            mode: 0o4755,
+            mtime,
+            path: path.to_vec(),
+            link: link.to_vec(),
+        };
+        assert_eq!(
+            got,
+            [
+                e(0, 512, index::Kind::Dir, 0, -5, b"d/", b""),
+                e(
+                    512,
+                    2048,
+                    index::Kind::File,
+                    700,
+                    1 << 40,
+                    b"d/f\xff\n",
+                    b""
+                ),
+                e(2048, 3584, index::Kind::Symlink, 0, 0, b"d/l", b"f\xff\n"),
+                e(3584, 4096, index::Kind::HardLink, 0, 7, b"d/h", b"d/f"),
+            ]
+        );
+    }
 
     #[test]
     fn a_file_that_shrinks_is_padded_to_its_header_size() {
