@@ -52,9 +52,11 @@ tar-end   TOTAL
 is the length of the whole stream, its end blocks included. The bytes of any members, back to
 back and followed by two zero blocks of 512 bytes, are a tar stream of just those members:
 what a restore of selected files feeds to \fBsol\-tar extract\fR. FILE is created (emptied)
-when \fBcreate\fR starts and written as the stream is; it is complete once the whole
-stream is written (status 0, or 1 for files reported as changed or unreadable): a run that
-stops early leaves it without its \fBtar\-end\fR line.
+when \fBcreate\fR starts and written as the stream is; its \fBtar\-end\fR line is
+written just before the stream's end blocks, so a run that stops early leaves it without
+that line. When FILE cannot be written, \fBcreate\fR stops with one line and status 1,
+and the stream ends without its end blocks: a reader of it fails (status 3) rather than
+taking it for a complete archive.
 .SH FORMAT
 POSIX.1-2001 (pax) ustar: names, link targets, sizes, ids and times that do not
 fit the ustar fields are carried in pax extended headers (non-UTF-8 names with
@@ -152,7 +154,7 @@ pub enum Cmd {
         readers: u16,
         /// Also write FILE, the tar part of the restore index (see RESTORE INDEX): where each
         /// member lies in the stream. FILE is created (emptied) first; a failure to write it
-        /// ends the run with status 1.
+        /// ends the run with status 1, the stream left without its end blocks.
         #[arg(long, value_name = "FILE")]
         index: Option<PathBuf>,
         /// Files and directories to archive (directories recursively).

@@ -349,19 +349,41 @@ pub fn create(
         }
         failed |= write_entry(&mut b, &mut ix, &node, body, &budget).context("writing output")?;
         if let Some(ix) = &mut ix {
-            ix.send(INDEX_PIECE)?;
+            if let Err(e) = ix.send(INDEX_PIECE) {
+                return Err(cut(b, e));
+            }
+        }
+    }
+    // The index is finished before the stream: a stream whose index failed never gets its
+    // end blocks.
+    let total = b.get_ref().at + END_BLOCKS;
+    if let Some(ix) = ix {
+        if let Err(e) = ix.finish(total) {
+            return Err(cut(b, e));
         }
     }
     let mut out = b.into_inner().context("writing output")?;
     out.flush().context("writing output")?;
-    if let Some(ix) = ix {
-        ix.finish(out.at)?;
-    }
+    anyhow::ensure!(
+        out.at == total,
+        "the stream ends at byte {}, not {total}",
+        out.at
+    );
     if failed {
         warn("exiting with failure status due to previous errors (the archive is complete)");
         return Ok(Status::Failure);
     }
     Ok(Status::Success)
+}
+
+/// What the tar crate writes at the end of the stream: two zero blocks.
+const END_BLOCKS: u64 = 1024;
+
+/// End the run on `e` without the end blocks the tar crate writes when a builder is dropped,
+/// so no later stage takes the stream for a complete archive.
+fn cut<W: Write>(b: Builder<W>, e: anyhow::Error) -> anyhow::Error {
+    std::mem::forget(b);
+    e
 }
 
 /// Write one entry; Ok(true) when something was reported (exit 1 at the end).

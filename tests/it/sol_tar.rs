@@ -937,7 +937,8 @@ fn the_index_gives_each_members_bytes_which_gnu_tar_reads_alone() {
 }
 
 /// ... and an index that cannot be written is one line and status 1: at once when it cannot
-/// be created (no stream is written), or when a write fails.
+/// be created (no stream is written), or when a write fails; the stream then ends without its
+/// end blocks, so no reader takes it for complete.
 #[test]
 fn an_index_that_cannot_be_written_is_one_line_and_status_1() {
     let t = tmp();
@@ -956,13 +957,24 @@ fn an_index_that_cannot_be_written_is_one_line_and_status_1() {
         missing.display()
     ));
     assert!(out.stdout.is_empty());
-    tool("sol-tar")
+    let full = tool("sol-tar")
         .args(["create", "--index", "/dev/full", "-C"])
         .arg(&src)
         .arg("sol0009")
-        .run()
-        .code(1)
+        .run();
+    full.code(1)
         .stderr_is("sol-tar: writing index file '/dev/full': No space left on device");
+    let whole = archive(&src, "sol0009");
+    assert!(
+        full.stdout.len() < whole.len(),
+        "the stream has its end blocks"
+    );
+    tool("sol-tar")
+        .arg("list")
+        .stdin(full.stdout.clone())
+        .run()
+        .code(3)
+        .one_line_with("truncated archive");
 }
 
 /// The manifest lines of `root` whose names are `names` or under one of them.
