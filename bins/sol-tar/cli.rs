@@ -10,7 +10,53 @@ sol-tar create -C /data sol0042 | sol-zip | sol-crypt -e -k site.key > sol0042.t
 sol-tar create -C /data sol0042 | tar -t          # GNU tar reads it
 tar -cf - -C /data sol0042 | sol-tar extract -C /restore
 sol-zip -d < sol0042.tar.gz | sol-tar list -v
+sol-tar create --index sol0042.tar-index -C /data sol0042 | sol-zip > sol0042.tar.gz
+sol-zip -d < sol0042.tar.gz | sol-tar extract -C /restore sol0042/cam/img0007.raw sol0042/logs
+sol-tar extract --keep-old-files -f sol0042.tar -C /data sol0042/cam   # only what is missing
 .fi
+.SH SELECTING MEMBERS
+\fBsol\-tar extract\fR PATH... extracts, as \fBtar \-x\fR PATH... does, the members
+named PATH and those under it (PATH/...); a leading './' and a trailing '/' are ignored
+on both sides, and a PATH never matches a mere prefix of a name (\fBsol0042/a\fR does not
+select \fBsol0042/ab\fR). The other members are read and checked just as strictly (a
+corrupt or truncated stream is still status 3), but nothing is written for them.
+Directories above a selected member that are not selected themselves are created with the
+default mode. Each PATH that selected nothing is reported once the stream is read:
+.nf
+sol-tar: sol0042/cam/img9999.raw: not found in the archive
+.fi
+and the status is 1. A selected hard link whose target is not selected cannot be made
+(its data is stored with the target): it is reported with its target, and the status is 1;
+name the target too. Symbolic links are extracted whatever they point to.
+.SH RESTORE INDEX
+\fBsol\-tar create \-\-index\fR FILE writes, next to the stream, the tar part of the
+restore index: \fBsol\-index\fR(1) joins it with the parts \fBsol\-zip\fR(1) and
+\fBsol\-crypt\fR(1) write, so one file can be restored without fetching the whole
+archive. FILE is text, one record a line, fields separated by tabs. The first line is
+\fBsol\-tar\-index 1\fR; then one line per member, in stream order:
+.nf
+t   START   END   TYPE   SIZE   MODE   MTIME   PATH   LINK
+.fi
+The member is bytes START to END (excluded) of the stream, from its first header block (its
+pax extended header's, when it has one) to the end of its padded data; the first member
+starts at 0 and each of the others where the one before ends. TYPE is \fBf\fR (file),
+\fBd\fR (directory), \fBl\fR (symbolic link) or \fBh\fR (hard link); SIZE the data size
+(0 for directories and links); MODE the permission bits, in octal; MTIME in seconds; PATH
+the name as stored (a directory's ends with '/'), and LINK the target of a symbolic or hard
+link, empty otherwise. PATH and LINK are escaped: backslash, tab, newline, carriage return
+as \fB\e\e\fR, \fB\et\fR, \fB\en\fR, \fB\er\fR, other control characters and bytes
+that are not UTF-8 as \fB\exHH\fR. The last line,
+.nf
+tar-end   TOTAL
+.fi
+is the length of the whole stream, its end blocks included. The bytes of any members, back to
+back and followed by two zero blocks of 512 bytes, are a tar stream of just those members:
+what a restore of selected files feeds to \fBsol\-tar extract\fR. FILE is created (emptied)
+when \fBcreate\fR starts and written as the stream is; its \fBtar\-end\fR line is
+written just before the stream's end blocks, so a run that stops early leaves it without
+that line. When FILE cannot be written, \fBcreate\fR stops with one line and status 1,
+and the stream ends without its end blocks: a reader of it fails (status 3) rather than
+taking it for a complete archive.
 .SH FORMAT
 POSIX.1-2001 (pax) ustar: names, link targets, sizes, ids and times that do not
 fit the ustar fields are carried in pax extended headers (non-UTF-8 names with
@@ -53,9 +99,11 @@ into a fresh directory, as \fBsol-restore\fR(1) does, and rename it when complet
             Status::Failure,
             Some(
                 r#"an operational failure; for extract: an entry could not be written, or an error
-that dooms the rest (disk full, read-only destination) stopped it; for create: a
-file changed, shrank or vanished while being read, or could not be read (the
-archive is still complete and valid)"#,
+that dooms the rest (disk full, read-only destination) stopped it, a PATH selected
+nothing, a selected hard link's target was not selected, or --keep-old-files left an
+entry as it was; for create: a file changed, shrank or vanished while being read, or
+could not be read (the archive is still complete and valid), or the --index file
+could not be written (the run stops)"#,
             ),
         ),
         (Status::Usage, None),
@@ -68,7 +116,7 @@ another stage's stream), or an entry was refused because it would land outside D
         ),
         (Status::BrokenPipe, None),
     ],
-    see_also: "tar(1), sol-zip(1), sol-crypt(1), tar-md5(1)",
+    see_also: "tar(1), sol-zip(1), sol-crypt(1), tar-md5(1), sol-index(1)",
 };
 
 /// Archive a directory tree to a POSIX (pax) tar stream on stdout, and back.
@@ -104,22 +152,45 @@ pub enum Cmd {
         #[arg(long, value_name = "N", default_value_t = 8,
               value_parser = clap::value_parser!(u16).range(1..=256))]
         readers: u16,
+        /// Also write FILE, the tar part of the restore index (see RESTORE INDEX): where each
+        /// member lies in the stream. FILE is created (emptied) first; a failure to write it
+        /// ends the run with status 1, the stream left without its end blocks.
+        #[arg(long, value_name = "FILE")]
+        index: Option<PathBuf>,
         /// Files and directories to archive (directories recursively).
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Extract a tar stream (stdin, or FILE) under DEST.
+    /// Extract a tar stream (stdin, or FILE) under DEST; with PATHs, only those members.
     ///
     /// Absolute names, '..' components, and entries that would pass through a symlink are
     /// refused (reported, skipped, status 3 at the end); nothing is written outside DEST.
-    /// Modes and mtimes are restored, and owners too when run as root.
+    /// Modes and mtimes are restored, and owners too when run as root. What is in the way is
+    /// replaced (a directory is entered), unless --keep-old-files.
+    ///
+    /// With PATH operands, as with `tar -x PATH...`, only the members whose name is a PATH or
+    /// lies under one (PATH/...) are extracted; a leading './' and a trailing '/' do not count.
+    /// The other members are still read and checked as strictly, but nothing is written for
+    /// them. A PATH that names no member is reported after the stream, one line each
+    /// ("sol-tar: PATH: not found in the archive"), status 1. A selected hard link whose
+    /// target is not selected is not made: one line names both (name the target too), status
+    /// 1 at the end, and the extraction goes on.
     Extract {
         /// Destination directory (created if missing) [default: .].
         #[arg(short = 'C', long = "directory", value_name = "DEST")]
         directory: Option<PathBuf>,
         /// Archive file; stdin when absent or '-'.
-        #[arg(value_name = "FILE")]
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: Option<PathBuf>,
+        /// Leave an existing file, symlink or other non-directory in DEST as it is: one line
+        /// "sol-tar: NAME: exists, not replaced (--keep-old-files)" per such entry, status 1 at
+        /// the end, the extraction goes on. An existing directory is entered, but its mode and
+        /// mtime are not set from the archive (an entry made in it moves its mtime, as usual).
+        #[arg(long)]
+        keep_old_files: bool,
+        /// Members to extract (directories with everything under them); all when none.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
     },
     /// Print the entries of a tar stream, one name a line.
     List {

@@ -13,6 +13,7 @@ const OCTAL11_MAX: u64 = (1 << 33) - 1;
 const OCTAL7_MAX: u64 = (1 << 21) - 1;
 
 /// What an entry is.
+#[derive(Clone, Copy)]
 pub enum Kind<'a> {
     File,
     Dir,

@@ -34,13 +34,23 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             paths,
             force,
             readers,
+            index,
         } => {
             let out = stdio::binary_output(force)?;
-            create::create(directory.as_deref(), &paths, out, readers)
+            create::create(directory.as_deref(), &paths, out, readers, index.as_deref())
         }
-        Cmd::Extract { directory, file } => extract::extract(
+        Cmd::Extract {
+            directory,
+            file,
+            keep_old_files,
+            paths,
+        } => extract::extract(
             stdio::open_input(file.as_deref())?,
             directory.as_deref().unwrap_or(Path::new(".")),
+            &extract::Options {
+                paths,
+                keep_old_files,
+            },
         ),
         Cmd::List { verbose, file } => list::list(stdio::open_input(file.as_deref())?, verbose),
     }

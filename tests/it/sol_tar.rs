@@ -1,4 +1,7 @@
+use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::util::*;
@@ -633,4 +636,609 @@ fn a_truncated_stream_leaves_no_half_file() {
         .stderr_is("sol-tar: truncated archive: the stream ended inside 'sol/a/big1'");
     assert!(dest.join("sol/a").is_dir());
     assert!(!dest.join("sol/a/big1").exists(), "half file kept its name");
+}
+
+/// Issue 15: a tree for the restore index with what changes a member's shape: long names and
+/// a long link target of each kind (pax headers), a non-UTF-8 name, a tab and a newline in
+/// names, symlinks, hard links, directories (one empty), an empty file and files of a few
+/// sizes (one streamed, over the 1 MiB read-ahead limit).
+fn index_tree(root: &Path) {
+    use std::os::unix::fs::symlink;
+    let s = root.join("sol0009");
+    let long = "l".repeat(120);
+    fs::create_dir_all(s.join(format!("deep/{long}"))).unwrap();
+    fs::create_dir_all(s.join("empty-dir")).unwrap();
+    let mut rng = Rng::new(15);
+    for (name, size) in [
+        ("empty", 0),
+        ("one", 1),
+        ("b511", 511),
+        ("b512", 512),
+        ("b513", 513),
+        ("k70", 70_000),
+        ("big", (1 << 20) + 3),
+    ] {
+        fs::write(s.join(name), rng.bytes(size)).unwrap();
+    }
+    let deep = format!("deep/{long}/{}", "f".repeat(150));
+    fs::write(s.join(&deep), b"deep\n").unwrap();
+    fs::write(s.join(OsStr::from_bytes(b"caf\xe9")), b"latin-1\n").unwrap();
+    fs::write(s.join("tab\there"), b"tab\n").unwrap();
+    fs::write(s.join("new\nline"), b"newline\n").unwrap();
+    symlink("b511", s.join("link")).unwrap();
+    symlink(format!("deep/{long}"), s.join("link-long")).unwrap();
+    // "hard" sorts first: it is stored as the file, "one" as a hard link to it.
+    fs::hard_link(s.join("one"), s.join("hard")).unwrap();
+    fs::hard_link(s.join(&deep), s.join("hard-long")).unwrap();
+    fs::set_permissions(s.join("k70"), fs::Permissions::from_mode(0o600)).unwrap();
+    set_mtime(&s.join("b512"), 981_173_106);
+}
+
+/// One member line of a `create --index` file, as sol-tar(1) RESTORE INDEX describes it.
+struct IndexLine {
+    start: u64,
+    end: u64,
+    kind: char,
+    size: u64,
+    mode: u32,
+    mtime: i64,
+    path: Vec<u8>,
+    link: Vec<u8>,
+}
+
+impl std::fmt::Debug for IndexLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}) {}..{} size {} mode {:o} mtime {} link '{}'",
+            self.path.escape_ascii(),
+            self.kind,
+            self.start,
+            self.end,
+            self.size,
+            self.mode,
+            self.mtime,
+            self.link.escape_ascii()
+        )
+    }
+}
+
+/// A field's bytes: `\\`, `\t`, `\n`, `\r` and `\xHH` undone; anything else escaped fails.
+fn unescape_field(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b[i + 1] {
+            b'\\' => out.push(b'\\'),
+            b't' => out.push(b'\t'),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b'x' => {
+                out.push(u8::from_str_radix(&s[i + 2..i + 4], 16).unwrap());
+                i += 2;
+            }
+            c => panic!("bad escape \\{} in {s:?}", c as char),
+        }
+        i += 2;
+    }
+    out
+}
+
+/// The member lines and the tar-end total of an index file.
+fn read_index(bytes: &[u8]) -> (Vec<IndexLine>, u64) {
+    let text = std::str::from_utf8(bytes).expect("the index is UTF-8 text");
+    assert!(text.ends_with('\n'), "{text:?}");
+    let mut lines: Vec<&str> = text.split_terminator('\n').collect();
+    assert_eq!(lines.first(), Some(&"sol-tar-index 1"));
+    let end = lines.pop().unwrap();
+    let total = end.strip_prefix("tar-end\t").expect("last line tar-end");
+    let members = lines[1..]
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 9, "{l:?}");
+            assert_eq!(f[0], "t", "{l:?}");
+            IndexLine {
+                start: f[1].parse().unwrap(),
+                end: f[2].parse().unwrap(),
+                kind: f[3].parse().unwrap(),
+                size: f[4].parse().unwrap(),
+                mode: u32::from_str_radix(f[5], 8).unwrap(),
+                mtime: f[6].parse().unwrap(),
+                path: unescape_field(f[7]),
+                link: unescape_field(f[8]),
+            }
+        })
+        .collect();
+    (members, total.parse().unwrap())
+}
+
+/// `ls -l` permission letters of a mode.
+fn rwx(mode: u32) -> String {
+    (0..9)
+        .map(|i| {
+            let bit = 0o400 >> i;
+            match (mode & bit != 0, i % 3) {
+                (false, _) => '-',
+                (true, 0) => 'r',
+                (true, 1) => 'w',
+                (true, _) => 'x',
+            }
+        })
+        .collect()
+}
+
+/// GNU `tar -tv` of a stream holding one member: (type letter, permissions, size, the rest of
+/// the line: the name, and " -> TARGET" or " link to TARGET"). Names are printed literally.
+fn gnu_tar_lists_one(stream: Vec<u8>) -> (char, String, u64, Vec<u8>) {
+    let out = sh("tar -tvf - --numeric-owner --quoting-style=literal")
+        .stdin(stream)
+        .run();
+    out.ok();
+    assert_eq!(out.stderr, "", "GNU tar warned");
+    let line = out.stdout.strip_suffix(b"\n").expect("one line");
+    // Five fields (permissions, owner, size, date, time), then one space and the name.
+    let mut rest = line;
+    let mut fields = Vec::new();
+    for _ in 0..5 {
+        while rest.first() == Some(&b' ') {
+            rest = &rest[1..];
+        }
+        let n = rest.iter().position(|&c| c == b' ').unwrap();
+        fields.push(String::from_utf8(rest[..n].to_vec()).unwrap());
+        rest = &rest[n + 1..];
+    }
+    let perms = fields[0].clone();
+    (
+        perms.chars().next().unwrap(),
+        perms[1..].to_string(),
+        fields[2].parse().unwrap(),
+        rest.to_vec(),
+    )
+}
+
+/// Issue 15, item 1: `create --index FILE` says where each member lies in the stream. Every
+/// member's bytes, with two zero blocks after them, are read by GNU tar as exactly that member
+/// (name, size, type, permissions), the members tile the stream from byte 0, and tar-end is
+/// the stream's length. And a stream of some members cut out this way is what
+/// `sol-tar extract PATH...` restores them from.
+#[test]
+fn the_index_gives_each_members_bytes_which_gnu_tar_reads_alone() {
+    let t = tmp();
+    let src = t.path().join("src");
+    index_tree(&src);
+    let ix = t.path().join("ix");
+    fs::write(&ix, "stale contents of an older index\n".repeat(100)).unwrap();
+    let out = tool("sol-tar")
+        .args(["create", "--index"])
+        .arg(&ix)
+        .arg("-C")
+        .arg(&src)
+        .arg("sol0009")
+        .run();
+    out.ok();
+    let stream = out.stdout.clone();
+    let (members, total) = read_index(&fs::read(&ix).unwrap());
+    assert_eq!(total, stream.len() as u64, "tar-end is the stream's length");
+    let mut at = 0;
+    for m in &members {
+        assert_eq!(
+            m.start, at,
+            "{m:?} does not start where the one before ends"
+        );
+        assert!(m.end > m.start && (m.end - m.start) % 512 == 0, "{m:?}");
+        at = m.end;
+    }
+    assert!(stream.len() as u64 >= at + 1024);
+    assert!(
+        stream[at as usize..].iter().all(|&b| b == 0),
+        "only end blocks after the last member"
+    );
+    // Every entry of the tree is one member, in the stream's order (GNU tar lists the same).
+    let names: Vec<Vec<u8>> = members
+        .iter()
+        .map(|m| m.path.strip_suffix(b"/").unwrap_or(&m.path).to_vec())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, manifest(&src).into_keys().collect::<Vec<_>>());
+    let gnu = sh("tar -tf - --quoting-style=escape")
+        .stdin(stream.clone())
+        .run();
+    gnu.ok();
+    assert_eq!(gnu.stdout_str().lines().count(), members.len());
+    let (mut pax, mut kinds) = (0, String::new());
+    for m in &members {
+        let name = m.path.strip_suffix(b"/").unwrap_or(&m.path);
+        let on_disk = fs::symlink_metadata(src.join(OsStr::from_bytes(name))).unwrap();
+        assert_eq!(m.mode, on_disk.mode() & 0o7777, "{m:?}");
+        assert_eq!(m.mtime, on_disk.mtime(), "{m:?}");
+        let mut one = stream[m.start as usize..m.end as usize].to_vec();
+        if one[156] == b'x' {
+            pax += 1;
+        }
+        one.extend([0u8; 1024]);
+        let (kind, perms, size, rest) = gnu_tar_lists_one(one);
+        let (want_kind, suffix): (char, &[u8]) = match m.kind {
+            'f' => ('-', b""),
+            'd' => ('d', b""),
+            'l' => ('l', b" -> "),
+            'h' => ('h', b" link to "),
+            other => panic!("type {other}"),
+        };
+        kinds.push(m.kind);
+        assert_eq!(kind, want_kind, "{m:?}");
+        assert_eq!(perms, rwx(m.mode), "{m:?}");
+        let want_size = if m.kind == 'f' { on_disk.len() } else { 0 };
+        assert_eq!((m.size, size), (want_size, want_size), "{m:?}");
+        let mut want = m.path.clone();
+        if !suffix.is_empty() {
+            want.extend_from_slice(suffix);
+            want.extend_from_slice(&m.link);
+        }
+        assert_eq!(
+            rest.escape_ascii().to_string(),
+            want.escape_ascii().to_string()
+        );
+        match m.kind {
+            'l' => assert_eq!(
+                m.link,
+                fs::read_link(src.join(OsStr::from_bytes(name)))
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+            ),
+            'h' => assert!(!m.link.is_empty()),
+            _ => assert!(m.link.is_empty(), "{m:?}"),
+        }
+    }
+    assert!(
+        pax >= 4,
+        "long names and targets of each kind take pax headers"
+    );
+    for k in ['f', 'd', 'l', 'h'] {
+        assert!(kinds.contains(k), "no member of type {k}");
+    }
+    // A restore's stream: the selected members back to back (a hard link with its target),
+    // then two zero blocks.
+    let dest = t.path().join("dest");
+    let paths: [&[u8]; 2] = [b"sol0009/deep", b"sol0009/hard-long"];
+    let mut cut = Vec::new();
+    for (m, name) in members.iter().zip(&names) {
+        if paths
+            .iter()
+            .any(|p| name == p || name.starts_with(&[*p, b"/"].concat()))
+        {
+            cut.extend_from_slice(&stream[m.start as usize..m.end as usize]);
+        }
+    }
+    cut.extend([0u8; 1024]);
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .args(paths.iter().map(|p| OsStr::from_bytes(p)))
+        .stdin(cut)
+        .run()
+        .ok();
+    let (want, got) = (manifest(&src), manifest(&dest));
+    let restored: Vec<&Vec<u8>> = got.keys().collect();
+    assert_eq!(restored.len(), 5, "{restored:?}"); // sol0009, deep, deep/l..., its file, hard-long
+    for (name, line) in &got {
+        if name != b"sol0009" {
+            assert_eq!(line, &want[name], "{}", name.escape_ascii());
+        }
+    }
+}
+
+/// ... and an index that cannot be written is one line and status 1: at once when it cannot
+/// be created (no stream is written), or when a write fails; the stream then ends without its
+/// end blocks, so no reader takes it for complete.
+#[test]
+fn an_index_that_cannot_be_written_is_one_line_and_status_1() {
+    let t = tmp();
+    let src = t.path().join("src");
+    index_tree(&src);
+    let missing = t.path().join("no/such/dir/ix");
+    let out = tool("sol-tar")
+        .args(["create", "--index"])
+        .arg(&missing)
+        .arg("-C")
+        .arg(&src)
+        .arg("sol0009")
+        .run();
+    out.code(1).stderr_is(&format!(
+        "sol-tar: index file '{}': No such file or directory",
+        missing.display()
+    ));
+    assert!(out.stdout.is_empty());
+    let full = tool("sol-tar")
+        .args(["create", "--index", "/dev/full", "-C"])
+        .arg(&src)
+        .arg("sol0009")
+        .run();
+    full.code(1)
+        .stderr_is("sol-tar: writing index file '/dev/full': No space left on device");
+    let whole = archive(&src, "sol0009");
+    assert!(
+        full.stdout.len() < whole.len(),
+        "the stream has its end blocks"
+    );
+    tool("sol-tar")
+        .arg("list")
+        .stdin(full.stdout.clone())
+        .run()
+        .code(3)
+        .one_line_with("truncated archive");
+}
+
+/// The manifest lines of `root` whose names are `names` or under one of them.
+fn manifest_under(root: &Path, names: &[&[u8]]) -> std::collections::BTreeMap<Vec<u8>, String> {
+    manifest(root)
+        .into_iter()
+        .filter(|(k, _)| {
+            names
+                .iter()
+                .any(|n| k == n || k.starts_with(&[*n, b"/"].concat()))
+        })
+        .collect()
+}
+
+/// Issue 15, item 2: `extract PATH...` writes only the members named and what is under them,
+/// as GNU `tar -x PATH...` does: the same entries, byte-identical; directories above them are
+/// made, not restored. A hard link whose target is selected too, and a symlink whatever it
+/// points to, are made as usual. The archive comes with -f, a leading './' and a trailing '/'
+/// do not count, and a non-UTF-8 PATH works.
+#[test]
+fn extract_paths_writes_only_what_they_name_as_gnu_tar_does() {
+    let (t, src) = make_tree();
+    let ar = t.path().join("a.tar");
+    fs::write(&ar, archive(&src, "sol0001")).unwrap();
+    // a/b holds the first name of notes.txt's inode; hard-notes is a later one, a/link-rel a
+    // symlink to notes.txt, which is not selected.
+    let paths: [&[u8]; 5] = [
+        b"sol0001/a/b",
+        b"./sol0001/run.sh/",
+        b"sol0001/caf\xe9-latin1.txt",
+        b"sol0001/hard-notes",
+        b"sol0001/a/link-rel",
+    ];
+    let ours = t.path().join("ours");
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&ours)
+        .arg("-f")
+        .arg(&ar)
+        .args(paths.iter().map(|p| OsStr::from_bytes(p)))
+        .run()
+        .ok();
+    // GNU tar takes the same PATHs, without the leading "./" (it would not find the member).
+    let selected: Vec<&[u8]> = vec![
+        b"sol0001/a/b",
+        b"sol0001/run.sh",
+        b"sol0001/caf\xe9-latin1.txt",
+        b"sol0001/hard-notes",
+        b"sol0001/a/link-rel",
+    ];
+    let gnu = t.path().join("gnu");
+    fs::create_dir(&gnu).unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&ar)
+        .arg("-C")
+        .arg(&gnu)
+        .args(selected.iter().map(|p| OsStr::from_bytes(p)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same entries as GNU tar; the selected ones as in the source tree.
+    let names = |m: &std::collections::BTreeMap<Vec<u8>, String>| -> Vec<Vec<u8>> {
+        m.keys().cloned().collect()
+    };
+    let got = manifest(&ours);
+    assert_eq!(names(&got), names(&manifest(&gnu)));
+    let want = manifest_under(&src, &selected);
+    assert_eq!(manifest_under(&ours, &selected), want);
+    assert_eq!(
+        names(&got),
+        [&b"sol0001"[..], b"sol0001/a"]
+            .iter()
+            .map(|n| n.to_vec())
+            .chain(names(&want))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        "only the selected members and the directories above them"
+    );
+    let ino = |p: &str| fs::metadata(ours.join(p)).unwrap().ino();
+    assert_eq!(ino("sol0001/hard-notes"), ino("sol0001/a/b/hard-notes-2"));
+    // The same from stdin, with -f - and with no -f.
+    for f in [&["-f", "-"][..], &[]] {
+        let dest = t.path().join(format!("stdin{}", f.len()));
+        tool("sol-tar")
+            .args(["extract", "-C"])
+            .arg(&dest)
+            .args(f)
+            .args(paths.iter().map(|p| OsStr::from_bytes(p)))
+            .stdin(fs::read(&ar).unwrap())
+            .run()
+            .ok();
+        assert_eq!(manifest_under(&dest, &selected), want);
+    }
+}
+
+/// ... a PATH that names no member (a prefix of a name is not the name) is one line each,
+/// after the stream, and status 1; a selected hard link whose target is not selected is one
+/// line naming both, status 1, and the rest is extracted.
+#[test]
+fn extract_paths_report_what_they_did_not_find_or_could_not_link() {
+    let (t, src) = make_tree();
+    let ar = archive(&src, "sol0001");
+    let dest = t.path().join("dest");
+    let out = tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .args([
+            "sol0001/nope",
+            "sol0001/run.sh",
+            "sol0001/a/not",
+            "sol0001/a/notes.txt",
+            "nope/",
+        ])
+        .stdin(ar.clone())
+        .run();
+    out.code(1);
+    assert_eq!(
+        out.stderr,
+        "sol-tar: sol0001/a/notes.txt: not extracted: it is a hard link to \
+         'sol0001/a/b/hard-notes-2', which is not selected; name that too\n\
+         sol-tar: sol0001/nope: not found in the archive\n\
+         sol-tar: sol0001/a/not: not found in the archive\n\
+         sol-tar: nope/: not found in the archive\n"
+    );
+    assert_eq!(
+        fs::read(dest.join("sol0001/run.sh")).unwrap(),
+        fs::read(src.join("sol0001/run.sh")).unwrap()
+    );
+    assert!(!dest.join("sol0001/a/notes.txt").exists());
+    // Named together, the link is made.
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .args(["sol0001/a/notes.txt", "sol0001/a/b/hard-notes-2"])
+        .stdin(ar)
+        .run()
+        .ok();
+    let sel: [&[u8]; 2] = [b"sol0001/a/notes.txt", b"sol0001/a/b/hard-notes-2"];
+    assert_eq!(manifest_under(&dest, &sel), manifest_under(&src, &sel));
+}
+
+/// ... and members not selected are still read as strictly: a truncated stream or a
+/// malformed header anywhere is status 3 with the same line as without PATHs.
+#[test]
+fn extract_paths_check_the_members_they_skip() {
+    let (_t, src) = make_tree();
+    let ar = archive(&src, "sol0001");
+    for cut in [ar.len() - 1024, ar.len() / 2 + 100] {
+        let t = tmp();
+        tool("sol-tar")
+            .args(["extract", "-C"])
+            .arg(t.path())
+            .arg("sol0001/a")
+            .stdin(ar[..cut].to_vec())
+            .run()
+            .code(3)
+            .one_line_with("truncated archive");
+    }
+    for record in [&b"11 size=-1\n"[..], b"10 path=fg\n"] {
+        let bad = archive_with(Some(record), None, b"data");
+        let t = tmp();
+        let whole = tool("sol-tar")
+            .args(["extract", "-C"])
+            .arg(t.path())
+            .stdin(bad.clone())
+            .run();
+        whole.code(3);
+        tool("sol-tar")
+            .args(["extract", "-C"])
+            .arg(t.path())
+            .arg("other")
+            .stdin(bad)
+            .run()
+            .code(3)
+            .stderr_is(whole.stderr.trim_end());
+    }
+}
+
+/// Issue 15, item 3: with --keep-old-files what is in DEST stays: a file, symlink or file in
+/// a directory's place is kept and reported (one line each, status 1), an existing directory
+/// keeps its mode and mtime, and what is missing is extracted. Without it, everything is
+/// replaced, as before.
+#[test]
+fn keep_old_files_keeps_what_is_there_and_extracts_what_is_missing() {
+    let (t, src) = make_tree();
+    let ar = archive(&src, "sol0001");
+    let dest = t.path().join("dest");
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .stdin(ar.clone())
+        .run()
+        .ok();
+    let s = dest.join("sol0001");
+    fs::write(s.join("run.sh"), b"mine\n").unwrap();
+    fs::remove_file(s.join("a/link-rel")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", s.join("a/link-rel")).unwrap();
+    fs::remove_file(s.join("data/t005.log")).unwrap();
+    fs::remove_dir(s.join("empty")).unwrap();
+    fs::write(
+        s.join("empty"),
+        b"a file where the archive has a directory\n",
+    )
+    .unwrap();
+    for d in ["data", "deep"] {
+        fs::set_permissions(s.join(d), fs::Permissions::from_mode(0o700)).unwrap();
+        set_mtime(&s.join(d), 1_000_000_000);
+    }
+    fs::remove_dir_all(s.join("a/b/c")).unwrap();
+    let out = tool("sol-tar")
+        .args(["extract", "--keep-old-files", "-C"])
+        .arg(&dest)
+        .stdin(ar.clone())
+        .run();
+    out.code(1);
+    // One line per non-directory entry still there, and one for the directory in the way.
+    let kept: Vec<&str> = out.stderr.lines().collect();
+    for line in &kept {
+        assert!(
+            line.starts_with("sol-tar: sol0001/")
+                && line.ends_with(": exists, not replaced (--keep-old-files)"),
+            "{line}"
+        );
+    }
+    let src_files = manifest(&src)
+        .values()
+        .filter(|v| !v.starts_with("d "))
+        .count();
+    let missing = 1 + 1; // data/t005.log, a/b/c/d/leaf.csv
+    assert_eq!(kept.len(), src_files - missing + 1, "{}", out.stderr);
+    for name in ["run.sh", "a/link-rel", "empty/", "a/notes.txt"] {
+        let line = format!("sol-tar: sol0001/{name}: exists, not replaced (--keep-old-files)");
+        assert!(kept.contains(&line.as_str()), "{line}");
+    }
+    assert_eq!(fs::read(s.join("run.sh")).unwrap(), b"mine\n");
+    assert_eq!(
+        fs::read_link(s.join("a/link-rel")).unwrap(),
+        Path::new("elsewhere")
+    );
+    assert!(fs::symlink_metadata(s.join("empty")).unwrap().is_file());
+    // Existing directories keep their mode and mtime: neither is set from the archive (data,
+    // in the archive 0755 and 1500000000, has a file added, which moves its mtime to now).
+    let deep = fs::metadata(s.join("deep")).unwrap();
+    assert_eq!((deep.mode() & 0o7777, deep.mtime()), (0o700, 1_000_000_000));
+    let data = fs::metadata(s.join("data")).unwrap();
+    assert_eq!(data.mode() & 0o7777, 0o700);
+    assert!(data.mtime() > 1_500_000_000, "{}", data.mtime());
+    // What was missing is back as it was, directories with their modes and mtimes.
+    let back: [&[u8]; 2] = [b"sol0001/data/t005.log", b"sol0001/a/b/c"];
+    assert_eq!(manifest_under(&dest, &back), manifest_under(&src, &back));
+    assert_eq!(manifest_under(&dest, &back).len(), 4);
+    // Without the option, everything is replaced.
+    fs::remove_file(s.join("empty")).unwrap();
+    tool("sol-tar")
+        .args(["extract", "-C"])
+        .arg(&dest)
+        .stdin(ar)
+        .run()
+        .ok();
+    assert_same_tree(&src, &dest);
 }
