@@ -10,6 +10,7 @@ mod readme;
 mod recipients;
 mod s3;
 mod s3_promises;
+mod s3_ranges;
 mod s3env;
 mod scripts;
 mod sol_crypt;
