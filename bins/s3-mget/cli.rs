@@ -9,6 +9,7 @@ pub const MAN: ManText = ManText {
 s3-mget s3://mission/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
     sol-tar extract -C /restore
 s3-mget --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY s3://mission/x > x
+s3-mget --if-match "$etag" --range 0-65535,8388608-9437183 s3://mission/x.sc > pieces
 .fi
 .SH VERIFICATION
 Where the ETag is an MD5 (a single-part object, or a multipart one whose part layout s3-mput
@@ -19,6 +20,25 @@ sol-backup does when it keeps a replaced archive). It costs about one core-secon
 sol-crypt -d refuses any changed, missing or added byte (status 3, before or at the chunk
 it is in), so sol-audit and sol-restore use it. The ETag still pins every range (If-Match),
 and the object's length is still checked.
+.PP
+With \fB--range\fR the object's MD5 cannot be checked (only some of its bytes are read),
+so it is not: the bytes written are not verified by s3-mget. Every range is still pinned
+to the ETag (If-Match, and each answer's ETag compared) and must arrive with exactly its
+length; whatever reads the pieces must authenticate them (sol-crypt's chunks do).
+\fB--if-match\fR pins the download to an ETag recorded earlier (an index's, a listing's):
+an object that no longer has it is status 3 before any byte is written.
+.SH RANGES
+\fB--range\fR LIST writes the bytes LIST names and nothing else, back to back, in order.
+LIST is \fIFIRST\fR-\fILAST\fR[,\fIFIRST\fR-\fILAST\fR]..., byte offsets counted
+from 0 and inclusive at both ends (as in HTTP's Range header and curl -r), increasing and
+not overlapping (ranges may touch); anything else is a usage error (status 2). Every range
+must lie inside the object: one that ends past the object's last byte is status 1, named
+in the message, before any output (the request cannot be served, as HTTP's 416). Ranges
+that touch are fetched as one; a range that crosses a multiple of --part-size is cut there,
+so no piece is longer than --part-size, and the pieces, long or short, are fetched
+--concurrency at a time, each resumed where it stopped if its connection drops. Only the
+bytes asked for are requested: a plan of hundreds of 64 KiB ranges reads about their sum
+from the server, plus one HEAD and the headers of one answer per piece.
 .SH MEMORY
 At most --concurrency ranges are held (the one at the front streams to stdout as its
 bytes arrive, in 1 MiB blocks) and 4 MiB wait for stdout: peak memory stays under
@@ -29,11 +49,15 @@ bytes arrive, in 1 MiB blocks) and 4 MiB wait for stdout: peak memory stays unde
     exit: &[
         (
             Status::Success,
-            Some(r#"the object was written to stdout (and verified where its ETag allows)"#),
+            Some(
+                r#"the object (or the ranges asked for) was written to stdout (and verified where its ETag allows)"#,
+            ),
         ),
         (
             Status::Failure,
-            Some(r#"the download failed after retries (no such key, access denied, network)"#),
+            Some(
+                r#"the download failed after retries (no such key, access denied, network), or a range ends past the object's end"#,
+            ),
         ),
         (
             Status::Usage,
@@ -41,7 +65,9 @@ bytes arrive, in 1 MiB blocks) and 4 MiB wait for stdout: peak memory stays unde
         ),
         (
             Status::Integrity,
-            Some(r#"the data does not match the ETag, or the object changed during the download"#),
+            Some(
+                r#"the data does not match the ETag, the object changed during the download, or it does not have the ETag --if-match names"#,
+            ),
         ),
         (Status::Interrupted, None),
         (Status::BrokenPipe, None),
@@ -57,6 +83,23 @@ fn parse_part(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
+/// The ranges of `--range`, half-open, as `sol_common::ranges::parse` reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeList(pub Vec<std::ops::Range<u64>>);
+
+fn parse_ranges(s: &str) -> Result<RangeList, String> {
+    sol_common::ranges::parse(s).map(RangeList)
+}
+
+/// An ETag as given, without its quotes (compared as the ETags of answers are).
+fn parse_etag(s: &str) -> Result<String, String> {
+    let e = s.trim_matches('"');
+    if e.is_empty() {
+        return Err("an ETag cannot be empty".into());
+    }
+    Ok(e.to_string())
+}
+
 /// Write one S3 object to stdout, downloading ranges in parallel.
 ///
 /// Ranges are fetched --concurrency at a time and written in order; every range is pinned
@@ -64,7 +107,8 @@ fn parse_part(s: &str) -> Result<u64, String> {
 /// object replaced during the download is an error, not a silent mix. A dropped range is
 /// resumed from the byte where it stopped. The data is verified against the ETag where the
 /// ETag is an MD5: a single-part object, or a multipart one whose part layout s3-mput
-/// recorded; a mismatch exits with status 3.
+/// recorded; a mismatch exits with status 3. With --range, only the bytes asked for are
+/// fetched and written (see RANGES), and not verified against the object's MD5.
 #[derive(Debug, Parser)]
 #[command(name = "s3-mget", version, max_term_width = 100)]
 pub struct Cli {
@@ -74,6 +118,14 @@ pub struct Cli {
     /// A specific version of the object.
     #[arg(long, value_name = "ID")]
     pub version_id: Option<String>,
+    /// Write only these bytes, back to back: FIRST-LAST[,FIRST-LAST]..., inclusive offsets,
+    /// increasing, not overlapping; the object's MD5 is then not checked (see RANGES).
+    #[arg(long, value_name = "LIST", value_parser = parse_ranges)]
+    pub range: Option<RangeList>,
+    /// The object must have this ETag (quotes optional), else status 3 and no output; every
+    /// request is then pinned to it.
+    #[arg(long, value_name = "ETAG", value_parser = parse_etag)]
+    pub if_match: Option<String>,
     /// Size of each range (K/M/G); s3-mput's part size when it recorded one.
     #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_part)]
     pub part_size: u64,

@@ -65,6 +65,13 @@ pub async fn download(
         .unwrap_or_default()
         .trim_matches('"')
         .to_string();
+    if let Some(want) = &cli.if_match {
+        if *want != etag {
+            return Err(integrity(format!(
+                "{url}: the object's ETag is \"{etag}\", not \"{want}\" (it was replaced)"
+            )));
+        }
+    }
     let recorded = head
         .metadata()
         .and_then(|m| m.get("sol-part-size"))
@@ -73,13 +80,23 @@ pub async fn download(
         .server_side_encryption()
         .is_some_and(|s| s.as_str() == "aws:kms");
     let layout = match (etag.split_once('-'), recorded) {
-        _ if cli.no_md5 || kms || etag.is_empty() => Layout::Unverified,
+        // Ranges are some of the bytes: there is no MD5 of them to check against.
+        _ if cli.no_md5 || cli.range.is_some() || kms || etag.is_empty() => Layout::Unverified,
         (None, _) if etag.len() == 32 => Layout::WholeMd5,
         (Some(_), Some(p)) if p >= 1 << 20 => Layout::Parts(p),
         _ => Layout::Unverified,
     };
-    // Ranges follow s3-mput's parts when known (each range then is one part).
-    let ranges: Vec<(u64, u64)> = {
+    // Ranges follow s3-mput's parts when known (each range then is one part); with --range,
+    // the ranges asked for, cut at multiples of --part-size.
+    let ranges: Vec<(u64, u64)> = if let Some(list) = &cli.range {
+        if let Some(r) = list.0.iter().find(|r| r.end > size) {
+            anyhow::bail!(
+                "{url}: the range {} ends past the object's end (it has {size} bytes)",
+                sol_common::ranges::format(std::slice::from_ref(r))
+            );
+        }
+        pieces(&list.0, cli.part_size)
+    } else {
         let mut v = Vec::new();
         let mut start = 0;
         let mut n = 1;
@@ -197,6 +214,27 @@ pub async fn download(
         Layout::Unverified => {}
     }
     Ok(sol_common::Status::Success)
+}
+
+/// The requests for a list of ranges (increasing, not overlapping): ranges that touch are
+/// joined, and each is cut at every multiple of `part`, as a whole download would cut it.
+fn pieces(list: &[std::ops::Range<u64>], part: u64) -> Vec<(u64, u64)> {
+    let mut joined: Vec<(u64, u64)> = Vec::new();
+    for r in list {
+        match joined.last_mut() {
+            Some(last) if last.1 == r.start => last.1 = r.end,
+            _ => joined.push((r.start, r.end)),
+        }
+    }
+    let mut out = Vec::new();
+    for (mut start, end) in joined {
+        while start < end {
+            let cut = (start / part + 1).saturating_mul(part).min(end);
+            out.push((start, cut));
+            start = cut;
+        }
+    }
+    out
 }
 
 /// One range, resumed from where a dropped connection left it. Its bytes go to `tx` in
@@ -348,4 +386,36 @@ fn not_retried(mut e: s3::S3Error) -> s3::S3Error {
         e.why = Why::Other { detail };
     }
     e
+}
+
+#[cfg(test)]
+// A list holding one range is what a `--range` of one range is.
+#[allow(clippy::single_range_in_vec_init)]
+mod tests {
+    use super::pieces;
+
+    #[test]
+    fn ranges_are_joined_where_they_touch_and_cut_at_part_multiples() {
+        let m = 1 << 20;
+        assert_eq!(pieces(&[5..6], m), vec![(5, 6)]);
+        assert_eq!(pieces(&[0..10, 10..20, 30..40], m), vec![(0, 20), (30, 40)]);
+        assert_eq!(
+            pieces(&[900_000..3_200_000], m),
+            vec![(900_000, m), (m, 2 * m), (2 * m, 3 * m), (3 * m, 3_200_000)]
+        );
+        assert_eq!(pieces(&[m - 1..m + 1], m), vec![(m - 1, m), (m, m + 1)]);
+        assert_eq!(pieces(&[0..m, m..2 * m], m), vec![(0, m), (m, 2 * m)]);
+        // Every byte asked for, once, in order.
+        let list = [
+            3..70_000,
+            70_000..70_001,
+            2 * m - 5..5 * m + 7,
+            9 * m..9 * m + 1,
+        ];
+        let p = pieces(&list, m);
+        let bytes: u64 = p.iter().map(|(s, e)| e - s).sum();
+        assert_eq!(bytes, sol_common::ranges::total(&list));
+        assert!(p.windows(2).all(|w| w[0].1 <= w[1].0));
+        assert!(p.iter().all(|(s, e)| s < e && e - s <= m));
+    }
 }
