@@ -13,9 +13,8 @@
 //! An identity file is text: `#` comment lines and empty lines are skipped, every other line
 //! is one identity. `keygen --identity` writes one, with its recipient in a comment.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -187,16 +186,7 @@ pub fn keygen(output: &Path) -> anyhow::Result<()> {
         "# sol-crypt identity (X25519): keep it secret, keep a copy off site\n# recipient: {recipient}\n{}\n",
         id.encode()
     );
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(output)
-        .with_context(|| format!("identity file '{name}'"))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("identity file '{name}'"))?;
-    f.sync_all()
-        .with_context(|| format!("identity file '{name}'"))?;
+    super::key::write_new_private(output, "identity file", text.as_bytes())?;
     sol_common::warn(
         super::TOOL,
         format!(
