@@ -27,6 +27,30 @@ use super::cli::Cli;
 use super::reader::{self, Part, Summary};
 use sol_formats::crypt;
 
+/// The request `op` on the upload's key: the client's builder with the bucket and key set.
+macro_rules! on_key {
+    ($ctx:expr, $op:ident) => {
+        $ctx.s3
+            .client
+            .$op()
+            .bucket(&$ctx.url.bucket)
+            .key(&$ctx.url.key)
+    };
+}
+
+/// The request `op` that makes the object (a single PUT, or the start of a multipart
+/// upload), with what the command line asks of the object: its metadata, content type,
+/// storage class and encryption, set alike whichever way it is stored.
+macro_rules! making_object {
+    ($ctx:expr, $cli:expr, $metadata:expr, $op:ident) => {
+        on_key!($ctx, $op)
+            .set_metadata(Some($metadata.clone()))
+            .set_content_type($cli.content_type.clone())
+            .set_storage_class($cli.storage_class.as_deref().map(StorageClass::from))
+            .set_server_side_encryption($cli.sse.as_deref().map(ServerSideEncryption::from))
+    };
+}
+
 /// What every request needs.
 struct Ctx {
     s3: S3Client,
@@ -239,16 +263,8 @@ async fn abort(ctx: &Ctx, id: &str) -> Option<String> {
     let r = ctx
         .s3
         .retry(|| {
-            ctx.s3.send(
-                0,
-                ctx.s3
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(&ctx.url.bucket)
-                    .key(&ctx.url.key)
-                    .upload_id(id)
-                    .send(),
-            )
+            ctx.s3
+                .send(0, on_key!(ctx, abort_multipart_upload).upload_id(id).send())
         })
         .await;
     match r {
@@ -508,16 +524,7 @@ async fn create(
     let out = ctx
         .s3
         .retry(|| {
-            let mut req = ctx
-                .s3
-                .client
-                .create_multipart_upload()
-                .bucket(&ctx.url.bucket)
-                .key(&ctx.url.key)
-                .set_metadata(Some(metadata.clone()))
-                .set_content_type(cli.content_type.clone())
-                .set_storage_class(cli.storage_class.as_deref().map(StorageClass::from))
-                .set_server_side_encryption(cli.sse.as_deref().map(ServerSideEncryption::from));
+            let mut req = making_object!(ctx, cli, metadata, create_multipart_upload);
             if ctx.checksum == Checksum::Crc32c {
                 req = req.checksum_algorithm(ChecksumAlgorithm::Crc32C);
             }
@@ -546,12 +553,7 @@ async fn upload_part(
     let r = ctx
         .s3
         .retry(|| async {
-            let mut req = ctx
-                .s3
-                .client
-                .upload_part()
-                .bucket(&ctx.url.bucket)
-                .key(&ctx.url.key)
+            let mut req = on_key!(ctx, upload_part)
                 .upload_id(id)
                 .part_number(number as i32)
                 .content_length(len as i64)
@@ -612,18 +614,9 @@ async fn put_single(
     let r = ctx
         .s3
         .retry(|| {
-            let mut req = ctx
-                .s3
-                .client
-                .put_object()
-                .bucket(&ctx.url.bucket)
-                .key(&ctx.url.key)
+            let mut req = making_object!(ctx, cli, metadata, put_object)
                 .content_length(part.len as i64)
-                .body(ByteStream::from(body.clone()))
-                .set_metadata(Some(metadata.clone()))
-                .set_content_type(cli.content_type.clone())
-                .set_storage_class(cli.storage_class.as_deref().map(StorageClass::from))
-                .set_server_side_encryption(cli.sse.as_deref().map(ServerSideEncryption::from));
+                .body(ByteStream::from(body.clone()));
             if !cli.overwrite {
                 req = req.if_none_match("*");
             }
@@ -723,12 +716,7 @@ async fn complete(
         let r = ctx
             .s3
             .retry(|| {
-                let mut req = ctx
-                    .s3
-                    .client
-                    .complete_multipart_upload()
-                    .bucket(&ctx.url.bucket)
-                    .key(&ctx.url.key)
+                let mut req = on_key!(ctx, complete_multipart_upload)
                     .upload_id(id)
                     .multipart_upload(mpu.clone());
                 if conditional {

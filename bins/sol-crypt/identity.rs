@@ -13,9 +13,8 @@
 //! An identity file is text: `#` comment lines and empty lines are skipped, every other line
 //! is one identity. `keygen --identity` writes one, with its recipient in a comment.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -187,16 +186,7 @@ pub fn keygen(output: &Path) -> anyhow::Result<()> {
         "# sol-crypt identity (X25519): keep it secret, keep a copy off site\n# recipient: {recipient}\n{}\n",
         id.encode()
     );
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(output)
-        .with_context(|| format!("identity file '{name}'"))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("identity file '{name}'"))?;
-    f.sync_all()
-        .with_context(|| format!("identity file '{name}'"))?;
+    super::key::write_new_private(output, "identity file", text.as_bytes())?;
     sol_common::warn(
         super::TOOL,
         format!(
@@ -253,38 +243,37 @@ fn hrp_expand(hrp: &str) -> Vec<u8> {
     v
 }
 
-/// 8-bit bytes to 5-bit groups, the last one zero-padded.
-fn to_5bit(data: &[u8]) -> Vec<u8> {
+/// Groups of `from` bits regrouped into groups of `to` bits (both at most 8), and what is
+/// left over: how many bits, and their value.
+fn regroup(data: &[u8], from: u32, to: u32) -> (Vec<u8>, u32, u32) {
     let (mut acc, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for &b in data {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(((acc >> bits) & 31) as u8);
+    for &g in data {
+        acc = (acc << from) | u32::from(g);
+        bits += from;
+        while bits >= to {
+            bits -= to;
+            out.push(((acc >> bits) & ((1 << to) - 1)) as u8);
         }
     }
+    (out, bits, acc & ((1 << bits) - 1))
+}
+
+/// 8-bit bytes to 5-bit groups, the last one zero-padded.
+fn to_5bit(data: &[u8]) -> Vec<u8> {
+    let (mut out, bits, rest) = regroup(data, 8, 5);
     if bits > 0 {
-        out.push(((acc << (5 - bits)) & 31) as u8);
+        out.push(((rest << (5 - bits)) & 31) as u8);
     }
     out
 }
 
 /// 5-bit groups to bytes; refuses padding of 5 bits or more and non-zero padding bits.
 fn from_5bit(data: &[u8]) -> Result<Vec<u8>, String> {
-    let (mut acc, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for &g in data {
-        acc = (acc << 5) | u32::from(g);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-        }
-    }
+    let (out, bits, rest) = regroup(data, 5, 8);
     if bits >= 5 {
         return Err("non-canonical encoding (excess padding)".into());
     }
-    if acc & ((1 << bits) - 1) != 0 {
+    if rest != 0 {
         return Err("non-canonical encoding (non-zero padding bits)".into());
     }
     Ok(out)

@@ -150,24 +150,32 @@ pub fn keygen(bits: u32, output: Option<&Path>) -> anyhow::Result<()> {
             out.flush().context("writing key")?;
         }
         Some(path) => {
-            let name = path.display();
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("key file '{name}'"))?;
-            f.write_all(line.as_bytes())
-                .with_context(|| format!("key file '{name}'"))?;
-            f.sync_all().with_context(|| format!("key file '{name}'"))?;
+            write_new_private(path, "key file", line.as_bytes())?;
             let id = SiteKey::from_bytes(key).id_hex();
             sol_common::warn(
                 super::TOOL,
-                format!("wrote a {bits}-bit key to '{name}' (key id {id})"),
+                format!(
+                    "wrote a {bits}-bit key to '{}' (key id {id})",
+                    path.display()
+                ),
             );
         }
     }
     Ok(())
+}
+
+/// Write a secret to a new file of mode 0600 (never over an existing one), synced; an
+/// error names the file as `WHAT 'PATH'`.
+pub(crate) fn write_new_private(path: &Path, what: &str, text: &[u8]) -> anyhow::Result<()> {
+    let name = || format!("{what} '{}'", path.display());
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(name)?;
+    f.write_all(text).with_context(name)?;
+    f.sync_all().with_context(name)
 }
 
 /// The wrong-key error, naming both key ids.

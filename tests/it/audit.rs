@@ -6,22 +6,16 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::s3env::S3;
-use crate::scripts::{put_many, rows_for, run_sh, script, site, Site};
+use crate::scripts::{
+    audit, backup, call, restore, rows_for, run_sh, site, site_with_sol0001_stored, stored_site,
+    timed, Site,
+};
 use crate::util::*;
 
 /// An archive's Last-Modified has whole seconds: a change meant to come after it waits for
 /// the next second.
 fn next_second() {
     std::thread::sleep(Duration::from_millis(1100));
-}
-
-fn backup(s3: &S3, args: &str) -> Out {
-    run_sh(s3, &format!("'{}' {args}", script("sol-backup").display()))
-}
-
-fn audit(s3: &S3, args: &str) -> Out {
-    run_sh(s3, &format!("'{}' {args}", script("sol-audit").display()))
 }
 
 /// The report's problem lines (between "problems (N):" and the next unindented line).
@@ -114,12 +108,8 @@ fn overdue_with_max_age_is_status_4_in_a_cron_like_run() {
     let Site { s3, t, root, key } = site(1);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     let empty = audit(&s3, &format!("--coverage-only --max-age 36h '{r}' {d}"));
-    empty.code(4);
-    assert!(
-        has_problem(&empty.stdout_str(), "overdue: no archive stored under"),
-        "{}",
-        empty.stdout_str()
-    );
+    let o = empty.code(4).stdout_str();
+    assert!(has_problem(&o, "overdue: no archive stored under"), "{o}");
     backup(&s3, &format!("-k '{k}' '{r}'/sol0001 {d}")).ok();
 
     // As cron runs it: a new session (no controlling terminal), stdin from /dev/null, only
@@ -132,9 +122,9 @@ fn overdue_with_max_age_is_status_4_in_a_cron_like_run() {
                  AWS_ENDPOINT_URL=\"$AWS_ENDPOINT_URL\" AWS_ACCESS_KEY_ID=\"$AWS_ACCESS_KEY_ID\" \
                  AWS_SECRET_ACCESS_KEY=\"$AWS_SECRET_ACCESS_KEY\" AWS_REGION=us-east-1 \
                  AWS_EC2_METADATA_DISABLED=true \
-                 setsid -w '{s}' --coverage-only {flags} '{r}' {d} < /dev/null",
+                 setsid -w {s} < /dev/null",
                 h = t.path().display(),
-                s = script("sol-audit").display()
+                s = call("sol-audit", &format!("--coverage-only {flags} '{r}' {d}"))
             ),
         )
     };
@@ -143,13 +133,11 @@ fn overdue_with_max_age_is_status_4_in_a_cron_like_run() {
     quiet.ok();
     assert_eq!(quiet.stdout_str(), "", "--quiet printed a report");
     let fresh = cron("--max-age 36h");
-    fresh.ok();
+    fresh
+        .ok()
+        .stdout_has("no problems")
+        .stdout_has("newest archive sol0001.tar.gz.sc stored 20");
     let o = fresh.stdout_str();
-    assert!(o.contains("no problems"), "{o}");
-    assert!(
-        o.contains("newest archive sol0001.tar.gz.sc stored 20"),
-        "{o}"
-    );
     assert!(
         o.trim_end()
             .ends_with("0 of 1 sols content-audited in the last 30 days"),
@@ -170,9 +158,9 @@ fn overdue_with_max_age_is_status_4_in_a_cron_like_run() {
     );
     assert!(o.contains("older than --max-age 1s"), "{o}");
 
-    let bad = audit(&s3, &format!("--coverage-only --max-age soon '{r}' {d}"));
-    bad.code(2);
-    assert!(bad.stderr.contains("--max-age: 'soon'"), "{}", bad.stderr);
+    audit(&s3, &format!("--coverage-only --max-age soon '{r}' {d}"))
+        .code(2)
+        .stderr_has("--max-age: 'soon'");
     audit(&s3, &format!("--coverage-only -n 2 '{r}' {d}")).code(2);
 }
 
@@ -181,16 +169,11 @@ fn overdue_with_max_age_is_status_4_in_a_cron_like_run() {
 /// content-audit count.
 #[test]
 fn status_3_wins_over_4_and_problems_come_first() {
-    let Site {
-        s3,
-        t: _t,
-        root,
-        key,
-    } = site(2);
+    let at = site_with_sol0001_stored(2);
+    let Site { s3, root, key, .. } = &at;
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    backup(&s3, &format!("-k '{k}' '{r}'/sol0001 {d}")).ok();
 
-    let gap = audit(&s3, &format!("-n 1 -k '{k}' '{r}' {d}"));
+    let gap = audit(s3, &format!("-n 1 -k '{k}' '{r}' {d}"));
     gap.code(4);
     let o = gap.stdout_str();
     assert!(rows_for(&o, "sol0001")[0].contains(" ok "), "{o}");
@@ -203,7 +186,7 @@ fn status_3_wins_over_4_and_problems_come_first() {
 
     next_second();
     fs::write(root.join("sol0001/inst0/seq00/log000.txt"), b"tampered").unwrap();
-    let both = audit(&s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}"));
+    let both = audit(s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}"));
     both.code(3);
     let o = both.stdout_str();
     assert!(
@@ -246,21 +229,12 @@ fn backup_changed_keeps_the_old_archive_and_restores_the_new_one() {
     .run()
     .ok();
 
-    let out = backup(&s3, &format!("--changed -k '{k}' '{r}'/sol* {d}"));
-    out.ok();
-    let o = out.stdout_str();
-    assert!(o.contains("3 sols: 2 ok, 1 skipped"), "{o}");
-    assert!(
-        o.contains("sol0002: stored again (changed since stored); the previous archive is kept as"),
-        "{o}"
-    );
-    assert!(o.contains("sol0003: stored again"), "{o}");
-    let ls = s3
-        .tool("s3-ls")
-        .args(["--relative"])
-        .arg(s3.url("s/"))
-        .run()
-        .stdout_str();
+    backup(&s3, &format!("--changed -k '{k}' '{r}'/sol* {d}"))
+        .ok()
+        .stdout_has("3 sols: 2 ok, 1 skipped")
+        .stdout_has("sol0002: stored again (changed since stored); the previous archive is kept as")
+        .stdout_has("sol0003: stored again");
+    let ls = s3.ls(&["--relative"], "s/").stdout_str();
     for (sol, old) in [("sol0002", &old2), ("sol0003", &old3)] {
         let kept: Vec<&str> = ls
             .lines()
@@ -273,15 +247,8 @@ fn backup_changed_keeps_the_old_archive_and_restores_the_new_one() {
     assert!(!ls.contains("sol0001.tar.gz.sc.replaced-"), "{ls}");
 
     let dest = t.path().join("dest");
-    run_sh(
-        &s3,
-        &format!(
-            "'{}' -k '{k}' {d} sol0002 sol0003 '{}'",
-            script("sol-restore").display(),
-            dest.display()
-        ),
-    )
-    .ok();
+    let two = format!("-k '{k}' {d} sol0002 sol0003 '{}'", dest.display());
+    restore(&s3, &two).ok();
     assert_same_tree(&root.join("sol0002"), &dest.join("sol0002"));
     assert_same_tree(&root.join("sol0003"), &dest.join("sol0003"));
     assert_eq!(
@@ -289,13 +256,9 @@ fn backup_changed_keeps_the_old_archive_and_restores_the_new_one() {
         b"reprocessed"
     );
     audit(&s3, &format!("--coverage-only '{r}' {d}")).ok();
-    let again = backup(&s3, &format!("--changed -k '{k}' '{r}'/sol* {d}"));
-    again.ok();
-    assert!(
-        again.stdout_str().contains("3 sols: 0 ok, 3 skipped"),
-        "{}",
-        again.stdout_str()
-    );
+    backup(&s3, &format!("--changed -k '{k}' '{r}'/sol* {d}"))
+        .ok()
+        .stdout_has("3 sols: 0 ok, 3 skipped");
     backup(&s3, &format!("--changed --force -k '{k}' '{r}'/sol* {d}")).code(2);
 }
 
@@ -312,13 +275,13 @@ fn budget_rotation_reaches_every_sol_from_any_host() {
         let host = t.path().join(format!("host{run}"));
         fs::create_dir_all(&host).unwrap();
         let budget = if run == 2 { "1K" } else { "1" };
+        let cmd = call(
+            "sol-audit",
+            &format!("--budget {budget} -k '{k}' '{r}' {d}"),
+        );
         let out = run_sh(
             &s3,
-            &format!(
-                "HOME='{h}' TMPDIR='{h}' '{}' --budget {budget} -k '{k}' '{r}' {d}",
-                script("sol-audit").display(),
-                h = host.display()
-            ),
+            &format!("HOME='{h}' TMPDIR='{h}' {cmd}", h = host.display()),
         );
         out.ok();
         let o = out.stdout_str();
@@ -342,27 +305,14 @@ fn budget_rotation_reaches_every_sol_from_any_host() {
         next_second();
     }
     // The least recently audited comes round again; a large budget takes all.
-    let out = audit(&s3, &format!("--budget 1 -k '{k}' '{r}' {d}"));
-    out.ok();
-    assert_eq!(
-        rows_for(&out.stdout_str(), &seen[0]).len(),
-        1,
-        "{}",
-        out.stdout_str()
-    );
-    let out = audit(&s3, &format!("--budget 1G -k '{k}' '{r}' {d}"));
-    out.ok();
-    assert!(
-        out.stdout_str().contains("4 sols: 4 ok"),
-        "{}",
-        out.stdout_str()
-    );
-    let ls = s3
-        .tool("s3-ls")
-        .args(["--relative"])
-        .arg(s3.url("s/.sol-audit/"))
-        .run()
+    let o = audit(&s3, &format!("--budget 1 -k '{k}' '{r}' {d}"))
+        .ok()
         .stdout_str();
+    assert_eq!(rows_for(&o, &seen[0]).len(), 1, "{o}");
+    audit(&s3, &format!("--budget 1G -k '{k}' '{r}' {d}"))
+        .ok()
+        .stdout_has("4 sols: 4 ok");
+    let ls = s3.ls(&["--relative"], "s/.sol-audit/").stdout_str();
     assert_eq!(ls.lines().count(), 4, "{ls}");
     audit(&s3, &format!("--budget 1 -n 2 -k '{k}' '{r}' {d}")).code(2);
     audit(&s3, &format!("--budget lots -k '{k}' '{r}' {d}")).code(2);
@@ -373,29 +323,16 @@ fn budget_rotation_reaches_every_sol_from_any_host() {
 /// find per sol took 7 s per 1,000 sols).
 #[test]
 fn coverage_of_five_thousand_sols_is_cheap() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    let mut keys = Vec::new();
-    for i in 1..=5000 {
-        let sol = root.join(format!("sol{i:04}"));
-        fs::create_dir_all(sol.join("a")).unwrap();
-        fs::write(sol.join("a/f"), b"x").unwrap();
-        keys.push(format!("sols/sol{i:04}.tar.gz.sc"));
-    }
-    put_many(&s3, keys);
+    let (s3, _t, root) = stored_site(5000, "a/f");
     fs::create_dir_all(root.join("sol9999")).unwrap();
-    let started = std::time::Instant::now();
-    let out = audit(
-        &s3,
-        &format!(
-            "--coverage-only --max-age 1h '{}' {}",
-            root.display(),
-            s3.url("sols")
-        ),
+    let coverage = format!(
+        "--coverage-only --max-age 1h '{}' {}",
+        root.display(),
+        s3.url("sols")
     );
-    let took = started.elapsed();
-    eprintln!("sol-audit --coverage-only of 5,000 sols: {took:?}");
+    let (out, took) = timed("sol-audit --coverage-only of 5,000 sols", || {
+        audit(&s3, &coverage)
+    });
     out.code(4);
     let o = out.stdout_str();
     assert_eq!(

@@ -5,7 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::s3env::S3;
-use crate::scripts::{mission, script};
+use crate::scripts::{audit, backup, keyless_site, make_restore, restore, run_sh};
+use crate::sol_crypt::check_vectors;
 use crate::util::*;
 
 fn vectors() -> PathBuf {
@@ -39,6 +40,34 @@ fn seal(recipients: &[&str], input: Vec<u8>) -> Vec<u8> {
     let out = r.stdin(input).run();
     out.ok();
     out.stdout.clone()
+}
+
+/// The site and escrow identities with their recipients, and a key file `k`.
+struct Creds {
+    site: PathBuf,
+    rs: String,
+    escrow: PathBuf,
+    re: String,
+    key: PathBuf,
+}
+
+fn make_creds(dir: &Path) -> Creds {
+    let (site, rs) = identity(dir, "site.id");
+    let (escrow, re) = identity(dir, "escrow.id");
+    let key = keyfile(dir, "k", 256);
+    Creds {
+        site,
+        rs,
+        escrow,
+        re,
+        key,
+    }
+}
+
+/// `plain` sealed (with these options) to both recipients and to the key file.
+fn seal_to_all(c: &Creds, options: &[&str], plain: Vec<u8>) -> Vec<u8> {
+    let args = [&["-e"][..], options, &["-r", &c.rs, "-r", &c.re, "-k"]].concat();
+    crypt(&args, &[&c.key], plain).stdout
 }
 
 fn open_with(id: &Path, input: Vec<u8>) -> Out {
@@ -160,9 +189,13 @@ fn only_canonical_recipients_and_identities_are_accepted() {
 #[test]
 fn a_stream_sealed_to_several_recipients_opens_with_each_identity() {
     let t = tmp();
-    let (site, rs) = identity(t.path(), "site.id");
-    let (escrow, re) = identity(t.path(), "escrow.id");
-    let key = keyfile(t.path(), "k", 256);
+    let Creds {
+        site,
+        rs,
+        escrow,
+        re,
+        key,
+    } = make_creds(t.path());
     let mut rng = Rng::new(16);
     for n in [0usize, 1, 65535, 65536, 65537, 300_000] {
         let plain = rng.bytes(n);
@@ -184,11 +217,7 @@ fn a_stream_sealed_to_several_recipients_opens_with_each_identity() {
     }
     // A key file and a recipient: either opens it; -k alone still writes v1.
     let plain = rng.bytes(5000);
-    let both = tool("sol-crypt")
-        .args(["-e", "-r", &re, "-k"])
-        .arg(&key)
-        .stdin(plain.clone())
-        .run();
+    let both = crypt(&["-e", "-r", &re, "-k"], &[&key], plain.clone());
     both.ok();
     let out = crypt(&["-d", "-k"], &[&key], both.stdout.clone());
     out.ok();
@@ -241,27 +270,19 @@ fn an_identity_without_a_stanza_is_named_and_refused_before_any_output() {
 #[test]
 fn every_changed_header_byte_fails_with_status_3_before_any_output() {
     let t = tmp();
-    let (site, rs) = identity(t.path(), "site.id");
-    let (_, re) = identity(t.path(), "escrow.id");
-    let k = keyfile(t.path(), "k", 256);
+    let c = make_creds(t.path());
     let plain = Rng::new(2).bytes(3000);
-    let sc = tool("sol-crypt")
-        .args(["-e", "--chunk-size", "1K", "-r", &rs, "-r", &re, "-k"])
-        .arg(&k)
-        .stdin(plain.clone())
-        .run()
-        .stdout
-        .clone();
+    let sc = seal_to_all(&c, &["--chunk-size", "1K"], plain.clone());
     let h = u32::from_be_bytes(sc[14..18].try_into().unwrap()) as usize;
     assert_eq!(h, 52 + 43 + 2 * 75 + 32);
-    assert!(open_with(&site, sc.clone()).ok().stdout == plain);
+    assert!(open_with(&c.site, sc.clone()).ok().stdout == plain);
     for at in 0..h {
         for bit in [0x01u8, 0x80] {
             let mut bad = sc.clone();
             bad[at] ^= bit;
             for creds in [
-                vec!["-i", site.to_str().unwrap()],
-                vec!["-k", k.to_str().unwrap()],
+                vec!["-i", c.site.to_str().unwrap()],
+                vec!["-k", c.key.to_str().unwrap()],
             ] {
                 let out = tool("sol-crypt")
                     .arg("-d")
@@ -286,13 +307,7 @@ fn every_changed_header_byte_fails_with_status_3_before_any_output() {
 #[test]
 fn committed_v2_vectors_give_their_expected_outcome() {
     let t = tmp();
-    let manifest = fs::read_to_string(vectors().join("manifest.tsv")).unwrap();
-    let reference = fs::read(vectors().join("plain-2500.bin")).unwrap();
-    let mut n = 0;
-    for line in manifest.lines().filter(|l| !l.starts_with('#')) {
-        let f: Vec<&str> = line.split('\t').collect();
-        let (name, creds, status, msg, plain) =
-            (f[0], f[1], f[2].parse::<i32>().unwrap(), f[3], f[4]);
+    check_vectors(&vectors(), 20, |creds, input| {
         let mut run = tool("sol-crypt").arg("-d");
         for c in creds.split(',') {
             // Mode 0600 is lost in git: private copies.
@@ -303,26 +318,8 @@ fn committed_v2_vectors_give_their_expected_outcome() {
             }
             run = run.arg(if c.ends_with(".id") { "-i" } else { "-k" }).arg(p);
         }
-        let out = run
-            .stdin(fs::read(vectors().join(format!("{name}.sc"))).unwrap())
-            .run();
-        assert_eq!(out.code, status, "vector {name}: {}", out.stderr);
-        if status == 0 {
-            assert!(
-                out.stdout == fs::read(vectors().join(plain)).unwrap(),
-                "vector {name}: plaintext"
-            );
-            assert_eq!(out.stderr, "");
-        } else {
-            out.one_line_with(msg);
-            assert!(
-                reference.starts_with(&out.stdout),
-                "vector {name}: unauthenticated output"
-            );
-        }
-        n += 1;
-    }
-    assert!(n >= 20, "only {n} vectors");
+        run.stdin(input).run()
+    });
     // The committed recipients are those of the committed identities.
     for who in ["site", "escrow"] {
         let id = t.path().join(format!("{who}.id"));
@@ -337,16 +334,8 @@ fn committed_v2_vectors_give_their_expected_outcome() {
 #[test]
 fn info_shows_the_stanzas_and_never_a_secret() {
     let t = tmp();
-    let (site, rs) = identity(t.path(), "site.id");
-    let (_, re) = identity(t.path(), "escrow.id");
-    let k = keyfile(t.path(), "k", 256);
-    let sc = tool("sol-crypt")
-        .args(["-e", "-r", &rs, "-r", &re, "-k"])
-        .arg(&k)
-        .stdin(Rng::new(3).bytes(100_000))
-        .run()
-        .stdout
-        .clone();
+    let c = make_creds(t.path());
+    let sc = seal_to_all(&c, &[], Rng::new(3).bytes(100_000));
     let out = tool("sol-crypt").arg("info").stdin(sc.clone()).run();
     out.ok();
     let s = out.stdout_str();
@@ -364,7 +353,7 @@ fn info_shows_the_stanzas_and_never_a_secret() {
             .unwrap()
             .to_string()
     };
-    let site_fp = fp(&site);
+    let site_fp = fp(&c.site);
     assert!(
         s.starts_with("format\tsol-crypt v2\ncipher\tAES-256-GCM\nchunk-size\t65536\nstanza\tkey-file key id "),
         "{s}"
@@ -376,9 +365,9 @@ fn info_shows_the_stanzas_and_never_a_secret() {
     assert_eq!(s.matches("stanza\tx25519").count(), 2, "{s}");
     assert!(s.ends_with("chunks\t2\ncomplete\tyes\n"), "{s}");
     // Nothing secret: not the identities, not the key.
-    let key_hex = fs::read_to_string(&k).unwrap();
+    let key_hex = fs::read_to_string(&c.key).unwrap();
     assert!(!s.contains(key_hex.trim()));
-    for line in fs::read_to_string(&site).unwrap().lines() {
+    for line in fs::read_to_string(&c.site).unwrap().lines() {
         assert!(!s.to_ascii_uppercase().contains(&line[line.len() - 20..]));
     }
     // A truncated v2 stream is incomplete, told without any key.
@@ -421,10 +410,7 @@ fn s3_mput_refuses_a_v2_stream_that_ended_early() {
 
 #[test]
 fn escrow_and_rotation_through_the_scripts() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    mission(&root, 2);
+    let (s3, t, root) = keyless_site(2);
     let keys = t.path().join("keys");
     fs::create_dir(&keys).unwrap();
     let (site, rs) = identity(&keys, "site.id");
@@ -437,158 +423,94 @@ fn escrow_and_rotation_through_the_scripts() {
     )
     .unwrap();
     let (r, d) = (root.display(), s3.url("sols"));
-    let backup = |rf: &Path, sols: &str| {
-        s3.env(sh(&format!(
-            "'{}' -R '{}' {sols} {d}",
-            script("sol-backup").display(),
-            rf.display()
-        )))
-        .run()
-    };
-    let out = backup(&recipients, &format!("'{r}'/sol0001"));
-    out.ok();
-    let restore = |id: &Path, sol: &str, to: &Path| {
-        s3.env(sh(&format!(
-            "'{}' -i '{}' {d} {sol} '{}'",
-            script("sol-restore").display(),
-            id.display(),
-            to.display()
-        )))
-        .run()
+    let backup_to =
+        |rf: &Path, sols: &str| backup(&s3, &format!("-R '{}' {sols} {d}", rf.display()));
+    backup_to(&recipients, &format!("'{r}'/sol0001")).ok();
+    let restore_with = |id: &Path, sol: &str, to: &Path| {
+        let (id, to) = (id.display(), to.display());
+        restore(&s3, &format!("-i '{id}' {d} {sol} '{to}'"))
     };
     // The site identity restores; so does the escrow one.
     let by_site = t.path().join("by-site");
-    restore(&site, "sol0001", &by_site).ok();
+    restore_with(&site, "sol0001", &by_site).ok();
     assert_same_tree(&root.join("sol0001"), &by_site.join("sol0001"));
     // The site identity is lost: the escrow identity restores.
     fs::remove_file(&site).unwrap();
     let by_escrow = t.path().join("by-escrow");
-    restore(&escrow, "sol0001", &by_escrow).ok();
+    restore_with(&escrow, "sol0001", &by_escrow).ok();
     assert_same_tree(&root.join("sol0001"), &by_escrow.join("sol0001"));
     // ... and the daily audit runs where an identity is.
-    let audit = s3
-        .env(sh(&format!(
-            "'{}' --sol sol0001 -i '{}' '{r}' {d}",
-            script("sol-audit").display(),
-            escrow.display()
-        )))
-        .run();
-    assert!(
-        audit.stdout_str().contains("1 ok"),
-        "{}\n{}",
-        audit.stdout_str(),
-        audit.stderr
-    );
+    let by = escrow.display();
+    audit(&s3, &format!("--sol sol0001 -i '{by}' '{r}' {d}")).stdout_has("1 ok");
 
     // Rotation: a new site identity; the recipients file changes; new sols are sealed to it.
     let (site2, rs2) = identity(&keys, "site2.id");
     let rotated = t.path().join("recipients2");
     fs::write(&rotated, format!("{rs2}\n{re}\n")).unwrap();
-    backup(&rotated, &format!("'{r}'/sol0002")).ok();
+    backup_to(&rotated, &format!("'{r}'/sol0002")).ok();
     let new = t.path().join("new");
-    restore(&site2, "sol0002", &new).ok();
+    restore_with(&site2, "sol0002", &new).ok();
     assert_same_tree(&root.join("sol0002"), &new.join("sol0002"));
     // The old sol opens with the identity it was sealed to (escrow here, the site one is
     // gone), not with the new site identity: status 3, named, nothing left in DEST.
     let wrong = t.path().join("wrong");
-    let out = restore(&site2, "sol0001", &wrong);
-    out.code(3);
-    assert!(
-        out.stderr.contains("no stanza in this stream for identity"),
-        "{}",
-        out.stderr
-    );
+    restore_with(&site2, "sol0001", &wrong)
+        .code(3)
+        .stderr_has("no stanza in this stream for identity");
     assert!(!wrong.join("sol0001").exists());
     // restore.mk with IDENTITY=.
     let made = t.path().join("made");
-    s3.env(sh(&format!(
-        "make -f '{}' FROM={d} DEST='{}' SOLS=sol0002 IDENTITY='{}'",
-        script("restore.mk").display(),
-        made.display(),
-        site2.display()
-    )))
-    .run()
-    .ok();
+    let (to, id) = (made.display(), site2.display());
+    let mk = make_restore(&format!(
+        "FROM={d} DEST='{to}' SOLS=sol0002 IDENTITY='{id}'"
+    ));
+    run_sh(&s3, &mk).ok();
     assert_same_tree(&root.join("sol0002"), &made.join("sol0002"));
 
     // The write-only host can still check coverage alone (no identity, no key).
-    let cov = s3
-        .env(sh(&format!(
-            "'{}' --coverage-only '{r}' {d}",
-            script("sol-audit").display()
-        )))
-        .run();
-    cov.ok();
-    assert!(
-        cov.stdout_str().contains("2 stored"),
-        "{}",
-        cov.stdout_str()
-    );
+    audit(&s3, &format!("--coverage-only '{r}' {d}"))
+        .ok()
+        .stdout_has("2 stored");
 }
 
 #[test]
 fn an_audit_with_an_identity_refreshes_to_recipients_and_needs_them() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    mission(&root, 1);
+    let (s3, t, root) = keyless_site(1);
     let (id, r) = identity(t.path(), "site.id");
     let rf = t.path().join("recipients");
     fs::write(&rf, format!("{r}\n")).unwrap();
     let (rt, d) = (root.display(), s3.url("s"));
-    s3.env(sh(&format!(
-        "'{}' -R '{}' '{rt}'/sol0001 {d}",
-        script("sol-backup").display(),
-        rf.display()
-    )))
-    .run()
-    .ok();
+    backup(&s3, &format!("-R '{}' '{rt}'/sol0001 {d}", rf.display())).ok();
     fs::write(root.join("sol0001/inst1/seq01/log001.txt"), b"changed").unwrap();
-    let audit = format!(
-        "'{}' --sol sol0001 -i '{}' '{rt}' {d}",
-        script("sol-audit").display(),
-        id.display()
-    );
+    let one = format!("--sol sol0001 -i '{}' '{rt}' {d}", id.display());
     // --refresh with only an identity cannot seal the new archive: usage, before any work.
-    let out = s3.env(sh(&format!("{audit} --refresh"))).run();
-    out.code(2);
-    assert!(
-        out.stderr.contains("--refresh with an identity needs -R"),
-        "{}",
-        out.stderr
-    );
+    audit(&s3, &format!("{one} --refresh"))
+        .code(2)
+        .stderr_has("--refresh with an identity needs -R");
     // -R is only for --refresh.
-    s3.env(sh(&format!("{audit} -R '{}'", rf.display())))
-        .run()
-        .code(2);
-    let out = s3
-        .env(sh(&format!("{audit} --refresh -R '{}'", rf.display())))
-        .run();
-    out.code(3);
-    assert!(
-        out.stdout_str().contains("sol0001: refreshed"),
-        "{}",
-        out.stdout_str()
-    );
+    let rf = rf.display();
+    audit(&s3, &format!("{one} -R '{rf}'")).code(2);
+    audit(&s3, &format!("{one} --refresh -R '{rf}'"))
+        .code(3)
+        .stdout_has("sol0001: refreshed");
     // The new archive is sealed to the recipient: the identity audits it clean.
-    s3.env(sh(&audit)).run().ok();
+    audit(&s3, &one).ok();
 }
 
 #[test]
 fn v2_decoding_survives_garbage_and_never_accepts_a_change() {
-    use crate::fuzz::{mutations, survives};
+    use crate::fuzz::{mutations, opened_or_refused, survives};
     let t = tmp();
     let (id, r) = identity(t.path(), "site.id");
     let k = keyfile(t.path(), "k", 256);
     let mut rng = Rng::new(0x16);
     let plain = rng.bytes(20_000);
-    let sc = tool("sol-crypt")
-        .args(["-e", "--chunk-size", "4K", "-r", &r, "-k"])
-        .arg(&k)
-        .stdin(plain.clone())
-        .run()
-        .stdout
-        .clone();
+    let sc = crypt(
+        &["-e", "--chunk-size", "4K", "-r", &r, "-k"],
+        &[&k],
+        plain.clone(),
+    )
+    .stdout;
     let h = u32::from_be_bytes(sc[14..18].try_into().unwrap()) as usize;
     let mut inputs = mutations(&sc, &mut rng, 40);
     // And mutations of the header alone, the new parser's input.
@@ -602,18 +524,7 @@ fn v2_decoding_survives_garbage_and_never_accepts_a_change() {
                 .args(creds)
                 .stdin(input.clone())
                 .run();
-            survives(&out, true);
-            if out.code == 0 {
-                assert!(
-                    out.stdout == plain,
-                    "mutation {i}: a changed stream accepted"
-                );
-            } else {
-                assert!(
-                    plain.starts_with(&out.stdout),
-                    "mutation {i}: unauthenticated output"
-                );
-            }
+            opened_or_refused(&out, &plain, i);
         }
         survives(&tool("sol-crypt").arg("info").stdin(input).run(), true);
     }

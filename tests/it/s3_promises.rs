@@ -10,14 +10,6 @@ use std::time::{Duration, Instant};
 use crate::s3env::{rt, server, Faults, Proxy, S3};
 use crate::util::*;
 
-fn mput(s3: &S3, key: &str, data: &[u8], extra: &[&str]) -> Out {
-    s3.tool("s3-mput")
-        .args(extra)
-        .arg(s3.url(key))
-        .stdin(data.to_vec())
-        .run()
-}
-
 /// No Rust Debug output in a message: the tell-tale shapes of `{:?}` of SDK errors.
 #[track_caller]
 fn readable(out: &Out) {
@@ -93,6 +85,35 @@ fn run_bounded(
     )
 }
 
+/// `s3-mput ARGS` of the key as a plain `Command` (to be signalled), through the proxy.
+fn mput_via(s3: &S3, proxy: &Proxy, args: &[&str], key: &str) -> std::process::Command {
+    let mut cmd = s3.command("s3-mput");
+    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(args)
+        .arg(s3.url(key));
+    cmd
+}
+
+/// A proxy that holds the answer to the first CompleteMultipartUpload for `hold` (and then
+/// cuts the connection, or forwards it).
+fn on_complete(s3: &S3, hold: Duration, cut: bool, seed: u64) -> Proxy {
+    Proxy::on_first(s3.addr, b"<CompleteMultipartUpload", hold, cut, seed)
+}
+
+/// How a signal that came after the upload was committed must end s3-mput: status 130 and
+/// the one line that says the object is stored, with its ETag.
+#[track_caller]
+fn assert_committed(code: i32, stderr: &str, url: &str, etag: &str) {
+    assert_eq!(code, 130, "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "s3-mput: {url}: interrupted after the upload was committed: the object is stored \
+             and complete (ETag {etag})\n"
+        )
+    );
+}
+
 /// SIGTERM to `pid` as soon as the proxy has forwarded the matched request.
 fn term_when_sent(matched: &std::sync::atomic::AtomicU64, pid: u32, what: &str) {
     let start = Instant::now();
@@ -120,8 +141,7 @@ fn a_server_that_dies_mid_upload_ends_it_within_the_retry_budget() {
         },
         1,
     );
-    let mut cmd = s3.command("s3-mput");
-    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint).args([
+    let args = [
         "--limit-rate",
         "30M",
         "--part-size",
@@ -130,8 +150,8 @@ fn a_server_that_dies_mid_upload_ends_it_within_the_retry_budget() {
         "3",
         "--timeout",
         "3",
-    ]);
-    cmd.arg(s3.url("dies"));
+    ];
+    let cmd = mput_via(&s3, &proxy, &args, "dies");
     let data = Rng::new(20).bytes(100 << 20);
     let (code, stderr, took) = run_bounded(cmd, data, Duration::from_secs(90), |_| {
         std::thread::sleep(Duration::from_millis(1500));
@@ -149,31 +169,16 @@ fn a_server_that_dies_mid_upload_ends_it_within_the_retry_budget() {
     assert!(s3.get("dies").is_none());
     // What is left is found and removed with the documented command.
     assert_eq!(s3.pending_uploads().len(), 1, "{:?}", s3.pending_uploads());
-    let out = s3
-        .tool("s3-ls")
-        .args(["--abort-older-than", "0s"])
-        .arg(s3.url(""))
-        .run();
-    out.ok();
-    assert!(
-        out.stdout_str().starts_with("dies\t"),
-        "{}",
-        out.stdout_str()
-    );
-    assert!(s3.pending_uploads().is_empty());
+    let o = s3.ls(&["--abort-older-than", "0s"], "").ok().stdout_str();
+    assert!(o.starts_with("dies\t"), "{o}");
+    s3.assert_no_pending_uploads();
 }
 
 // 2. A finished upload is reported as finished, with its ETag checked, on every server.
 #[test]
 fn a_lost_answer_to_complete_is_confirmed_by_the_key() {
     let s3 = S3::start();
-    let proxy = Proxy::on_first(
-        s3.addr,
-        b"<CompleteMultipartUpload",
-        Duration::ZERO,
-        true,
-        3,
-    );
+    let proxy = on_complete(&s3, Duration::ZERO, true, 3);
     let data = Rng::new(21).bytes(12 << 20);
     let out = s3
         .env_at(tool("s3-mput"), &proxy.endpoint)
@@ -209,7 +214,7 @@ fn print_always_shows_the_checked_multipart_etag() {
     // read: either way the key's ETag is checked and printed.
     let s3 = S3::start();
     let data = Rng::new(23).bytes(11 << 20);
-    let out = mput(&s3, "etag", &data, &["--part-size", "5M", "--print"]);
+    let out = s3.mput("etag", &data, &["--part-size", "5M", "--print"]);
     out.ok();
     readable(&out);
     assert_eq!(
@@ -222,56 +227,29 @@ fn print_always_shows_the_checked_multipart_etag() {
 #[test]
 fn sigterm_while_complete_is_in_flight_tells_the_truth() {
     let s3 = S3::start();
-    let proxy = Proxy::on_first(
-        s3.addr,
-        b"<CompleteMultipartUpload",
-        Duration::from_secs(2),
-        false,
-        5,
-    );
-    let mut cmd = s3.command("s3-mput");
-    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .args(["--part-size", "5M"])
-        .arg(s3.url("committed"));
+    let proxy = on_complete(&s3, Duration::from_secs(2), false, 5);
+    let cmd = mput_via(&s3, &proxy, &["--part-size", "5M"], "committed");
     let data = Rng::new(24).bytes(12 << 20);
     let matched = proxy.matched.clone();
     let (code, stderr, _) = run_bounded(cmd, data.clone(), Duration::from_secs(60), |pid| {
         term_when_sent(&matched, pid, "Complete");
     });
-    assert_eq!(code, 130, "{stderr}");
-    assert_eq!(
-        stderr,
-        format!(
-            "s3-mput: {}: interrupted after the upload was committed: the object is stored \
-             and complete (ETag {})\n",
-            s3.url("committed"),
-            multipart_etag(&data, 5 << 20)
-        )
-    );
+    let etag = multipart_etag(&data, 5 << 20);
+    assert_committed(code, &stderr, &s3.url("committed"), &etag);
     assert!(s3.get("committed").unwrap() == data);
-    assert!(s3.pending_uploads().is_empty());
+    s3.assert_no_pending_uploads();
 
     // The same for a single PUT, whose commit point is the PUT itself.
     let proxy = Proxy::on_first(s3.addr, b"PUT /", Duration::from_secs(2), false, 7);
-    let mut cmd = s3.command("s3-mput");
-    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .arg(s3.url("committed-single"));
+    let cmd = mput_via(&s3, &proxy, &[], "committed-single");
     let small = Rng::new(26).bytes(50_000);
     let matched = proxy.matched.clone();
     let (code, stderr, _) = run_bounded(cmd, small.clone(), Duration::from_secs(60), |pid| {
         term_when_sent(&matched, pid, "PUT");
     });
-    assert_eq!(code, 130, "{stderr}");
     use md5::{Digest, Md5};
-    assert_eq!(
-        stderr,
-        format!(
-            "s3-mput: {}: interrupted after the upload was committed: the object is stored \
-             and complete (ETag {:x})\n",
-            s3.url("committed-single"),
-            Md5::digest(&small)
-        )
-    );
+    let etag = format!("{:x}", Md5::digest(&small));
+    assert_committed(code, &stderr, &s3.url("committed-single"), &etag);
     assert!(s3.get("committed-single").unwrap() == small);
 }
 
@@ -377,10 +355,7 @@ fn s3_local_conditional_writes_are_atomic() {
 fn sigterm_while_create_is_in_flight_leaves_no_upload() {
     let s3 = S3::start();
     let proxy = Proxy::on_first(s3.addr, b"?uploads", Duration::from_millis(1500), false, 6);
-    let mut cmd = s3.command("s3-mput");
-    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .args(["--part-size", "5M"])
-        .arg(s3.url("creating"));
+    let cmd = mput_via(&s3, &proxy, &["--part-size", "5M"], "creating");
     let matched = proxy.matched.clone();
     let (code, stderr, _) = run_bounded(
         cmd,
@@ -399,33 +374,14 @@ fn sigterm_while_create_is_in_flight_leaves_no_upload() {
         )
     );
     assert!(s3.get("creating").is_none());
-    assert!(
-        s3.pending_uploads().is_empty(),
-        "left {:?}",
-        s3.pending_uploads()
-    );
+    s3.assert_no_pending_uploads();
 }
 
 #[test]
 fn pending_uploads_are_listed_and_aborted_by_age() {
     let s3 = S3::start();
-    let ids: Vec<String> = s3.sdk(|c, b| async move {
-        let mut ids = Vec::new();
-        for key in ["p/old-1", "p/old-2", "q/other"] {
-            let id = c
-                .create_multipart_upload()
-                .bucket(&b)
-                .key(key)
-                .send()
-                .await
-                .unwrap()
-                .upload_id
-                .unwrap();
-            ids.push(id);
-        }
-        ids
-    });
-    let out = s3.tool("s3-ls").arg("--uploads").arg(s3.url("p/")).run();
+    let ids = s3.start_uploads(&["p/old-1", "p/old-2", "q/other"]);
+    let out = s3.ls(&["--uploads"], "p/");
     out.ok();
     let lines: Vec<String> = out.stdout_str().lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
@@ -433,21 +389,13 @@ fn pending_uploads_are_listed_and_aborted_by_age() {
     assert!(lines[1].starts_with(&format!("p/old-2\t{}\t", ids[1])));
     // Younger than an hour: kept. moto 5.2.1 reports every upload as initiated on
     // 2010-11-10 (s3-ls(1)), so there they all look old and go.
-    let out = s3
-        .tool("s3-ls")
-        .args(["--abort-older-than", "1h"])
-        .arg(s3.url("p/"))
-        .run();
+    let out = s3.ls(&["--abort-older-than", "1h"], "p/");
     out.ok();
     let kept = if server() == "moto" { 1 } else { 3 };
     assert_eq!(s3.pending_uploads().len(), kept, "{}", out.stdout_str());
     // Older than zero seconds: the two under p/ go (on moto they went above), q/ stays.
     let went = if server() == "moto" { 0 } else { 2 };
-    let out = s3
-        .tool("s3-ls")
-        .args(["--abort-older-than", "0s"])
-        .arg(s3.url("p/"))
-        .run();
+    let out = s3.ls(&["--abort-older-than", "0s"], "p/");
     out.ok();
     assert_eq!(
         out.stderr
@@ -523,11 +471,8 @@ fn a_silent_endpoint_times_out_and_a_dead_one_is_refused() {
         out.one_line_with("no answer in 2 s (timed out) (gave up after 3 attempts)");
         readable(&out);
         // Three attempts of 2 s and two backoffs: well under the bound, whatever the load.
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{t}: {:?}",
-            start.elapsed()
-        );
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(30), "{t}: {took:?}");
     }
 }
 
@@ -535,7 +480,7 @@ fn a_silent_endpoint_times_out_and_a_dead_one_is_refused() {
 #[test]
 fn s3_errors_are_one_readable_line_with_a_hint() {
     let s3 = S3::start();
-    mput(&s3, "there", b"x", &[]).ok();
+    s3.mput("there", b"x", &[]).ok();
     // A wrong secret (moto does not check signatures).
     if server() != "moto" {
         let out = s3
@@ -582,7 +527,7 @@ fn s3_errors_are_one_readable_line_with_a_hint() {
     readable(&out);
     // A storage class the server does not accept (s3s-fs and Ceph refuse unknown ones).
     if server() != "moto" {
-        let out = mput(&s3, "sc", b"x", &["--storage-class", "NO_SUCH_CLASS"]);
+        let out = s3.mput("sc", b"x", &["--storage-class", "NO_SUCH_CLASS"]);
         out.code(1);
         readable(&out);
         out.one_line_with("storage");
@@ -597,15 +542,8 @@ fn conditional_complete_behaves_as_documented_for_this_server() {
     let outcome = s3.sdk(|c, b| async move {
         use aws_sdk_s3::primitives::ByteStream;
         use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-        let id = c
-            .create_multipart_upload()
-            .bucket(&b)
-            .key("cond")
-            .send()
-            .await
-            .unwrap()
-            .upload_id
-            .unwrap();
+        let started = c.create_multipart_upload().bucket(&b).key("cond").send();
+        let id = started.await.unwrap().upload_id.unwrap();
         let part = c
             .upload_part()
             .bucket(&b)
@@ -671,17 +609,9 @@ fn a_signal_after_the_commit_waits_only_the_timeout_budget() {
     // The server completes, but its answer is held for a minute: the signal waits two
     // --timeout, then the key decides.
     let s3 = S3::start();
-    let proxy = Proxy::on_first(
-        s3.addr,
-        b"<CompleteMultipartUpload",
-        Duration::from_secs(60),
-        false,
-        8,
-    );
-    let mut cmd = s3.command("s3-mput");
-    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .args(["--part-size", "5M", "--timeout", "2"])
-        .arg(s3.url("held"));
+    let proxy = on_complete(&s3, Duration::from_secs(60), false, 8);
+    let args = ["--part-size", "5M", "--timeout", "2"];
+    let cmd = mput_via(&s3, &proxy, &args, "held");
     let data = Rng::new(27).bytes(11 << 20);
     let matched = proxy.matched.clone();
     let signalled = std::sync::Arc::new(std::sync::Mutex::new(None));
@@ -691,16 +621,8 @@ fn a_signal_after_the_commit_waits_only_the_timeout_budget() {
         *at.lock().unwrap() = Some(Instant::now());
     });
     let waited = signalled.lock().unwrap().unwrap().elapsed();
-    assert_eq!(code, 130, "{stderr}");
-    assert_eq!(
-        stderr,
-        format!(
-            "s3-mput: {}: interrupted after the upload was committed: the object is stored \
-             and complete (ETag {})\n",
-            s3.url("held"),
-            multipart_etag(&data, 5 << 20)
-        )
-    );
+    let etag = multipart_etag(&data, 5 << 20);
+    assert_committed(code, &stderr, &s3.url("held"), &etag);
     // Two --timeout and a HEAD, not the minute the answer was held (nor Complete's retries).
     assert!(waited < Duration::from_secs(30), "{waited:?}");
     assert!(s3.pending_uploads().is_empty());
@@ -744,7 +666,7 @@ fn bad_endpoints_are_usage_errors_and_never_show_a_password() {
 #[test]
 fn a_closed_stdout_is_an_error_not_a_silent_loss() {
     let s3 = S3::start();
-    mput(&s3, "there", b"data", &[]).ok();
+    s3.mput("there", b"data", &[]).ok();
     for cmd in [
         format!("s3-mget {} >&-", s3.url("there")),
         format!("s3-ls {} >&-", s3.url("")),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::util::{tmp, tool, Rng, Run};
+use crate::util::{tmp, tool, Out, Rng, Run};
 
 const ACCESS: &str = "sol-test";
 const SECRET: &str = "sol-test-secret";
@@ -187,6 +187,38 @@ impl S3 {
                 })
                 .collect()
         })
+    }
+
+    /// No multipart upload is left pending in the bucket.
+    #[track_caller]
+    pub fn assert_no_pending_uploads(&self) {
+        let left = self.pending_uploads();
+        assert!(left.is_empty(), "left {left:?}");
+    }
+
+    /// Start a multipart upload of each key with the SDK (and leave it pending): their
+    /// UploadIds, in order.
+    pub fn start_uploads(&self, keys: &[&str]) -> Vec<String> {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        self.sdk(|c, b| async move {
+            let mut ids = Vec::new();
+            for key in keys {
+                let started = c.create_multipart_upload().bucket(&b).key(key).send();
+                ids.push(started.await.unwrap().upload_id.unwrap());
+            }
+            ids
+        })
+    }
+
+    /// `s3-ls ARGS` of the prefix, with this server's environment.
+    pub fn ls(&self, args: &[&str], prefix: &str) -> Out {
+        self.tool("s3-ls").args(args).arg(self.url(prefix)).run()
+    }
+
+    /// `s3-mput ARGS` of the key, with `data` on stdin.
+    pub fn mput(&self, key: &str, data: &[u8], args: &[&str]) -> Out {
+        let run = self.tool("s3-mput").args(args).arg(self.url(key));
+        run.stdin(data.to_vec()).run()
     }
 
     /// Run something with an SDK client of our own (the "other client" of interop tests).

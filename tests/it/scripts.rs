@@ -13,7 +13,6 @@ pub(crate) fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A mission of `n` small sols under `root`.
 /// A site: a mission of `n` sols in `t/mission`, a 256-bit key file, and an S3 server.
 pub(crate) struct Site {
     pub s3: S3,
@@ -23,14 +22,21 @@ pub(crate) struct Site {
 }
 
 pub(crate) fn site(n: usize) -> Site {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    mission(&root, n);
+    let (s3, t, root) = keyless_site(n);
     let key = keyfile(t.path(), "site.key", 256);
     Site { s3, t, root, key }
 }
 
+/// A site without a key file: an S3 server, and a mission of `n` sols in `t/mission`.
+pub(crate) fn keyless_site(n: usize) -> (S3, tempfile::TempDir, PathBuf) {
+    let s3 = S3::start();
+    let t = tmp();
+    let root = t.path().join("mission");
+    mission(&root, n);
+    (s3, t, root)
+}
+
+/// A mission of `n` small sols under `root`.
 pub(crate) fn mission(root: &Path, n: usize) {
     let mut r = Rng::new(77);
     for s in 1..=n {
@@ -64,96 +70,59 @@ fn fake(dir: &Path, name: &str, body: &str) {
 
 #[test]
 fn backup_skip_audit_and_restore_by_script_and_by_make() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    mission(&root, 3);
+    let Site { s3, t, root, key } = site(3);
     let pristine = t.path().join("pristine");
     copy_tree(&root, &pristine);
-    let key = keyfile(t.path(), "site.key", 256);
-    let k = key.display();
-    let dest = s3.url("sols");
-    let r = root.display();
+    let (k, r, dest) = (key.display(), root.display(), s3.url("sols"));
 
-    let out = s3
-        .env(sh(&format!(
-            "'{}' -j 2 -k '{k}' '{r}'/sol* {dest}",
-            script("sol-backup").display()
-        )))
-        .run();
-    out.ok();
-    assert!(
-        out.stdout_str()
-            .contains("summary: 3 sols: 3 ok, 0 skipped (stored already), 0 failed"),
-        "{}",
-        out.stdout_str()
-    );
-    let ls = s3
-        .tool("s3-ls")
-        .args(["--relative"])
-        .arg(s3.url("sols/"))
-        .run();
+    backup(&s3, &format!("-j 2 -k '{k}' '{r}'/sol* {dest}"))
+        .ok()
+        .stdout_has("summary: 3 sols: 3 ok, 0 skipped (stored already), 0 failed");
+    let ls = s3.ls(&["--relative"], "sols/");
     assert_eq!(ls.stdout_str().lines().count(), 3);
     assert!(ls.stdout_str().contains("sol0001.tar.gz.sc\t"));
 
     // The second night does nothing.
-    let again = s3
-        .env(sh(&format!(
-            "'{}' -k '{k}' '{r}'/sol* {dest}",
-            script("sol-backup").display()
-        )))
-        .run();
-    again.ok();
-    assert!(
-        again.stdout_str().contains("3 sols: 0 ok, 3 skipped"),
-        "{}",
-        again.stdout_str()
-    );
+    backup(&s3, &format!("-k '{k}' '{r}'/sol* {dest}"))
+        .ok()
+        .stdout_has("3 sols: 0 ok, 3 skipped");
 
-    let audit = format!(
-        "'{}' -n 3 -k '{k}' '{r}' {dest}",
-        script("sol-audit").display()
-    );
-    s3.env(sh(&audit)).run().ok();
+    let every = format!("-n 3 -k '{k}' '{r}' {dest}");
+    audit(&s3, &every).ok();
     // Changed, missing and extra files are caught and named.
     fs::write(root.join("sol0001/inst0/seq00/log000.txt"), b"tampered").unwrap();
     fs::remove_file(root.join("sol0002/images/frame.raw")).unwrap();
     fs::write(root.join("sol0003/intruder.txt"), b"new").unwrap();
-    let out = s3.env(sh(&audit)).run();
+    let out = audit(&s3, &every);
     out.code(3);
-    let report = out.stdout_str();
     for want in [
         "sol0001: changed: inst0/seq00/log000.txt",
         "sol0002: missing: images/frame.raw",
         "sol0003: extra: intruder.txt",
         "3 sols: 0 ok, 0 skipped (none), 3 failed",
     ] {
-        assert!(
-            report.contains(want),
-            "audit report lacks {want:?}:\n{report}"
-        );
+        out.stdout_has(want);
     }
 
     // Restore by script ...
     let restored = t.path().join("restored");
-    let out = s3
-        .env(sh(&format!(
-            "'{}' -j 2 -k '{k}' {dest} sol0001 sol0002 sol0003 '{}'",
-            script("sol-restore").display(),
+    restore(
+        &s3,
+        &format!(
+            "-j 2 -k '{k}' {dest} sol0001 sol0002 sol0003 '{}'",
             restored.display()
-        )))
-        .run();
-    out.ok();
+        ),
+    )
+    .ok();
     assert_same_tree(&pristine, &restored);
     // ... and by make -j, which then says it is up to date.
     let made = t.path().join("made");
-    let mk = format!(
-        "make -f '{}' FROM={dest} DEST='{}' LAST=3 KEY='{k}'",
-        script("restore.mk").display(),
+    let mk = make_restore(&format!(
+        "FROM={dest} DEST='{}' LAST=3 KEY='{k}'",
         made.display()
-    );
-    s3.env(sh(&format!("{mk} -j 4"))).run().ok();
-    s3.env(sh(&format!("{mk} -q"))).run().ok();
+    ));
+    run_sh(&s3, &format!("{mk} -j 4")).ok();
+    run_sh(&s3, &format!("{mk} -q")).ok();
     for s in ["sol0001", "sol0002", "sol0003"] {
         assert_same_tree(&pristine.join(s), &made.join(s));
     }
@@ -162,23 +131,12 @@ fn backup_skip_audit_and_restore_by_script_and_by_make() {
 #[test]
 fn a_failing_stage_fails_its_sol_and_stores_nothing() {
     let Site { s3, t, root, key } = site(2);
-    let backup = script("sol-backup");
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
 
     // An unusable key: a clear line, status 1, no object.
-    let out = s3
-        .env(sh(&format!(
-            "'{}' -k /nonexistent.key '{}'/sol0001 {}",
-            backup.display(),
-            root.display(),
-            s3.url("s")
-        )))
-        .run();
-    out.code(1);
-    assert!(
-        out.stderr.contains("key file '/nonexistent.key'"),
-        "{}",
-        out.stderr
-    );
+    backup(&s3, &format!("-k /nonexistent.key '{r}'/sol0001 {d}"))
+        .code(1)
+        .stderr_has("key file '/nonexistent.key'");
 
     // sol-zip dies mid-stream; sol-crypt seals what it got into a complete stream, but the
     // pipeline's verdict keeps s3-mput from completing. The other sol goes on.
@@ -188,27 +146,11 @@ fn a_failing_stage_fails_its_sol_and_stores_nothing() {
         "sol-zip",
         "head -c 100000; echo 'sol-zip: simulated crash' >&2; exit 1",
     );
-    let out = s3
-        .env(sh(&format!(
-            "PATH='{}':$PATH '{}' -k '{}' '{}'/sol0001 {}",
-            fakes.display(),
-            backup.display(),
-            key.display(),
-            root.display(),
-            s3.url("s")
-        )))
-        .run();
-    out.code(1);
-    assert!(
-        out.stdout_str().contains("sol0001          FAILED"),
-        "{}",
-        out.stdout_str()
-    );
-    assert!(
-        out.stderr.contains("sol0001: sol-zip: simulated crash"),
-        "{}",
-        out.stderr
-    );
+    let crashed = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
+    let out = run_sh(&s3, &faked(&fakes, &crashed));
+    out.code(1)
+        .stdout_has("sol0001          FAILED")
+        .stderr_has("sol0001: sol-zip: simulated crash");
     // Only the failing stage speaks: s3-mput's follow-on refusal is not shown.
     assert!(
         !out.stderr
@@ -217,40 +159,23 @@ fn a_failing_stage_fails_its_sol_and_stores_nothing() {
         out.stderr
     );
     assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
-    assert!(s3.pending_uploads().is_empty());
+    s3.assert_no_pending_uploads();
     // Without the fake, both sols go through.
-    let out = s3
-        .env(sh(&format!(
-            "'{}' -k '{}' '{}'/sol* {}",
-            backup.display(),
-            key.display(),
-            root.display(),
-            s3.url("s")
-        )))
-        .run();
-    out.ok();
-    assert!(out.stdout_str().contains("2 ok"));
+    backup(&s3, &format!("-k '{k}' '{r}'/sol* {d}"))
+        .ok()
+        .stdout_has("2 ok");
 }
 
 #[test]
 fn a_killed_restore_is_completed_by_a_rerun() {
     let Site { s3, t, root, key } = site(2);
-    let k = key.display();
-    s3.env(sh(&format!(
-        "'{}' -k '{k}' '{}'/sol* {}",
-        script("sol-backup").display(),
-        root.display(),
-        s3.url("s")
-    )))
-    .run()
-    .ok();
+    let (k, d) = (key.display(), s3.url("s"));
+    backup(&s3, &format!("-k '{k}' '{}'/sol* {d}", root.display())).ok();
     let dest = t.path().join("dest");
-    let mk = format!(
-        "make -f '{}' FROM={} DEST='{}' SOLS='sol0001 sol0002' KEY='{k}' -j 2",
-        script("restore.mk").display(),
-        s3.url("s"),
+    let mk = make_restore(&format!(
+        "FROM={d} DEST='{}' SOLS='sol0001 sol0002' KEY='{k}' -j 2",
         dest.display()
-    );
+    ));
     // A slow s3-mget, so the kill lands mid-restore.
     let fakes = t.path().join("fakes");
     let real = bin("s3-mget");
@@ -259,19 +184,14 @@ fn a_killed_restore_is_completed_by_a_rerun() {
         "s3-mget",
         &format!("sleep 3; exec '{}' \"$@\"", real.display()),
     );
-    let killed = s3
-        .env(sh(&format!(
-            "PATH='{}':$PATH timeout -s KILL 1 {mk}",
-            fakes.display()
-        )))
-        .run();
+    let killed = run_sh(&s3, &faked(&fakes, &format!("timeout -s KILL 1 {mk}")));
     assert_ne!(killed.code, 0, "the restore should have been killed");
     assert!(
         !dest.join("sol0001").exists() && !dest.join("sol0002").exists(),
         "a half sol was left in place"
     );
-    s3.env(sh(&mk)).run().ok();
-    s3.env(sh(&format!("{mk} -q"))).run().ok();
+    run_sh(&s3, &mk).ok();
+    run_sh(&s3, &format!("{mk} -q")).ok();
     for sol in ["sol0001", "sol0002"] {
         assert_same_tree(&root.join(sol), &dest.join(sol));
     }
@@ -279,49 +199,26 @@ fn a_killed_restore_is_completed_by_a_rerun() {
 
 #[test]
 fn audit_refresh_keeps_the_old_archive_and_uploads_the_new_one() {
-    let Site {
-        s3,
-        t: _t,
-        root,
-        key,
-    } = site(1);
+    let at = site_with_sol0001_stored(1);
+    let Site { s3, root, key, .. } = &at;
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    s3.env(sh(&format!(
-        "'{}' -k '{k}' '{r}'/sol0001 {d}",
-        script("sol-backup").display()
-    )))
-    .run()
-    .ok();
     fs::write(
         root.join("sol0001/inst1/seq01/log001.txt"),
         b"changed on purpose",
     )
     .unwrap();
-    let audit = format!(
-        "'{}' --sol sol0001 -k '{k}' '{r}' {d}",
-        script("sol-audit").display()
-    );
-    let out = s3.env(sh(&format!("{audit} --refresh"))).run();
-    out.code(3);
-    assert!(
-        out.stdout_str()
-            .contains("sol0001: refreshed (the old archive is kept as"),
-        "{}",
-        out.stdout_str()
-    );
-    let ls = s3
-        .tool("s3-ls")
-        .args(["--relative"])
-        .arg(s3.url("s/"))
-        .run()
-        .stdout_str();
+    let one = format!("--sol sol0001 -k '{k}' '{r}' {d}");
+    audit(s3, &format!("{one} --refresh"))
+        .code(3)
+        .stdout_has("sol0001: refreshed (the old archive is kept as");
+    let ls = s3.ls(&["--relative"], "s/").stdout_str();
     assert!(
         ls.lines()
             .any(|l| l.starts_with("sol0001.tar.gz.sc.replaced-")),
         "{ls}"
     );
     // The stored archive is now the new content; the audit passes.
-    s3.env(sh(&audit)).run().ok();
+    audit(s3, &one).ok();
 }
 
 // ---- issue 12: the nightly job at mission scale ------------------------------------------
@@ -329,6 +226,72 @@ fn audit_refresh_keeps_the_old_archive_and_uploads_the_new_one() {
 /// `bash -c` running SCRIPT with the tools on PATH and the server's credentials.
 pub(crate) fn run_sh(s3: &S3, script: &str) -> Out {
     s3.env(sh(script)).run()
+}
+
+/// The shell words that run scripts/NAME with ARGS (a shell fragment).
+pub(crate) fn call(name: &str, args: &str) -> String {
+    format!("'{}' {args}", script(name).display())
+}
+
+/// CMD with the fake tools in FAKES first on PATH.
+fn faked(fakes: &Path, cmd: &str) -> String {
+    format!("PATH='{}':$PATH {cmd}", fakes.display())
+}
+
+pub(crate) fn backup(s3: &S3, args: &str) -> Out {
+    run_sh(s3, &call("sol-backup", args))
+}
+
+pub(crate) fn audit(s3: &S3, args: &str) -> Out {
+    run_sh(s3, &call("sol-audit", args))
+}
+
+pub(crate) fn restore(s3: &S3, args: &str) -> Out {
+    run_sh(s3, &call("sol-restore", args))
+}
+
+/// The make command line that runs scripts/restore.mk with ARGS.
+pub(crate) fn make_restore(args: &str) -> String {
+    format!("make -f '{}' {args}", script("restore.mk").display())
+}
+
+/// A site without a key file whose `n` sols are all stored already: an S3 server with an
+/// object (a tiny body) for each under `sols/`, and a mission in `t/mission` of `n` sol
+/// directories, each holding one small `file`.
+pub(crate) fn stored_site(n: usize, file: &str) -> (S3, tempfile::TempDir, PathBuf) {
+    let s3 = S3::start();
+    let t = tmp();
+    let root = t.path().join("mission");
+    let mut keys = Vec::new();
+    for i in 1..=n {
+        let f = root.join(format!("sol{i:04}")).join(file);
+        fs::create_dir_all(f.parent().unwrap()).unwrap();
+        fs::write(f, b"x").unwrap();
+        keys.push(format!("sols/sol{i:04}.tar.gz.sc"));
+    }
+    put_many(&s3, keys);
+    (s3, t, root)
+}
+
+/// What `run` gives, and how long it took, told on stderr as `WHAT: DURATION`.
+pub(crate) fn timed(what: &str, run: impl FnOnce() -> Out) -> (Out, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let out = run();
+    let took = started.elapsed();
+    eprintln!("{what}: {took:?}");
+    (out, took)
+}
+
+/// A site whose first sol is stored already, as `s3://BUCKET/s/sol0001.tar.gz.sc`.
+pub(crate) fn site_with_sol0001_stored(n: usize) -> Site {
+    let at = site(n);
+    let (k, r) = (at.key.display(), at.root.display());
+    backup(
+        &at.s3,
+        &format!("-k '{k}' '{r}'/sol0001 {}", at.s3.url("s")),
+    )
+    .ok();
+    at
 }
 
 /// Store `keys` (tiny bodies) under the bucket, many at once.
@@ -394,20 +357,11 @@ pub(crate) fn rows_for<'a>(report: &'a str, sol: &str) -> Vec<&'a str> {
 fn a_symlinked_sol_is_refused_and_only_a_sol_directory_is_stored() {
     let Site { s3, t, root, key } = site(1);
     std::os::unix::fs::symlink(root.join("sol0001"), root.join("sol0002")).unwrap();
-    let b = script("sol-backup");
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     for arg in ["sol0002", "sol0002/"] {
-        let out = run_sh(
-            &s3,
-            &format!(
-                "'{}' -k '{}' '{}'/{arg} {}",
-                b.display(),
-                key.display(),
-                root.display(),
-                s3.url("s")
-            ),
-        );
-        out.code(2);
-        assert!(out.stderr.contains("a symbolic link"), "{}", out.stderr);
+        backup(&s3, &format!("-k '{k}' '{r}'/{arg} {d}"))
+            .code(2)
+            .stderr_has("a symbolic link");
     }
     assert!(s3.get("s/sol0002.tar.gz.sc").is_none());
     // A sol-tar that archives a link where the directory should be: refused, not stored.
@@ -425,26 +379,12 @@ fn a_symlinked_sol_is_refused_and_only_a_sol_directory_is_stored() {
             bin("sol-tar").display()
         ),
     );
-    let out = run_sh(
-        &s3,
-        &format!(
-            "PATH='{}':$PATH '{}' -k '{}' '{}'/sol0001 {}",
-            fakes.display(),
-            b.display(),
-            key.display(),
-            root.display(),
-            s3.url("s")
-        ),
-    );
-    out.code(1);
-    assert!(
-        out.stderr
-            .contains("the archive's first entry is 'sol0001', not the directory 'sol0001/'"),
-        "{}",
-        out.stderr
-    );
+    let linked = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
+    run_sh(&s3, &faked(&fakes, &linked))
+        .code(1)
+        .stderr_has("the archive's first entry is 'sol0001', not the directory 'sol0001/'");
     assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
-    assert!(s3.pending_uploads().is_empty());
+    s3.assert_no_pending_uploads();
 }
 
 /// Item 2: "already stored" is exact membership of whole keys: a long listing never makes
@@ -452,22 +392,13 @@ fn a_symlinked_sol_is_refused_and_only_a_sol_directory_is_stored() {
 /// like an option is just a name.
 #[test]
 fn already_stored_matches_whole_keys_and_cannot_be_fooled() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
-    mission(&root, 1);
+    let Site { s3, t, root, key } = site(1);
     fs::rename(root.join("sol0001"), root.join("-x")).unwrap();
     mission(&root, 1);
     fs::create_dir_all(root.join("sol0200/d")).unwrap();
     fs::write(root.join("sol0200/d/f"), b"data").unwrap();
-    let key = keyfile(t.path(), "site.key", 256);
-    let b = script("sol-backup");
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    run_sh(
-        &s3,
-        &format!("'{}' -k '{k}' -- '{r}'/-x '{r}'/sol0001 {d}", b.display()),
-    )
-    .ok();
+    backup(&s3, &format!("-k '{k}' -- '{r}'/-x '{r}'/sol0001 {d}")).ok();
     // 5,000 other keys, a key that fakes a "stored" line for sol0200, and one with shell
     // syntax in it.
     let keys: Vec<String> = (0..5000)
@@ -498,7 +429,7 @@ fn already_stored_matches_whole_keys_and_cannot_be_fooled() {
     if let Some(e) = refused {
         eprintln!("skipped: keys holding a newline: this server refuses them ({e})");
     }
-    let ls = s3.tool("s3-ls").arg("--relative").arg(s3.url("s/")).run();
+    let ls = s3.ls(&["--relative"], "s/");
     ls.ok();
     let listing = ls.stdout_str();
     let objects = 5002 + if newline_keys { 2 } else { 0 };
@@ -510,33 +441,18 @@ fn already_stored_matches_whole_keys_and_cannot_be_fooled() {
         );
     }
     assert!(!listing.lines().any(|l| l.starts_with("sol0200.tar.gz.sc")));
+    let both = call(
+        "sol-backup",
+        &format!("-j 2 -k '{k}' -- '{r}'/-x '{r}'/sol0001 {d}"),
+    );
     for _ in 0..3 {
-        let out = run_sh(
-            &s3,
-            &format!(
-                "cd '{}' && '{}' -j 2 -k '{k}' -- '{r}'/-x '{r}'/sol0001 {d}",
-                t.path().display(),
-                b.display()
-            ),
-        );
-        out.ok();
-        assert!(
-            out.stdout_str().contains("2 sols: 0 ok, 2 skipped"),
-            "{}\n{}",
-            out.stdout_str(),
-            out.stderr
-        );
+        run_sh(&s3, &format!("cd '{}' && {both}", t.path().display()))
+            .ok()
+            .stdout_has("2 sols: 0 ok, 2 skipped");
     }
-    let out = run_sh(
-        &s3,
-        &format!("'{}' -k '{k}' '{r}'/sol0200 {d}", b.display()),
-    );
-    out.ok();
-    assert!(
-        out.stdout_str().contains("1 sols: 1 ok"),
-        "{}",
-        out.stdout_str()
-    );
+    backup(&s3, &format!("-k '{k}' '{r}'/sol0200 {d}"))
+        .ok()
+        .stdout_has("1 sols: 1 ok");
     assert!(s3.get("s/sol0200.tar.gz.sc").is_some());
     assert!(!t.path().join("INJECTED").exists());
 }
@@ -551,27 +467,13 @@ fn two_soldirs_with_the_same_name_are_refused() {
     let key = keyfile(t.path(), "site.key", 256);
     let a = t.path().join("a/sol0001");
     let b = t.path().join("b/sol0001");
-    let out = run_sh(
+    let (a, b) = (a.display(), b.display());
+    backup(
         &s3,
-        &format!(
-            "'{}' -k '{}' '{}' '{}' {}",
-            script("sol-backup").display(),
-            key.display(),
-            a.display(),
-            b.display(),
-            s3.url("s")
-        ),
-    );
-    out.code(2);
-    assert!(
-        out.stderr.contains(&format!(
-            "'{}' and '{}' are both sol 'sol0001'",
-            a.display(),
-            b.display()
-        )),
-        "{}",
-        out.stderr
-    );
+        &format!("-k '{}' '{a}' '{b}' {}", key.display(), s3.url("s")),
+    )
+    .code(2)
+    .stderr_has(&format!("'{a}' and '{b}' are both sol 'sol0001'"));
     assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
 }
 
@@ -582,20 +484,17 @@ fn a_missing_object_is_status_1_with_one_line() {
     let Site { s3, t, root, key } = site(1);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     // sol-audit also finds the protection gap (sol0001 is not stored): status 4 (issue 13).
+    let dest = t.path().join("dest");
     for (cmd, code) in [
         (
-            format!(
-                "'{}' -k '{k}' {d} sol0001 '{}'",
-                script("sol-restore").display(),
-                t.path().join("dest").display()
+            call(
+                "sol-restore",
+                &format!("-k '{k}' {d} sol0001 '{}'", dest.display()),
             ),
             1,
         ),
         (
-            format!(
-                "'{}' --sol sol0001 -k '{k}' '{r}' {d}",
-                script("sol-audit").display()
-            ),
+            call("sol-audit", &format!("--sol sol0001 -k '{k}' '{r}' {d}")),
             4,
         ),
     ] {
@@ -610,7 +509,7 @@ fn a_missing_object_is_status_1_with_one_line() {
             out.stdout_str()
         );
     }
-    assert!(!t.path().join("dest/.sol0001.partial").exists());
+    assert!(!dest.join(".sol0001.partial").exists());
 }
 
 /// Item 6: a key sol-crypt refuses (readable by the group) is found once, before any
@@ -623,20 +522,14 @@ fn a_group_readable_key_is_refused_once_before_any_work() {
     let direct = tool("sol-crypt").args(["-e", "-k"]).arg(&key).run();
     direct.code(1);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let dest = t.path().join("dest");
     for cmd in [
-        format!(
-            "'{}' -j 2 -k '{k}' '{r}'/sol* {d}",
-            script("sol-backup").display()
+        call("sol-backup", &format!("-j 2 -k '{k}' '{r}'/sol* {d}")),
+        call(
+            "sol-restore",
+            &format!("-k '{k}' {d} sol0001 '{}'", dest.display()),
         ),
-        format!(
-            "'{}' -k '{k}' {d} sol0001 '{}'",
-            script("sol-restore").display(),
-            t.path().join("dest").display()
-        ),
-        format!(
-            "'{}' --sol sol0001 -k '{k}' '{r}' {d}",
-            script("sol-audit").display()
-        ),
+        call("sol-audit", &format!("--sol sol0001 -k '{k}' '{r}' {d}")),
     ] {
         let out = run_sh(&s3, &cmd);
         out.code(1);
@@ -682,13 +575,10 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
             bin("s3-mput").display()
         ),
     );
-    let backup = format!(
-        "PATH='{}':$PATH '{}' -j 2 -k '{k}' '{r}'/sol* {d}",
-        fakes.display(),
-        script("sol-backup").display()
-    );
+    let all = format!("-j 2 -k '{k}' '{r}'/sol* {d}");
+    let slow_backup = faked(&fakes, &call("sol-backup", &all));
     for target in ["group", "script", "group-int"] {
-        let out = terminated(&s3, &backup, 2.0, target);
+        let out = terminated(&s3, &slow_backup, 2.0, target);
         let o = out.stdout_str();
         assert!(
             o.ends_with("rc=130\n"),
@@ -701,18 +591,11 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
         let left = processes_mentioning(t.path());
         assert!(left.is_empty(), "TERM to the {target} left {left:?}");
         assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
-        assert!(s3.pending_uploads().is_empty());
+        s3.assert_no_pending_uploads();
     }
 
     // Restore and audit: a slow download.
-    run_sh(
-        &s3,
-        &format!(
-            "'{}' -j 2 -k '{k}' '{r}'/sol* {d}",
-            script("sol-backup").display()
-        ),
-    )
-    .ok();
+    backup(&s3, &all).ok();
     fake(
         &fakes,
         "s3-mget",
@@ -722,29 +605,20 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
         ),
     );
     let dest = t.path().join("dest");
-    let restore = format!(
-        "PATH='{}':$PATH '{}' -j 2 -k '{k}' {d} sol0001 sol0002 '{}'",
-        fakes.display(),
-        script("sol-restore").display(),
+    let both = format!("-j 2 -k '{k}' {d} sol0001 sol0002 '{}'", dest.display());
+    let mk = make_restore(&format!(
+        "-j 2 FROM={d} DEST='{}' SOLS='sol0001 sol0002' KEY='{k}'",
         dest.display()
-    );
-    let audit = format!(
-        "PATH='{}':$PATH '{}' -n 2 -k '{k}' '{r}' {d}",
-        fakes.display(),
-        script("sol-audit").display()
-    );
-    let mk = format!(
-        "PATH='{}':$PATH make -f '{}' -j 2 FROM={d} DEST='{}' SOLS='sol0001 sol0002' KEY='{k}'",
-        fakes.display(),
-        script("restore.mk").display(),
-        dest.display()
-    );
+    ));
     for (what, cmd) in [
-        ("restore", &restore),
-        ("audit", &audit),
-        ("restore.mk", &mk),
+        ("restore", call("sol-restore", &both)),
+        (
+            "audit",
+            call("sol-audit", &format!("-n 2 -k '{k}' '{r}' {d}")),
+        ),
+        ("restore.mk", mk),
     ] {
-        let out = terminated(&s3, cmd, 2.0, "group");
+        let out = terminated(&s3, &faked(&fakes, &cmd), 2.0, "group");
         let o = out.stdout_str();
         if what != "restore.mk" {
             assert!(o.ends_with("rc=130\n"), "{what}: {o}\n{}", out.stderr);
@@ -772,11 +646,7 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
         );
     }
     // A rerun completes.
-    run_sh(
-        &s3,
-        &restore.replace(&format!("PATH='{}':$PATH ", fakes.display()), ""),
-    )
-    .ok();
+    restore(&s3, &both).ok();
     assert_same_tree(&root.join("sol0001"), &dest.join("sol0001"));
 }
 
@@ -784,16 +654,8 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
 /// random audit report and skip a key whose sol name is not [A-Za-z0-9][A-Za-z0-9._-]*.
 #[test]
 fn listed_keys_never_run_as_commands() {
-    let Site { s3, t, root, key } = site(1);
+    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    run_sh(
-        &s3,
-        &format!(
-            "'{}' -k '{k}' '{r}'/sol0001 {d}",
-            script("sol-backup").display()
-        ),
-    )
-    .ok();
     let evil = "zzzz'`touch${IFS}INJECTED`'";
     let stored = s3.get("s/sol0001.tar.gz.sc").unwrap();
     s3.sdk(|c, b| async move {
@@ -806,44 +668,23 @@ fn listed_keys_never_run_as_commands() {
             .unwrap();
     });
     let dest = t.path().join("dest");
-    let out = run_sh(
-        &s3,
-        &format!(
-            "cd '{}' && make -f '{}' -j 2 FROM={d} DEST='{}' LAST=2 KEY='{k}'",
-            t.path().display(),
-            script("restore.mk").display(),
-            dest.display()
-        ),
-    );
-    out.ok();
-    assert!(out.stderr.contains("skipped key"), "{}", out.stderr);
+    let here = format!("cd '{}' &&", t.path().display());
+    let mk = make_restore(&format!(
+        "-j 2 FROM={d} DEST='{}' LAST=2 KEY='{k}'",
+        dest.display()
+    ));
+    run_sh(&s3, &format!("{here} {mk}"))
+        .ok()
+        .stderr_has("skipped key");
     assert!(dest.join("sol0001").is_dir());
-    let out = run_sh(
-        &s3,
-        &format!(
-            "cd '{}' && '{}' -n 5 -k '{k}' '{r}' {d}",
-            t.path().display(),
-            script("sol-audit").display()
-        ),
-    );
-    out.ok();
-    assert!(out.stderr.contains("skipped key"), "{}", out.stderr);
-    assert!(
-        out.stdout_str().contains("1 sols: 1 ok"),
-        "{}",
-        out.stdout_str()
-    );
+    let random = call("sol-audit", &format!("-n 5 -k '{k}' '{r}' {d}"));
+    run_sh(&s3, &format!("{here} {random}"))
+        .ok()
+        .stderr_has("skipped key")
+        .stdout_has("1 sols: 1 ok");
     assert!(!t.path().join("INJECTED").exists());
     // Operands are names, never paths or options.
-    let out = run_sh(
-        &s3,
-        &format!(
-            "'{}' -k '{k}' {d} ../etc '{}'",
-            script("sol-restore").display(),
-            dest.display()
-        ),
-    );
-    out.code(2);
+    restore(&s3, &format!("-k '{k}' {d} ../etc '{}'", dest.display())).code(2);
 }
 
 /// Item 9: an archive whose top entry is a link (DEST/solfake -> /etc) is refused with
@@ -867,23 +708,17 @@ fn restore_refuses_an_archive_whose_sol_is_a_link() {
     )
     .ok();
     let dest = t.path().join("dest");
-    let out = run_sh(
+    restore(
         &s3,
         &format!(
-            "'{}' -k '{}' {} solfake '{}'",
-            script("sol-restore").display(),
+            "-k '{}' {} solfake '{}'",
             key.display(),
             s3.url("s"),
             dest.display()
         ),
-    );
-    out.code(3);
-    assert!(
-        out.stderr
-            .contains("does not hold the directory 'solfake/'"),
-        "{}",
-        out.stderr
-    );
+    )
+    .code(3)
+    .stderr_has("does not hold the directory 'solfake/'");
     let left: Vec<_> = fs::read_dir(&dest)
         .unwrap()
         .flatten()
@@ -902,17 +737,13 @@ fn a_partly_failing_du_keeps_the_report_whole() {
         "du",
         "echo \"123\t${!#}\"; echo 'du: cannot read directory: Permission denied' >&2; exit 1",
     );
-    let out = run_sh(
-        &s3,
-        &format!(
-            "PATH='{}':$PATH '{}' -k '{}' '{}'/sol0001 {}",
-            fakes.display(),
-            script("sol-backup").display(),
-            key.display(),
-            root.display(),
-            s3.url("s")
-        ),
+    let one = format!(
+        "-k '{}' '{}'/sol0001 {}",
+        key.display(),
+        root.display(),
+        s3.url("s")
     );
+    let out = run_sh(&s3, &faked(&fakes, &call("sol-backup", &one)));
     out.ok();
     let o = out.stdout_str();
     let rows = rows_for(&o, "sol0001");
@@ -932,33 +763,17 @@ fn a_partly_failing_du_keeps_the_report_whole() {
 /// instead of listing 5,000 rows.
 #[test]
 fn five_thousand_stored_sols_are_skipped_within_a_minute() {
-    let s3 = S3::start();
-    let t = tmp();
-    let root = t.path().join("mission");
+    let started = std::time::Instant::now();
+    let (s3, t, root) = stored_site(5000, "f");
     let key = keyfile(t.path(), "site.key", 256);
-    let started = std::time::Instant::now();
-    let mut keys = Vec::new();
-    for i in 1..=5000 {
-        let sol = root.join(format!("sol{i:04}"));
-        fs::create_dir_all(&sol).unwrap();
-        fs::write(sol.join("f"), b"x").unwrap();
-        keys.push(format!("sols/sol{i:04}.tar.gz.sc"));
-    }
-    put_many(&s3, keys);
     eprintln!("5,000 sols and objects made in {:?}", started.elapsed());
-    let started = std::time::Instant::now();
-    let out = run_sh(
-        &s3,
-        &format!(
-            "'{}' -j 4 -k '{}' '{}'/sol* {}",
-            script("sol-backup").display(),
-            key.display(),
-            root.display(),
-            s3.url("sols")
-        ),
+    let all = format!(
+        "-j 4 -k '{}' '{}'/sol* {}",
+        key.display(),
+        root.display(),
+        s3.url("sols")
     );
-    let took = started.elapsed();
-    eprintln!("sol-backup -j 4 of 5,000 stored sols: {took:?}");
+    let (out, took) = timed("sol-backup -j 4 of 5,000 stored sols", || backup(&s3, &all));
     out.ok();
     let o = out.stdout_str();
     assert!(o.contains("summary: 5000 sols: 0 ok, 5000 skipped"), "{o}");
@@ -972,12 +787,7 @@ fn five_thousand_stored_sols_are_skipped_within_a_minute() {
 fn the_report_is_fit_for_the_morning_mail() {
     let Site { s3, t, root, key } = site(3);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let b = script("sol-backup");
-    run_sh(
-        &s3,
-        &format!("'{}' -k '{k}' '{r}'/sol0001 '{r}'/sol0002 {d}", b.display()),
-    )
-    .ok();
+    backup(&s3, &format!("-k '{k}' '{r}'/sol0001 '{r}'/sol0002 {d}")).ok();
     // A special file makes sol-tar warn; the sol is still stored.
     let fifo = root.join("sol0003/pipe");
     let made = std::process::Command::new("mkfifo")
@@ -985,10 +795,7 @@ fn the_report_is_fit_for_the_morning_mail() {
         .status()
         .unwrap();
     assert!(made.success());
-    let out = run_sh(
-        &s3,
-        &format!("'{}' -j 2 -k '{k}' '{r}'/sol* {d}", b.display()),
-    );
+    let out = backup(&s3, &format!("-j 2 -k '{k}' '{r}'/sol* {d}"));
     let o = out.stdout_str();
     assert!(o.contains("\nstarted 20"), "{o}");
     assert!(
@@ -1011,33 +818,20 @@ fn the_report_is_fit_for_the_morning_mail() {
         );
     }
     fs::remove_file(&fifo).ok();
-    run_sh(
-        &s3,
-        &format!("'{}' -k '{k}' --force '{r}'/sol0003 {d}", b.display()),
-    )
-    .ok();
+    backup(&s3, &format!("-k '{k}' --force '{r}'/sol0003 {d}")).ok();
 
-    let out = run_sh(
-        &s3,
-        &format!(
-            "'{}' -n 3 -k '{k}' '{r}' {d}",
-            script("sol-audit").display()
-        ),
-    );
+    let out = audit(&s3, &format!("-n 3 -k '{k}' '{r}' {d}"));
     out.ok();
     let o = out.stdout_str();
     assert!(o.contains("FILES") && o.contains("DIFFERENCES"), "{o}");
     assert!(!o.contains(" IN ") && !o.contains("RATE"), "{o}");
 
     let dest = t.path().join("dest");
-    let out = run_sh(
-        &s3,
-        &format!(
-            "make -f '{}' -j 3 FROM={d} DEST='{}' LAST=3 KEY='{k}'",
-            script("restore.mk").display(),
-            dest.display()
-        ),
-    );
+    let mk = make_restore(&format!(
+        "-j 3 FROM={d} DEST='{}' LAST=3 KEY='{k}'",
+        dest.display()
+    ));
+    let out = run_sh(&s3, &mk);
     out.ok();
     let o = out.stdout_str();
     assert_eq!(o.matches("summary:").count(), 1, "{o}");
@@ -1051,11 +845,13 @@ fn install_puts_everything_where_the_crontab_looks() {
     let t = tmp();
     let prefix = t.path().join("opt-sol");
     let from = bin("sol-tar").parent().unwrap().to_path_buf();
-    sh(&format!(
-        "'{}' --prefix '{}' --from '{}'",
-        script("install").display(),
-        prefix.display(),
-        from.display()
+    sh(&call(
+        "install",
+        &format!(
+            "--prefix '{}' --from '{}'",
+            prefix.display(),
+            from.display()
+        ),
     ))
     .run()
     .ok();
@@ -1106,26 +902,9 @@ fn install_puts_everything_where_the_crontab_looks() {
 #[test]
 fn backup_aborts_pending_uploads_over_a_day_old_under_its_prefix() {
     // A multipart upload a killed run left pending under the prefix, and one elsewhere.
-    let Site {
-        s3,
-        t: _t,
-        root,
-        key,
-    } = site(1);
-    let ids: Vec<String> = s3.sdk(|c, b| async move {
-        let mut ids = Vec::new();
-        for k in ["sols/sol0001.tar.gz.sc", "other/x"] {
-            let out = c
-                .create_multipart_upload()
-                .bucket(&b)
-                .key(k)
-                .send()
-                .await
-                .unwrap();
-            ids.push(out.upload_id.unwrap());
-        }
-        ids
-    });
+    let at = site(1);
+    let Site { s3, root, key, .. } = &at;
+    let ids = s3.start_uploads(&["sols/sol0001.tar.gz.sc", "other/x"]);
     // Make the first one two days old where the test can (s3s-fs keeps the start time as
     // a file's mtime); moto 5.2.1 reports every upload as started in 2010; a real server
     // (Ceph RGW) keeps it young: then it must be kept.
@@ -1142,15 +921,15 @@ fn backup_aborts_pending_uploads_over_a_day_old_under_its_prefix() {
         }
         None => server() == "moto",
     };
-    let out = s3
-        .env(sh(&format!(
-            "'{}' -k '{}' '{}'/sol0001 {}",
-            script("sol-backup").display(),
+    let out = backup(
+        s3,
+        &format!(
+            "-k '{}' '{}'/sol0001 {}",
             key.display(),
             root.display(),
             s3.url("sols")
-        )))
-        .run();
+        ),
+    );
     out.ok();
     let left = s3.pending_uploads();
     if aged {

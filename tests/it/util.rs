@@ -306,6 +306,23 @@ impl Out {
             self.label,
             self.stderr
         );
+        self.stderr_has(part)
+    }
+    /// stdout contains `part`.
+    #[track_caller]
+    pub fn stdout_has(&self, part: &str) -> &Out {
+        let stdout = self.stdout_str();
+        assert!(
+            stdout.contains(part),
+            "`{}`: stdout lacks {part:?}:\n{stdout}\nstderr:\n{}",
+            self.label,
+            self.stderr
+        );
+        self
+    }
+    /// stderr contains `part` (on any of its lines).
+    #[track_caller]
+    pub fn stderr_has(&self, part: &str) -> &Out {
         assert!(
             self.stderr.contains(part),
             "`{}`: stderr lacks {part:?}:\n{}",
@@ -558,18 +575,32 @@ pub fn tmp() -> tempfile::TempDir {
         .unwrap()
 }
 
-/// A key file of mode 0600 made by `sol-crypt keygen`.
 /// `data` sealed by `sol-crypt -e -k key` (which must succeed).
 pub fn seal(key: &Path, data: impl Into<Vec<u8>>) -> Vec<u8> {
-    let out = tool("sol-crypt")
-        .args(["-e", "-k"])
-        .arg(key)
-        .stdin(data)
-        .run();
+    let out = sol_crypt(&["-e", "-k"], key).stdin(data).run();
     out.ok();
     out.stdout.clone()
 }
 
+/// `sol-crypt ARGS FILE`: the file (a key, a passphrase, an identity) last.
+pub fn sol_crypt(args: &[&str], file: &Path) -> Run {
+    tool("sol-crypt").args(args).arg(file)
+}
+
+/// A temporary directory holding a key file `k` of `bits` bits.
+pub fn tmp_with_key(bits: u32) -> (tempfile::TempDir, PathBuf) {
+    let t = tmp();
+    let k = keyfile(t.path(), "k", bits);
+    (t, k)
+}
+
+/// `text` written to `path` with mode 0600 (key, passphrase and identity files).
+pub fn private_file(path: &Path, text: impl AsRef<[u8]>) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A key file of mode 0600 made by `sol-crypt keygen`.
 pub fn keyfile(dir: &Path, name: &str, bits: u32) -> PathBuf {
     let p = dir.join(name);
     tool("sol-crypt")
