@@ -1,58 +1,63 @@
-//! A TCP proxy that counts the bytes the server sends: what a restore costs on the wire.
+//! A TCP proxy that counts the bytes the server sends: what a download or a restore costs
+//! on the wire (s3_ranges, restore_path).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread;
 
+/// A TCP proxy (plain threads) that counts the bytes the server sends the client.
 pub struct Counter {
-    /// http://127.0.0.1:PORT, to give a tool as its endpoint.
     pub endpoint: String,
+    addr: SocketAddr,
     down: Arc<AtomicU64>,
-    connections: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Counter {
-    /// Forward every connection to `upstream` (one thread each way; the listener lives as
-    /// long as the test process).
     pub fn start(upstream: SocketAddr) -> Counter {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
         let down = Arc::new(AtomicU64::new(0));
-        let connections = Arc::new(AtomicU64::new(0));
-        let (d, c) = (down.clone(), connections.clone());
-        thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, s) = (down.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = conn else { continue };
                 let Ok(server) = TcpStream::connect(upstream) else {
                     continue;
                 };
-                c.fetch_add(1, Ordering::Relaxed);
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                thread::spawn(move || pump(c2, s2, None));
+                std::thread::spawn(move || forward(c2, s2, None));
                 let d = d.clone();
-                thread::spawn(move || pump(server, client, Some(d)));
+                std::thread::spawn(move || forward(server, client, Some(d)));
             }
         });
         Counter {
-            endpoint,
+            endpoint: format!("http://{addr}"),
+            addr,
             down,
-            connections,
+            stop,
         }
     }
 
-    /// Bytes the server has sent so far (headers included).
-    pub fn down(&self) -> u64 {
-        self.down.load(Ordering::SeqCst)
-    }
-
-    pub fn connections(&self) -> u64 {
-        self.connections.load(Ordering::SeqCst)
+    /// Bytes sent by the server since the last call.
+    pub fn take(&self) -> u64 {
+        self.down.swap(0, Ordering::SeqCst)
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<AtomicU64>>) {
+impl Drop for Counter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wakes the accepting thread
+    }
+}
+
+fn forward(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<AtomicU64>>) {
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = match from.read(&mut buf) {
@@ -67,4 +72,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<AtomicU64>>) {
         }
     }
     let _ = to.shutdown(Shutdown::Write);
+}
+
+impl Counter {
+    /// Bytes the server has sent so far (headers included).
+    pub fn down(&self) -> u64 {
+        self.down.load(Ordering::SeqCst)
+    }
 }

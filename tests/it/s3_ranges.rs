@@ -5,13 +5,11 @@
 // A list holding one range is what a `--range` of one range is.
 #![allow(clippy::single_range_in_vec_init)]
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::counting::Counter;
 use crate::s3env::{Faults, Proxy, S3};
 use crate::util::*;
 
@@ -92,74 +90,6 @@ fn etag_of(s3: &S3, key: &str) -> String {
     })
 }
 
-/// A TCP proxy (plain threads) that counts the bytes the server sends the client.
-struct Counting {
-    endpoint: String,
-    addr: SocketAddr,
-    down: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Counting {
-    fn start(upstream: SocketAddr) -> Counting {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let down = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (d, s) = (down.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(client) = conn else { continue };
-                let Ok(server) = TcpStream::connect(upstream) else {
-                    continue;
-                };
-                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || forward(c2, s2, None));
-                let d = d.clone();
-                std::thread::spawn(move || forward(server, client, Some(d)));
-            }
-        });
-        Counting {
-            endpoint: format!("http://{addr}"),
-            addr,
-            down,
-            stop,
-        }
-    }
-
-    /// Bytes sent by the server since the last call.
-    fn take(&self) -> u64 {
-        self.down.swap(0, Ordering::SeqCst)
-    }
-}
-
-impl Drop for Counting {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr); // wakes the accepting thread
-    }
-}
-
-fn forward(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<AtomicU64>>) {
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if let Some(c) = &count {
-            c.fetch_add(n as u64, Ordering::SeqCst);
-        }
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown(Shutdown::Write);
-}
-
 #[test]
 fn ranges_are_byte_exact_on_single_and_multipart_objects() {
     let s3 = S3::start();
@@ -216,7 +146,7 @@ fn hundreds_of_small_ranges_cross_the_wire_as_about_their_own_bytes() {
     let s3 = S3::start();
     let data = Rng::new(104).bytes(24 << 20);
     mput(&s3, "obj", &data, &["--part-size", "5M"]).ok();
-    let counter = Counting::start(s3.addr);
+    let counter = Counter::start(s3.addr);
     let n = data.len() as u64;
 
     // The counter sees what crosses: a whole download is at least the object.
