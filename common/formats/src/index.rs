@@ -263,7 +263,9 @@ fn num(s: &str) -> Result<u64, String> {
     s.parse().map_err(|_| format!("'{s}' is too large"))
 }
 
-fn trim_slash(p: &[u8]) -> &[u8] {
+/// A name without its leading "./" and trailing '/': how PATHs and member names are compared
+/// (here and by `sol-tar extract PATH...`).
+pub fn trim_slash(p: &[u8]) -> &[u8] {
     let mut p = p;
     while p.len() > 1 && p.ends_with(b"/") {
         p = &p[..p.len() - 1];
