@@ -242,6 +242,7 @@ pub fn extract(input: impl Read, dest: &Path, opts: &Options) -> anyhow::Result<
     fs::create_dir_all(dest).with_context(|| format!("'{}'", dest.display()))?;
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
+    writers::remove_partial_files_on_signal();
     let (mut archive, mut check) = stream::open(input)?;
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
@@ -410,6 +411,7 @@ pub fn extract(input: impl Read, dest: &Path, opts: &Options) -> anyhow::Result<
             // Written here in BLOCK-sized writes (the tar crate's unpack writes 8 KiB at a time).
             let block = big.get_or_insert_with(|| vec![0u8; BLOCK]);
             // A file not completely written is removed: no half file keeps a real name.
+            let _writing = writers::Writing::new(&path);
             let mut out = match writers::create(&path) {
                 Ok(f) => Some(f),
                 Err(e) => {

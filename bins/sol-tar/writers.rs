@@ -11,6 +11,8 @@
 //! A file that could not be written completely is removed, so no half file keeps a real
 //! name. An error that dooms the rest of the extraction (see [`dooms`]) is recorded instead
 //! of printed, the writers skip every later file, and the reader stops with that one line.
+//! A file being written when SIGINT, SIGTERM or SIGHUP arrives is removed too (see
+//! [`remove_partial_files_on_signal`]).
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -19,7 +21,7 @@ use std::os::unix::fs::{fchown, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
 use filetime::FileTime;
@@ -247,6 +249,73 @@ fn work(rx: &Mutex<Receiver<Msg>>, failed: &AtomicBool, fatal: &Fatal, dest: &Pa
     }
 }
 
+/// The files being written now, by the reader (a large file) and the writers.
+static WRITING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn writing_now() -> MutexGuard<'static, Vec<PathBuf>> {
+    WRITING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// While this lives, `path` is being written: a signal that ends the extraction removes it.
+pub struct Writing(PathBuf);
+
+impl Writing {
+    pub fn new(path: &Path) -> Writing {
+        writing_now().push(path.to_path_buf());
+        Writing(path.to_path_buf())
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        let mut w = writing_now();
+        if let Some(i) = w.iter().position(|p| *p == self.0) {
+            w.swap_remove(i);
+        }
+    }
+}
+
+/// From here on SIGINT, SIGTERM and SIGHUP (those not ignored when the process started) are
+/// taken by one thread, which removes every file being written and then ends the process by
+/// that signal: an interrupted extraction leaves no half file under a real name, even when
+/// its input has stalled. Call before any other thread starts (threads inherit the mask).
+pub fn remove_partial_files_on_signal() {
+    // SAFETY: plain libc calls on local, initialised signal sets; the thread below only
+    // unlinks paths and re-raises the signal it received.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_IGN
+            {
+                libc::sigaddset(&mut set, sig);
+            }
+        }
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return;
+        }
+        thread::spawn(move || {
+            let mut sig: libc::c_int = 0;
+            if libc::sigwait(&set, &mut sig) != 0 {
+                return;
+            }
+            let writing = writing_now(); // held: no writer starts another file
+            for path in writing.iter() {
+                let _ = fs::remove_file(path);
+            }
+            libc::signal(sig, libc::SIG_DFL);
+            let mut one: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut one);
+            libc::sigaddset(&mut one, sig);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &one, std::ptr::null_mut());
+            libc::raise(sig);
+            std::process::exit(128 + sig);
+        });
+    }
+}
+
 /// Run `create` (which makes something at `path`); if something is already there, remove it
 /// (never following it) and run `create` once more.
 pub fn replacing<T>(path: &Path, create: impl Fn() -> io::Result<T>) -> io::Result<T> {
@@ -283,6 +352,7 @@ pub fn set_meta(f: &File, owner: Option<(u64, u64)>, mode: u32, mtime: u64) -> i
 
 /// Write a small file whole; a file begun but not completed is removed.
 fn write_file(job: &FileJob) -> io::Result<()> {
+    let _writing = Writing::new(&job.path);
     let mut f = create(&job.path)?;
     if let Err(e) = f.write_all(&job.data) {
         drop(f);

@@ -1242,3 +1242,73 @@ fn keep_old_files_keeps_what_is_there_and_extracts_what_is_missing() {
         .ok();
     assert_same_tree(&src, &dest);
 }
+
+/// A signal during extraction leaves no half-written file under its real name: the file being
+/// written is removed and the process ends by that signal, also when its input has stalled
+/// (sol-restore's last step copies restored files into place through `sol-tar extract`; a
+/// Ctrl-C there left a truncated file that the next run then kept).
+#[test]
+fn a_signal_mid_file_removes_the_half_written_file() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let t = tmp();
+        let src = t.path().join("src/sol0001");
+        fs::create_dir_all(src.join("d")).unwrap();
+        fs::write(src.join("d/a.txt"), b"small\n").unwrap();
+        fs::write(src.join("d/big.bin"), Rng::new(5).bytes(24 << 20)).unwrap();
+        let stream = tool("sol-tar")
+            .args(["create", "-C"])
+            .arg(t.path().join("src"))
+            .arg("sol0001")
+            .run();
+        stream.ok();
+        let dest = t.path().join("dest");
+        let mut child = Command::new(bin("sol-tar"))
+            .args(["extract", "-C"])
+            .arg(&dest)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // Half of the big file, then the input stalls (stdin stays open).
+        stdin.write_all(&stream.stdout[..12 << 20]).unwrap();
+        stdin.flush().unwrap();
+        let big = dest.join("sol0001/d/big.bin");
+        let start = Instant::now();
+        while fs::metadata(&big).map_or(0, |m| m.len()) < 4 << 20 {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "big.bin never grew"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: kill on the child's pid.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "signal {sig}: sol-tar extract did not end with its input stalled"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        drop(stdin);
+        assert_eq!(status.signal(), Some(sig), "{status:?}");
+        assert!(
+            !big.exists(),
+            "signal {sig}: a half-written big.bin ({} bytes) is left under its real name",
+            fs::metadata(&big).unwrap().len()
+        );
+        // A small file still queued for the writers is not written at all, never in part.
+        if let Ok(data) = fs::read(dest.join("sol0001/d/a.txt")) {
+            assert_eq!(data, b"small\n");
+        }
+    }
+}
