@@ -401,6 +401,48 @@ fn an_archive_without_an_index_or_with_another_ones_still_restores_a_path() {
     assert!(out.stdout_str().contains("sol0100/calib/dark.fits"));
 }
 
+/// An index that describes another archive (the sol stored again and its index not, as when
+/// storing the index failed, or another sol's index put in its place) is never read for
+/// the listing or the plan: both come from the archive itself, with a warning. Before,
+/// `--list` printed the old archive's members and a file new in the archive was "not in the
+/// archive".
+#[test]
+fn an_index_of_another_archive_is_never_read() {
+    let m = backed_up();
+    fs::write(m.sol.join("calib/new-file.txt"), b"stored after the index\n").unwrap();
+    m.s3.env(sh(&format!(
+        "sol-tar create -C '{}' sol0100 | sol-zip | sol-crypt -e -k '{}' | \
+         s3-mput --overwrite {}/sol0100.tar.gz.sc",
+        m.sol.parent().unwrap().display(),
+        m.key.display(),
+        m.url()
+    )))
+    .run()
+    .ok();
+    let (out, _) = m.restore(&format!("--list {} sol0100", m.url()));
+    out.ok();
+    out.stderr_has("describes another archive");
+    out.stderr_has("listing the whole archive");
+    assert!(
+        out.stdout_str().contains("sol0100/calib/new-file.txt"),
+        "{}",
+        out.stdout_str()
+    );
+    let dest = m.t.path().join("dest");
+    let (out, down) = m.restore(&format!(
+        "--path calib/new-file.txt {} sol0100 '{}'",
+        m.url(),
+        dest.display()
+    ));
+    out.ok();
+    out.stderr_has("streaming the whole archive");
+    assert!(down >= m.archive_size(), "{down}");
+    assert_eq!(
+        fs::read(dest.join("sol0100/calib/new-file.txt")).unwrap(),
+        b"stored after the index\n"
+    );
+}
+
 /// Store `data` as `key`, replacing what is there.
 fn put(s3: &S3, key: &str, data: Vec<u8>) {
     let key = key.to_string();
