@@ -188,6 +188,8 @@ pub enum Cmd {
         /// "sol-tar: NAME: exists, not replaced (--keep-old-files)" per such entry, status 1 at
         /// the end, the extraction goes on. An existing directory is entered, but its mode and
         /// mtime are not set from the archive (an entry made in it moves its mtime, as usual).
+        /// A hard link to a file left so is not made (one line naming it, status 1): it would
+        /// hold that file's data, not its own.
         #[arg(long)]
         keep_old_files: bool,
         /// Members to extract (directories with everything under them); all when none.

@@ -259,6 +259,8 @@ pub fn extract(input: impl Read, dest: &Path, opts: &Options) -> anyhow::Result<
         created: keep_old.then(HashSet::new),
     };
     let (mut refused, mut failed) = (0u64, false);
+    // With --keep-old-files: the files kept as they were, so no hard link joins one.
+    let mut kept_files: HashSet<PathBuf> = HashSet::new();
     let mut entries = archive.entries().map_err(corrupt)?;
     while let Some(mut entry) = check.next(&mut entries)? {
         if let Some(msg) = writers.fatal() {
@@ -392,9 +394,20 @@ pub fn extract(input: impl Read, dest: &Path, opts: &Options) -> anyhow::Result<
                 if !m.is_dir() {
                     kept(&shown);
                     failed = true;
+                    kept_files.insert(rel);
                     continue;
                 }
             }
+        }
+        if let Some(target) = link_target.as_ref().filter(|t| kept_files.contains(*t)) {
+            // Linked to the file that was kept, it would hold that file's data, not its own.
+            warn(format!(
+                "{shown}: not extracted: it is a hard link to '{}', which exists and was \
+                 not replaced (--keep-old-files)",
+                target.display()
+            ));
+            failed = true;
+            continue;
         }
         parents.replaced(&rel);
         let size = entry.size();

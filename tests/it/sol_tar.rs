@@ -1312,3 +1312,40 @@ fn a_signal_mid_file_removes_the_half_written_file() {
         }
     }
 }
+
+/// `extract --keep-old-files` never joins a hard link to a file it kept: the link would hold
+/// that file's data (or be a symlink to anywhere) instead of its own. It is one line naming
+/// the target and status 1 (sol-restore --path moves restored files into place this way).
+#[test]
+fn keep_old_files_joins_no_hard_link_to_a_kept_file() {
+    let t = tmp();
+    let src = t.path().join("src/sol0001");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a.txt"), b"archived\n").unwrap();
+    fs::hard_link(src.join("a.txt"), src.join("b.txt")).unwrap();
+    let stream = tool("sol-tar")
+        .args(["create", "-C"])
+        .arg(t.path().join("src"))
+        .arg("sol0001")
+        .run();
+    stream.ok();
+    let dest = t.path().join("dest");
+    fs::create_dir_all(dest.join("sol0001")).unwrap();
+    fs::write(dest.join("sol0001/a.txt"), b"edited by hand\n").unwrap();
+    let out = tool("sol-tar")
+        .args(["extract", "--keep-old-files", "-C"])
+        .arg(&dest)
+        .stdin(stream.stdout.clone())
+        .run();
+    out.code(1);
+    out.stderr_has("sol0001/b.txt: not extracted: it is a hard link to 'sol0001/a.txt'");
+    assert_eq!(
+        fs::read(dest.join("sol0001/a.txt")).unwrap(),
+        b"edited by hand\n"
+    );
+    assert!(
+        fs::symlink_metadata(dest.join("sol0001/b.txt")).is_err(),
+        "b.txt was linked to the kept a.txt: {:?}",
+        fs::read(dest.join("sol0001/b.txt"))
+    );
+}
