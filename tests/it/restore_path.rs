@@ -245,6 +245,9 @@ fn existing_files_are_kept_unless_force() {
     let f = dest.join("sol0100/calib/dark.fits");
     fs::create_dir_all(f.parent().unwrap()).unwrap();
     fs::write(&f, b"the operator's own copy").unwrap();
+    // A directory of the operator's with the name staging directories once had.
+    fs::create_dir_all(dest.join(".sol0100.path.partial")).unwrap();
+    fs::write(dest.join(".sol0100.path.partial/mine"), b"mine").unwrap();
     let args = format!("--path calib {} sol0100 '{}'", m.url(), dest.display());
     let (out, _) = m.restore(&args);
     out.code(1);
@@ -270,14 +273,56 @@ fn existing_files_are_kept_unless_force() {
         fs::read(&f).unwrap(),
         fs::read(m.sol.join("calib/dark.fits")).unwrap()
     );
-    // No staging directory is left behind.
+    // No staging directory is left behind, and none of the operator's was taken over.
     assert_eq!(
         names(&dest)
             .iter()
-            .filter(|n| n.contains("partial"))
-            .count(),
-        0
+            .filter(|n| n.contains(".sol0100.path"))
+            .collect::<Vec<_>>(),
+        ["./.sol0100.path.partial", "./.sol0100.path.partial/mine"]
     );
+}
+
+/// When putting the files into place fails (DEST's file system fills up: the staged copy
+/// fits, the second does not), the lines say why and nothing else: no "restored" line, no
+/// "--force" hint, no status of a reader cut off by the failure. DEST that is a file is one
+/// line too.
+#[test]
+fn a_failing_last_step_says_why_and_claims_nothing() {
+    let m = backed_up();
+    let dest = m.t.path().join("full");
+    fs::create_dir(&dest).unwrap();
+    let out =
+        m.s3.env(sh(&format!(
+            "unshare -rm bash -c 'mount -t tmpfs -o size=50m tmpfs \"$1\" && \
+             exec \"$2\" -k \"$3\" --path images \"$4\" sol0100 \"$1\"' _ '{}' '{}' '{}' {}",
+            dest.display(),
+            script("sol-restore").display(),
+            m.key.display(),
+            m.url()
+        )))
+        .run();
+    out.code(1);
+    out.stderr_has("No space left on device");
+    out.stderr_has("not all of the 24 files were put in place");
+    for wrong in ["--force", "status 141", "restored"] {
+        assert!(!out.stderr.contains(wrong), "{wrong}: {}", out.stderr);
+    }
+    assert!(
+        !out.stdout_str().contains("restored"),
+        "{}",
+        out.stdout_str()
+    );
+
+    let file = m.t.path().join("a-file");
+    fs::write(&file, b"x").unwrap();
+    let (out, _) = m.restore(&format!(
+        "--path calib {} sol0100 '{}'",
+        m.url(),
+        file.display()
+    ));
+    out.code(1);
+    out.one_line_with("sol-restore: cannot create directory");
 }
 
 #[test]
@@ -409,7 +454,11 @@ fn an_archive_without_an_index_or_with_another_ones_still_restores_a_path() {
 #[test]
 fn an_index_of_another_archive_is_never_read() {
     let m = backed_up();
-    fs::write(m.sol.join("calib/new-file.txt"), b"stored after the index\n").unwrap();
+    fs::write(
+        m.sol.join("calib/new-file.txt"),
+        b"stored after the index\n",
+    )
+    .unwrap();
     m.s3.env(sh(&format!(
         "sol-tar create -C '{}' sol0100 | sol-zip | sol-crypt -e -k '{}' | \
          s3-mput --overwrite {}/sol0100.tar.gz.sc",
