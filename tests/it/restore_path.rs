@@ -53,9 +53,15 @@ struct Mission {
 
 /// The big sol backed up by sol-backup to s3://BUCKET/sols.
 fn backed_up() -> Mission {
+    backed_up_with(|_| {})
+}
+
+/// The same with more files, made by `add` in the sol before it is backed up.
+fn backed_up_with(add: impl FnOnce(&Path)) -> Mission {
     let s3 = S3::start();
     let t = tmp();
     let sol = big_sol(&t.path().join("mission"));
+    add(&sol);
     let key = keyfile(t.path(), "site.key", 256);
     let out = s3
         .env(sh(&format!(
@@ -490,6 +496,43 @@ fn an_index_of_another_archive_is_never_read() {
         fs::read(dest.join("sol0100/calib/new-file.txt")).unwrap(),
         b"stored after the index\n"
     );
+}
+
+/// A PATH is the name itself: one ending in a newline restores (the script trimmed PATHs by
+/// `$(...)`, which strips trailing newlines: "not in the archive"), and a PATH written
+/// escaped as --list prints it is "not in the archive" with a line saying how to write it.
+#[test]
+fn a_path_is_the_name_itself_trailing_newline_included() {
+    let m = backed_up_with(|sol| {
+        fs::write(sol.join("calib/ends-in-newline\n"), b"nl\n").unwrap();
+        fs::write(sol.join("calib/tab\there"), b"tab\n").unwrap();
+    });
+    let dest = m.t.path().join("dest");
+    let (out, _) = m.restore(&format!(
+        "--path $'calib/ends-in-newline\\n' --path $'calib/tab\\there' {} sol0100 '{}'",
+        m.url(),
+        dest.display()
+    ));
+    out.ok();
+    assert_eq!(
+        fs::read(dest.join("sol0100/calib/ends-in-newline\n")).unwrap(),
+        b"nl\n"
+    );
+    assert_eq!(
+        fs::read(dest.join("sol0100/calib/tab\there")).unwrap(),
+        b"tab\n"
+    );
+    let (out, _) = m.restore(&format!("--list {}  sol0100", m.url()));
+    out.ok();
+    assert!(out.stdout_str().contains("sol0100/calib/tab\\there\n"));
+    let (out, _) = m.restore(&format!(
+        "--path 'sol0100/calib/tab\\there' {} sol0100 '{}'",
+        m.url(),
+        m.t.path().join("escaped").display()
+    ));
+    out.code(1);
+    out.stderr_has("is not in the archive");
+    out.stderr_has("not escaped as --list prints it");
 }
 
 /// Store `data` as `key`, replacing what is there.
