@@ -162,8 +162,11 @@ fn one_file_and_one_subtree_cost_a_few_mib_and_come_back_exact() {
         down < 3 * MIB + index,
         "one small file cost {down} bytes on the wire (archive {whole}, index {index})"
     );
+    // The count and the bytes are the file's (directories' sizes were counted too).
+    let size = fs::metadata(m.sol.join(&f[8..])).unwrap().len();
     assert!(
-        out.stdout_str().contains("restored 1 files"),
+        out.stdout_str()
+            .contains(&format!("restored 1 files ({size} bytes)")),
         "{}",
         out.stdout_str()
     );
