@@ -84,7 +84,7 @@ reported and skipped, and the tool exits 1 at the end.
 A file that could not be written completely is removed, so no file keeps its real
 name half-written: files up to 1 MiB are written only once their data has been
 read whole, larger ones are removed when a write fails or the stream ends inside
-them. SIGINT, SIGTERM and SIGHUP are taken by one thread, which removes the files
+them. SIGINT, SIGTERM, SIGHUP and SIGQUIT are taken by one thread, which removes the files
 being written and then ends the process by that signal, also when the input has
 stalled. Writing every file under a temporary name and renaming it into place would
 also cover a \fBkill -9\fR, but measured on this class of machine (2 cores,

@@ -11,7 +11,7 @@
 //! A file that could not be written completely is removed, so no half file keeps a real
 //! name. An error that dooms the rest of the extraction (see [`dooms`]) is recorded instead
 //! of printed, the writers skip every later file, and the reader stops with that one line.
-//! A file being written when SIGINT, SIGTERM or SIGHUP arrives is removed too (see
+//! A file being written when SIGINT, SIGTERM, SIGHUP or SIGQUIT arrives is removed too (see
 //! [`remove_partial_files_on_signal`]).
 
 use std::collections::HashSet;
@@ -275,7 +275,7 @@ impl Drop for Writing {
     }
 }
 
-/// From here on SIGINT, SIGTERM and SIGHUP (those not ignored when the process started) are
+/// From here on SIGINT, SIGTERM, SIGHUP and SIGQUIT (those not ignored when the process started) are
 /// taken by one thread, which removes every file being written and then ends the process by
 /// that signal: an interrupted extraction leaves no half file under a real name, even when
 /// its input has stalled. Call before any other thread starts (threads inherit the mask).
@@ -285,7 +285,7 @@ pub fn remove_partial_files_on_signal() {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
             let mut old: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
                 && old.sa_sigaction != libc::SIG_IGN
@@ -305,6 +305,12 @@ pub fn remove_partial_files_on_signal() {
             for path in writing.iter() {
                 let _ = fs::remove_file(path);
             }
+            // Ended by the signal as asked, without a core file (SIGQUIT's default).
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &no_core);
             libc::signal(sig, libc::SIG_DFL);
             let mut one: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut one);

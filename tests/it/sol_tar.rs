@@ -1253,7 +1253,7 @@ fn a_signal_mid_file_removes_the_half_written_file() {
     use std::os::unix::process::ExitStatusExt;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
-    for sig in [libc::SIGTERM, libc::SIGINT] {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT] {
         let t = tmp();
         let src = t.path().join("src/sol0001");
         fs::create_dir_all(src.join("d")).unwrap();
