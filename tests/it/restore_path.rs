@@ -332,6 +332,23 @@ fn a_failing_last_step_says_why_and_claims_nothing() {
     ));
     out.code(1);
     out.one_line_with("sol-restore: cannot create directory");
+
+    // A read-only DEST: one line, prefixed, saying why (mktemp's own line came first).
+    let ro = m.t.path().join("ro");
+    fs::create_dir(&ro).unwrap();
+    let out =
+        m.s3.env(sh(&format!(
+            "unshare -rm bash -c 'mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && \
+             exec \"$2\" -k \"$3\" --path calib \"$4\" sol0100 \"$1\"' _ '{}' '{}' '{}' {}",
+            ro.display(),
+            script("sol-restore").display(),
+            m.key.display(),
+            m.url()
+        )))
+        .run();
+    out.code(1);
+    out.one_line_with("cannot create a staging directory");
+    out.stderr_has("Read-only file system");
 }
 
 #[test]
@@ -536,6 +553,77 @@ fn a_path_is_the_name_itself_trailing_newline_included() {
     out.code(1);
     out.stderr_has("is not in the archive");
     out.stderr_has("not escaped as --list prints it");
+    // The same without an index (the whole archive streams): the same hint.
+    m.s3.sdk(|c, b| async move {
+        c.delete_object()
+            .bucket(b)
+            .key("sols/sol0100.index.gz.sc")
+            .send()
+            .await
+            .unwrap();
+    });
+    let (out, _) = m.restore(&format!(
+        "--path 'sol0100/calib/tab\\there' {} sol0100 '{}'",
+        m.url(),
+        m.t.path().join("escaped-no-index").display()
+    ));
+    out.code(1);
+    out.stderr_has("not found in the archive");
+    out.stderr_has("not escaped as --list prints it");
+}
+
+/// A signal that comes while sol-restore cleans up (its `rm -rf` of the staged copy) does not
+/// cut the clean-up short. Before, the staged copy stayed in DEST under a name no later run
+/// removes, and a restore that had succeeded ended 130. A slow `rm` first on PATH holds the
+/// clean-up open for the signal, sent to the restore's process group as Ctrl-C would be.
+#[test]
+fn a_signal_during_the_clean_up_leaves_no_staged_copy() {
+    let m = backed_up();
+    let shim = m.t.path().join("shim");
+    fs::create_dir(&shim).unwrap();
+    let real_rm = ["/bin/rm", "/usr/bin/rm"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap();
+    fs::write(
+        shim.join("rm"),
+        format!("#!/bin/sh\nsleep 2\nexec {real_rm} \"$@\"\n"),
+    )
+    .unwrap();
+    fs::set_permissions(
+        shim.join("rm"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let dest = m.t.path().join("dest");
+    let out =
+        m.s3.env(sh(&format!(
+            "PATH='{shim}':$PATH\n\
+             set -m # the restore in a process group of its own\n\
+             '{script}' -k '{key}' --path calib {url} sol0100 '{dest}' > '{dest}.out' &\n\
+             pid=$!\n\
+             for _ in $(seq 400); do grep -q restored '{dest}.out' && break; sleep 0.05; done\n\
+             sleep 0.3\n\
+             kill -TERM -- -$pid\n\
+             st=0; wait $pid || st=$?\n\
+             echo \"status $st\"",
+            shim = shim.display(),
+            script = script("sol-restore").display(),
+            key = m.key.display(),
+            url = m.url(),
+            dest = dest.display()
+        )))
+        .run();
+    out.ok();
+    assert!(out.stdout_str().contains("status 0"), "{}", out.stderr);
+    assert_eq!(
+        names(&dest)
+            .iter()
+            .filter(|n| n.contains(".sol0100.path"))
+            .collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "a staged copy is left in DEST"
+    );
 }
 
 /// Store `data` as `key`, replacing what is there.
