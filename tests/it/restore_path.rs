@@ -99,6 +99,27 @@ impl Mission {
         (out, proxy.down())
     }
 
+    /// `sol-restore ARGS URL sol0100 'DEST'`, as `restore` runs it.
+    fn restore_into(&self, args: &str, dest: &Path) -> (Out, u64) {
+        self.restore(&format!(
+            "{args} {} sol0100 '{}'",
+            self.url(),
+            dest.display()
+        ))
+    }
+
+    /// Remove the sol's restore index, as for an archive stored before indexes.
+    fn delete_index(&self) {
+        self.s3.sdk(|c, b| async move {
+            c.delete_object()
+                .bucket(b)
+                .key("sols/sol0100.index.gz.sc")
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+
     fn archive_size(&self) -> u64 {
         self.s3.get("sols/sol0100.tar.gz.sc").unwrap().len() as u64
     }
@@ -137,11 +158,7 @@ fn one_file_and_one_subtree_cost_a_few_mib_and_come_back_exact() {
 
     // One small file.
     let dest = m.t.path().join("one");
-    let (out, down) = m.restore(&format!(
-        "--path inst2/seq12/frame02/log1234.txt {} sol0100 '{}'",
-        m.url(),
-        dest.display()
-    ));
+    let (out, down) = m.restore_into("--path inst2/seq12/frame02/log1234.txt", &dest);
     out.ok();
     let f = "sol0100/inst2/seq12/frame02/log1234.txt";
     assert_eq!(
@@ -173,11 +190,7 @@ fn one_file_and_one_subtree_cost_a_few_mib_and_come_back_exact() {
 
     // A subtree, given as --list names it, with a hard link and a symlink inside it.
     let dest = m.t.path().join("sub");
-    let (out, down) = m.restore(&format!(
-        "--path sol0100/calib --path inst1/seq05 {} sol0100 '{}'",
-        m.url(),
-        dest.display()
-    ));
+    let (out, down) = m.restore_into("--path sol0100/calib --path inst1/seq05", &dest);
     out.ok();
     let diff = sh(&format!(
         "diff -r --no-dereference '{}/calib' '{}/sol0100/calib' && diff -r '{}/inst1/seq05' '{}/sol0100/inst1/seq05'",
@@ -203,11 +216,7 @@ fn one_file_and_one_subtree_cost_a_few_mib_and_come_back_exact() {
 
     // A hard link alone brings its data (stored with its target) along.
     let dest = m.t.path().join("hard");
-    let (out, _) = m.restore(&format!(
-        "--path calib/links/dark-hard.fits {} sol0100 '{}'",
-        m.url(),
-        dest.display()
-    ));
+    let (out, _) = m.restore_into("--path calib/links/dark-hard.fits", &dest);
     out.ok();
     assert_eq!(
         fs::read(dest.join("sol0100/calib/links/dark-hard.fits")).unwrap(),
@@ -237,11 +246,7 @@ fn one_file_and_one_subtree_cost_a_few_mib_and_come_back_exact() {
 
     // A path that is not in the sol: status 1, one line, nothing restored.
     let dest = m.t.path().join("none");
-    let (out, _) = m.restore(&format!(
-        "--path nosuch {} sol0100 '{}'",
-        m.url(),
-        dest.display()
-    ));
+    let (out, _) = m.restore_into("--path nosuch", &dest);
     out.code(1)
         .one_line_with("'sol0100/nosuch' is not in the archive");
     assert!(names(&dest).is_empty());
@@ -325,11 +330,7 @@ fn a_failing_last_step_says_why_and_claims_nothing() {
 
     let file = m.t.path().join("a-file");
     fs::write(&file, b"x").unwrap();
-    let (out, _) = m.restore(&format!(
-        "--path calib {} sol0100 '{}'",
-        m.url(),
-        file.display()
-    ));
+    let (out, _) = m.restore_into("--path calib", &file);
     out.code(1);
     out.one_line_with("sol-restore: cannot create directory");
 
@@ -423,11 +424,7 @@ fn an_archive_without_an_index_or_with_another_ones_still_restores_a_path() {
             .run();
     re.ok();
     let dest = m.t.path().join("stale");
-    let (out, down) = m.restore(&format!(
-        "--path calib/dark.fits {} sol0100 '{}'",
-        m.url(),
-        dest.display()
-    ));
+    let (out, down) = m.restore_into("--path calib/dark.fits", &dest);
     out.ok();
     assert_eq!(
         fs::read(dest.join("sol0100/calib/dark.fits")).unwrap(),
@@ -442,20 +439,9 @@ fn an_archive_without_an_index_or_with_another_ones_still_restores_a_path() {
         assert!(down >= archive.len() as u64, "{down}");
     }
     // No index at all (an archive from before indexes): the whole archive streams.
-    m.s3.sdk(|c, b| async move {
-        c.delete_object()
-            .bucket(b)
-            .key("sols/sol0100.index.gz.sc")
-            .send()
-            .await
-            .unwrap();
-    });
+    m.delete_index();
     let dest = m.t.path().join("old");
-    let (out, down) = m.restore(&format!(
-        "--path calib {} sol0100 '{}'",
-        m.url(),
-        dest.display()
-    ));
+    let (out, down) = m.restore_into("--path calib", &dest);
     out.ok();
     assert!(out.stderr.contains("no restore index"), "{}", out.stderr);
     assert!(down >= archive.len() as u64, "{down}");
@@ -504,11 +490,7 @@ fn an_index_of_another_archive_is_never_read() {
         out.stdout_str()
     );
     let dest = m.t.path().join("dest");
-    let (out, down) = m.restore(&format!(
-        "--path calib/new-file.txt {} sol0100 '{}'",
-        m.url(),
-        dest.display()
-    ));
+    let (out, down) = m.restore_into("--path calib/new-file.txt", &dest);
     out.ok();
     out.stderr_has("streaming the whole archive");
     assert!(down >= m.archive_size(), "{down}");
@@ -528,11 +510,10 @@ fn a_path_is_the_name_itself_trailing_newline_included() {
         fs::write(sol.join("calib/tab\there"), b"tab\n").unwrap();
     });
     let dest = m.t.path().join("dest");
-    let (out, _) = m.restore(&format!(
-        "--path $'calib/ends-in-newline\\n' --path $'calib/tab\\there' {} sol0100 '{}'",
-        m.url(),
-        dest.display()
-    ));
+    let (out, _) = m.restore_into(
+        "--path $'calib/ends-in-newline\\n' --path $'calib/tab\\there'",
+        &dest,
+    );
     out.ok();
     assert_eq!(
         fs::read(dest.join("sol0100/calib/ends-in-newline\n")).unwrap(),
@@ -545,28 +526,19 @@ fn a_path_is_the_name_itself_trailing_newline_included() {
     let (out, _) = m.restore(&format!("--list {}  sol0100", m.url()));
     out.ok();
     assert!(out.stdout_str().contains("sol0100/calib/tab\\there\n"));
-    let (out, _) = m.restore(&format!(
-        "--path 'sol0100/calib/tab\\there' {} sol0100 '{}'",
-        m.url(),
-        m.t.path().join("escaped").display()
-    ));
+    let (out, _) = m.restore_into(
+        "--path 'sol0100/calib/tab\\there'",
+        &m.t.path().join("escaped"),
+    );
     out.code(1);
     out.stderr_has("is not in the archive");
     out.stderr_has("not escaped as --list prints it");
     // The same without an index (the whole archive streams): the same hint.
-    m.s3.sdk(|c, b| async move {
-        c.delete_object()
-            .bucket(b)
-            .key("sols/sol0100.index.gz.sc")
-            .send()
-            .await
-            .unwrap();
-    });
-    let (out, _) = m.restore(&format!(
-        "--path 'sol0100/calib/tab\\there' {} sol0100 '{}'",
-        m.url(),
-        m.t.path().join("escaped-no-index").display()
-    ));
+    m.delete_index();
+    let (out, _) = m.restore_into(
+        "--path 'sol0100/calib/tab\\there'",
+        &m.t.path().join("escaped-no-index"),
+    );
     out.code(1);
     out.stderr_has("not found in the archive");
     out.stderr_has("not escaped as --list prints it");

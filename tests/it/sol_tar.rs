@@ -1259,12 +1259,7 @@ fn a_signal_mid_file_removes_the_half_written_file() {
         fs::create_dir_all(src.join("d")).unwrap();
         fs::write(src.join("d/a.txt"), b"small\n").unwrap();
         fs::write(src.join("d/big.bin"), Rng::new(5).bytes(24 << 20)).unwrap();
-        let stream = tool("sol-tar")
-            .args(["create", "-C"])
-            .arg(t.path().join("src"))
-            .arg("sol0001")
-            .run();
-        stream.ok();
+        let stream = archive(&t.path().join("src"), "sol0001");
         let dest = t.path().join("dest");
         let mut child = Command::new(bin("sol-tar"))
             .args(["extract", "-C"])
@@ -1275,7 +1270,7 @@ fn a_signal_mid_file_removes_the_half_written_file() {
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         // Half of the big file, then the input stalls (stdin stays open).
-        stdin.write_all(&stream.stdout[..12 << 20]).unwrap();
+        stdin.write_all(&stream[..12 << 20]).unwrap();
         stdin.flush().unwrap();
         let big = dest.join("sol0001/d/big.bin");
         let start = Instant::now();
@@ -1323,19 +1318,14 @@ fn keep_old_files_joins_no_hard_link_to_a_kept_file() {
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("a.txt"), b"archived\n").unwrap();
     fs::hard_link(src.join("a.txt"), src.join("b.txt")).unwrap();
-    let stream = tool("sol-tar")
-        .args(["create", "-C"])
-        .arg(t.path().join("src"))
-        .arg("sol0001")
-        .run();
-    stream.ok();
+    let stream = archive(&t.path().join("src"), "sol0001");
     let dest = t.path().join("dest");
     fs::create_dir_all(dest.join("sol0001")).unwrap();
     fs::write(dest.join("sol0001/a.txt"), b"edited by hand\n").unwrap();
     let out = tool("sol-tar")
         .args(["extract", "--keep-old-files", "-C"])
         .arg(&dest)
-        .stdin(stream.stdout.clone())
+        .stdin(stream)
         .run();
     out.code(1);
     out.stderr_has("sol0001/b.txt: not extracted: it is a hard link to 'sol0001/a.txt'");

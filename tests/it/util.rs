@@ -559,13 +559,13 @@ pub fn awkward_src(seed: u64) -> (tempfile::TempDir, PathBuf) {
 
 /// What `sol-tar create -C DIR NAME` writes.
 pub fn archive(dir: &Path, name: &str) -> Vec<u8> {
-    tool("sol-tar")
+    let out = tool("sol-tar")
         .args(["create", "-C"])
         .arg(dir)
         .arg(name)
-        .run()
-        .stdout
-        .clone()
+        .run();
+    out.ok();
+    out.stdout.clone()
 }
 
 pub fn tmp() -> tempfile::TempDir {
