@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use anyhow::Context;
-use sol_common::{Fail, Status};
+use sol_common::{io_msg, Fail, Status};
 
 use super::hasher::{same_content, Compared, Hashers};
 use super::sums::{scan, Chunk, Entry, Pending};
@@ -38,15 +38,15 @@ enum Local {
 fn local_of(path: &Path, look: &Look) -> Local {
     match (fs::symlink_metadata(path), look) {
         (Err(e), _) if e.kind() == io::ErrorKind::NotFound => Local::Missing,
-        (Err(e), _) => Local::Unreadable(e.to_string()),
+        (Err(e), _) => Local::Unreadable(io_msg(&e)),
         (Ok(m), Look::Symlink) if m.file_type().is_symlink() => match fs::read_link(path) {
             Ok(t) => Local::Symlink(t.as_os_str().as_bytes().to_vec()),
-            Err(e) => Local::Unreadable(e.to_string()),
+            Err(e) => Local::Unreadable(io_msg(&e)),
         },
         (Ok(m), Look::SameAs(target)) if m.is_file() => match same_content(path, target) {
             Ok(same) => Local::Linked(same),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Local::Linked(false),
-            Err(e) => Local::Unreadable(e.to_string()),
+            Err(e) => Local::Unreadable(io_msg(&e)),
         },
         (Ok(_), _) => Local::Other,
     }
@@ -81,45 +81,84 @@ impl LocalPool {
     }
 }
 
-fn unreadable(name: &[u8], e: &str) -> Option<&'static str> {
+/// What --check says of one stream entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Same,
+    Changed,
+    Missing,
+    /// The local copy could not be read: an I/O error (status 1, said on stderr), not a
+    /// difference (status 3).
+    Unreadable,
+}
+
+impl Verdict {
+    /// The word of its line on stdout, for a difference.
+    fn word(self) -> Option<&'static str> {
+        match self {
+            Verdict::Changed => Some("changed"),
+            Verdict::Missing => Some("missing"),
+            Verdict::Same | Verdict::Unreadable => None,
+        }
+    }
+}
+
+/// `tar-md5: PATH: cannot read: REASON`, for a local path (or a directory) --check could not
+/// read.
+fn cannot_read(path: &Path, why: &str) {
     sol_common::warn(
         super::TOOL,
-        format!("{}: {e}", String::from_utf8_lossy(name)),
+        format!("{}: cannot read: {why}", path.display()),
     );
-    Some("changed")
+}
+
+fn unreadable(dir: &Path, name: &[u8], why: &str) -> Verdict {
+    cannot_read(&dir.join(OsStr::from_bytes(name)), why);
+    Verdict::Unreadable
 }
 
 /// The verdict on a regular file, from the worker that compared it.
-fn file_verdict(name: &[u8], hashed: Option<super::hasher::Hashed>) -> Option<&'static str> {
+fn file_verdict(dir: &Path, name: &[u8], hashed: Option<super::hasher::Hashed>) -> Verdict {
     match hashed {
-        Some((_, Some(Compared::Same))) => None,
-        Some((_, Some(Compared::Missing))) => Some("missing"),
-        Some((_, Some(Compared::Unreadable(e)))) => unreadable(name, &e),
-        _ => Some("changed"),
+        Some((_, Some(Compared::Same))) => Verdict::Same,
+        Some((_, Some(Compared::Missing))) => Verdict::Missing,
+        Some((_, Some(Compared::Unreadable(e)))) => unreadable(dir, name, &e),
+        _ => Verdict::Changed,
     }
 }
 
 /// The verdict on a symlink or hard link, from what the lookup found; `same` holds the
-/// verdicts of the files seen so far (true: identical to the stream).
+/// verdicts of the files seen so far.
 fn local_verdict(
-    same: &HashMap<Vec<u8>, bool>,
+    dir: &Path,
+    same: &HashMap<Vec<u8>, Verdict>,
     name: &[u8],
     entry: Entry,
     local: Receiver<Local>,
-) -> Option<&'static str> {
+) -> Verdict {
     let local = local
         .recv()
         .unwrap_or(Local::Unreadable("lookup thread died".into()));
     match (entry, local) {
-        (_, Local::Missing) => Some("missing"),
-        (_, Local::Unreadable(e)) => unreadable(name, &e),
-        (Entry::Symlink(want), Local::Symlink(have)) => (want != have).then_some("changed"),
+        (_, Local::Missing) => Verdict::Missing,
+        (_, Local::Unreadable(e)) => unreadable(dir, name, &e),
+        (Entry::Symlink(want), Local::Symlink(have)) if want == have => Verdict::Same,
         // A hard link holds its target's bytes: the same bytes as the target's local copy,
-        // and that copy identical to the stream.
-        (Entry::LinkTo(target), Local::Linked(true)) => {
-            (same.get(&target) != Some(&true)).then_some("changed")
-        }
-        (_, _) => Some("changed"),
+        // and that copy identical to the stream (or, when it could not be read, this one
+        // cannot be checked either).
+        (Entry::LinkTo(target), Local::Linked(true)) => match same.get(&target) {
+            Some(Verdict::Same) => Verdict::Same,
+            Some(Verdict::Unreadable) => unreadable(
+                dir,
+                name,
+                &format!(
+                    "a hard link to '{}', which could not be read",
+                    String::from_utf8_lossy(&target)
+                ),
+            ),
+            _ => Verdict::Changed,
+        },
+        (_, _) => Verdict::Changed,
     }
 }
 
@@ -129,6 +168,8 @@ struct Tally {
     changed: u64,
     missing: u64,
     extra: u64,
+    /// Local files (and directories) that could not be read.
+    unreadable: u64,
 }
 
 fn show(name: &[u8]) -> Vec<u8> {
@@ -156,33 +197,37 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
     // A chunk of entries, with the lookups of its links.
     type Looked = (Chunk, Vec<Option<Receiver<Local>>>);
     let (tx, rx) = mpsc::sync_channel::<Looked>(64);
-    let checker = thread::spawn(move || -> anyhow::Result<(Tally, HashMap<Vec<u8>, bool>)> {
-        let mut out = sol_common::stdio::text_output();
-        let mut same = HashMap::new();
-        let mut t = Tally::default();
-        for (chunk, mut lookups) in rx {
-            let lookups = lookups.drain(..);
-            for ((name, entry), local) in chunk.resolve().zip(lookups) {
-                let verdict = match (entry, local) {
-                    (Entry::File(hashed), _) => file_verdict(&name, hashed),
-                    (entry, Some(local)) => local_verdict(&same, &name, entry, local),
-                    (_, None) => Some("changed"),
-                };
-                t.files += 1;
-                match verdict {
-                    Some("missing") => t.missing += 1,
-                    Some(_) => t.changed += 1,
-                    None => {}
+    let root = dir.to_path_buf();
+    let checker = thread::spawn(
+        move || -> anyhow::Result<(Tally, HashMap<Vec<u8>, Verdict>)> {
+            let mut out = sol_common::stdio::text_output();
+            let mut same = HashMap::new();
+            let mut t = Tally::default();
+            for (chunk, mut lookups) in rx {
+                let lookups = lookups.drain(..);
+                for ((name, entry), local) in chunk.resolve().zip(lookups) {
+                    let verdict = match (entry, local) {
+                        (Entry::File(hashed), _) => file_verdict(&root, &name, hashed),
+                        (entry, Some(local)) => local_verdict(&root, &same, &name, entry, local),
+                        (_, None) => Verdict::Changed,
+                    };
+                    t.files += 1;
+                    match verdict {
+                        Verdict::Same => {}
+                        Verdict::Changed => t.changed += 1,
+                        Verdict::Missing => t.missing += 1,
+                        Verdict::Unreadable => t.unreadable += 1,
+                    }
+                    if let Some(word) = verdict.word() {
+                        report(&mut out, word, &name).context("writing output")?;
+                    }
+                    same.insert(name, verdict);
                 }
-                if let Some(v) = verdict {
-                    report(&mut out, v, &name).context("writing output")?;
-                }
-                same.insert(name, verdict.is_none());
             }
-        }
-        out.flush().context("writing output")?;
-        Ok((t, same))
-    });
+            out.flush().context("writing output")?;
+            Ok((t, same))
+        },
+    );
 
     let scanned = scan(input, &hashers, strip, Some(dir), |chunk| {
         let lookups = chunk
@@ -208,7 +253,7 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
 
     // Files under DIR that the stream does not have.
     let mut extra = Vec::new();
-    find_extra(dir, &mut Vec::new(), &seen, &mut extra)?;
+    tally.unreadable += find_extra(dir, &mut Vec::new(), &seen, &mut extra)?;
     extra.sort();
     let mut out = sol_common::stdio::text_output();
     for name in &extra {
@@ -217,9 +262,14 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
     out.flush().context("writing output")?;
     tally.extra = extra.len() as u64;
 
+    // A difference (status 3) wins over what could not be read (status 1): both are said.
+    let unreadable = match tally.unreadable {
+        0 => String::new(),
+        n => format!(", {n} unreadable"),
+    };
     if tally.changed + tally.missing + tally.extra > 0 {
         Err(Fail::integrity(format!(
-            "'{}' differs from the stream: {} changed, {} missing, {} extra ({} files in the stream)",
+            "'{}' differs from the stream: {} changed, {} missing, {} extra{unreadable} ({} files in the stream)",
             dir.display(),
             tally.changed,
             tally.missing,
@@ -227,17 +277,42 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
             tally.files
         )))?;
     }
+    if tally.unreadable > 0 {
+        anyhow::bail!(
+            "'{}': {} could not be read; nothing else differs ({} files in the stream)",
+            dir.display(),
+            plural(tally.unreadable, "file"),
+            tally.files
+        );
+    }
     Ok(Status::Success)
 }
 
+/// `1 file`, `2 files`.
+fn plural(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Adds the files under `dir`/`rel` that the stream does not have to `extra`; returns how
+/// many directories could not be read (each said on stderr; the search goes on past them).
 fn find_extra(
     dir: &Path,
     rel: &mut Vec<u8>,
-    seen: &HashMap<Vec<u8>, bool>,
+    seen: &HashMap<Vec<u8>, Verdict>,
     extra: &mut Vec<Vec<u8>>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     let path = dir.join(OsStr::from_bytes(rel));
-    let rd = fs::read_dir(&path).with_context(|| format!("'{}'", path.display()))?;
+    let rd = match fs::read_dir(&path) {
+        Ok(rd) => rd,
+        // DIR itself was read before; below it, a directory nobody may list is like a file
+        // nobody may read.
+        Err(e) if !rel.is_empty() && e.kind() != io::ErrorKind::NotFound => {
+            cannot_read(&path, &io_msg(&e));
+            return Ok(1);
+        }
+        Err(e) => return Err(e).with_context(|| format!("'{}'", path.display())),
+    };
+    let mut unreadable = 0;
     for e in rd {
         let e = e.with_context(|| format!("'{}'", path.display()))?;
         let ft = e
@@ -249,11 +324,11 @@ fn find_extra(
         }
         rel.extend_from_slice(e.file_name().as_bytes());
         if ft.is_dir() {
-            find_extra(dir, rel, seen, extra)?;
+            unreadable += find_extra(dir, rel, seen, extra)?;
         } else if !seen.contains_key(rel.as_slice()) {
             extra.push(rel.clone());
         }
         rel.truncate(len);
     }
-    Ok(())
+    Ok(unreadable)
 }

@@ -17,13 +17,21 @@ s3-mget s3://bucket/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip 
             Status::Success,
             Some(r#"success; with --check, the stream and DIR hold the same files"#),
         ),
-        (Status::Failure, None),
+        (
+            Status::Failure,
+            Some(
+                r#"an I/O error: the input cannot be read, or with --check, a local file or directory
+under DIR cannot be read (and nothing differs). Each such path is named on stderr,
+`tar-md5: PATH: cannot read: REASON`; it is not a difference, since nothing is known of
+its contents"#,
+            ),
+        ),
         (Status::Usage, None),
         (
             Status::Integrity,
             Some(
-                r#"with --check, a difference (changed, missing or extra file); or the input is not
-a valid tar stream (corrupt, truncated)"#,
+                r#"with --check, a difference (changed, missing or extra file), whether or not some
+files could also not be read; or the input is not a valid tar stream (corrupt, truncated)"#,
             ),
         ),
         (Status::BrokenPipe, None),
@@ -41,7 +49,9 @@ a valid tar stream (corrupt, truncated)"#,
 /// a digest list, run tar-md5 without --check). A hard link must hold the same bytes as the
 /// local copy of its target, and that copy must match the stream. Prints one line
 /// per difference: `changed: PATH`, `missing: PATH` (in the stream, not in DIR) or
-/// `extra: PATH` (in DIR, not in the stream). Nothing is written to disk.
+/// `extra: PATH` (in DIR, not in the stream). A local file or directory that cannot be read
+/// (permissions, a disk error) is no difference but an I/O error: it is named on stderr and
+/// the other files are still compared (see EXIT STATUS). Nothing is written to disk.
 #[derive(Debug, Parser)]
 #[command(name = "tar-md5", version, max_term_width = 100)]
 pub struct Cli {

@@ -124,11 +124,11 @@ impl LocalCopy<'_> {
     fn open<'a>(path: &Path, scratch: &'a mut Vec<u8>) -> LocalCopy<'a> {
         let (file, verdict) = match fs::symlink_metadata(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, Some(Compared::Missing)),
-            Err(e) => (None, Some(Compared::Unreadable(e.to_string()))),
+            Err(e) => (None, Some(Compared::Unreadable(sol_common::io_msg(&e)))),
             Ok(m) if !m.is_file() => (None, Some(Compared::Differs)),
             Ok(_) => match fs::File::open(path) {
                 Ok(f) => (Some(f), None),
-                Err(e) => (None, Some(Compared::Unreadable(e.to_string()))),
+                Err(e) => (None, Some(Compared::Unreadable(sol_common::io_msg(&e)))),
             },
         };
         LocalCopy {
@@ -145,7 +145,7 @@ impl LocalCopy<'_> {
         match read_full(f, self.scratch) {
             Ok(n) if n == block.len() && self.scratch[..] == *block => {}
             Ok(_) => self.differs(Compared::Differs),
-            Err(e) => self.differs(Compared::Unreadable(e.to_string())),
+            Err(e) => self.differs(Compared::Unreadable(sol_common::io_msg(&e))),
         }
     }
 
@@ -161,7 +161,7 @@ impl LocalCopy<'_> {
             match f.read(&mut one) {
                 Ok(0) => return Compared::Same,
                 Ok(_) => return Compared::Differs,
-                Err(e) => return Compared::Unreadable(e.to_string()),
+                Err(e) => return Compared::Unreadable(sol_common::io_msg(&e)),
             }
         }
         self.verdict.unwrap_or(Compared::Same)

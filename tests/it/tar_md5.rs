@@ -259,3 +259,120 @@ fn check_compares_hard_links_through_their_targets_local_copy() {
     assert_eq!(out.stdout_str(), "missing: hard-notes\n");
     drop(t);
 }
+
+/// A way to run a command as the user nobody (the tests run as root, who reads every file),
+/// or None when there is none here.
+fn as_nobody() -> Option<&'static str> {
+    if has("setpriv") {
+        Some("exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$@\"")
+    } else if has("runuser") {
+        Some("exec runuser -u nobody -- \"$@\"")
+    } else {
+        None
+    }
+}
+
+#[test]
+fn check_calls_an_unreadable_local_file_an_io_error_not_a_difference() {
+    // man/tar-md5.1: an I/O error is status 1, a difference 3. A local file --check cannot
+    // read was reported as `changed` with status 3, paging people for a permission problem.
+    // Wanted: one `tar-md5: PATH: cannot read: REASON` line on stderr, the other files
+    // still compared and reported, status 1 when nothing differs and 3 (which wins) when
+    // something does.
+    let Some(switch) = as_nobody() else {
+        eprintln!("skipped: neither setpriv nor runuser to run tar-md5 as a user other than root");
+        return;
+    };
+    let t = tmp();
+    let top = t.path();
+    let src = top.join("src");
+    let sol = src.join("sol0001");
+    fs::create_dir_all(sol.join("sub")).unwrap();
+    fs::write(sol.join("a.txt"), b"alpha\n").unwrap();
+    fs::write(sol.join("sub/b.txt"), b"beta\n").unwrap();
+    fs::write(sol.join("secret"), b"classified\n").unwrap();
+    let ar = archive(&src, "sol0001");
+    // nobody can traverse the tree and run its own copy of tar-md5, but not read `secret`.
+    let exe = top.join("tar-md5");
+    fs::copy(bin("tar-md5"), &exe).unwrap();
+    let mode = |p: &std::path::Path, m: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    };
+    for d in [top, &src, &sol, &sol.join("sub")] {
+        mode(d, 0o755);
+    }
+    mode(&exe, 0o755);
+    mode(&sol.join("secret"), 0o000);
+    let nobody = |args: &[&std::ffi::OsStr]| sh(switch).arg("as-nobody").args(args).run();
+    let probe = nobody(&["cat".as_ref(), sol.join("a.txt").as_os_str()]);
+    let denied = nobody(&["cat".as_ref(), sol.join("secret").as_os_str()]);
+    if probe.code != 0 || denied.code == 0 {
+        eprintln!(
+            "skipped: as nobody, a.txt {} and the mode-000 file {} (the switch did not work here)",
+            if probe.code == 0 {
+                "reads"
+            } else {
+                "does not read"
+            },
+            if denied.code == 0 {
+                "reads"
+            } else {
+                "does not read"
+            },
+        );
+        return;
+    }
+    let check = || {
+        sh(switch)
+            .arg("as-nobody")
+            .arg(&exe)
+            .arg("--check")
+            .arg(&sol)
+            .args(["--strip-components", "1"])
+            .stdin(ar.clone())
+            .run()
+    };
+    let cannot = |p: &str| {
+        format!(
+            "tar-md5: {}: cannot read: Permission denied",
+            sol.join(p).display()
+        )
+    };
+
+    // Nothing differs; one file cannot be read: an I/O error.
+    let out = check();
+    out.code(1);
+    assert_eq!(out.stdout_str(), "", "no difference is reported");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "stderr:\n{}", out.stderr);
+    assert_eq!(lines[0], cannot("secret"));
+    assert!(
+        lines[1].starts_with(&format!(
+            "tar-md5: '{}': 1 file could not be read",
+            sol.display()
+        )),
+        "{}",
+        lines[1]
+    );
+
+    // A real difference as well: reported, and status 3.
+    fs::write(sol.join("a.txt"), b"ALPHA\n").unwrap();
+    let out = check();
+    out.code(3);
+    assert_eq!(out.stdout_str(), "changed: a.txt\n");
+    out.stderr_has(&cannot("secret"));
+    out.stderr_has("differs from the stream: 1 changed, 0 missing, 0 extra, 1 unreadable");
+
+    // A directory nobody may enter: its file and the directory itself cannot be read (the
+    // search for extra files goes on past it), and the difference still wins.
+    mode(&sol.join("sub"), 0o000);
+    let out = check();
+    out.code(3);
+    assert_eq!(out.stdout_str(), "changed: a.txt\n");
+    out.stderr_has(&cannot("sub/b.txt"));
+    out.stderr_has(&cannot("sub"));
+    out.stderr_has("1 changed, 0 missing, 0 extra, 3 unreadable");
+    assert!(!out.stderr.contains("changed: "), "{}", out.stderr);
+    mode(&sol.join("sub"), 0o755);
+}
