@@ -3,8 +3,8 @@
 #   make -f restore.mk -j8 FROM=s3://BUCKET/PREFIX DEST=/restore SOLS="sol0001 sol0002"
 #   make -f restore.mk -j8 FROM=s3://BUCKET/PREFIX DEST=/restore LAST=10
 #
-# Each sol is restored by sol-restore (into DEST/.<sol>.partial, renamed when complete) and
-# gets a stamp DEST/.<sol>.restored; a rerun after a failure redoes only what is missing,
+# Each sol is restored by sol-restore-one (into a staging directory of its own, renamed
+# when complete) and gets a stamp DEST/.<sol>.restored only when that succeeded; a rerun after a failure redoes only what is missing,
 # and `make -q` reports up to date once everything is restored. One table is printed at the
 # end. KEY defaults to $SOL_KEY_FILE; IDENTITY (an identity file, for archives sealed to
 # recipients by sol-backup -R) defaults to $SOL_IDENTITY_FILE; give either or both. The
@@ -18,6 +18,7 @@
 
 HERE := $(dir $(lastword $(MAKEFILE_LIST)))
 SOL_RESTORE := $(HERE)sol-restore
+SOL_RESTORE_ONE := $(HERE)sol-restore-one
 KEY ?= $(SOL_KEY_FILE)
 IDENTITY ?= $(SOL_IDENTITY_FILE)
 # Checked in make itself (no shell): strip every allowed character, something must remain.
@@ -59,6 +60,7 @@ MISSING := $(filter-out $(wildcard $(STAMPS)),$(STAMPS))
 all: $(if $(MISSING),restore-missing)
 
 restore-missing:
+	@mkdir -p -- '$(REPORT)/rows' && date -u +%FT%TZ > '$(REPORT)/started'
 	@trap : INT TERM; rc=0; \
 	  $(MAKE) --no-print-directory -f '$(SELF)' FROM='$(FROM)' DEST='$(DEST)' SOLS='$(SOLS)' KEY='$(KEY)' IDENTITY='$(IDENTITY)' stamps || rc=$$?; \
 	  '$(SOL_RESTORE)' --report-of '$(REPORT)' -- '$(FROM)' '$(DEST)' || rc=$$?; \
@@ -66,6 +68,8 @@ restore-missing:
 
 stamps: $(STAMPS)
 
+# The stamp only when sol-restore-one succeeded (status 0: restored, or in DEST already);
+# its row goes to the report either way.
 $(DEST)/.%.restored:
-	@exec '$(SOL_RESTORE)' --rows-to '$(REPORT)' $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') -- '$(FROM)' '$*' '$(DEST)'
+	@exec '$(SOL_RESTORE_ONE)' $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') -- '$(FROM)' '$*' '$(DEST)' > '$(REPORT)/rows/$*'
 	@touch -- '$@'

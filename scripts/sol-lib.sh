@@ -1,7 +1,6 @@
 # shellcheck shell=bash disable=SC2034 # variables set here are read by the scripts
-# Shared by sol-backup, sol-audit and sol-restore (sourced, not run): finding the tools,
-# the key, URLs, names, the per-sol jobs (one process group each, stopped together on INT
-# or TERM), the causes of a failed pipeline, and the report.
+# Shared by the sol scripts (sourced, not run): finding the tools, names, keys, the work
+# directory, the job engine (GNU parallel), one sol's result row and the report.
 
 sol_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The tools: on PATH first; else beside the scripts (an install), else a build of this
@@ -12,104 +11,95 @@ if ! command -v sol-tar >/dev/null 2>&1; then
   done
 fi
 export PATH
-# When the run started (the report's header) and a clock in milliseconds without a fork.
-sol_started=$(date -u +%FT%TZ)
 sol_ms() { local t=${EPOCHREALTIME/[.,]/}; printf '%s' "$((t / 1000))"; }
 sol_t0=$(sol_ms)
+sol_started=$(date -u +%FT%TZ)
+sol_name="" sol_notes=() sol_clock_warning="" sol_skew=0
 
-sol_usage_error() { echo "$PROG: $*" >&2; echo "Try '$PROG --help'." >&2; exit 2; }
-
+sol_say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+sol_die() { sol_say "$@"; exit 1; }
+sol_usage_error() { sol_say "$@"; sol_say "try '$PROG --help'"; exit 2; }
 sol_need_tools() {
   local t
   for t in "$@"; do
-    command -v "$t" >/dev/null 2>&1 || { echo "$PROG: '$t' not found on PATH or beside $0" >&2; exit 1; }
+    command -v "$t" >/dev/null 2>&1 || sol_die "'$t' not found on PATH or beside $0"
   done
 }
-
-# s3://BUCKET/PREFIX -> PREFIX without a trailing slash (BUCKET checked by the tools).
-sol_check_url() {
-  case $1 in
-    s3://?*) ;;
-    *) sol_usage_error "'$1': expected s3://BUCKET/PREFIX" ;;
-  esac
-}
+sol_check_url() { case $1 in s3://?*) ;; *) sol_usage_error "'$1': expected s3://BUCKET/PREFIX" ;; esac; }
 sol_trim_slash() { local u=$1; while [ "${u%/}" != "$u" ]; do u=${u%/}; done; printf '%s' "$u"; }
+sol_positive() { case $2 in ''|*[!0-9]*|0) sol_usage_error "$1: '$2' is not a positive number" ;; esac; }
 
 # Sol names. A name taken from a listing must match SOL_NAME_RE (documented in the man
-# pages); anything else is reported and skipped, never used. A name the operator types (a
-# SOLDIR's last component, a SOL operand) may hold spaces, quotes and globs but no slash,
-# backslash or control character, and is not . or ..
+# pages); anything else is reported and skipped, never used. A name the operator types may
+# hold spaces, quotes and globs but no slash, backslash or control character, and is not
+# . or ..
 SOL_NAME_RE='^[A-Za-z0-9][A-Za-z0-9._-]*$'
 sol_listed_name_ok() { [[ $1 =~ $SOL_NAME_RE ]]; }
-sol_operand_name_ok() {
-  case $1 in ''|.|..|*/*|*\\*|*[[:cntrl:]]*) return 1 ;; esac
+sol_operand_name_ok() { case $1 in ''|.|..|*/*|*\\*|*[[:cntrl:]]*) return 1 ;; esac; }
+
+# sol-crypt's options into the array sol_key: for opening archives (dec: -k KEYFILE and/or
+# -i IDENTITY, else SOL_KEY_FILE and/or SOL_IDENTITY_FILE) or sealing them (enc: -k and/or
+# -R RECIPIENTS-FILE, else SOL_KEY_FILE). Each file gets sol-crypt's own verdict before any
+# work (unreadable, malformed, readable by others): one line, status 1. Both variables are
+# unset, so sol-crypt uses exactly what is passed.
+sol_key_args() { # dec|enc KEYFILE IDENTITY-OR-RECIPIENTS
+  local mode=$1 k=$2 o=$3 err
+  if [ -z "$k$o" ]; then
+    k=${SOL_KEY_FILE:-}
+    [ "$mode" = enc ] || o=${SOL_IDENTITY_FILE:-}
+  fi
+  unset SOL_KEY_FILE SOL_IDENTITY_FILE
+  if [ -z "$k$o" ] && [ "$mode" = enc ]; then
+    sol_usage_error "a key file or recipients are required: -k KEYFILE (or SOL_KEY_FILE) or -R RECIPIENTS-FILE"
+  fi
+  [ -n "$k$o" ] || sol_usage_error "a key file or an identity is required: -k KEYFILE or -i IDENTITY (or SOL_KEY_FILE, SOL_IDENTITY_FILE)"
+  sol_key=()
+  if [ -n "$k" ]; then
+    [ -r "$k" ] || sol_die "key file '$k': cannot read it"
+    err=$(sol-crypt -e -k "$k" < /dev/null 2>&1 > /dev/null) || sol_die "${err%%$'\n'*}"
+    sol_key+=(-k "$k")
+  fi
+  [ -n "$o" ] || return 0
+  if [ "$mode" = enc ]; then
+    [ -r "$o" ] || sol_die "recipients file '$o': cannot read it"
+    err=$(sol-crypt -e -R "$o" < /dev/null 2>&1 > /dev/null) || sol_die "${err%%$'\n'*}"
+    sol_key+=(-R "$o")
+  else
+    [ -r "$o" ] || sol_die "identity file '$o': cannot read it"
+    err=$(sol-crypt recipient -i "$o" 2>&1 > /dev/null) || sol_die "${err%%$'\n'*}"
+    sol_key+=(-i "$o")
+  fi
 }
 
-# What sol-crypt -d opens archives with: -k KEYFILE and/or -i IDENTITY, else SOL_KEY_FILE
-# and/or SOL_IDENTITY_FILE. Sets the array sol_dec (sol-crypt options) and sol_dec_key (the
-# key file, or empty), and unsets both
-# variables, so sol-crypt uses exactly what is passed. Run it in the script's own shell.
-sol_decrypt_args() { # keyfile identity
-  local k=$1 i=$2
-  if [ -z "$k" ] && [ -z "$i" ]; then k=${SOL_KEY_FILE:-} i=${SOL_IDENTITY_FILE:-}; fi
-  [ -n "$k$i" ] || sol_usage_error "a key file or an identity is required: -k KEYFILE or -i IDENTITY (or SOL_KEY_FILE, SOL_IDENTITY_FILE)"
-  unset SOL_KEY_FILE SOL_IDENTITY_FILE
-  sol_dec=() sol_dec_key=$k
-  if [ -n "$k" ]; then
-    [ -r "$k" ] || { echo "$PROG: key file '$k': cannot read it" >&2; exit 1; }
-    sol_dec+=(-k "$k")
-  fi
-  if [ -n "$i" ]; then
-    [ -r "$i" ] || { echo "$PROG: identity file '$i': cannot read it" >&2; exit 1; }
-    sol_dec+=(-i "$i")
-  fi
+# --- times and sizes -----------------------------------------------------------------------
+# RFC 3339 UTC as s3-ls prints it -> seconds since the epoch into VAR, without a fork
+# (thousands of keys a run). Returns 1 (VAR empty) on anything else.
+sol_epoch() { # var rfc3339
+  local y m d era yoe doy
+  printf -v "$1" '%s' ""
+  [[ $2 =~ ^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2}) ]] || return 1
+  y=$((10#${BASH_REMATCH[1]})) m=$((10#${BASH_REMATCH[2]})) d=$((10#${BASH_REMATCH[3]}))
+  [ "$m" -gt 2 ] || y=$((y - 1))
+  era=$((y / 400)) yoe=$((y - y / 400 * 400))
+  doy=$(((153 * ((m + 9) % 12) + 2) / 5 + d - 1))
+  printf -v "$1" '%d' "$(((era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468) * 86400 \
+    + 10#${BASH_REMATCH[4]} * 3600 + 10#${BASH_REMATCH[5]} * 60 + 10#${BASH_REMATCH[6]}))"
 }
-# The same for sol-crypt -e: -R RECIPIENTS-FILE (public keys only: a write-only backup
-# host) and/or -k KEYFILE, else SOL_KEY_FILE. Sets the array sol_enc.
-sol_encrypt_args() { # keyfile recipients-file
-  local k=$1 r=$2
-  [ -n "$k$r" ] || k=${SOL_KEY_FILE:-}
-  [ -n "$k$r" ] || sol_usage_error "a key file or recipients are required: -k KEYFILE (or SOL_KEY_FILE) or -R RECIPIENTS-FILE"
-  unset SOL_KEY_FILE SOL_IDENTITY_FILE
-  sol_enc=()
-  if [ -n "$k" ]; then
-    [ -r "$k" ] || { echo "$PROG: key file '$k': cannot read it" >&2; exit 1; }
-    sol_enc+=(-k "$k")
-  fi
-  if [ -n "$r" ]; then
-    [ -r "$r" ] || { echo "$PROG: recipients file '$r': cannot read it" >&2; exit 1; }
-    sol_enc+=(-R "$r")
-  fi
-}
-# Key files, identities and recipients files are checked once, before any work:
-# sol-crypt's own verdict on each (unreadable, malformed, readable by group or others),
-# one line, status 1.
-sol_check_creds() { # workdir sol-crypt-options...
-  local w=$1 prev="" a
-  shift
-  for a in "$@"; do
-    case $prev in
-      -k) sol_check_key "$a" "$w" ;;
-      -i) if ! sol-crypt recipient -i "$a" > /dev/null 2> "$w/key.err"; then
-            echo "$PROG: $(head -n 1 "$w/key.err")" >&2; exit 1
-          fi ;;
-      -R) if ! sol-crypt -e -R "$a" < /dev/null > /dev/null 2> "$w/key.err"; then
-            echo "$PROG: $(head -n 1 "$w/key.err")" >&2; exit 1
-          fi ;;
-    esac
-    prev=$a
+sol_utc() { local TZ=UTC; printf -v "$1" '%(%Y-%m-%dT%H:%M:%SZ)T' "$2"; }
+# A duration (N, Ns, Nm, Nh or Nd) in seconds, or a size (N, NK, NM, NG, NT) in bytes, into
+# VAR; returns 1 when TEXT is not one.
+sol_duration() { sol_scaled "$1" "$2" s 1 m 60 h 3600 d 86400; }
+sol_size() { sol_scaled "$1" "${2^^}" K 1024 M 1048576 G 1073741824 T 1099511627776; }
+sol_scaled() { # var text (suffix factor)...
+  local var=$1 text=$2 n=$2 u=1
+  shift 2
+  while [ $# -gt 0 ]; do
+    if [ "${text%"$1"}" != "$text" ]; then n=${text%"$1"} u=$2; fi
+    shift 2
   done
+  case $n in ''|*[!0-9]*) return 1 ;; esac
+  printf -v "$var" '%d' "$((10#$n * u))"
 }
-
-# The key is checked once, before any work: sol-crypt's own verdict on it (unreadable,
-# malformed, readable by group or others), one line, status 1.
-sol_check_key() { # keyfile workdir
-  if ! sol-crypt -e -k "$1" < /dev/null > /dev/null 2> "$2/key.err"; then
-    echo "$PROG: $(head -n 1 "$2/key.err")" >&2
-    exit 1
-  fi
-}
-
 # Bytes under a path (apparent size): always one number, 0 when du fails outright.
 sol_bytes() {
   local out
@@ -117,11 +107,45 @@ sol_bytes() {
   out=${out%%[!0-9]*}
   printf '%s' "${out:-0}"
 }
+# The server's clock minus this host's, in seconds, into sol_skew (0 when it cannot be
+# told); a skew over a minute is a warning line for the report.
+sol_clock() { # url
+  local out
+  sol_skew=0
+  out=$(s3-ls --clock -- "$1" 2>/dev/null) || return 0
+  case $out in ''|*[!0-9-]*) return 0 ;; esac
+  sol_skew=$out
+  if [ "${out#-}" -gt 60 ]; then
+    sol_clock_warning="clock: the server's clock is ${out#-} s $([ "$out" -gt 0 ] && echo ahead of || echo behind) this host's; ages and changes are judged on the server's clock"
+  fi
+}
 
-# The stage that caused a pipeline's failure, from its stages' statuses (upstream first):
-# the first status that is neither 0 nor 141 (141 is a closed pipe: the follow-on of a
-# failure downstream); else the first non-zero one. Sets sol_cause_i (stage index) and
-# sol_cause_st (its status); sol_cause_i is empty when every stage succeeded.
+# --- the work directory ----------------------------------------------------------------
+# TMPDIR/PROG.PID.XXXXXX, this run's own, locked for as long as this run or any process it
+# started lives, and removed on exit. One left by a run that was killed (SIGKILL: no trap
+# ran) is removed by a later run once its owner is gone and nothing holds its lock; a live
+# run's never is.
+sol_workdir() {
+  local d pid
+  for d in "${TMPDIR:-/tmp}"/sol-*.[0-9]*.??????; do
+    if [ ! -d "$d" ] || [ ! -O "$d" ]; then continue; fi
+    pid=${d%.*} pid=${pid##*.}
+    case $pid in ''|*[!0-9]*) continue ;; esac
+    ! kill -0 "$pid" 2>/dev/null || continue
+    [ ! -e "$d/.lock" ] || flock -n "$d/.lock" true 2>/dev/null || continue
+    rm -rf -- "$d" 2>/dev/null || true
+  done
+  sol_work=$(mktemp -d "${TMPDIR:-/tmp}/$PROG.$$.XXXXXX")
+  : > "$sol_work/rows"
+  exec {sol_lock}> "$sol_work/.lock"
+  flock -n "$sol_lock"
+  trap 'rm -rf -- "$sol_work"' EXIT
+}
+
+# --- one sol's result ------------------------------------------------------------------
+# The cause of a pipeline's failure from its stages' statuses (upstream first): the first
+# that is neither 0 nor 141 (a closed pipe follows a failure downstream), else the first
+# non-zero one. Sets sol_cause_i (stage index, empty when all succeeded) and sol_cause_st.
 sol_cause() {
   local i=0 s
   sol_cause_i="" sol_cause_st=0
@@ -132,250 +156,207 @@ sol_cause() {
   done
 }
 # A stage's status as the script's: 3 integrity, 130 interrupted, else 1.
-sol_code_of() {
-  case $1 in
-    0) echo 0 ;;
-    3) echo 3 ;;
-    130|143|129) echo 130 ;;
-    *) echo 1 ;;
-  esac
-}
-# Show what the causing stage said (each line prefixed with the sol), or its status when
-# it said nothing; the other stages' follow-on complaints are not shown.
-sol_show_cause() { # sol errfile tool status
+sol_code_of() { case $1 in 0) echo 0 ;; 3) echo 3 ;; 130|143|129|131) echo 130 ;; *) echo 1 ;; esac; }
+# What the causing stage said, or how it ended: into sol_why (one line) and, prefixed with
+# the sol, on stderr.
+sol_blame() { # sol errfile tool status
+  local how="exited with status $4"
+  [ "$4" -le 128 ] || how="was killed by signal $(kill -l "$(($4 - 128))" 2>/dev/null || echo "$(($4 - 128))")"
   if [ -s "$2" ]; then
     sed "s/^/$PROG: $(sol_sed_escape "$1"): /" "$2" >&2
+    sol_why=$(head -n 1 "$2")
   else
-    echo "$PROG: $1: $3 exited with status $4" >&2
+    sol_why="$3 $how"
+    sol_say "$1: $sol_why"
   fi
 }
 sol_sed_escape() { printf '%s' "$1" | sed 's/[\/&]/\\&/g'; }
-
-# Warnings of a sol that succeeded (e.g. special files skipped) go into the report.
-sol_warn() { # sol file...
-  local sol=$1 f line
-  shift
+# Lines of FILEs (a stage's warnings) into the array sol_notes, tabs shown as \t.
+sol_note() {
+  local f line
   for f in "$@"; do
     [ -s "$f" ] || continue
-    while IFS= read -r line; do printf '%s: %s\n' "$sol" "$line"; done < "$f" >> "$sol_work/warnings"
+    while IFS= read -r line; do sol_notes+=("${line//$'\t'/\\t}"); done < "$f"
   done
 }
-
-# --- times, sizes and what changed since a sol was stored ----------------------------
-# RFC 3339 UTC as s3-ls prints it (YYYY-MM-DDTHH:MM:SSZ) -> seconds since the epoch into
-# VAR, without a fork (thousands of keys a run). Returns 1 (VAR empty) on anything else.
-sol_epoch() { # var rfc3339
-  local y m d era yoe doy
-  printf -v "$1" '%s' ""
-  [[ $2 =~ ^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2}) ]] || return 1
-  y=$((10#${BASH_REMATCH[1]})) m=$((10#${BASH_REMATCH[2]})) d=$((10#${BASH_REMATCH[3]}))
-  [ "$m" -gt 2 ] || y=$((y - 1))
-  era=$((y / 400)) # years before 0 never occur here
-  yoe=$((y - era * 400))
-  if [ "$m" -gt 2 ]; then doy=$(((153 * (m - 3) + 2) / 5 + d - 1)); else doy=$(((153 * (m + 9) + 2) / 5 + d - 1)); fi
-  printf -v "$1" '%d' "$(((era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468) * 86400 \
-    + 10#${BASH_REMATCH[4]} * 3600 + 10#${BASH_REMATCH[5]} * 60 + 10#${BASH_REMATCH[6]}))"
+# Run FUNC (a pipeline that writes its stages' statuses to $sol_work/st) in the background
+# and wait for it, so that INT, TERM or HUP stop its stages at once instead of after they
+# end; then the statuses are read into the array sol_st (130s when it was stopped first).
+sol_stages() { # func
+  (set +e; "$1") &
+  sol_stages_pid=$!
+  trap 'sol_stop=1; sol_kill_tree "$sol_stages_pid"' INT TERM HUP
+  while kill -0 "$sol_stages_pid" 2>/dev/null; do wait "$sol_stages_pid" 2>/dev/null || true; done
+  trap 'sol_stop=1' INT TERM HUP
+  sol_st=(130)
+  [ ! -s "$sol_work/st" ] || read -r -a sol_st < "$sol_work/st"
 }
-# Seconds since the epoch -> RFC 3339 UTC into VAR.
-sol_utc() { local TZ=UTC; printf -v "$1" '%(%Y-%m-%dT%H:%M:%SZ)T' "$2"; }
-# A duration (N, Ns, Nm, Nh or Nd) in seconds into VAR; returns 1 when it is not one.
-sol_duration() { # var text
-  local n=${2%[smhd]} u=1
-  case $n in ''|*[!0-9]*) return 1 ;; esac
-  case $2 in *m) u=60 ;; *h) u=3600 ;; *d) u=86400 ;; esac
-  printf -v "$1" '%d' "$((10#$n * u))"
-}
-# A size (N, NK, NM, NG or NT, binary) in bytes into VAR; returns 1 when it is not one.
-sol_size() { # var text
-  local n=${2%[KMGTkmgt]} u=1
-  case $n in ''|*[!0-9]*) return 1 ;; esac
-  case $2 in *[Kk]) u=1024 ;; *[Mm]) u=1048576 ;; *[Gg]) u=1073741824 ;; *[Tt]) u=1099511627776 ;; esac
-  printf -v "$1" '%d' "$((10#$n * u))"
-}
-# Has anything in DIR (DIR included) changed since an archive stored at EPOCH (the
-# archive's Last-Modified, whole seconds)? Prints the change time (epoch seconds) of the
-# first such entry, nothing when none. The inode change time (ctime) is compared, not the
-# mtime: a file copied in with its old mtime kept (cp -p, rsync -a, tar x) or renamed in
-# has an old mtime but a new ctime, and ctime cannot be set back by a program. A change
-# in the same second as the archive's Last-Modified is not told apart from the archive
-# (Last-Modified has whole seconds), see sol-audit(1).
-sol_changed_after() { # dir epoch
+# TERM to every process under PID (not PID itself), the deepest first.
+sol_kill_tree() {
   local c
-  c=$(find "$1" -newerct "@$2.999999999" -printf '%C@\n' -quit 2> /dev/null) || true
-  printf '%s' "${c%%.*}"
+  for c in $(pgrep -P "$1"); do sol_kill_tree "$c"; kill -TERM "$c" 2>/dev/null || true; done
 }
-# The same for many sols at once (sol-audit's coverage): one find over them all, printing
-# NAME<TAB>SECONDS, the newest inode change time of anything in each sol (whole seconds).
-# NAMEs are sol names (no tab, newline or slash); a line that is not TIME<TAB>PATH (a path
-# holding a newline) is skipped, and the maximum is kept, so a crafted path can at worst
-# make a sol look changed, never unchanged.
-sol_newest_ctimes() { # root name...
-  local root=$1
-  shift
-  [ $# -gt 0 ] || return 0
-  (cd -- "$root" && find "$@" -printf '%C@\t%p\n' 2> /dev/null) |
-    awk -F '\t' '/^[0-9]+(\.[0-9]*)?\t/ { n = $2; sub(/\/.*/, "", n); t = int($1)
-        if (!(n in m) || t > m[n]) m[n] = t }
-      END { for (n in m) printf "%s\t%d\n", n, m[n] }' || true
+# This host's name in a row: the sshlogin GNU parallel reached it by, else its hostname.
+sol_host() {
+  local h=${PARALLEL_SSHLOGIN:-}
+  [ -n "${SOL_HOST_FROM_SSHLOGIN:-}" ] && [ -n "$h" ] && [ "$h" != : ] || h=${HOSTNAME:-?}
+  printf '%s' "${h##*/}"
 }
-# Keep the stored object URL as URL.replaced-<UTC time> (s3-mget | s3-mput, which never
-# overwrites) before it is replaced: prints the kept URL; returns 1 with the first error
-# line in ERRFILE when the copy failed (then URL is unchanged).
-sol_keep_old() { # url errfile
-  local keep
-  local -a st
-  keep="$1.replaced-$(date -u +%Y%m%dT%H%M%SZ)"
-  set +e
-  s3-mget -- "$1" 2> "$2" | s3-mput --require-complete -- "$keep" 2>> "$2"
-  st=("${PIPESTATUS[@]}")
-  set -e
-  [ "${st[*]}" = "0 0" ] || return 1
-  printf '%s' "$keep"
+# Print this sol's row, SOL HOST STATUS CODE MS F1 F2 F3 NOTE..., and exit with CODE.
+sol_row() { # status code f1 f2 f3
+  local IFS=$'\t'
+  printf '%s\n' "$sol_name	$(sol_host)	$1	$2	$(($(sol_ms) - sol_t0))	$3	$4	$5${sol_notes[*]:+	${sol_notes[*]}}"
+  exit "$2"
 }
 
-# --- jobs: one process group per sol, so INT or TERM stops every stage of every sol ----
-declare -A sol_job_sol=() sol_job_row=()
-sol_nrow=0
-# Start FUNC ROWFILE SOL ARGS... in the background in a process group of its own.
-sol_spawn() { # sol func args...
-  local sol=$1 row
-  shift
-  sol_nrow=$((sol_nrow + 1))
-  printf -v row '%s/rows/%06d' "$sol_work" "$sol_nrow"
-  set -m
-  sol_job "$@" "$row" &
-  set +m
-  sol_job_sol[$!]=$sol
-  sol_job_row[$!]=$row
+# --- the job engine: GNU parallel ------------------------------------------------------
+# Run CMD ARGS... for each entry of LIST (NUL-separated; {} in ARGS is the entry, a sol or
+# a directory whose last name is the sol) through GNU parallel, JOBS at once, on the hosts
+# of the sshlogin file HOSTS (else here); each prints its row into $sol_work/rows. INT or
+# TERM stops every job (each stops its stages, aborts its upload, removes its staging
+# directory), and so does this script's death (parallel's parent-death signal). With
+# HOSTS, the sols of a host that was lost (no row: ssh ended 255, or the job was killed)
+# run once more on the other hosts, after sol_before_retry SOL... (the hook a script may
+# define), and the report's head says so. A sol that still has no row gets one:
+# INTERRUPTED after INT or TERM, else FAILED with how its command ended.
+sol_parallel() { # list jobs hosts cmd args...
+  local list=$1 jobs=$2 hosts=$3 lost e
+  local -a names
+  shift 3
+  sol_interrupted=""
+  sol_engine "$list" "$jobs" "$hosts" "$@"
+  sol_missing "$list" "$sol_work/retry"
+  if [ -n "$hosts" ] && [ -s "$sol_work/retry" ] && [ -z "$sol_interrupted" ]; then
+    mapfile -d '' -t names < "$sol_work/retry"
+    lost=$(for e in "${names[@]}"; do sol_how "${e##*/}" 2; done | sort -u | tr '\n' ' ')
+    awk -v lost=" $lost" '{ h = $0; sub(/^[0-9]+\//, "", h) } index(lost, " " h " ") == 0' "$hosts" > "$sol_work/hosts"
+    if [ -s "$sol_work/hosts" ]; then
+      printf '%s\n' "retried on another host (lost: ${lost% }): ${names[*]##*/}" >> "$sol_work/head"
+      if declare -F sol_before_retry > /dev/null; then sol_before_retry "${names[@]##*/}"; fi
+      sol_engine "$sol_work/retry" "$jobs" "$sol_work/hosts" "$@"
+    fi
+  fi
+  sol_missing "$list" "$sol_work/retry"
+  sol_no_result "$sol_work/retry" "$4"
 }
-# A job: FUNC ARGS... with a watchdog that stops the job's process group within a second
-# if the script itself dies without its trap (SIGKILL), so no orphan writes on.
-sol_main_pid=$$
-sol_job() {
-  local pg=$BASHPID dog rc=0
-  (while kill -0 "$sol_main_pid" 2> /dev/null; do sleep 1; done; kill -TERM -- "-$pg") \
-    < /dev/null > /dev/null 2>&1 &
-  dog=$!
-  "$@" || rc=$?
-  kill "$dog" 2> /dev/null || true
-  return "$rc"
+# One pass of GNU parallel over LIST; INT or TERM to this script stop it.
+sol_engine() { # list jobs hosts cmd args...
+  local list=$1 jobs=$2 hosts=$3 engine v seq host st sig e
+  local -a where=() entries
+  shift 3
+  if [ -n "$hosts" ]; then
+    # Each sol runs on one of the hosts, with this run's PATH and S3 and sol settings.
+    where=(--sshloginfile "$hosts" --env PATH --env SOL_HOST_FROM_SSHLOGIN)
+    for v in $(compgen -e); do case $v in AWS_*|SOL_*) where+=(--env "$v") ;; esac; done
+  fi
+  SOL_HOST_FROM_SSHLOGIN=${hosts:+1} setpriv --pdeathsig TERM -- parallel -0 -q --line-buffer --will-cite \
+    -j "$jobs" --joblog "$sol_work/joblog" --termseq TERM,30000,KILL,25 "${where[@]}" -a "$list" "$@" \
+    >> "$sol_work/rows" 2> >(sed -u '/^parallel: /!b; s/^/'"$PROG"': /' >&2) &
+  engine=$!
+  trap 'sol_interrupted=1; kill -TERM "$engine" 2>/dev/null || true' INT TERM HUP
+  sol_progress "$list" "$engine" &
+  while kill -0 "$engine" 2>/dev/null; do wait "$engine" 2>/dev/null || true; done
+  trap - INT TERM HUP
+  # How each job ended (the joblog's sequence numbers are LIST's order), newest first.
+  mapfile -d '' -t entries < "$list"
+  while IFS=$'\t' read -r seq host _ _ _ _ st sig _; do
+    case $seq in ''|*[!0-9]*) continue ;; esac
+    e=${entries[seq - 1]:-}
+    printf '%s\t%s\tstatus %s, signal %s, on %s\n' "${e##*/}" "${host:-:}" "$st" "$sig" "${host:-this host}"
+  done < "$sol_work/joblog" | cat - "$sol_work/how" 2> /dev/null > "$sol_work/how.new" || true
+  mv -f -- "$sol_work/how.new" "$sol_work/how"
 }
-# A row that needs no job (skipped, refused).
-sol_next_row() { sol_nrow=$((sol_nrow + 1)); printf -v sol_row_file '%s/rows/%06d' "$sol_work" "$sol_nrow"; }
-
-# At most N jobs at once.
-sol_throttle() {
-  while [ "$(jobs -rp | wc -l)" -ge "$1" ]; do wait -n || true; done
+# Field N of how SOL's job ended last (2: its host, 3: in words), or nothing.
+sol_how() { awk -F '\t' -v n="$1" -v f="$2" '$1 == n { print $f; exit }' "$sol_work/how" 2> /dev/null || true; }
+# The entries of LIST whose sol has no row yet, NUL-separated, into OUT.
+sol_missing() { # list out
+  local e name
+  local -A seen=()
+  while IFS=$'\t' read -r name _; do seen[$name]=1; done < "$sol_work/rows"
+  : > "$2"
+  while IFS= read -r -d '' e; do
+    [ -n "${seen[${e##*/}]+x}" ] || printf '%s\0' "$e" >> "$2"
+  done < "$1"
 }
-
-# One report row: SOL STATUS CODE MILLISECONDS C1 C2 C3 (the columns depend on the script).
-sol_row() { # file sol status code ms c1 c2 c3
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$2" "$3" "$4" "$5" "${6:-0}" "${7:-0}" "${8:-0}" > "$1"
+# Rows for the sols of LIST that have none: INTERRUPTED, or FAILED naming how CMD ended
+# (the joblog's status, signal and host).
+sol_no_result() { # list cmd
+  local e name why
+  while IFS= read -r -d '' e; do
+    name=${e##*/}
+    if [ -n "$sol_interrupted" ]; then
+      printf '%s\t%s\tINTERRUPTED\t130\t0\t0\t0\t0\n' "$name" "${HOSTNAME:-?}" >> "$sol_work/rows"
+      continue
+    fi
+    why=$(sol_how "$name" 3)
+    why="${2##*/} ended without a result (${why:-it never started})"
+    sol_say "$name: $why"
+    printf '%s\t%s\tFAILED\t1\t0\t0\t0\t0\t%s\n' "$name" "${HOSTNAME:-?}" "$why" >> "$sol_work/rows"
+  done < "$1"
 }
-
-# INT or TERM: stop every sol's process group, wait until each group is gone (s3-mput
-# aborts its upload on TERM), let the script clean up (sol_on_interrupt_hook SOL), mark
-# the unfinished sols INTERRUPTED, print the report and exit 130.
-sol_on_signal() {
-  trap '' INT TERM
-  echo "$PROG: interrupted; stopping every sol" >&2
-  local pid deadline
-  for pid in "${!sol_job_sol[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for pid in "${!sol_job_sol[@]}"; do wait "$pid" 2>/dev/null || true; done
-  deadline=$((SECONDS + 60))
-  for pid in "${!sol_job_sol[@]}"; do
-    while kill -0 -- "-$pid" 2>/dev/null; do
-      if [ "$SECONDS" -ge "$deadline" ]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
-      sleep 0.1
-    done
+# On a terminal, each row as its sol finishes and sols done of all, with an ETA.
+sol_progress() { # list engine
+  [ -t 2 ] && [ -z "${CI:-}" ] || return 0
+  local all done=0 line t
+  all=$(tr -cd '\0' < "$1" | wc -c)
+  tail -n 0 -F --pid="$2" "$sol_work/rows" 2>/dev/null | while IFS=$'\t' read -r -a line; do
+    done=$((done + 1)) t=$((($(sol_ms) - sol_t0) / 1000))
+    sol_say "${line[0]} ${line[2]} on ${line[1]} ($done of $all sols, ETA $((t * (all - done) / done))s)"
   done
-  for pid in "${!sol_job_sol[@]}"; do
-    if declare -F sol_on_interrupt_hook >/dev/null; then sol_on_interrupt_hook "${sol_job_sol[$pid]}"; fi
-    [ -s "${sol_job_row[$pid]}" ] || sol_row "${sol_job_row[$pid]}" "${sol_job_sol[$pid]}" INTERRUPTED 130 0
-  done
-  sol_print_report || true
-  exit 130
-}
-sol_setup() { # work dir
-  sol_work=$1
-  mkdir "$sol_work/rows"
-  : > "$sol_work/warnings"
-  trap sol_on_signal INT TERM
 }
 
 # --- the report ------------------------------------------------------------------------
-sol_fmt_mb() { printf -v "$1" '%d.%d MB' "$(($2 / 1000000))" "$((($2 % 1000000) / 100000))"; }
-sol_fmt_secs() { printf -v "$1" '%d.%ds' "$(($2 / 1000))" "$((($2 % 1000) / 100))"; }
-sol_fmt_rate() { # var bytes ms
-  local ms=$3 r
-  [ "$ms" -gt 0 ] || ms=1
-  r=$(($2 / ms)) # bytes per millisecond = kB/s
-  printf -v "$1" '%d.%d MB/s' "$((r / 1000))" "$(((r % 1000) / 100))"
-}
-
-# Print the table (no rows for skipped sols: they are counted in the summary), the
-# summary and the warnings; return the worst status (130 beats 3 beats 1 beats 0).
-# KIND is backup (C1 bytes in, C2 bytes out), restore (C1 bytes, C2 files) or audit (C1
-# files compared, C2 bytes compared, C3 differences).
-sol_report() { # kind title skipped-words
-  local kind=$1 title=$2 skipped_words=$3 worst=0 n=0 ok=0 bad=0 skipped=0 intr=0 t1=0 t2=0
-  local sol status code ms c1 c2 c3 f a b c d line shown=0
-  local table=""
-  printf '%s\n' "$title"
-  printf 'started %s, finished %s\n' "$sol_started" "$(date -u +%FT%TZ)"
-  # A script may put its problems first (sol-audit: a person reads this at 8 am).
-  if declare -F sol_report_head > /dev/null; then sol_report_head; fi
-  case $kind in
-    backup) printf -v table '%-16s %-11s %12s %12s %12s %8s\n' SOL STATUS IN OUT RATE TIME ;;
-    restore) printf -v table '%-16s %-11s %12s %10s %12s %8s\n' SOL STATUS BYTES FILES RATE TIME ;;
-    audit) printf -v table '%-16s %-11s %10s %12s %11s %8s\n' SOL STATUS FILES BYTES DIFFERENCES TIME ;;
-  esac
-  for f in "$sol_work"/rows/*; do
-    [ -e "$f" ] || continue
-    IFS=$'\t' read -r sol status code ms c1 c2 c3 < "$f"
-    n=$((n + 1))
-    case $status in
-      ok) ok=$((ok + 1)) ;;
-      skipped) skipped=$((skipped + 1)); continue ;;
-      INTERRUPTED) intr=$((intr + 1)) ;;
-      *) bad=$((bad + 1)) ;;
-    esac
-    t1=$((t1 + c1)); t2=$((t2 + c2))
-    case $code in
-      0) ;;
-      130) worst=130 ;;
-      3) [ "$worst" = 130 ] || worst=3 ;;
-      *) [ "$worst" != 0 ] || worst=1 ;;
-    esac
-    sol_fmt_secs d "$ms"
-    case $kind in
-      backup) sol_fmt_mb a "$c1"; sol_fmt_mb b "$c2"; sol_fmt_rate c "$c1" "$ms"
-        printf -v line '%-16s %-11s %12s %12s %12s %8s\n' "$sol" "$status" "$a" "$b" "$c" "$d" ;;
-      restore) sol_fmt_mb a "$c1"; sol_fmt_rate c "$c1" "$ms"
-        printf -v line '%-16s %-11s %12s %10s %12s %8s\n' "$sol" "$status" "$a" "$c2" "$c" "$d" ;;
-      audit) sol_fmt_mb b "$c2"
-        printf -v line '%-16s %-11s %10s %12s %11s %8s\n' "$sol" "$status" "$c1" "$b" "$c3" "$d" ;;
-    esac
-    table+=$line
-    shown=1
-  done
-  # The table only when it has rows (a night that skipped everything is the summary).
-  [ "$shown" = 0 ] || printf '%s' "$table"
-  sol_fmt_secs d "$(($(sol_ms) - sol_t0))"
-  case $kind in
-    backup) sol_fmt_mb a "$t1"; sol_fmt_mb b "$t2"; c="$a in, $b out" ;;
-    restore) sol_fmt_mb a "$t1"; c="$a, $t2 files" ;;
-    audit) sol_fmt_mb b "$t2"; c="$t1 files, $b compared" ;;
-  esac
-  # No content audit (sol-audit --coverage-only): no table and no such summary.
-  [ "$kind" = audit ] && [ "$n" = 0 ] && [ -n "${sol_report_no_rows:-}" ] ||
-    printf 'summary: %d sols: %d ok, %d skipped (%s), %d failed, %d interrupted; %s; %s\n' \
-      "$n" "$ok" "$skipped" "$skipped_words" "$bad" "$intr" "$c" "$d"
-  if [ -s "$sol_work/warnings" ]; then
-    echo "warnings (sols that succeeded):"
-    sed 's/^/  /' "$sol_work/warnings"
-  fi
-  # ... and its own last lines (sol-audit: coverage, how much was content-audited).
-  if declare -F sol_report_tail > /dev/null; then sol_report_tail; fi
-  return "$worst"
+# The report of $sol_work/rows: the title, the start, HEAD-FILE (problems first), what
+# the engine did (sols retried on another host), one line
+# per sol that was not skipped (the kind's columns, its host last), the summary, the
+# failures' causes and the warnings of sols that succeeded, TAIL-FILE. Returns the worst
+# code (130 beats 3 beats 1 beats 0). KIND: backup (F1 bytes in, F2 out), restore (F1
+# bytes, F2 files) or audit (F1 files, F2 bytes, F3 differences: its notes are problems).
+sol_report() { # kind title skipped-words head-file tail-file
+  local rc=0
+  touch "$sol_work/rows"
+  printf '%s\nstarted %s, finished %s\n' "$2" "$sol_started" "$(date -u +%FT%TZ)"
+  [ -z "$4" ] || cat -- "$4"
+  [ ! -s "$sol_work/engine" ] || cat -- "$sol_work/engine"
+  awk -F '\t' -v kind="$1" -v skipw="$3" -v ms="$(($(sol_ms) - sol_t0))" -v only="${sol_report_no_rows:-}" '
+    function mb(b) { return sprintf("%d.%d MB", int(b / 1000000), int(b % 1000000 / 100000)) }
+    function sec(t) { return sprintf("%d.%ds", int(t / 1000), int(t % 1000 / 100)) }
+    function rate(b, t) { r = int(b / (t > 0 ? t : 1)); return sprintf("%d.%d MB/s", int(r / 1000), int(r % 1000 / 100)) }
+    function row(a, b, c, d, e, f, g) {
+      if (kind == "audit") return sprintf("%-16s %-11s %10s %12s %11s %8s  %s\n", a, b, c, d, e, f, g)
+      if (kind == "restore") return sprintf("%-16s %-11s %12s %10s %12s %8s  %s\n", a, b, c, d, e, f, g)
+      return sprintf("%-16s %-11s %12s %12s %12s %8s  %s\n", a, b, c, d, e, f, g)
+    }
+    { n++ }
+    $3 == "skipped" { skipped++; next }
+    {
+      if ($3 == "ok") ok++; else if ($3 == "INTERRUPTED") intr++; else bad++
+      if ($4 == 130) worst = 130; else if ($4 == 3 && worst != 130) worst = 3; else if ($4 != 0 && worst == 0) worst = 1
+      t1 += $6; t2 += $7
+      if (kind == "backup") table = table row($1, $3, mb($6), mb($7), rate($6, $5), sec($5), $2)
+      if (kind == "restore") table = table row($1, $3, mb($6), $7, rate($6, $5), sec($5), $2)
+      if (kind == "audit") table = table row($1, $3, $6, mb($7), $8, sec($5), $2)
+      for (i = 9; i <= NF; i++) {
+        if ($3 == "ok") warn = warn "  " $1 ": " $i "\n"
+        else if (kind != "audit") fail = fail "  " $1 ": " $i "\n"
+      }
+    }
+    END {
+      if (table != "") {
+        if (kind == "backup") printf "%s", row("SOL", "STATUS", "IN", "OUT", "RATE", "TIME", "HOST")
+        if (kind == "restore") printf "%s", row("SOL", "STATUS", "BYTES", "FILES", "RATE", "TIME", "HOST")
+        if (kind == "audit") printf "%s", row("SOL", "STATUS", "FILES", "BYTES", "DIFFERENCES", "TIME", "HOST")
+        printf "%s", table
+      }
+      if (kind == "backup") what = mb(t1) " in, " mb(t2) " out"
+      if (kind == "restore") what = mb(t1) ", " t2 " files"
+      if (kind == "audit") what = t1 " files, " mb(t2) " compared"
+      if (!(only != "" && n == 0))
+        printf "summary: %d sols: %d ok, %d skipped (%s), %d failed, %d interrupted; %s; %s\n", n, ok, skipped, skipw, bad, intr, what, sec(ms)
+      if (fail != "") printf "failures:\n%s", fail
+      if (warn != "") printf "warnings (sols that succeeded):\n%s", warn
+      exit worst
+    }' "$sol_work/rows" || rc=$?
+  [ -z "$5" ] || cat -- "$5"
+  return "$rc"
 }

@@ -16,6 +16,7 @@ mod s3_promises;
 mod s3_ranges;
 mod s3env;
 mod scripts;
+mod scripts_faults;
 mod sol_crypt;
 mod sol_tar;
 mod sol_zip;

@@ -61,7 +61,7 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// A directory of fake tools that shadow the real ones on PATH.
-fn fake(dir: &Path, name: &str, body: &str) {
+pub(crate) fn fake(dir: &Path, name: &str, body: &str) {
     fs::create_dir_all(dir).unwrap();
     let p = dir.join(name);
     fs::write(&p, format!("#!/usr/bin/env bash\n{body}\n")).unwrap();
@@ -238,7 +238,7 @@ pub(crate) fn call(name: &str, args: &str) -> String {
 }
 
 /// CMD with the fake tools in FAKES first on PATH.
-fn faked(fakes: &Path, cmd: &str) -> String {
+pub(crate) fn faked(fakes: &Path, cmd: &str) -> String {
     format!("PATH='{}':$PATH {cmd}", fakes.display())
 }
 
@@ -327,7 +327,7 @@ pub(crate) fn put_many(s3: &S3, keys: Vec<String>) {
 
 /// Processes whose command line mentions `marker` (the test's temp dir): none may outlive
 /// a script.
-fn processes_mentioning(marker: &Path) -> Vec<String> {
+pub(crate) fn processes_mentioning(marker: &Path) -> Vec<String> {
     let m = marker.to_string_lossy().into_owned();
     let mut found = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
@@ -368,7 +368,8 @@ fn a_symlinked_sol_is_refused_and_only_a_sol_directory_is_stored() {
             .stderr_has("a symbolic link");
     }
     assert!(s3.get("s/sol0002.tar.gz.sc").is_none());
-    // A sol-tar that archives a link where the directory should be: refused, not stored.
+    // A sol-tar that archives a link where the directory should be: refused, not stored
+    // (its index, --index FILE, tells the first entry).
     let fakes = t.path().join("fakes");
     let link = t.path().join("elsewhere");
     fs::create_dir_all(&link).unwrap();
@@ -377,7 +378,7 @@ fn a_symlinked_sol_is_refused_and_only_a_sol_directory_is_stored() {
         &fakes,
         "sol-tar",
         &format!(
-            "if [ \"$1\" = create ]; then exec '{}' create -C '{}' sol0001; fi; exec '{}' \"$@\"",
+            "if [ \"$1\" = create ]; then exec '{}' create --index \"$3\" -C '{}' sol0001; fi; exec '{}' \"$@\"",
             bin("sol-tar").display(),
             link.display(),
             bin("sol-tar").display()

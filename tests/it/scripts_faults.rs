@@ -1,0 +1,369 @@
+//! Issue 22: no false success. Each test here failed on the scripts before GNU parallel
+//! became their engine: a rename that failed, two runs at once, a user who cannot read part
+//! of a sol, an audit racing a replace, a stage killed by SIGKILL, a SIGKILLed run's work
+//! directory; then the failure paths that had no test.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::s3env::S3;
+use crate::scripts::*;
+use crate::util::*;
+
+/// A sol `big` of `mb` MiB of random bytes (more than s3-mput's 16 MiB part when asked, so
+/// its upload is multipart) under `root`.
+fn big_sol(root: &Path, name: &str, mb: usize) {
+    let d = root.join(name).join("data");
+    fs::create_dir_all(&d).unwrap();
+    fs::write(d.join("image.raw"), Rng::new(5).bytes(mb << 20)).unwrap();
+    fs::write(d.join("notes.txt"), b"notes").unwrap();
+}
+
+/// A fake s3-mget that waits SECS before the real one runs.
+fn slow_mget(fakes: &Path, secs: f32) {
+    fake(
+        fakes,
+        "s3-mget",
+        &format!("sleep {secs}; exec '{}' \"$@\"", bin("s3-mget").display()),
+    );
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn no_staging_left(dest: &Path) {
+    let left: Vec<String> = names_in(dest)
+        .into_iter()
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "staging directories left: {left:?}");
+}
+
+/// DEST/SOL a dangling link: the rename fails, the sol is FAILED (status 1), the link is
+/// untouched and no staged copy is left; restore.mk gives it no stamp.
+#[test]
+fn a_restore_onto_a_dangling_link_fails_and_says_so() {
+    let Site { s3, t, key, .. } = site_with_sol0001_stored(1);
+    let (k, d) = (key.display(), s3.url("s"));
+    let dest = t.path().join("dest");
+    fs::create_dir_all(&dest).unwrap();
+    std::os::unix::fs::symlink("/nonexistent", dest.join("sol0001")).unwrap();
+    let out = restore(&s3, &format!("-k '{k}' {d} sol0001 '{}'", dest.display()));
+    out.code(1);
+    let o = out.stdout_str();
+    assert!(rows_for(&o, "sol0001")[0].contains("FAILED"), "{o}");
+    assert!(!o.contains(" ok "), "{o}");
+    assert!(out.stderr.contains("sol0001"), "{}", out.stderr);
+    assert_eq!(
+        fs::read_link(dest.join("sol0001")).unwrap(),
+        Path::new("/nonexistent")
+    );
+    no_staging_left(&dest);
+    let mk = make_restore(&format!(
+        "FROM={d} DEST='{}' SOLS=sol0001 KEY='{k}'",
+        dest.display()
+    ));
+    assert_ne!(run_sh(&s3, &mk).code, 0);
+    assert!(!dest.join(".sol0001.restored").exists());
+    assert_ne!(
+        run_sh(&s3, &format!("{mk} -q")).code,
+        0,
+        "make -q: up to date"
+    );
+}
+
+/// A non-empty DEST/SOL that appears while the sol is restored: nothing is merged into it
+/// or renamed over it, the sol is FAILED, and no staged copy is left.
+#[test]
+fn a_sol_that_appears_in_dest_during_the_restore_is_kept_and_the_restore_fails() {
+    let Site { s3, t, key, .. } = site_with_sol0001_stored(1);
+    let (k, d) = (key.display(), s3.url("s"));
+    let dest = t.path().join("dest");
+    let fakes = t.path().join("fakes");
+    slow_mget(&fakes, 2.0);
+    let theirs = dest.join("sol0001");
+    let cmd = format!(
+        "( sleep 1; mkdir -p '{0}'; echo theirs > '{0}/mine.txt' ) & {1}; rc=$?; wait; exit $rc",
+        theirs.display(),
+        faked(
+            &fakes,
+            &call(
+                "sol-restore",
+                &format!("-k '{k}' {d} sol0001 '{}'", dest.display())
+            )
+        )
+    );
+    let out = run_sh(&s3, &format!("set +e; {cmd}"));
+    out.code(1);
+    let o = out.stdout_str();
+    assert!(rows_for(&o, "sol0001")[0].contains("FAILED"), "{o}");
+    assert!(out.stderr.contains("not put in place"), "{}", out.stderr);
+    assert_eq!(names_in(&theirs), vec!["mine.txt".to_string()]);
+    no_staging_left(&dest);
+}
+
+/// Two restores of one sol into one DEST at once: each stages in a directory of its own;
+/// one restores it, the other fails or skips it, and DEST/SOL is the whole sol.
+#[test]
+fn two_restores_of_one_sol_into_one_dest() {
+    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
+    let (k, d) = (key.display(), s3.url("s"));
+    let dest = t.path().join("dest");
+    let fakes = t.path().join("fakes");
+    slow_mget(&fakes, 1.0);
+    let one = faked(
+        &fakes,
+        &call(
+            "sol-restore",
+            &format!("-k '{k}' {d} sol0001 '{}'", dest.display()),
+        ),
+    );
+    let out = run_sh(
+        &s3,
+        &format!(
+            "set +e; {one} > '{0}/a.out' 2>&1 & {one} > '{0}/b.out' 2>&1 & a=$!; wait %1; x=$?; wait $a; y=$?; echo \"$x $y\"",
+            t.path().display()
+        ),
+    );
+    out.ok();
+    let codes = out.stdout_str();
+    let a = fs::read_to_string(t.path().join("a.out")).unwrap();
+    let b = fs::read_to_string(t.path().join("b.out")).unwrap();
+    let oks = [&a, &b]
+        .iter()
+        .filter(|o| rows_for(o, "sol0001").iter().any(|r| r.contains(" ok ")))
+        .count();
+    assert_eq!(oks, 1, "codes {codes}\n{a}\n{b}");
+    assert_same_tree(&root.join("sol0001"), &dest.join("sol0001"));
+    no_staging_left(&dest);
+}
+
+/// `CMD` run as the user nobody (65534), or None when this machine cannot (not root, or
+/// no setpriv).
+fn as_nobody(cmd: &str) -> Option<String> {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    let setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    (root && setpriv).then(|| {
+        format!(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp TMPDIR=/tmp {cmd}"
+        )
+    })
+}
+
+/// Open the temp dir to other users (tempfile makes it 0700).
+fn open_to_all(p: &Path) {
+    fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A user who cannot enter part of a sol (a 0700 directory, NFS root_squash, a cron user):
+/// coverage says "cannot check: WHY" for that sol and exits 4, never "no problems"; and
+/// sol-backup --changed fails that sol the same way instead of skipping it.
+#[test]
+fn coverage_by_a_user_who_cannot_read_part_of_a_sol_is_cannot_check() {
+    let Site { s3, t, root, key } = site(2);
+    let (r, d) = (root.display(), s3.url("s"));
+    // A directory only its owner (root) may enter, backed up by root.
+    let private = root.join("sol0001/private");
+    fs::create_dir_all(&private).unwrap();
+    fs::write(private.join("data.txt"), b"as stored").unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    backup(&s3, &format!("-k '{}' '{r}'/sol* {d}", key.display())).ok();
+    // A change inside it after the backup: only its owner can see it.
+    std::thread::sleep(Duration::from_millis(1100));
+    fs::write(private.join("data.txt"), b"changed after the backup").unwrap();
+    open_to_all(t.path());
+    let coverage = call("sol-audit", &format!("--coverage-only '{r}' {d}"));
+    let Some(cmd) = as_nobody(&coverage) else {
+        eprintln!("skipped: running as another user needs root and setpriv");
+        return;
+    };
+    // As root, the change is seen.
+    run_sh(&s3, &coverage)
+        .code(4)
+        .stdout_has("sol0001: changed since stored");
+    let out = run_sh(&s3, &cmd);
+    out.code(4);
+    let o = out.stdout_str();
+    assert!(o.contains("sol0001: cannot check:"), "{o}\n{}", out.stderr);
+    assert!(o.contains("Permission denied"), "{o}");
+    assert!(!o.contains("no problems"), "{o}");
+    // sol-backup --changed as that user: FAILED, "cannot check", status 1.
+    let nkey = t.path().join("nobody.key");
+    fs::copy(&key, &nkey).unwrap();
+    std::os::unix::fs::chown(&nkey, Some(65534), Some(65534)).unwrap();
+    let changed = call(
+        "sol-backup",
+        &format!("--changed -k '{}' '{r}'/sol* {d}", nkey.display()),
+    );
+    let out = run_sh(&s3, &as_nobody(&changed).unwrap());
+    out.code(1);
+    let o = out.stdout_str();
+    assert!(rows_for(&o, "sol0001")[0].contains("FAILED"), "{o}");
+    assert!(o.contains("cannot check"), "{o}\n{}", out.stderr);
+}
+
+/// An audit that runs while the archive is replaced (sol-backup --force): s3-mget says the
+/// object changed (its status 3), and sol-audit, seeing by a HEAD that another archive is
+/// stored, reports "replaced during the audit", status 1: no false integrity alarm.
+#[test]
+fn an_audit_racing_a_replace_is_status_1_not_an_integrity_failure() {
+    let Site { s3, t, root, key } = site(0);
+    big_sol(&root, "sol0001", 24);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    backup(&s3, &format!("-k '{k}' '{r}'/sol0001 {d}")).ok();
+    // The audit's download stalls after its first ranges until the replace is done.
+    let fakes = t.path().join("fakes");
+    fake(
+        &fakes,
+        "s3-mget",
+        &format!(
+            "set -o pipefail; '{}' --part-size 1M --concurrency 1 \"$@\" | {{ sleep 4; cat; }}",
+            bin("s3-mget").display()
+        ),
+    );
+    let audit = faked(
+        &fakes,
+        &call("sol-audit", &format!("--sol sol0001 -k '{k}' '{r}' {d}")),
+    );
+    let replace = call("sol-backup", &format!("--force -k '{k}' '{r}'/sol0001 {d}"));
+    let out = run_sh(
+        &s3,
+        &format!("set +e; {audit} & a=$!; sleep 1; {replace} > /dev/null; wait $a"),
+    );
+    let o = out.stdout_str();
+    assert!(
+        o.contains("replaced during the audit"),
+        "{o}\n{}",
+        out.stderr
+    );
+    assert!(rows_for(&o, "sol0001")[0].contains("FAILED"), "{o}");
+    out.code(1);
+    // The archive itself is sound.
+    audit_ok(&s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}"));
+}
+
+fn audit_ok(s3: &S3, args: &str) {
+    audit(s3, args).ok();
+}
+
+/// A stage killed by SIGKILL: one line prefixed with the script's name that says so, no
+/// job dump of script source, and the sol FAILED.
+#[test]
+fn a_stage_killed_by_sigkill_is_one_prefixed_line() {
+    let Site { s3, t, root, key } = site(1);
+    let fakes = t.path().join("fakes");
+    fake(
+        &fakes,
+        "sol-zip",
+        "head -c 100000 > /dev/null; kill -KILL $$",
+    );
+    let cmd = call(
+        "sol-backup",
+        &format!(
+            "-k '{}' '{}'/sol0001 {}",
+            key.display(),
+            root.display(),
+            s3.url("s")
+        ),
+    );
+    let out = run_sh(&s3, &faked(&fakes, &cmd));
+    out.code(1);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(lines[0].starts_with("sol-backup"), "{}", out.stderr);
+    assert!(
+        lines[0].contains("sol-zip was killed by signal KILL"),
+        "{}",
+        out.stderr
+    );
+    assert!(rows_for(&out.stdout_str(), "sol0001")[0].contains("FAILED"));
+    assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
+}
+
+/// A run killed by SIGKILL (no trap runs): its GNU parallel and jobs stop (their parent is
+/// gone), its multipart upload is aborted, and its work directory is removed by the next
+/// run once its owner is gone; a live run's directory never is.
+#[test]
+fn a_sigkilled_run_leaves_nothing_for_good() {
+    let Site { s3, t, root, key } = site(0);
+    big_sol(&root, "sol0001", 20);
+    let tmpdir = t.path().join("tmp");
+    fs::create_dir_all(&tmpdir).unwrap();
+    let fakes = t.path().join("fakes");
+    fake(
+        &fakes,
+        "s3-mput",
+        &format!("exec '{}' --limit-rate 2M \"$@\"", bin("s3-mput").display()),
+    );
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let run = faked(
+        &fakes,
+        &format!(
+            "TMPDIR='{}' {}",
+            tmpdir.display(),
+            call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"))
+        ),
+    );
+    // Killed while its upload is pending.
+    let killed = run_sh(
+        &s3,
+        &format!(
+            "set +e; {run} > /dev/null 2>&1 & pid=$!; for i in $(seq 100); do \
+             s3-ls --uploads {d}/ | grep -q . && break; sleep 0.1; done; kill -KILL $pid; wait $pid; echo killed"
+        ),
+    );
+    killed.ok().stdout_has("killed");
+    // GNU parallel (its arguments name the work directory) and every stage end.
+    let started = Instant::now();
+    while !processes_mentioning(t.path()).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "orphans: {:?}",
+            processes_mentioning(t.path())
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    s3.assert_no_pending_uploads();
+    assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
+    let dead = names_in(&tmpdir);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    // A live run's directory: its pid is alive and its lock held.
+    let live = run_sh(
+        &s3,
+        &format!(
+            "cd '{}'; sleep 60 > /dev/null 2>&1 & d=sol-backup.$!.abcdef; mkdir $d; \
+             flock $d/.lock sleep 60 > /dev/null 2>&1 & echo \"$d $!\"",
+            tmpdir.display()
+        ),
+    );
+    live.ok();
+    let o = live.stdout_str();
+    let (live_dir, holder) = o.trim().split_once(' ').unwrap();
+    let sleeper = live_dir.split('.').nth(1).unwrap();
+    let rerun = run_sh(
+        &s3,
+        &format!(
+            "TMPDIR='{}' {}",
+            tmpdir.display(),
+            call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"))
+        ),
+    );
+    sh(&format!("kill {sleeper} {holder}")).run();
+    rerun.ok();
+    assert_eq!(names_in(&tmpdir), vec![live_dir.to_string()]);
+}
