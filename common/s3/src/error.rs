@@ -44,6 +44,9 @@ pub struct S3Error {
     /// The failed attempt still moved data forward (a resumed download): it does not count
     /// against the retry budget.
     pub progressed: bool,
+    /// Seconds the server's clock was ahead of this host's (negative: behind), as its
+    /// answers' Date header showed (lib.rs, `Clock`); None when unknown.
+    pub skew: Option<i64>,
 }
 
 impl From<Why> for S3Error {
@@ -52,6 +55,7 @@ impl From<Why> for S3Error {
             why,
             attempts: 1,
             progressed: false,
+            skew: None,
         }
     }
 }
@@ -241,7 +245,7 @@ impl S3Error {
                     s.push_str(": ");
                     s.push_str(m);
                 }
-                if let Some(h) = hint(*status, code.as_deref(), url) {
+                if let Some(h) = hint(*status, code.as_deref(), url, self.skew) {
                     s.push_str(" (");
                     s.push_str(&h);
                     s.push(')');
@@ -289,7 +293,30 @@ fn one_line(s: &str) -> String {
     out
 }
 
-fn hint(status: u16, code: Option<&str>, url: &S3Url) -> Option<String> {
+/// Beyond this many seconds either way, a refusal is put down to the clock: AWS refuses a
+/// request signed more than 15 minutes off, other servers sooner or later.
+pub const SKEWED: i64 = 5 * 60;
+
+/// `17m 3s`, `2h 0m`, `3d 4h`, `45s`.
+pub fn span(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m {}s", secs / 60, secs % 60),
+        3600..=86_399 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+fn hint(status: u16, code: Option<&str>, url: &S3Url, skew: Option<i64>) -> Option<String> {
+    if let Some(skew) = skew.filter(|s| s.abs() > SKEWED) {
+        if status == 403 || code == Some("RequestTimeTooSkewed") {
+            return Some(format!(
+                "the server's clock is {} {} this host's: fix this host's clock, e.g. with NTP",
+                span(skew.unsigned_abs()),
+                if skew > 0 { "ahead of" } else { "behind" }
+            ));
+        }
+    }
     Some(match (status, code) {
         (_, Some("NoSuchBucket")) => format!("the bucket '{}' does not exist", url.bucket),
         (_, Some("InvalidStorageClass")) => {
@@ -350,5 +377,47 @@ mod tests {
             "connection refused by http://127.0.0.1:9 (gave up after 3 attempts)"
         );
         assert!(e.retryable());
+    }
+
+    #[test]
+    fn a_refusal_with_the_clock_far_off_is_put_down_to_the_clock() {
+        // A HEAD refused has no body: the status and the Date header are all there is.
+        let mut e = S3Error::from(Why::Http {
+            status: 403,
+            code: None,
+            message: None,
+        });
+        assert_eq!(
+            e.reason(&url()),
+            "HTTP 403 (check the credentials and the bucket policy)"
+        );
+        e.skew = Some(17 * 60 + 3);
+        assert_eq!(
+            e.reason(&url()),
+            "HTTP 403 (the server's clock is 17m 3s ahead of this host's: fix this host's \
+             clock, e.g. with NTP)"
+        );
+        e.skew = Some(-2 * 3600);
+        assert!(e.reason(&url()).contains("is 2h 0m behind this host's"));
+        // Within five minutes, the clock is not the reason.
+        e.skew = Some(-SKEWED);
+        assert!(e.reason(&url()).contains("check the credentials"));
+        // RequestTimeTooSkewed whatever the status; other refusals keep their hint.
+        let mut e = S3Error::from(Why::Http {
+            status: 400,
+            code: Some("RequestTimeTooSkewed".into()),
+            message: None,
+        });
+        e.skew = Some(-1200);
+        assert!(e.reason(&url()).contains("20m 0s behind this host's"));
+        let mut e = S3Error::from(Why::Http {
+            status: 404,
+            code: Some("NoSuchBucket".into()),
+            message: None,
+        });
+        e.skew = Some(1200);
+        assert!(e.reason(&url()).contains("does not exist"));
+        assert_eq!(span(45), "45s");
+        assert_eq!(span(3 * 86_400 + 4 * 3600 + 5), "3d 4h");
     }
 }

@@ -7,16 +7,21 @@
 pub mod error;
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
-    Region, RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
+    ConfigBag, Intercept, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    RuntimeComponents, StalledStreamProtectionConfig,
 };
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::Client;
 
 pub use error::{S3Error, Why};
@@ -121,6 +126,75 @@ pub struct S3Client {
     pub timeout: Duration,
     /// Where requests go, for messages.
     pub endpoint: String,
+    /// The server's clock, as its last answer showed it.
+    pub clock: Clock,
+}
+
+/// The server's clock against this host's: the HTTP `Date` header of the last answer
+/// (success or error; every S3 server sends one), minus this host's time when it arrived.
+/// A request signed with a clock more than 15 minutes off is refused (403), and a HEAD's
+/// refusal has no body to say why: only the Date header can tell.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    skew: Arc<AtomicI64>,
+    measured: Arc<AtomicBool>,
+}
+
+impl Clock {
+    /// Seconds the server's clock is ahead of this host's (negative: behind); None before
+    /// an answer with a Date header arrived.
+    pub fn skew(&self) -> Option<i64> {
+        self.measured
+            .load(Ordering::Acquire)
+            .then(|| self.skew.load(Ordering::Relaxed))
+    }
+
+    fn record(&self, skew: i64) {
+        self.skew.store(skew, Ordering::Relaxed);
+        self.measured.store(true, Ordering::Release);
+    }
+}
+
+/// The skew an answer stamped `date` (an HTTP date, whole seconds) shows when it arrives at
+/// `now`, in whole seconds. The server's time was somewhere in the second `date` names: its
+/// middle is the best guess.
+pub fn skew_of(date: &str, now: SystemTime) -> Option<i64> {
+    let server = DateTime::from_str(date.trim(), DateTimeFormat::HttpDate).ok()?;
+    let now_ms = match now.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    };
+    let ms = server.secs() * 1000 + 500 - now_ms;
+    Some((ms + 500).div_euclid(1000))
+}
+
+/// Reads the Date header of every answer into a [`Clock`].
+#[derive(Debug)]
+struct DateWatch(Clock);
+
+impl Intercept for DateWatch {
+    fn name(&self) -> &'static str {
+        "sol-s3 date watch"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        ctx: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let headers = ctx.response().headers();
+        // An answer from a cache (Age) carries the date it was made, not the server's now.
+        if headers.get("age").is_none() {
+            if let Some(skew) = headers
+                .get("date")
+                .and_then(|d| skew_of(d, SystemTime::now()))
+            {
+                self.0.record(skew);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The slowest upload rate an attempt is allowed before it is abandoned: a request with a
@@ -211,15 +285,24 @@ pub async fn client(a: &ConnArgs) -> anyhow::Result<S3Client> {
     if shared.region().is_none() {
         b = b.region(Region::new("us-east-1"));
     }
+    let clock = Clock::default();
+    b = b.interceptor(DateWatch(clock.clone()));
     Ok(S3Client {
         client: Client::from_conf(b.build()),
         retries: a.retries,
         timeout,
         endpoint: endpoint.unwrap_or_else(|| "the AWS endpoint".to_string()),
+        clock,
     })
 }
 
 impl S3Client {
+    /// Seconds the server's clock is ahead of this host's (negative: behind), from the Date
+    /// header of the last answer; None before one arrived.
+    pub fn skew(&self) -> Option<i64> {
+        self.clock.skew()
+    }
+
     /// One attempt: send, bounded in time (`--timeout`, plus the time a body of `body` bytes
     /// needs at FLOOR_RATE), the failure classified.
     pub async fn send<T, E>(
@@ -233,17 +316,20 @@ impl S3Client {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let allowed = self.timeout + Duration::from_secs(body / FLOOR_RATE);
-        match tokio::time::timeout(allowed, request).await {
-            Err(_) => Err(Why::TimedOut { after: allowed }.into()),
-            Ok(Ok(v)) => Ok(v),
+        let mut err = match tokio::time::timeout(allowed, request).await {
+            Err(_) => S3Error::from(Why::TimedOut { after: allowed }),
+            Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => {
                 let mut err = S3Error::from_sdk(&e, &self.endpoint);
                 if let Why::TimedOut { after } = &mut err.why {
                     *after = self.timeout.min(Duration::from_secs(CONNECT_TIMEOUT));
                 }
-                Err(err)
+                err
             }
-        }
+        };
+        // A refusal may be the clock's doing: error.rs's hint says so when it is far off.
+        err.skew = self.skew();
+        Err(err)
     }
 
     /// Run `attempt` until it succeeds, fails for good, or `--retries` attempts failed; with
@@ -438,6 +524,23 @@ mod tests {
             assert!(check_endpoint(bad).is_err(), "{bad}");
         }
         assert!(a.timeout.min(CONNECT_TIMEOUT) <= a.timeout);
+    }
+
+    #[test]
+    fn skew_is_read_from_an_http_date_to_the_nearest_second() {
+        let at = |secs: u64, ms: u64| UNIX_EPOCH + Duration::from_millis(secs * 1000 + ms);
+        // Sun, 06 Nov 1994 08:49:37 GMT is 784111777.
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(skew_of(date, at(784_111_777, 300)), Some(0));
+        assert_eq!(skew_of(date, at(784_111_778, 0)), Some(0));
+        assert_eq!(skew_of(date, at(784_111_778, 100)), Some(-1));
+        assert_eq!(skew_of(date, at(784_111_777 - 600, 500)), Some(600));
+        assert_eq!(skew_of(date, at(784_111_777 + 1200, 400)), Some(-1200));
+        assert_eq!(skew_of("yesterday", at(0, 0)), None);
+        let clock = Clock::default();
+        assert_eq!(clock.skew(), None);
+        clock.record(-30);
+        assert_eq!(clock.clone().skew(), Some(-30));
     }
 
     #[test]
