@@ -53,6 +53,12 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         if cli.uploads || cli.abort_older_than.is_some() {
             return uploads::run(&s3, &url, cli.abort_older_than, TOOL).await;
         }
+        if cli.clock {
+            return clock(&s3, &url).await;
+        }
+        if cli.head {
+            return head(&s3, &cli.url).await;
+        }
         let mut out = sol_common::stdio::text_output();
         let mut token: Option<String> = None;
         loop {
@@ -77,13 +83,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
                 } else {
                     key
                 };
-                let line = format!(
-                    "{}\t{}\t{}\t{}\n",
-                    escape_key(shown),
-                    o.size().unwrap_or(0),
-                    sol_common::time::rfc3339(secs),
-                    o.e_tag().unwrap_or_default().trim_matches('"')
-                );
+                let line = line(shown, o.size(), secs, o.e_tag());
                 out.write_all(line.as_bytes()).context("writing output")?;
             }
             match page.next_continuation_token() {
@@ -92,8 +92,81 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
             }
         }
         out.flush().context("writing output")?;
+        warn_of_skew(&s3);
         Ok(Status::Success)
     })
+}
+
+/// One object's line: KEY<TAB>SIZE<TAB>LAST-MODIFIED<TAB>ETAG (ETag without its quotes).
+fn line(key: &str, size: Option<i64>, secs: i64, etag: Option<&str>) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\n",
+        escape_key(key),
+        size.unwrap_or(0),
+        sol_common::time::rfc3339(secs),
+        etag.unwrap_or_default().trim_matches('"')
+    )
+}
+
+/// Clocks further apart than this are worth a warning after a listing.
+pub const WARN_SKEW: i64 = 60;
+
+/// `s3-ls: warning: the server's clock is N s ahead of this host's`, when it is.
+fn warn_of_skew(s3: &s3::S3Client) {
+    if let Some(skew) = s3.skew().filter(|s| s.abs() > WARN_SKEW) {
+        sol_common::warn(
+            TOOL,
+            format!(
+                "warning: the server's clock is {} s {} this host's",
+                skew.abs(),
+                if skew > 0 { "ahead of" } else { "behind" }
+            ),
+        );
+    }
+}
+
+/// `--clock`: the skew from the answer to one cheap request. Any answer will do, a refusal
+/// too (a refusal is what a clock far off gets).
+async fn clock(s3: &s3::S3Client, url: &S3Url) -> anyhow::Result<Status> {
+    let answer = s3
+        .call(|c| {
+            c.list_objects_v2()
+                .bucket(&url.bucket)
+                .prefix(&url.key)
+                .max_keys(1)
+                .send()
+        })
+        .await;
+    let skew = match (s3.skew(), answer) {
+        (Some(skew), _) => skew,
+        (None, Err(e)) if e.status().is_none() => Err(e.at(url, "asking the time"))?,
+        (None, _) => anyhow::bail!(
+            "{url}: the answer from {} has no Date header, so the server's clock is not known",
+            s3.endpoint
+        ),
+    };
+    let mut out = sol_common::stdio::text_output();
+    writeln!(out, "{skew}").context("writing output")?;
+    out.flush().context("writing output")?;
+    Ok(Status::Success)
+}
+
+/// `--head`: one object's line, from a HEAD of exactly its key.
+async fn head(s3: &s3::S3Client, url: &str) -> anyhow::Result<Status> {
+    let url = S3Url::parse_object(url).map_err(Fail::usage)?;
+    let Some(h) = s3
+        .head(&url, None)
+        .await
+        .map_err(|e| e.at(&url, "looking the object up"))?
+    else {
+        anyhow::bail!("{url}: no such object");
+    };
+    let secs = h.last_modified().map(|d| d.secs()).unwrap_or(0);
+    let line = line(&url.key, h.content_length(), secs, h.e_tag());
+    let mut out = sol_common::stdio::text_output();
+    out.write_all(line.as_bytes()).context("writing output")?;
+    out.flush().context("writing output")?;
+    Ok(Status::Success)
 }
 
 /// A key as one unambiguous field: a backslash, a tab, a newline and every other control

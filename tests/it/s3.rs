@@ -536,3 +536,289 @@ fn no_md5_leaves_every_byte_to_sol_crypt() {
     assert!(got.stdout != sealed, "the proxy flipped nothing");
     decrypt(&got.stdout).code(3).one_line_with("sol-crypt");
 }
+
+#[test]
+fn s3_ls_head_prints_one_objects_line_or_no_such_object() {
+    let s3 = S3::start();
+    let put = s3.mput("sols/a.bin", &Rng::new(21).bytes(1000), &["--print"]);
+    put.ok();
+    let etag = put.stdout_str().split('\t').next().unwrap().to_string();
+    s3.mput("sols/a.bin.idx", b"longer key, same prefix", &[])
+        .ok();
+    s3.mput("sols/odd\tname\n", b"x", &[]).ok();
+
+    // Exactly that key, not the keys it prefixes, in the listing's format.
+    let head = s3
+        .tool("s3-ls")
+        .arg("--head")
+        .arg(s3.url("sols/a.bin"))
+        .run();
+    head.ok();
+    assert_eq!(head.stderr, "");
+    let listed = s3.ls(&[], "sols/a.bin");
+    listed.ok();
+    let listed = listed.stdout_str();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let want = listed
+        .lines()
+        .find(|l| l.starts_with("sols/a.bin\t"))
+        .unwrap();
+    let got = head.stdout_str();
+    assert_eq!(got.lines().count(), 1, "{got}");
+    let cols: Vec<&str> = got.trim_end_matches('\n').split('\t').collect();
+    let want: Vec<&str> = want.split('\t').collect();
+    assert_eq!(cols.len(), 4, "{got:?}");
+    assert_eq!(
+        cols[..3],
+        want[..3],
+        "key, size and last-modified as listed"
+    );
+    // The ETag without its quotes (s3s-fs lists none, but answers a HEAD with it).
+    assert_eq!(cols[3], etag);
+    // A key with control characters is escaped as the listing escapes it.
+    let odd = s3
+        .tool("s3-ls")
+        .arg("--head")
+        .arg(s3.url("sols/odd\tname\n"))
+        .run();
+    odd.ok();
+    assert!(
+        odd.stdout_str().starts_with("sols/odd\\tname\\n\t1\t"),
+        "{:?}",
+        odd.stdout_str()
+    );
+    // No such object: one line, status 1; a prefix is no object.
+    for key in ["sols/nope", "sols/a.bi"] {
+        s3.tool("s3-ls")
+            .arg("--head")
+            .arg(s3.url(key))
+            .run()
+            .code(1)
+            .stderr_is(&format!("s3-ls: {}: no such object", s3.url(key)));
+    }
+    // Usage: a URL without a key; the options it conflicts with.
+    for args in [
+        vec!["--head", "--clock"],
+        vec!["--head", "--uploads"],
+        vec!["--head", "--since", "0"],
+        vec!["--clock", "--since", "0"],
+        vec!["--clock", "--uploads"],
+    ] {
+        let out = s3.tool("s3-ls").args(&args).arg(s3.url("sols/a.bin")).run();
+        out.code(2);
+        assert!(out.stdout.is_empty());
+    }
+    s3.tool("s3-ls")
+        .arg("--head")
+        .arg(s3.url(""))
+        .run()
+        .code(2)
+        .one_line_with("expected s3://BUCKET/KEY with a key");
+}
+
+/// libfaketime, to run a tool with its clock off, or None when it is not installed.
+fn libfaketime() -> Option<std::path::PathBuf> {
+    let mut dirs = vec![
+        std::path::PathBuf::from("/usr/lib/faketime"),
+        "/usr/local/lib/faketime".into(),
+    ];
+    if let Ok(rd) = std::fs::read_dir("/usr/lib") {
+        dirs.extend(rd.flatten().map(|e| e.path().join("faketime")));
+    }
+    dirs.into_iter()
+        .map(|d| d.join("libfaketime.so.1"))
+        .find(|p| p.exists())
+}
+
+/// `run` with this host's clock `offset` seconds off (libfaketime), for the tool only: the
+/// in-process server keeps the true time.
+fn clock_off(run: Run, lib: &std::path::Path, offset: i64) -> Run {
+    run.env("LD_PRELOAD", lib)
+        .env("FAKETIME", format!("{offset:+}"))
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+}
+
+/// libfaketime, when it is installed and moves a process's clock here; else says why not.
+fn working_faketime() -> Option<std::path::PathBuf> {
+    let Some(lib) = libfaketime() else {
+        eprintln!("skipped: libfaketime is not installed (Debian: faketime)");
+        return None;
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let before = now();
+    let date = clock_off(sh("date +%s"), &lib, -3600).run();
+    let shifted = date.stdout_str().trim().parse::<i64>().ok();
+    if !shifted.is_some_and(|s| (s - (before - 3600)).abs() <= 5) {
+        eprintln!("skipped: libfaketime does not move the clock here (date said {shifted:?})");
+        return None;
+    }
+    Some(lib)
+}
+
+/// What `s3-ls --clock` prints, as a number.
+fn clock_of(out: &Out) -> i64 {
+    out.ok();
+    let s = out.stdout_str();
+    assert_eq!(s.lines().count(), 1, "{s:?}");
+    s.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number: {s:?}"))
+}
+
+#[track_caller]
+fn about(got: i64, want: i64) {
+    assert!(
+        (got - want).abs() <= 2,
+        "{got} s, wanted {want} s give or take 2"
+    );
+}
+
+#[test]
+fn s3_ls_clock_measures_the_servers_clock_and_a_listing_warns_when_it_is_off() {
+    let Some(lib) = working_faketime() else {
+        return;
+    };
+    let s3 = S3::start();
+    s3.mput("sols/a", b"a", &[]).ok();
+    let ls = |offset: i64, args: &[&str]| {
+        clock_off(s3.tool("s3-ls"), &lib, offset)
+            .args(args)
+            .arg(s3.url("sols/"))
+            .run()
+    };
+    // The server under test may be off itself (an external one): measured from its clock.
+    let base = clock_of(&s3.tool("s3-ls").arg("--clock").arg(s3.url("")).run());
+    if s3.root.is_some() {
+        about(base, 0);
+    }
+    // This host 10 minutes behind: the server is 600 s ahead; 30 s ahead: -30.
+    about(clock_of(&ls(-600, &["--clock"])), base + 600);
+    about(clock_of(&ls(30, &["--clock"])), base - 30);
+    // A listing warns beyond 60 s either way, once, on stderr; the listing is unchanged.
+    let plain = ls(0, &[]);
+    plain.ok();
+    for (offset, side) in [(-600, "ahead of"), (600, "behind")] {
+        let out = ls(offset, &[]);
+        out.ok();
+        assert_eq!(out.stdout, plain.stdout);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        let n: i64 = out
+            .stderr
+            .strip_prefix("s3-ls: warning: the server's clock is ")
+            .and_then(|r| r.strip_suffix(&format!(" s {side} this host's\n")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{:?}", out.stderr));
+        about(n, (base - offset).abs());
+    }
+    if base.abs() < 20 {
+        let out = ls(-30, &[]);
+        out.ok();
+        assert_eq!(out.stderr, "", "30 s apart is no warning");
+    }
+}
+
+#[test]
+fn a_refusal_from_a_clock_far_off_names_the_clock_not_the_credentials() {
+    // S3 refuses a request signed more than 15 minutes off with 403; a HEAD's refusal has
+    // no body, so "check the credentials" was all a tool could say. The Date header of the
+    // refusal says what is wrong.
+    let Some(lib) = working_faketime() else {
+        return;
+    };
+    let s3 = S3::start();
+    if s3.root.is_none() {
+        eprintln!("skipped: an external server may accept a skewed clock or answer otherwise");
+        return;
+    }
+    s3.mput("sols/a", b"a", &[]).ok();
+    let off = |name: &str| clock_off(s3.tool(name), &lib, -1200);
+    let clock_hint = |out: &Out| {
+        out.code(1);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        out.stderr_has("HTTP 403")
+            .stderr_has("(the server's clock is ")
+            .stderr_has(" ahead of this host's: fix this host's clock, e.g. with NTP)");
+        assert!(!out.stderr.contains("credentials"), "{}", out.stderr);
+    };
+    // A HEAD: status 403 and the Date header, nothing else.
+    clock_hint(&off("s3-ls").arg("--head").arg(s3.url("sols/a")).run());
+    clock_hint(&off("s3-mget").arg(s3.url("sols/a")).run());
+    // A listing refused as RequestTimeTooSkewed (one attempt: see below).
+    let out = off("s3-ls")
+        .args(["--retries", "1"])
+        .arg(s3.url("sols/"))
+        .run();
+    clock_hint(&out);
+    out.stderr_has("RequestTimeTooSkewed");
+    // --clock measures it all the same.
+    about(
+        clock_of(&off("s3-ls").arg("--clock").arg(s3.url("")).run()),
+        1200,
+    );
+    // With retries, the SDK signs the next attempt with the server's time (it learns the
+    // skew from the refusal), so a retried request gets through, and the listing warns.
+    let out = off("s3-ls").arg(s3.url("sols/")).run();
+    out.ok();
+    assert!(out.stdout_str().starts_with("sols/a\t1\t"));
+    out.stderr_has("s3-ls: warning: the server's clock is ");
+}
+
+#[test]
+fn s3_ls_clock_without_a_date_header_is_one_line_and_status_1() {
+    // Every S3 server sends a Date header; a proxy or a toy server may not. A stand-in that
+    // answers every request with an empty listing and no Date header.
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+                <ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                <Name>nodate</Name><Prefix></Prefix><KeyCount>0</KeyCount><MaxKeys>1</MaxKeys>\
+                <IsTruncated>false</IsTruncated></ListBucketResult>";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let endpoint = format!("http://{addr}");
+    let ls = |args: &[&str]| {
+        tool("s3-ls")
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "k")
+            .env("AWS_SECRET_ACCESS_KEY", "s")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .run()
+    };
+    let out = ls(&["--clock", "s3://nodate"]);
+    out.code(1).stderr_is(&format!(
+        "s3-ls: s3://nodate/: the answer from {endpoint} has no Date header, so the server's \
+         clock is not known"
+    ));
+    assert!(out.stdout.is_empty());
+    // The same answer to a listing is a listing: nothing to warn about.
+    let out = ls(&["s3://nodate"]);
+    out.ok();
+    assert_eq!(out.stderr, "");
+}
