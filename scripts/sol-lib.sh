@@ -54,6 +54,9 @@ sol_key_args() { # dec|enc KEYFILE IDENTITY-OR-RECIPIENTS
   fi
   [ -n "$k$o" ] || sol_usage_error "a key file or an identity is required: -k KEYFILE or -i IDENTITY (or SOL_KEY_FILE, SOL_IDENTITY_FILE)"
   sol_key=()
+  # Absolute, so the per-sol commands find them on every host.
+  [ -z "$k" ] || [[ $k == /* ]] || k=$PWD/$k
+  [ -z "$o" ] || [[ $o == /* ]] || o=$PWD/$o
   if [ -n "$k" ]; then
     [ -r "$k" ] || sol_die "key file '$k': cannot read it"
     err=$(sol-crypt -e -k "$k" < /dev/null 2>&1 > /dev/null) || sol_die "${err%%$'\n'*}"
@@ -220,28 +223,34 @@ sol_row() { # status code f1 f2 f3
 # define), and the report's head says so. A sol that still has no row gets one:
 # INTERRUPTED after INT or TERM, else FAILED with how its command ended.
 sol_parallel() { # list jobs hosts cmd args...
-  local list=$1 jobs=$2 hosts=$3 lost e
+  local list=$1 jobs=$2 hosts=$3 lost e h
   local -a names
   shift 3
   sol_interrupted=""
   sol_engine "$list" "$jobs" "$hosts" "$@"
   sol_missing "$list" "$sol_work/retry"
-  if [ -n "$hosts" ] && [ -s "$sol_work/retry" ] && [ -z "$sol_interrupted" ]; then
-    mapfile -d '' -t names < "$sol_work/retry"
-    lost=$(for e in "${names[@]}"; do sol_how "${e##*/}" 2; done | sort -u | tr '\n' ' ')
+  # Lost: no row, and ssh's own failure (255) or a signal ended the job.
+  names=() lost=""
+  while IFS= read -r -d '' e; do
+    h=$(sol_how "${e##*/}" 2)
+    [ -z "$h" ] || { names+=("$e"); lost+="$h "; }
+  done < "$sol_work/retry"
+  lost=$(tr ' ' '\n' <<< "$lost" | sort -u | tr '\n' ' ')
+  if [ -n "$hosts" ] && [ ${#names[@]} -gt 0 ] && [ -z "$sol_interrupted" ]; then
+    printf '%s\0' "${names[@]}" > "$sol_work/retry"
     awk -v lost=" $lost" '{ h = $0; sub(/^[0-9]+\//, "", h) } index(lost, " " h " ") == 0' "$hosts" > "$sol_work/hosts"
     if [ -s "$sol_work/hosts" ]; then
-      printf '%s\n' "retried on another host (lost: ${lost% }): ${names[*]##*/}" >> "$sol_work/head"
+      printf '%s\n' "retried on another host (lost:${lost% }): ${names[*]##*/}" >> "$sol_work/engine"
       if declare -F sol_before_retry > /dev/null; then sol_before_retry "${names[@]##*/}"; fi
       sol_engine "$sol_work/retry" "$jobs" "$sol_work/hosts" "$@"
     fi
   fi
   sol_missing "$list" "$sol_work/retry"
-  sol_no_result "$sol_work/retry" "$4"
+  sol_no_result "$sol_work/retry" "$1"
 }
 # One pass of GNU parallel over LIST; INT or TERM to this script stop it.
 sol_engine() { # list jobs hosts cmd args...
-  local list=$1 jobs=$2 hosts=$3 engine v seq host st sig e
+  local list=$1 jobs=$2 hosts=$3 engine v seq host st sig e lost
   local -a where=() entries
   shift 3
   if [ -n "$hosts" ]; then
@@ -251,7 +260,7 @@ sol_engine() { # list jobs hosts cmd args...
   fi
   SOL_HOST_FROM_SSHLOGIN=${hosts:+1} setpriv --pdeathsig TERM -- parallel -0 -q --line-buffer --will-cite \
     -j "$jobs" --joblog "$sol_work/joblog" --termseq TERM,30000,KILL,25 "${where[@]}" -a "$list" "$@" \
-    >> "$sol_work/rows" 2> >(sed -u '/^parallel: /!b; s/^/'"$PROG"': /' >&2) &
+    >> "$sol_work/rows" 2> >(sed -u '/^[a-z0-9-]*: /!s/^/'"$PROG"': /; s/^parallel: /'"$PROG"': parallel: /' >&2) &
   engine=$!
   trap 'sol_interrupted=1; kill -TERM "$engine" 2>/dev/null || true' INT TERM HUP
   sol_progress "$list" "$engine" &
@@ -262,7 +271,9 @@ sol_engine() { # list jobs hosts cmd args...
   while IFS=$'\t' read -r seq host _ _ _ _ st sig _; do
     case $seq in ''|*[!0-9]*) continue ;; esac
     e=${entries[seq - 1]:-}
-    printf '%s\t%s\tstatus %s, signal %s, on %s\n' "${e##*/}" "${host:-:}" "$st" "$sig" "${host:-this host}"
+    lost=""
+    [ "$st" != 255 ] && [ "$sig" = 0 ] || lost=$host
+    printf '%s\t%s\tstatus %s, signal %s, on %s\n' "${e##*/}" "$lost" "$st" "$sig" "${host:-this host}"
   done < "$sol_work/joblog" | cat - "$sol_work/how" 2> /dev/null > "$sol_work/how.new" || true
   mv -f -- "$sol_work/how.new" "$sol_work/how"
 }

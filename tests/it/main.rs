@@ -6,6 +6,7 @@ mod cli;
 mod counting;
 mod fuzz;
 mod man;
+mod multihost;
 mod pipeline;
 mod readme;
 mod recipients;
