@@ -62,38 +62,55 @@ impl S3 {
             let access = std::env::var("AWS_ACCESS_KEY_ID")
                 .expect("AWS_ACCESS_KEY_ID for SOL_TEST_S3_ENDPOINT");
             let secret = std::env::var("AWS_SECRET_ACCESS_KEY").expect("AWS_SECRET_ACCESS_KEY too");
-            let addr = {
-                use std::net::ToSocketAddrs;
-                let hostport = endpoint
-                    .trim_start_matches("http://")
-                    .trim_end_matches('/')
-                    .to_string();
-                hostport
-                    .to_socket_addrs()
-                    .expect("SOL_TEST_S3_ENDPOINT: http://HOST:PORT")
-                    .next()
-                    .expect("an address for SOL_TEST_S3_ENDPOINT")
-            };
-            let s = S3 {
-                endpoint,
-                addr,
-                bucket,
-                root: None,
-                access,
-                secret,
-                _dir: None,
-                home,
-            };
-            s.sdk(|c, b| async move {
-                c.create_bucket()
-                    .bucket(b)
-                    .send()
-                    .await
-                    .expect("create bucket");
-            });
-            return s;
+            return S3::at(&endpoint, &access, &secret, &bucket, home);
         }
         S3::start_local()
+    }
+
+    /// A fresh bucket named BUCKET on the server at ENDPOINT (http://HOST:PORT).
+    pub fn at(
+        endpoint: &str,
+        access: &str,
+        secret: &str,
+        bucket: &str,
+        home: tempfile::TempDir,
+    ) -> S3 {
+        let (endpoint, access, secret, bucket) = (
+            endpoint.to_string(),
+            access.to_string(),
+            secret.to_string(),
+            bucket.to_string(),
+        );
+        let addr = {
+            use std::net::ToSocketAddrs;
+            let hostport = endpoint
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string();
+            hostport
+                .to_socket_addrs()
+                .expect("SOL_TEST_S3_ENDPOINT: http://HOST:PORT")
+                .next()
+                .expect("an address for SOL_TEST_S3_ENDPOINT")
+        };
+        let s = S3 {
+            endpoint,
+            addr,
+            bucket,
+            root: None,
+            access,
+            secret,
+            _dir: None,
+            home,
+        };
+        s.sdk(|c, b| async move {
+            c.create_bucket()
+                .bucket(b)
+                .send()
+                .await
+                .expect("create bucket");
+        });
+        s
     }
 
     /// A fresh bucket on a new in-process s3s-fs server.

@@ -367,3 +367,89 @@ fn a_sigkilled_run_leaves_nothing_for_good() {
     rerun.ok();
     assert_eq!(names_in(&tmpdir), vec![live_dir.to_string()]);
 }
+
+/// moto's S3 server run under libfaketime with the clock OFFSET (e.g. +600s): its Date
+/// header and Last-Modified both move, a server with a skewed clock.
+struct SkewedMoto {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl SkewedMoto {
+    fn start(offset: &str) -> Result<SkewedMoto, String> {
+        for tool in ["moto_server", "faketime", "curl"] {
+            if sh(&format!("command -v {tool}")).run().code != 0 {
+                return Err(format!("no {tool} (CI's moto run installs moto)"));
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("faketime")
+            .args(["-f", offset, "moto_server", "-H", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("faketime moto_server: {e}"))?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while sh(&format!("curl -s -o /dev/null {endpoint}/")).run().code != 0 {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err("moto_server did not answer within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(SkewedMoto { child, endpoint })
+    }
+}
+
+impl Drop for SkewedMoto {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// The server's clock 10 minutes ahead of this host's (inside SigV4's 15 minutes): a file
+/// written after the backup is "changed since stored" (changes are judged on the server's
+/// clock), the report warns of the skew with its size, and --changed stores it again.
+#[test]
+fn scripts_judge_changes_on_the_servers_clock() {
+    let moto = match SkewedMoto::start("+600s") {
+        Ok(m) => m,
+        Err(why) => {
+            eprintln!("skipped: a server with a skewed clock: {why}");
+            return;
+        }
+    };
+    let s3 = S3::at(
+        &moto.endpoint,
+        "testaccesskey",
+        "testsecretkey",
+        "skewed",
+        tmp(),
+    );
+    let t = tmp();
+    let root = t.path().join("mission");
+    mission(&root, 1);
+    let key = keyfile(t.path(), "site.key", 256);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    backup(&s3, &format!("-k '{k}' '{r}'/sol0001 {d}")).ok();
+    std::thread::sleep(Duration::from_millis(1100));
+    fs::write(root.join("sol0001/late.txt"), b"after the backup").unwrap();
+    let out = audit(&s3, &format!("--coverage-only '{r}' {d}"));
+    let o = out.stdout_str();
+    assert!(
+        o.contains("sol0001: changed since stored"),
+        "{o}\n{}",
+        out.stderr
+    );
+    assert!(o.contains("s ahead of this host's"), "{o}");
+    out.code(4);
+    backup(&s3, &format!("--changed -k '{k}' '{r}'/sol0001 {d}"))
+        .ok()
+        .stdout_has("1 sols: 1 ok");
+}
