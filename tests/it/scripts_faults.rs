@@ -453,3 +453,349 @@ fn scripts_judge_changes_on_the_servers_clock() {
         .ok()
         .stdout_has("1 sols: 1 ok");
 }
+
+// ---- item 6: every failure path, black-box ------------------------------------------------
+
+/// The listing failing (a bucket that does not exist): backup, audit and restore --last
+/// say so in one line, status 1, and do nothing else.
+#[test]
+fn scripts_a_failing_listing_is_one_line_and_status_1() {
+    let Site {
+        s3,
+        t: _t,
+        root,
+        key,
+    } = site(1);
+    let (k, r) = (key.display(), root.display());
+    let none = "s3://no-such-bucket-sol-test/s";
+    for (cmd, says) in [
+        (
+            call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {none}")),
+            "cannot list",
+        ),
+        (
+            call("sol-audit", &format!("-k '{k}' '{r}' {none}")),
+            "cannot list",
+        ),
+        (call("sol-restore", &format!("--last 3 {none}")), "s3-ls:"),
+    ] {
+        let out = run_sh(&s3, &cmd);
+        out.code(1);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{cmd}: {}", out.stderr);
+        assert!(lines[0].contains(says), "{cmd}: {}", out.stderr);
+        assert!(!out.stdout_str().contains(" ok "), "{}", out.stdout_str());
+    }
+}
+
+/// The restore index not stored: a warning of the sol, which is stored (ok, status 0).
+#[test]
+fn scripts_an_index_not_stored_is_a_warning_and_the_backup_stands() {
+    let Site { s3, t, root, key } = site(1);
+    let fakes = t.path().join("fakes");
+    fake(
+        &fakes,
+        "s3-mput",
+        &format!(
+            "case ${{!#}} in *.index.gz.sc) cat > /dev/null; echo 's3-mput: simulated refusal' >&2; exit 1 ;; esac; exec '{}' \"$@\"",
+            bin("s3-mput").display()
+        ),
+    );
+    let cmd = call(
+        "sol-backup",
+        &format!(
+            "-k '{}' '{}'/sol0001 {}",
+            key.display(),
+            root.display(),
+            s3.url("s")
+        ),
+    );
+    let out = run_sh(&s3, &faked(&fakes, &cmd));
+    out.ok().stdout_has("1 sols: 1 ok").stdout_has(
+        "sol0001: warning: the restore index was not stored (s3-mput: simulated refusal)",
+    );
+    assert!(s3.get("s/sol0001.tar.gz.sc").is_some());
+    assert!(s3.get("s/sol0001.index.gz.sc").is_none());
+}
+
+/// --changed cannot keep the stored archive (its copy fails): the sol is FAILED and the
+/// stored archive is unchanged.
+#[test]
+fn scripts_a_failing_keep_step_replaces_nothing() {
+    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
+    let before = s3.get("s/sol0001.tar.gz.sc").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    fs::write(root.join("sol0001/late.txt"), b"late").unwrap();
+    let fakes = t.path().join("fakes");
+    fake(
+        &fakes,
+        "s3-mget",
+        "echo 's3-mget: simulated failure' >&2; exit 1",
+    );
+    let cmd = call(
+        "sol-backup",
+        &format!(
+            "--changed -k '{}' '{}'/sol0001 {}",
+            key.display(),
+            root.display(),
+            s3.url("s")
+        ),
+    );
+    let out = run_sh(&s3, &faked(&fakes, &cmd));
+    out.code(1);
+    let o = out.stdout_str();
+    assert!(rows_for(&o, "sol0001")[0].contains("FAILED"), "{o}");
+    assert!(o.contains("cannot keep the stored archive"), "{o}");
+    assert_eq!(s3.get("s/sol0001.tar.gz.sc").unwrap(), before);
+    assert_eq!(s3.ls(&["--relative"], "s/").stdout_str().lines().count(), 2);
+}
+
+/// sol-tar and sol-crypt failing mid-stream (fakes), and s3-mput failing mid-stream (every
+/// answer to part 2 cut), each past the first 16 MiB part of a 20 MiB sol: FAILED with that
+/// stage's message, nothing stored, the multipart upload aborted.
+#[test]
+fn scripts_a_stage_failing_mid_stream_stores_nothing_and_aborts_the_upload() {
+    use crate::s3env::{Faults, Proxy, Trigger};
+    let Site { s3, t, root, key } = site(0);
+    big_sol(&root, "sol0001", 20);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let one = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
+    for (tool, says) in [
+        ("sol-tar", "sol-tar: simulated"),
+        ("sol-crypt", "sol-crypt: simulated"),
+    ] {
+        let fakes = t.path().join(format!("fakes-{tool}"));
+        fake(
+            &fakes,
+            tool,
+            &format!(
+                "case \"$*\" in *--index*) ;; *) exec '{0}' \"$@\" ;; esac
+                '{0}' \"$@\" | head -c 18000000; echo '{tool}: simulated read error' >&2; exit 1",
+                bin(tool).display()
+            ),
+        );
+        let out = run_sh(&s3, &faked(&fakes, &one));
+        assert!(
+            out.stderr.contains(says),
+            "{tool}: {}\n{}",
+            out.stderr,
+            out.stdout_str()
+        );
+        out.code(1);
+        let o = out.stdout_str();
+        assert!(
+            rows_for(&o, "sol0001")
+                .first()
+                .is_some_and(|r| r.contains("FAILED")),
+            "{tool}: {o}\n{}",
+            out.stderr
+        );
+        assert!(s3.get("s/sol0001.tar.gz.sc").is_none(), "{tool}");
+        s3.assert_no_pending_uploads();
+    }
+    let proxy = Proxy::start(
+        s3.addr,
+        Faults {
+            on: Some(Trigger {
+                pattern: b"partNumber=2",
+                hold: Duration::ZERO,
+                cut: true,
+                times: 1000,
+            }),
+            ..Faults::NONE
+        },
+        7,
+    );
+    let out = s3.env_at(sh(&one), &proxy.endpoint).run();
+    assert!(
+        proxy.matched.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "part 2 was never sent"
+    );
+    out.code(1);
+    assert!(out.stderr.contains("sol0001: s3-mput:"), "{}", out.stderr);
+    assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
+    s3.assert_no_pending_uploads();
+}
+
+/// A whole-sol restore onto a full disk (a 1 MiB tmpfs) or a read-only DEST: FAILED, nothing
+/// under the sol's name, no staging directory left.
+#[test]
+fn scripts_a_restore_onto_a_full_or_read_only_disk_renames_nothing() {
+    let Site { s3, t, key, .. } = site_with_sol0001_stored(1);
+    for (what, opts) in [("full", "size=1m"), ("read-only", "ro")] {
+        let dest = t.path().join(what);
+        fs::create_dir_all(&dest).unwrap();
+        let mounted = sh(&format!(
+            "mount -t tmpfs -o {opts} tmpfs '{}'",
+            dest.display()
+        ))
+        .run();
+        if mounted.code != 0 {
+            eprintln!(
+                "skipped: a {what} DEST needs a tmpfs mount: {}",
+                mounted.stderr
+            );
+            return;
+        }
+        let out = restore(
+            &s3,
+            &format!(
+                "-k '{}' {} sol0001 '{}'",
+                key.display(),
+                s3.url("s"),
+                dest.display()
+            ),
+        );
+        let left = names_in(&dest);
+        sh(&format!("umount '{}'", dest.display())).run().ok();
+        out.code(1);
+        let o = out.stdout_str();
+        assert!(rows_for(&o, "sol0001")[0].contains("FAILED"), "{what}: {o}");
+        assert!(left.is_empty(), "{what}: {left:?}");
+        assert!(
+            out.stderr.lines().all(|l| l.starts_with("sol-restore")),
+            "{what}: {}",
+            out.stderr
+        );
+    }
+}
+
+/// The stored archive corrupted in the middle (sol-crypt's authentication fails mid-stream):
+/// the restore is status 3 with nothing renamed, the audit status 3 with its "not
+/// content-audited" line.
+#[test]
+fn scripts_an_archive_corrupted_mid_stream_is_status_3_and_nothing_lands() {
+    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
+    let mut bytes = s3.get("s/sol0001.tar.gz.sc").unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    s3.sdk(|c, b| async move {
+        c.put_object()
+            .bucket(b)
+            .key("s/sol0001.tar.gz.sc")
+            .body(bytes.into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let dest = t.path().join("dest");
+    let out = restore(&s3, &format!("-k '{k}' {d} sol0001 '{}'", dest.display()));
+    out.code(3);
+    assert!(out.stderr.contains("sol0001: sol-crypt:"), "{}", out.stderr);
+    assert!(names_in(&dest).is_empty(), "{:?}", names_in(&dest));
+    let out = audit(&s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}"));
+    out.code(3);
+    out.stdout_has("sol0001: not content-audited: sol-crypt:");
+}
+
+/// The audit history cannot be written: the audit stands, with a warning; --refresh that
+/// cannot keep the old archive says "refresh failed" and changes nothing.
+#[test]
+fn scripts_a_failing_history_write_or_refresh_is_reported() {
+    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let fakes = t.path().join("fakes");
+    fake(
+        &fakes,
+        "s3-mput",
+        &format!(
+            "case ${{!#}} in */.sol-audit/*) echo 's3-mput: simulated refusal' >&2; exit 1 ;; esac; exec '{}' \"$@\"",
+            bin("s3-mput").display()
+        ),
+    );
+    let one = format!("--sol sol0001 -k '{k}' '{r}' {d}");
+    let out = run_sh(&s3, &faked(&fakes, &call("sol-audit", &one)));
+    out.ok()
+        .stdout_has("sol0001: warning: the audit was not recorded");
+    let before = s3.get("s/sol0001.tar.gz.sc").unwrap();
+    fs::write(root.join("sol0001/inst1/seq01/log001.txt"), b"changed").unwrap();
+    fake(&fakes, "s3-mget", &format!(
+        "case \"$*\" in *--no-md5*) exec '{}' \"$@\" ;; esac; echo 's3-mget: simulated failure' >&2; exit 1",
+        bin("s3-mget").display()
+    ));
+    fs::remove_file(fakes.join("s3-mput")).unwrap();
+    let out = run_sh(
+        &s3,
+        &faked(&fakes, &call("sol-audit", &format!("{one} --refresh"))),
+    );
+    out.code(3);
+    out.stdout_has("sol0001: refresh failed:");
+    assert_eq!(s3.get("s/sol0001.tar.gz.sc").unwrap(), before);
+}
+
+/// A tool missing (sol-zip): one line naming it, status 1, before any work.
+#[test]
+fn scripts_a_missing_tool_is_one_line_and_status_1() {
+    let Site { s3, t, root, key } = site(1);
+    let here = t.path().join("bin");
+    fs::create_dir_all(&here).unwrap();
+    for e in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts")).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), here.join(e.file_name())).unwrap();
+    }
+    for tool in [
+        "sol-tar",
+        "sol-crypt",
+        "s3-mput",
+        "s3-mget",
+        "s3-ls",
+        "sol-index",
+        "tar-md5",
+    ] {
+        let tools = bin("sol-tar").parent().unwrap().to_path_buf();
+        std::os::unix::fs::symlink(tools.join(tool), here.join(tool)).unwrap();
+    }
+    let out = run_sh(
+        &s3,
+        &format!(
+            "PATH='{0}':/usr/bin:/bin '{0}/sol-backup' -k '{1}' '{2}' {3}",
+            here.display(),
+            key.display(),
+            root.join("sol0001").display(),
+            s3.url("s")
+        ),
+    );
+    out.code(1);
+    assert_eq!(
+        out.stderr.trim(),
+        format!(
+            "sol-backup: 'sol-zip' not found on PATH or beside {}",
+            here.join("sol-backup").display()
+        )
+    );
+    assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
+}
+
+/// A file in a sol that the backup user cannot read: the sol is FAILED with sol-tar's
+/// line naming it, nothing is stored.
+#[test]
+fn scripts_an_unreadable_file_fails_its_sol() {
+    let Site { s3, t, root, key } = site(2);
+    let secret = root.join("sol0001/images/frame.raw");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+    open_to_all(t.path());
+    let nkey = t.path().join("nobody.key");
+    fs::copy(&key, &nkey).unwrap();
+    std::os::unix::fs::chown(&nkey, Some(65534), Some(65534)).unwrap();
+    let cmd = call(
+        "sol-backup",
+        &format!(
+            "-k '{}' '{}'/sol* {}",
+            nkey.display(),
+            root.display(),
+            s3.url("s")
+        ),
+    );
+    let Some(cmd) = as_nobody(&cmd) else {
+        eprintln!("skipped: running as another user needs root and setpriv");
+        return;
+    };
+    let out = run_sh(&s3, &cmd);
+    out.code(1);
+    let o = out.stdout_str();
+    assert!(rows_for(&o, "sol0001")[0].contains("FAILED"), "{o}");
+    assert!(rows_for(&o, "sol0002")[0].contains(" ok "), "{o}");
+    assert!(out.stderr.contains("frame.raw"), "{}", out.stderr);
+    assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
+}
