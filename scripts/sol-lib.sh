@@ -305,14 +305,17 @@ sol_no_result() { # list cmd
     printf '%s\t%s\tFAILED\t1\t0\t0\t0\t0\t%s\n' "$name" "${HOSTNAME:-?}" "$why" >> "$sol_work/rows"
   done < "$1"
 }
-# On a terminal, each row as its sol finishes and sols done of all, with an ETA.
+# On a terminal (stderr), each row as its sol finishes, with sols done of all, the bytes
+# (field sol_bytes_field of the rows) and an ETA; nothing under cron.
 sol_progress() { # list engine
-  [ -t 2 ] && [ -z "${CI:-}" ] || return 0
-  local all done=0 line t
+  [ -t 2 ] || return 0
+  local all done=0 bytes=0 t from
+  local -a r
   all=$(tr -cd '\0' < "$1" | wc -c)
-  tail -n 0 -F --pid="$2" "$sol_work/rows" 2>/dev/null | while IFS=$'\t' read -r -a line; do
-    done=$((done + 1)) t=$((($(sol_ms) - sol_t0) / 1000))
-    sol_say "${line[0]} ${line[2]} on ${line[1]} ($done of $all sols, ETA $((t * (all - done) / done))s)"
+  from=$(($(wc -l < "$sol_work/rows") + 1))
+  tail -n "+$from" -F --pid="$2" "$sol_work/rows" 2> /dev/null | while IFS=$'\t' read -r -a r; do
+    done=$((done + 1)) bytes=$((bytes + ${r[${sol_bytes_field:-5}]:-0})) t=$((($(sol_ms) - sol_t0) / 1000))
+    sol_say "${r[0]} ${r[2]} on ${r[1]}: $done of $all sols, $((bytes / 1000000)) MB, ETA $((t * (all - done) / done))s"
   done
 }
 

@@ -799,3 +799,49 @@ fn scripts_an_unreadable_file_fails_its_sol() {
     assert!(out.stderr.contains("frame.raw"), "{}", out.stderr);
     assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
 }
+
+/// Item 7: on a terminal a long run shows each sol as it finishes with sols done of all,
+/// bytes and an ETA (on stderr, prefixed); under cron (no terminal) nothing but the report.
+#[test]
+fn scripts_show_progress_on_a_terminal_only() {
+    let Site {
+        s3,
+        t: _t,
+        root,
+        key,
+    } = site(2);
+    let cmd = call(
+        "sol-backup",
+        &format!(
+            "-k '{}' '{}'/sol* {}",
+            key.display(),
+            root.display(),
+            s3.url("s")
+        ),
+    );
+    if sh("command -v script").run().code != 0 {
+        eprintln!("skipped: no script(1) to give the run a terminal");
+        return;
+    }
+    let quoted = cmd.replace('\'', "'\\''");
+    let out = run_sh(&s3, &format!("script -qec '{quoted}' /dev/null"));
+    out.ok();
+    let o = out.stdout_str().replace('\r', "");
+    assert!(o.contains("sol-backup: sol0001 ok on "), "{o}");
+    assert!(o.contains(" of 2 sols, ") && o.contains(" MB, ETA "), "{o}");
+    assert!(o.contains("summary: 2 sols"), "{o}");
+    let cron = run_sh(
+        &s3,
+        &call(
+            "sol-backup",
+            &format!(
+                "--force -k '{}' '{}'/sol* {}",
+                key.display(),
+                root.display(),
+                s3.url("s")
+            ),
+        ),
+    );
+    cron.ok();
+    assert!(cron.stderr.is_empty(), "{}", cron.stderr);
+}
