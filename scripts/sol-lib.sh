@@ -4,10 +4,13 @@
 
 sol_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The tools: on PATH first; else beside the scripts (an install), else a build of this
-# repository.
+# repository that has them all.
 if ! command -v sol-tar >/dev/null 2>&1; then
   for d in "$sol_here" "$sol_here/../target/release" "$sol_here/../target/debug"; do
-    if [ -x "$d/sol-tar" ]; then PATH="$d:$PATH"; break; fi
+    if [ -x "$d/sol-tar" ] && [ -x "$d/s3-ls" ] && [ -x "$d/sol-index" ] && [ -x "$d/tar-md5" ]; then
+      PATH="$d:$PATH"
+      break
+    fi
   done
 fi
 export PATH
@@ -17,6 +20,15 @@ sol_started=$(date -u +%FT%TZ)
 sol_name="" sol_notes=() sol_clock_warning="" sol_skew=0
 
 sol_say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+# A command that fails where nothing checks it ends the script (set -e): say which, in one
+# prefixed line, instead of ending without a word (a function returning the script's status
+# is not such a failure).
+set -E
+trap 'sol_err $? "$BASH_COMMAND" "$LINENO"' ERR
+sol_err() {
+  [[ $- == *e* ]] || return 0 # set +e: the status is checked by the script
+  case $2 in return*|main*|report*|sol_report*) ;; *) sol_say "line $3: $2: status $1" ;; esac
+}
 sol_die() { sol_say "$@"; exit 1; }
 sol_usage_error() { sol_say "$@"; sol_say "try '$PROG --help'"; exit 2; }
 sol_need_tools() {

@@ -39,7 +39,9 @@ impl Hosts {
     /// N hosts at addresses of their own (tests at once never share one).
     fn start(t: &Path, n: usize) -> Hosts {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
-        let base = 10 * NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // 127.0.0.BASE+1..: apart from other test processes' hosts (BASE 10..230).
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let base = 10 + 10 * ((std::process::id() as usize + n) % 23);
         let dir = t.join("hosts");
         let out = sh(&format!(
             "'{}' start '{}' {n} {base}",
@@ -82,7 +84,7 @@ fn big_mission(root: &Path) {
 }
 
 /// Back the mission up over three hosts with slow uploads; when the first multipart upload
-/// is pending, `lose` (kill or cut) the host that runs it. Then every sol is stored once
+/// is pending, `lose` (kill or cut) the host that runs its sol. Then every sol is stored once
 /// with its index bound to that archive, the report says what happened, and no upload is
 /// pending after the run or the next one.
 fn lose_a_host_mid_upload(lose: &str) {
@@ -122,7 +124,8 @@ fn lose_a_host_mid_upload(lose: &str) {
             "set +e; {run} > '{0}' 2> '{0}.err' & pid=$!
             for i in $(seq 300); do s3-ls --uploads {d}/ | grep -q . && break; sleep 0.1; done
             s3-ls --uploads {d}/ | grep -q . || {{ echo 'no upload seen'; exit 1; }}
-            h=$('{1}' busy '{dir}' s3-mput) || {{ echo 'no host uploads'; exit 1; }}
+            sol=$(s3-ls --uploads {d}/ | head -n 1 | cut -f 1); sol=${{sol##*/}}; sol=${{sol%%.*}}
+            h=$('{1}' busy '{dir}' \"/$sol\") || {{ echo \"no host uploads $sol\"; ps -ww -eo pid,ppid,args --forest | grep -v grep | grep -E 'sshd|sol-|s3-' | cut -c1-200; exit 1; }}
             '{1}' {lose} '{dir}' $h; echo \"lost h$h\"; wait $pid; echo \"rc=$?\"",
             report.display(),
             hosts_script().display()

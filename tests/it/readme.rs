@@ -195,13 +195,18 @@ fn the_documented_pipelines_run_and_are_safe_to_paste() {
         let text = site.localise(&text.replace("sol0042", "sol9999"));
         let out = site.paste(&text);
         let p = site.p();
-        for left in [
-            p.join("sol9999.tar.gz.sc"),
-            p.join("restore/sol9999"),
-            p.join("restore/.sol9999.partial"),
-        ] {
+        for left in [p.join("sol9999.tar.gz.sc"), p.join("restore/sol9999")] {
             assert!(!left.exists(), "{doc}: {text}\nleft {}", left.display());
         }
+        // No staging directory (.SOL.HOST.PID.XXXXXX.partial) is left either.
+        let staged: Vec<String> = std::fs::read_dir(p.join("restore"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".sol9999.") && n.ends_with(".partial"))
+            .collect();
+        assert!(staged.is_empty(), "{doc}: {text}\nleft {staged:?}");
         assert!(
             site.s3.get("sols/sol9999.tar.gz.sc").is_none(),
             "{doc}: {text}\nstored an object"

@@ -514,7 +514,14 @@ fn a_missing_object_is_status_1_with_one_line() {
             out.stdout_str()
         );
     }
-    assert!(!dest.join(".sol0001.partial").exists());
+    let staged: Vec<String> = fs::read_dir(&dest)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
 }
 
 /// Item 6: a key sol-crypt refuses (readable by the group) is found once, before any
