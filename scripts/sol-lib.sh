@@ -231,8 +231,8 @@ sol_row() { # status code f1 f2 f3
 # TERM stops every job (each stops its stages, aborts its upload, removes its staging
 # directory), and so does this script's death (parallel's parent-death signal). With
 # HOSTS, the sols of a host that was lost (no row: ssh ended 255, or the job was killed)
-# run once more on the other hosts, after sol_before_retry SOL... (the hook a script may
-# define), and the report's head says so. A sol that still has no row gets one:
+# run once more on the other hosts, between two calls of sol_before_retry SOL... (the hook
+# a script may define), and the report's head says so. A sol that still has no row gets one:
 # INTERRUPTED after INT or TERM, else FAILED with how its command ended.
 sol_parallel() { # list jobs hosts cmd args...
   local list=$1 jobs=$2 hosts=$3 lost e h
@@ -255,6 +255,8 @@ sol_parallel() { # list jobs hosts cmd args...
       printf '%s\n' "retried on another host (lost:${lost% }): ${names[*]##*/}" >> "$sol_work/engine"
       if declare -F sol_before_retry > /dev/null; then sol_before_retry "${names[@]##*/}"; fi
       sol_engine "$sol_work/retry" "$jobs" "$sol_work/hosts" "$@"
+      # Again after the retry: what a lost host still running began meanwhile.
+      if declare -F sol_before_retry > /dev/null; then sol_before_retry "${names[@]##*/}"; fi
     fi
   fi
   sol_missing "$list" "$sol_work/retry"
