@@ -845,3 +845,37 @@ fn scripts_show_progress_on_a_terminal_only() {
     cron.ok();
     assert!(cron.stderr.is_empty(), "{}", cron.stderr);
 }
+
+/// A staging directory that a SIGKILLed restore left (its PID gone) is removed by the next
+/// restore of that sol on that host; a live run's is not.
+#[test]
+fn scripts_a_sigkilled_restores_staging_directory_is_removed_by_the_next() {
+    let Site { s3, t, key, .. } = site_with_sol0001_stored(1);
+    let dest = t.path().join("dest");
+    let host = sh("hostname").run().stdout_str().trim().to_string();
+    let live = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let dead_dir = format!(".sol0001.{host}.999999999.abcdef.partial");
+    let live_dir = format!(".sol0001.{host}.{}.abcdef.partial", live.id());
+    for d in [&dead_dir, &live_dir] {
+        fs::create_dir_all(dest.join(d).join("sol0001")).unwrap();
+    }
+    let out = restore(
+        &s3,
+        &format!(
+            "-k '{}' {} sol0001 '{}'",
+            key.display(),
+            s3.url("s"),
+            dest.display()
+        ),
+    );
+    let mut live = live;
+    live.kill().ok();
+    live.wait().ok();
+    out.ok();
+    let mut left = names_in(&dest);
+    left.sort();
+    assert_eq!(left, vec![live_dir, "sol0001".to_string()]);
+}
