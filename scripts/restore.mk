@@ -56,20 +56,23 @@ MISSING := $(filter-out $(wildcard $(STAMPS)),$(STAMPS))
 # make of the missing stamps runs under a shell that outlives INT and TERM, so the one
 # table of this run is printed at the end in every case: after success, after a failed
 # sol (make stops as usual), and after an interruption (the unfinished sols INTERRUPTED).
+# If this make is killed outright (SIGKILL), parent-death signals stop that shell, its
+# make and every sol-restore-one in turn: nothing is restored after make is gone.
 .PHONY: all restore-missing stamps
 all: $(if $(MISSING),restore-missing)
 
 restore-missing:
-	@mkdir -p -- '$(REPORT)/rows' && date -u +%FT%TZ > '$(REPORT)/started'
-	@trap : INT TERM; rc=0; \
-	  $(MAKE) --no-print-directory -f '$(SELF)' FROM='$(FROM)' DEST='$(DEST)' SOLS='$(SOLS)' KEY='$(KEY)' IDENTITY='$(IDENTITY)' stamps || rc=$$?; \
-	  '$(SOL_RESTORE)' --report-of '$(REPORT)' -- '$(FROM)' '$(DEST)' || rc=$$?; \
-	  rm -rf -- '$(REPORT)'; exit $$rc
+	@rm -rf -- '$(REPORT)' && mkdir -p -- '$(REPORT)/rows' && date -u +%FT%TZ > '$(REPORT)/started'
+	@exec setpriv --pdeathsig KILL -- bash -c 'trap : INT TERM; rc=0; \
+	  setpriv --pdeathsig TERM -- $(MAKE) --no-print-directory -f "$$1" FROM="$$2" DEST="$$3" SOLS="$$4" KEY="$$5" IDENTITY="$$6" stamps || rc=$$?; \
+	  "$$7" --report-of "$$8" -- "$$2" "$$3" || rc=$$?; \
+	  rm -rf -- "$$8"; exit $$rc' restore.mk '$(SELF)' '$(FROM)' '$(DEST)' '$(SOLS)' '$(KEY)' '$(IDENTITY)' '$(SOL_RESTORE)' '$(REPORT)'
 
 stamps: $(STAMPS)
 
 # The stamp only when sol-restore-one succeeded (status 0: restored, or in DEST already);
-# its row goes to the report either way.
+# its row goes to the report either way. If make itself is killed (SIGKILL, no trap), the
+# parent-death signal stops the restore: nothing lands after make is gone.
 $(DEST)/.%.restored:
-	@exec '$(SOL_RESTORE_ONE)' $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') -- '$(FROM)' '$*' '$(DEST)' > '$(REPORT)/rows/$*'
+	@exec setpriv --pdeathsig TERM -- '$(SOL_RESTORE_ONE)' $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') -- '$(FROM)' '$*' '$(DEST)' > '$(REPORT)/rows/$*'
 	@touch -- '$@'

@@ -194,7 +194,27 @@ fn a_killed_restore_is_completed_by_a_rerun() {
         !dest.join("sol0001").exists() && !dest.join("sol0002").exists(),
         "a half sol was left in place"
     );
+    // Nothing lands after make is gone (timeout killed its whole process group; the
+    // staging directories stay until the next restore of each sol).
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let landed = |dest: &std::path::Path| -> Vec<String> {
+        fs::read_dir(dest)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("sol000") && !n.ends_with(".restored"))
+            .collect()
+    };
+    let after_kill = landed(&dest);
+    assert!(
+        after_kill.iter().all(|n| n.ends_with(".partial")),
+        "after make was killed: {after_kill:?}"
+    );
     run_sh(&s3, &mk).ok();
+    let mut after_rerun = landed(&dest);
+    after_rerun.sort();
+    assert_eq!(after_rerun, ["sol0001", "sol0002"], "staging left");
     run_sh(&s3, &format!("{mk} -q")).ok();
     for sol in ["sol0001", "sol0002"] {
         assert_same_tree(&root.join(sol), &dest.join(sol));
