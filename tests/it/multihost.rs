@@ -40,8 +40,8 @@ impl Hosts {
     fn start(t: &Path, n: usize) -> Hosts {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         // 127.0.0.BASE+1..: apart from other test processes' hosts (BASE 10..230).
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let base = 10 + 10 * ((std::process::id() as usize + n) % 23);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let base = 10 + 10 * ((std::process::id() as usize + k) % 23);
         let dir = t.join("hosts");
         let out = sh(&format!(
             "'{}' start '{}' {n} {base}",
