@@ -272,16 +272,23 @@ sol_engine() { # list jobs hosts cmd args...
     where=(--sshloginfile "$hosts" --env PATH --env SOL_HOST_FROM_SSHLOGIN)
     for v in $(compgen -e); do case $v in AWS_*|SOL_*) where+=(--env "$v") ;; esac; done
   fi
+  sol_joblog_seen=1
   SOL_HOST_FROM_SSHLOGIN=${hosts:+1} setpriv --pdeathsig TERM -- parallel -0 -q --line-buffer --will-cite \
     -j "$jobs" --joblog "$sol_work/joblog" --termseq TERM,30000,KILL,25 "${where[@]}" -a "$list" "$@" \
     >> "$sol_work/rows" 2> >(sed -u '/^[a-z0-9-]*: /!s/^/'"$PROG"': /; s/^parallel: /'"$PROG"': parallel: /' >&2) &
   engine=$!
   trap 'sol_interrupted=1; kill -TERM "$engine" 2>/dev/null || true' INT TERM HUP
   sol_progress "$list" "$engine" &
-  while kill -0 "$engine" 2>/dev/null; do wait "$engine" 2>/dev/null || true; done
+  # A job lost with its host is seen in the joblog as it ends: sol_before_retry for its sol
+  # at once, while the pass goes on (a lost host still running gets less time to finish).
+  mapfile -d '' -t entries < "$list"
+  while kill -0 "$engine" 2>/dev/null; do
+    sleep 0.5 & wait $! 2>/dev/null || true
+    [ -z "$hosts" ] || sol_lost_now
+  done
+  wait "$engine" 2>/dev/null || true
   trap - INT TERM HUP
   # How each job ended (the joblog's sequence numbers are LIST's order), newest first.
-  mapfile -d '' -t entries < "$list"
   while IFS=$'\t' read -r seq host _ _ _ _ st sig _; do
     case $seq in ''|*[!0-9]*) continue ;; esac
     e=${entries[seq - 1]:-}
@@ -290,6 +297,22 @@ sol_engine() { # list jobs hosts cmd args...
     printf '%s\t%s\tstatus %s, signal %s, on %s\n' "${e##*/}" "$lost" "$st" "$sig" "${host:-this host}"
   done < "$sol_work/joblog" | cat - "$sol_work/how" 2> /dev/null > "$sol_work/how.new" || true
   mv -f -- "$sol_work/how.new" "$sol_work/how"
+}
+# The sols of jobs that ended lost (ssh's 255 or a signal) since the last look at the
+# joblog, handed to sol_before_retry (entries: this pass's list).
+sol_lost_now() {
+  local seq host st sig e n=0
+  local -a lost=()
+  declare -F sol_before_retry > /dev/null || return 0
+  while IFS=$'\t' read -r seq host _ _ _ _ st sig _; do
+    n=$((n + 1))
+    [ "$n" -gt "${sol_joblog_seen:-1}" ] || continue
+    case $seq in ''|*[!0-9]*) continue ;; esac
+    e=${entries[seq - 1]:-}
+    [ "$st" != 255 ] && [ "$sig" = 0 ] || lost+=("${e##*/}")
+  done < "$sol_work/joblog"
+  sol_joblog_seen=$n
+  [ ${#lost[@]} -eq 0 ] || sol_before_retry "${lost[@]}"
 }
 # Field N of how SOL's job ended last (2: its host, 3: in words), or nothing.
 sol_how() { awk -F '\t' -v n="$1" -v f="$2" '$1 == n { print $f; exit }' "$sol_work/how" 2> /dev/null || true; }

@@ -73,12 +73,12 @@ fn hosts_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts")
 }
 
-/// A mission of SOLS sols of 18 MiB of random bytes each: every upload is multipart.
+/// A mission of SOLS sols of 24 MiB of random bytes each: every upload is multipart.
 fn big_mission(root: &Path) {
     for s in 1..=SOLS {
         let d = root.join(format!("sol{s:04}/data"));
         fs::create_dir_all(&d).unwrap();
-        fs::write(d.join("image.raw"), Rng::new(s as u64).bytes(18 << 20)).unwrap();
+        fs::write(d.join("image.raw"), Rng::new(s as u64).bytes(24 << 20)).unwrap();
         fs::write(d.join("notes.txt"), format!("sol {s}")).unwrap();
     }
 }
