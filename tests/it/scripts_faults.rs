@@ -879,3 +879,22 @@ fn scripts_a_sigkilled_restores_staging_directory_is_removed_by_the_next() {
     left.sort();
     assert_eq!(left, vec![live_dir, "sol0001".to_string()]);
 }
+
+/// --hosts spreads whole sols; with --path or --list it is a usage error, not ignored.
+#[test]
+fn scripts_hosts_with_path_or_list_is_a_usage_error() {
+    let Site { s3, t, key, .. } = site(0);
+    let (k, d) = (key.display(), s3.url("s"));
+    let dest = t.path().join("dest");
+    for args in [
+        format!("--hosts /dev/null --list -k '{k}' {d} sol0001"),
+        format!(
+            "--hosts /dev/null --path a -k '{k}' {d} sol0001 '{}'",
+            dest.display()
+        ),
+    ] {
+        restore(&s3, &args)
+            .code(2)
+            .stderr_has("sol-restore: --hosts goes with whole sols");
+    }
+}
