@@ -50,7 +50,9 @@ endif
 STAMPS := $(patsubst %,$(DEST)/.%.restored,$(SOLS))
 REPORT := $(DEST)/.restore-report
 SELF := $(firstword $(MAKEFILE_LIST))
-MISSING := $(filter-out $(wildcard $(STAMPS)),$(STAMPS))
+# A stamp whose sol is gone from DEST (deleted since) is stale: that sol is restored again.
+STALE := $(foreach s,$(SOLS),$(if $(wildcard $(DEST)/$(s)),,$(wildcard $(DEST)/.$(s).restored)))
+MISSING := $(filter-out $(filter-out $(STALE),$(wildcard $(STAMPS))),$(STAMPS))
 
 # `all` has nothing to do (and `make -q` says up to date) once every stamp exists. Else a
 # make of the missing stamps runs under a shell that outlives INT and TERM, so the one
@@ -62,7 +64,7 @@ MISSING := $(filter-out $(wildcard $(STAMPS)),$(STAMPS))
 all: $(if $(MISSING),restore-missing)
 
 restore-missing:
-	@rm -rf -- '$(REPORT)' && mkdir -p -- '$(REPORT)/rows' && date -u +%FT%TZ > '$(REPORT)/started'
+	@rm -rf -- '$(REPORT)' $(foreach f,$(STALE),'$(f)') && mkdir -p -- '$(REPORT)/rows' && date -u +%FT%TZ > '$(REPORT)/started'
 	@exec setpriv --pdeathsig KILL -- bash -c 'trap : INT TERM; rc=0; \
 	  setpriv --pdeathsig TERM -- $(MAKE) --no-print-directory -f "$$1" FROM="$$2" DEST="$$3" SOLS="$$4" KEY="$$5" IDENTITY="$$6" stamps || rc=$$?; \
 	  "$$7" --report-of "$$8" -- "$$2" "$$3" || rc=$$?; \

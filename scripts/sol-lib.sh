@@ -39,6 +39,19 @@ sol_need_tools() {
 }
 sol_check_url() { case $1 in s3://?*) ;; *) sol_usage_error "'$1': expected s3://BUCKET/PREFIX" ;; esac; }
 sol_trim_slash() { local u=$1; while [ "${u%/}" != "$u" ]; do u=${u%/}; done; printf '%s' "$u"; }
+# --hosts FILE: readable, and each line (but comments) an sshlogin: [N/]HOST, or ":".
+sol_check_hosts() {
+  local line n=0 hosts=0
+  if [ ! -f "$1" ] || [ ! -r "$1" ]; then sol_usage_error "--hosts '$1': not a readable file"; fi
+  while IFS= read -r line || [ -n "$line" ]; do
+    n=$((n + 1))
+    case $line in ''|'#'*) continue ;; esac
+    [[ $line =~ ^([0-9]*[1-9][0-9]*/)?[^[:space:]/]+$ ]] ||
+      sol_usage_error "--hosts '$1': line $n: '$line' is not an sshlogin ([N/]HOST, or : for this host)"
+    hosts=$((hosts + 1))
+  done < "$1"
+  [ "$hosts" -gt 0 ] || sol_usage_error "--hosts '$1': no host in it"
+}
 sol_positive() { case $2 in ''|*[!0-9]*|0) sol_usage_error "$1: '$2' is not a positive number" ;; esac; }
 
 # Sol names. A name taken from a listing must match SOL_NAME_RE (documented in the man
@@ -142,15 +155,17 @@ sol_clock() { # url
 # run's never is.
 sol_workdir() {
   local d pid
-  for d in "${TMPDIR:-/tmp}"/sol-*.[0-9]*.??????; do
-    if [ ! -d "$d" ] || [ ! -O "$d" ]; then continue; fi
+  for d in "${TMPDIR:-/tmp}"/sol-{backup,audit,restore}{,-one}.[0-9]*.??????; do
+    # Ours only: owned by this user, with the lock file every run makes at once.
+    if [ ! -d "$d" ] || [ ! -O "$d" ] || [ ! -f "$d/.lock" ]; then continue; fi
     pid=${d%.*} pid=${pid##*.}
     case $pid in ''|*[!0-9]*) continue ;; esac
     ! kill -0 "$pid" 2>/dev/null || continue
-    [ ! -e "$d/.lock" ] || flock -n "$d/.lock" true 2>/dev/null || continue
+    flock -n "$d/.lock" true 2>/dev/null || continue
     rm -rf -- "$d" 2>/dev/null || true
   done
-  sol_work=$(mktemp -d "${TMPDIR:-/tmp}/$PROG.$$.XXXXXX")
+  sol_work=$(mktemp -d "${TMPDIR:-/tmp}/$PROG.$$.XXXXXX" 2>&1) ||
+    sol_die "cannot make a work directory in ${TMPDIR:-/tmp}: ${sol_work##*: }"
   : > "$sol_work/rows"
   exec {sol_lock}> "$sol_work/.lock"
   flock -n "$sol_lock"
@@ -274,7 +289,8 @@ sol_engine() { # list jobs hosts cmd args...
   fi
   sol_joblog_seen=1
   SOL_HOST_FROM_SSHLOGIN=${hosts:+1} setpriv --pdeathsig TERM -- parallel -0 -q --line-buffer --will-cite \
-    -j "$jobs" --joblog "$sol_work/joblog" --termseq TERM,30000,KILL,25 "${where[@]}" -a "$list" "$@" \
+    -j "$jobs" --joblog "$sol_work/joblog" --termseq TERM,30000,KILL,25 "${where[@]}" -a "$list" \
+    setpriv --pdeathsig TERM -- "$@" \
     >> "$sol_work/rows" 2> >(sed -u '/^[a-z0-9-]*: /!s/^/'"$PROG"': /; s/^parallel: /'"$PROG"': parallel: /' >&2) &
   engine=$!
   trap 'sol_interrupted=1; kill -TERM "$engine" 2>/dev/null || true' INT TERM HUP
@@ -288,6 +304,7 @@ sol_engine() { # list jobs hosts cmd args...
   done
   wait "$engine" 2>/dev/null || true
   trap - INT TERM HUP
+  [ -e "$sol_work/joblog" ] || : > "$sol_work/joblog"
   # How each job ended (the joblog's sequence numbers are LIST's order), newest first.
   while IFS=$'\t' read -r seq host _ _ _ _ st sig _; do
     case $seq in ''|*[!0-9]*) continue ;; esac
@@ -303,7 +320,7 @@ sol_engine() { # list jobs hosts cmd args...
 sol_lost_now() {
   local seq host st sig e n=0
   local -a lost=()
-  declare -F sol_before_retry > /dev/null || return 0
+  if ! declare -F sol_before_retry > /dev/null || [ ! -e "$sol_work/joblog" ]; then return 0; fi
   while IFS=$'\t' read -r seq host _ _ _ _ st sig _; do
     n=$((n + 1))
     [ "$n" -gt "${sol_joblog_seen:-1}" ] || continue
@@ -337,7 +354,7 @@ sol_no_result() { # list cmd
       continue
     fi
     why=$(sol_how "$name" 3)
-    why="${2##*/} ended without a result (${why:-it never started})"
+    why="${2##*/} ended without a result (${why:-GNU parallel recorded no end for it})"
     sol_say "$name: $why"
     printf '%s\t%s\tFAILED\t1\t0\t0\t0\t0\t%s\n' "$name" "${HOSTNAME:-?}" "$why" >> "$sol_work/rows"
   done < "$1"

@@ -898,3 +898,155 @@ fn scripts_hosts_with_path_or_list_is_a_usage_error() {
             .stderr_has("sol-restore: --hosts goes with whole sols");
     }
 }
+
+// ---- found by trying the scripts as an operator would ---------------------------------------
+
+/// The sweep of dead runs' work directories removes only the scripts' own (their names and
+/// their lock file), never an operator's directory that looks alike.
+#[test]
+fn scripts_the_work_directory_sweep_keeps_what_is_not_ours() {
+    let Site { s3, t, root, key } = site(1);
+    let tmpdir = t.path().join("tmp");
+    let theirs = tmpdir.join("sol-0042.2024.backup");
+    fs::create_dir_all(&theirs).unwrap();
+    fs::write(theirs.join("data"), b"precious").unwrap();
+    let cmd = format!(
+        "TMPDIR='{}' {}",
+        tmpdir.display(),
+        call(
+            "sol-backup",
+            &format!(
+                "-k '{}' '{}'/sol0001 {}",
+                key.display(),
+                root.display(),
+                s3.url("s")
+            )
+        )
+    );
+    run_sh(&s3, &cmd).ok();
+    assert_eq!(fs::read(theirs.join("data")).unwrap(), b"precious");
+}
+
+/// Coverage names a directory it cannot check (a name outside [A-Za-z0-9][A-Za-z0-9._-]*),
+/// status 4, instead of leaving it out; and an audit of an archive since replaced does not
+/// count as a recent audit of the new one.
+#[test]
+fn scripts_coverage_names_what_it_skips_and_audits_of_replaced_archives_do_not_count() {
+    let Site {
+        s3,
+        t: _t,
+        root,
+        key,
+    } = site_with_sol0001_stored(1);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    audit(&s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}")).ok();
+    fs::create_dir_all(root.join("new one")).unwrap();
+    let out = audit(&s3, &format!("--coverage-only '{r}' {d}"));
+    out.code(4);
+    out.stdout_has("'new one': not checked");
+    fs::remove_dir(root.join("new one")).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    fs::write(root.join("sol0001/late.txt"), b"late").unwrap();
+    backup(&s3, &format!("--changed -k '{k}' '{r}'/sol0001 {d}")).ok();
+    audit(&s3, &format!("--coverage-only '{r}' {d}"))
+        .ok()
+        .stdout_has("0 of 1 sols content-audited in the last 30 days");
+}
+
+/// An empty DEST/SOL is not "in DEST already": the sol is restored into it; and restore.mk
+/// restores again a sol deleted from DEST since its stamp was made.
+#[test]
+fn scripts_an_empty_or_deleted_sol_in_dest_is_restored_again() {
+    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
+    let (k, d) = (key.display(), s3.url("s"));
+    let dest = t.path().join("dest");
+    fs::create_dir_all(dest.join("sol0001")).unwrap();
+    restore(&s3, &format!("-k '{k}' {d} sol0001 '{}'", dest.display()))
+        .ok()
+        .stdout_has("1 sols: 1 ok");
+    assert_same_tree(&root.join("sol0001"), &dest.join("sol0001"));
+    let made = t.path().join("made");
+    let mk = make_restore(&format!(
+        "FROM={d} DEST='{}' SOLS=sol0001 KEY='{k}'",
+        made.display()
+    ));
+    run_sh(&s3, &mk).ok();
+    fs::remove_dir_all(made.join("sol0001")).unwrap();
+    assert_ne!(
+        run_sh(&s3, &format!("{mk} -q")).code,
+        0,
+        "make -q: up to date"
+    );
+    run_sh(&s3, &mk).ok();
+    assert_same_tree(&root.join("sol0001"), &made.join("sol0001"));
+}
+
+/// A --hosts file that is not one: one line naming it, status 2, before any work.
+#[test]
+fn scripts_a_bad_hosts_file_is_a_usage_error() {
+    let Site { s3, t, root, key } = site(1);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let bad = t.path().join("hosts");
+    for (text, says) in [
+        ("garbage host!!\n", "line 1"),
+        ("# only a comment\n", "no host"),
+    ] {
+        fs::write(&bad, text).unwrap();
+        let out = backup(
+            &s3,
+            &format!("--hosts '{}' -k '{k}' '{r}'/sol0001 {d}", bad.display()),
+        );
+        out.code(2);
+        assert!(
+            out.stderr.lines().next().unwrap().contains(says),
+            "{}",
+            out.stderr
+        );
+    }
+    audit(&s3, &format!("--hosts /nonexistent -k '{k}' '{r}' {d}"))
+        .code(2)
+        .stderr_has("--hosts '/nonexistent': not a readable file");
+    assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
+}
+
+/// GNU parallel killed outright in the middle of an upload: the per-sol commands stop too
+/// (parent-death signal), nothing is stored after it, and the report does not say ok.
+#[test]
+fn scripts_gnu_parallel_killed_stops_its_jobs() {
+    let Site { s3, t, root, key } = site(0);
+    big_sol(&root, "sol0001", 20);
+    let fakes = t.path().join("fakes");
+    fake(
+        &fakes,
+        "s3-mput",
+        &format!("exec '{}' --limit-rate 3M \"$@\"", bin("s3-mput").display()),
+    );
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let run = faked(
+        &fakes,
+        &call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}")),
+    );
+    let out = run_sh(
+        &s3,
+        &format!(
+            "set +e; {run} & pid=$!
+            for i in $(seq 200); do s3-ls --uploads {d}/ | grep -q . && break; sleep 0.1; done
+            pkill -KILL -f 'parallel -0 -q.*{}'; wait $pid; echo rc=$?",
+            t.path().display()
+        ),
+    );
+    let o = out.stdout_str();
+    assert!(!o.contains("rc=0"), "{o}\n{}", out.stderr);
+    assert!(
+        rows_for(&o, "sol0001")
+            .first()
+            .is_some_and(|l| !l.contains(" ok ")),
+        "{o}"
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(
+        s3.get("s/sol0001.tar.gz.sc").is_none(),
+        "stored after parallel was killed"
+    );
+    s3.assert_no_pending_uploads();
+}
