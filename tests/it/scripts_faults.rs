@@ -1050,3 +1050,43 @@ fn scripts_gnu_parallel_killed_stops_its_jobs() {
     );
     s3.assert_no_pending_uploads();
 }
+
+/// A file changed while its sol is backed up (after sol-tar read it): its change time is
+/// older than the archive's Last-Modified, so coverage and --changed once never saw it.
+/// The backup warns, coverage says "changed while it was backed up" (status 4) and
+/// --changed stores the sol again; then coverage is clean.
+#[test]
+fn scripts_a_change_during_the_backup_is_not_lost() {
+    let Site { s3, t, root, key } = site(0);
+    big_sol(&root, "sol0001", 20);
+    fs::write(root.join("sol0001/0small"), b"original").unwrap();
+    let fakes = t.path().join("fakes");
+    fake(
+        &fakes,
+        "s3-mput",
+        &format!("exec '{}' --limit-rate 6M \"$@\"", bin("s3-mput").display()),
+    );
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let run = faked(
+        &fakes,
+        &call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}")),
+    );
+    let small = root.join("sol0001/0small");
+    let out = run_sh(
+        &s3,
+        &format!(
+            "{run} & pid=$!; sleep 1.5; echo modified > '{}'; wait $pid",
+            small.display()
+        ),
+    );
+    out.ok()
+        .stdout_has("sol0001: warning: changed while it was backed up (0small)");
+    let cov = audit(&s3, &format!("--coverage-only '{r}' {d}"));
+    cov.code(4);
+    cov.stdout_has("sol0001: changed while it was backed up");
+    backup(&s3, &format!("--changed -k '{k}' '{r}'/sol0001 {d}"))
+        .ok()
+        .stdout_has("1 sols: 1 ok");
+    audit(&s3, &format!("--coverage-only '{r}' {d}")).ok();
+    audit(&s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}")).ok();
+}
