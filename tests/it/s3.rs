@@ -545,7 +545,15 @@ fn s3_ls_head_prints_one_objects_line_or_no_such_object() {
     let etag = put.stdout_str().split('\t').next().unwrap().to_string();
     s3.mput("sols/a.bin.idx", b"longer key, same prefix", &[])
         .ok();
-    s3.mput("sols/odd\tname\n", b"x", &[]).ok();
+    // moto answers a key with a tab and a newline 404: that part is then skipped.
+    let odd_put = s3.mput("sols/odd\tname\n", b"x", &[]);
+    let odd_keys = odd_put.code == 0;
+    if !odd_keys {
+        eprintln!(
+            "skipped: --head of a key with a tab and a newline: this server refuses the key ({})",
+            odd_put.stderr.trim()
+        );
+    }
 
     // Exactly that key, not the keys it prefixes, in the listing's format.
     let head = s3
@@ -576,17 +584,19 @@ fn s3_ls_head_prints_one_objects_line_or_no_such_object() {
     // The ETag without its quotes (s3s-fs lists none, but answers a HEAD with it).
     assert_eq!(cols[3], etag);
     // A key with control characters is escaped as the listing escapes it.
-    let odd = s3
-        .tool("s3-ls")
-        .arg("--head")
-        .arg(s3.url("sols/odd\tname\n"))
-        .run();
-    odd.ok();
-    assert!(
-        odd.stdout_str().starts_with("sols/odd\\tname\\n\t1\t"),
-        "{:?}",
-        odd.stdout_str()
-    );
+    if odd_keys {
+        let odd = s3
+            .tool("s3-ls")
+            .arg("--head")
+            .arg(s3.url("sols/odd\tname\n"))
+            .run();
+        odd.ok();
+        assert!(
+            odd.stdout_str().starts_with("sols/odd\\tname\\n\t1\t"),
+            "{:?}",
+            odd.stdout_str()
+        );
+    }
     // No such object: one line, status 1; a prefix is no object.
     for key in ["sols/nope", "sols/a.bi"] {
         s3.tool("s3-ls")
