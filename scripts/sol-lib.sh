@@ -279,7 +279,7 @@ sol_parallel() { # list jobs hosts cmd args...
 }
 # One pass of GNU parallel over LIST; INT or TERM to this script stop it.
 sol_engine() { # list jobs hosts cmd args...
-  local list=$1 jobs=$2 hosts=$3 engine v seq host st sig e lost
+  local list=$1 jobs=$2 hosts=$3 engine v seq host st sig e lost intr
   local -a where=() entries
   shift 3
   if [ -n "$hosts" ]; then
@@ -302,16 +302,22 @@ sol_engine() { # list jobs hosts cmd args...
     sleep 0.5 & wait $! 2>/dev/null || true
     [ -z "$hosts" ] || sol_lost_now
   done
-  wait "$engine" 2>/dev/null || true
+  st=0
+  wait "$engine" 2>/dev/null || st=$?
   trap - INT TERM HUP
+  # GNU parallel ended by INT, TERM or HUP (sent to the whole group, it may have come
+  # before this script's trap ran): the run was interrupted.
+  case $st in 129|130|143) sol_interrupted=1 ;; esac
   [ -e "$sol_work/joblog" ] || : > "$sol_work/joblog"
   # How each job ended (the joblog's sequence numbers are LIST's order), newest first.
   while IFS=$'\t' read -r seq host _ _ _ _ st sig _; do
     case $seq in ''|*[!0-9]*) continue ;; esac
     e=${entries[seq - 1]:-}
-    lost=""
+    lost="" intr=""
     [ "$st" != 255 ] && [ "$sig" = 0 ] || lost=$host
-    printf '%s\t%s\tstatus %s, signal %s, on %s\n' "${e##*/}" "$lost" "$st" "$sig" "${host:-this host}"
+    # A job ended by INT, TERM or HUP was interrupted, not lost.
+    case $st/$sig in 129/*|130/*|143/*|*/1|*/2|*/15) lost="" intr=i ;; esac
+    printf '%s\t%s\tstatus %s, signal %s, on %s\t%s\n' "${e##*/}" "$lost" "$st" "$sig" "${host:-this host}" "$intr"
   done < "$sol_work/joblog" | cat - "$sol_work/how" 2> /dev/null > "$sol_work/how.new" || true
   mv -f -- "$sol_work/how.new" "$sol_work/how"
 }
@@ -349,7 +355,7 @@ sol_no_result() { # list cmd
   local e name why
   while IFS= read -r -d '' e; do
     name=${e##*/}
-    if [ -n "$sol_interrupted" ]; then
+    if [ -n "$sol_interrupted" ] || [ "$(sol_how "$name" 4)" = i ]; then
       printf '%s\t%s\tINTERRUPTED\t130\t0\t0\t0\t0\n' "$name" "${HOSTNAME:-?}" >> "$sol_work/rows"
       continue
     fi
