@@ -387,9 +387,12 @@ impl SkewedMoto {
             .local_addr()
             .unwrap()
             .port();
+        // A process group of its own: faketime runs moto_server as its child, and both go.
+        use std::os::unix::process::CommandExt;
         let child = std::process::Command::new("faketime")
             .args(["-f", offset, "moto_server", "-H", "127.0.0.1", "-p"])
             .arg(port.to_string())
+            .process_group(0)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -408,7 +411,10 @@ impl SkewedMoto {
 
 impl Drop for SkewedMoto {
     fn drop(&mut self) {
-        self.child.kill().ok();
+        std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status()
+            .ok();
         self.child.wait().ok();
     }
 }
