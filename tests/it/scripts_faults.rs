@@ -165,6 +165,14 @@ fn as_nobody(cmd: &str) -> Option<String> {
     })
 }
 
+/// A copy of KEY owned by the user nobody (sol-crypt refuses a key others can read).
+fn nobody_key(dir: &Path, key: &Path) -> std::path::PathBuf {
+    let nkey = dir.join("nobody.key");
+    fs::copy(key, &nkey).unwrap();
+    std::os::unix::fs::chown(&nkey, Some(65534), Some(65534)).unwrap();
+    nkey
+}
+
 /// Open the temp dir to other users (tempfile makes it 0700).
 fn open_to_all(p: &Path) {
     fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
@@ -203,9 +211,7 @@ fn coverage_by_a_user_who_cannot_read_part_of_a_sol_is_cannot_check() {
     assert!(o.contains("Permission denied"), "{o}");
     assert!(!o.contains("no problems"), "{o}");
     // sol-backup --changed as that user: FAILED, "cannot check", status 1.
-    let nkey = t.path().join("nobody.key");
-    fs::copy(&key, &nkey).unwrap();
-    std::os::unix::fs::chown(&nkey, Some(65534), Some(65534)).unwrap();
+    let nkey = nobody_key(t.path(), &key);
     let changed = call(
         "sol-backup",
         &format!("--changed -k '{}' '{r}'/sol* {d}", nkey.display()),
@@ -781,9 +787,7 @@ fn scripts_an_unreadable_file_fails_its_sol() {
     let secret = root.join("sol0001/images/frame.raw");
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
     open_to_all(t.path());
-    let nkey = t.path().join("nobody.key");
-    fs::copy(&key, &nkey).unwrap();
-    std::os::unix::fs::chown(&nkey, Some(65534), Some(65534)).unwrap();
+    let nkey = nobody_key(t.path(), &key);
     let cmd = call(
         "sol-backup",
         &format!(
@@ -1095,4 +1099,45 @@ fn scripts_a_change_during_the_backup_is_not_lost() {
         .stdout_has("1 sols: 1 ok");
     audit(&s3, &format!("--coverage-only '{r}' {d}")).ok();
     audit(&s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}")).ok();
+}
+
+/// s3-mget's integrity failure (status 3) is "replaced during the audit" only when a HEAD
+/// that answered shows another ETag; a HEAD that fails proves nothing and the failure
+/// stays status 3.
+#[test]
+fn scripts_an_integrity_failure_is_not_called_a_replace_when_the_head_fails() {
+    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
+    let fakes = t.path().join("fakes");
+    let mark = t.path().join("headed");
+    fake(
+        &fakes,
+        "s3-ls",
+        &format!(
+            "case \"$*\" in *--head*) [ ! -e '{0}' ] || exit 1; touch '{0}' ;; esac; exec '{1}' \"$@\"",
+            mark.display(),
+            bin("s3-ls").display()
+        ),
+    );
+    fake(
+        &fakes,
+        "s3-mget",
+        "cat > /dev/null; echo 's3-mget: simulated integrity failure' >&2; exit 3",
+    );
+    let cmd = call(
+        "sol-audit",
+        &format!(
+            "--sol sol0001 -k '{}' '{}' {}",
+            key.display(),
+            root.display(),
+            s3.url("s")
+        ),
+    );
+    let out = run_sh(&s3, &faked(&fakes, &cmd));
+    out.code(3);
+    let o = out.stdout_str();
+    assert!(!o.contains("replaced during the audit"), "{o}");
+    assert!(
+        o.contains("sol0001: not content-audited: s3-mget: simulated integrity failure"),
+        "{o}"
+    );
 }
