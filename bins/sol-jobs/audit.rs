@@ -1,0 +1,414 @@
+//! sol-audit: coverage from one listing and the top of SOLROOT, then the content audit of
+//! the sols picked (sol-audit-one), and the report with the problems first.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::ffi::OsString;
+use std::fs;
+use std::process::{Command, Stdio};
+
+use anyhow::{anyhow, Result};
+
+use crate::backup::scripts_dir;
+use crate::cli::Audit;
+use crate::common::{self, say, usage, Work};
+use crate::engine::Engine;
+use crate::report::{self, Kind, Report};
+
+/// What the listing and SOLROOT say, and the problems found.
+#[derive(Default)]
+struct Coverage {
+    root: String,
+    from: String,
+    skew: i64,
+    now: i64,
+    /// Stored sols: the archive's Last-Modified and size.
+    archived: BTreeMap<String, (i64, u64)>,
+    audited: BTreeMap<String, i64>,
+    marked: BTreeMap<String, i64>,
+    local: BTreeSet<String>,
+    unreadable: HashSet<String>,
+    newest: Option<(String, i64)>,
+    problems: Vec<String>,
+    counts: [usize; 3],
+    newest_words: String,
+}
+
+impl Coverage {
+    fn problem(&mut self, p: String) {
+        self.problems.push(p);
+    }
+}
+
+pub fn main(a: Audit) -> Result<u8> {
+    let c = &a.common;
+    if let Some(u) = &c.endpoint_url {
+        std::env::set_var("AWS_ENDPOINT_URL", u);
+    }
+    let budget = match &a.budget {
+        Some(b) => Some(sol_common::parse_size(b).ok().filter(|&n| n > 0).ok_or_else(|| {
+            usage(format!("--budget: '{b}' is not a size (N, NK, NM, NG)"))
+        })?),
+        None => None,
+    };
+    let max_age = match &a.max_age {
+        Some(m) => Some(sol_common::time::parse_duration(m).ok().map(|d| d.as_secs() as i64).filter(|&s| s > 0).ok_or_else(
+            || usage(format!("--max-age: '{m}' is not a duration (N, Ns, Nm, Nh, Nd)")),
+        )?),
+        None => None,
+    };
+    if let Some(h) = &c.hosts {
+        common::check_hosts(h)?;
+    }
+    let mut root = a.operands[0].to_string_lossy().into_owned();
+    if root.starts_with('-') {
+        root = format!("./{root}"); // never an option to find
+    }
+    let from = common::check_url(&a.operands[1])?;
+    if !std::path::Path::new(&root).is_dir() {
+        return Err(usage(format!("'{root}': not a directory")));
+    }
+    for n in &a.sol {
+        if !common::operand_name_ok(n.as_ref()) {
+            return Err(usage(format!("--sol '{n}': not a sol name (no slash, backslash or control character)")));
+        }
+    }
+    let (keys, enc) = if a.coverage_only {
+        common::need_tools(&["s3-ls"])?;
+        (Vec::new(), Vec::new())
+    } else {
+        keys(&a)?
+    };
+    let work = Work::new()?;
+    let (skew, clock) = common::clock(&format!("{from}/"));
+    let mut cov = Coverage { root, from, skew, now: common::now(), ..Default::default() };
+    read_listing(&mut cov, &work)?;
+    local_sols(&mut cov)?;
+    if cov.archived.is_empty() && cov.local.is_empty() {
+        return Err(anyhow!("no sols in {} and no archives under {}/", cov.root, cov.from));
+    }
+    let changes = newest_changes(&mut cov)?;
+    coverage(&mut cov, &changes, a.max_age.as_deref(), max_age);
+    let picked = pick(&cov, &a, budget);
+    let mut engine = Engine::new(&work, c.jobs, c.hosts.as_ref().map(|h| common::absolute(h)), Vec::new());
+    if !picked.is_empty() {
+        let mut cmd = vec![scripts_dir(c.scripts.as_deref()).join("sol-audit-one").into_os_string()];
+        cmd.extend(keys);
+        cmd.extend(enc);
+        cmd.push("--".into());
+        cmd.push(common::absolute(std::path::Path::new(&cov.root)).into_os_string()); // the same path on every host
+        cmd.extend([cov.from.clone(), "{}".into()].map(OsString::from));
+        engine.cmd = cmd;
+        engine.bytes_field = 6;
+        engine.run(&picked)?;
+    }
+    let rows = fs::read_to_string(work.path("rows"))?;
+    let r = Report {
+        kind: Kind::Audit,
+        title: format!("sol-audit of {} against {}/", cov.root, cov.from),
+        skipped: "none",
+        head: head(&cov, &rows, clock),
+        engine: fs::read_to_string(work.path("engine")).unwrap_or_default(),
+        tail: tail(&cov, &rows, a.days),
+        no_rows_no_summary: a.coverage_only,
+        started: common::started(),
+    };
+    let (text, mut code) = report::render(&r, &rows);
+    // 130 beats 3 beats 4 (a protection gap) beats 1.
+    if !cov.problems.is_empty() && (code == 0 || code == 1) {
+        code = 4;
+    }
+    if !a.quiet || code != 0 {
+        report::emit(&text);
+    }
+    Ok(code)
+}
+
+/// sol-crypt's options for opening archives, and --refresh's for sealing the new one.
+fn keys(a: &Audit) -> Result<(Vec<OsString>, Vec<OsString>)> {
+    let mut enc = Vec::new();
+    if let Some(r) = &a.recipients {
+        enc = vec!["-R".into(), common::absolute(r).into_os_string()];
+    }
+    if a.refresh && a.common.key.is_none() && a.recipients.is_none() {
+        return Err(usage("--refresh with an identity needs -R RECIPIENTS-FILE (or -k KEYFILE) to seal the new archive"));
+    }
+    if a.refresh {
+        enc.push("--refresh".into());
+    }
+    let keys = common::key_args(false, a.common.key.as_deref(), a.identity.as_deref())?;
+    if let Some(r) = &a.recipients {
+        common::key_args(true, None, Some(r))?;
+    }
+    common::need_tools(&["sol-zip", "sol-crypt", "s3-mget", "s3-mput", "s3-ls", "tar-md5", "parallel"])?;
+    Ok((keys, enc))
+}
+
+/// The stored sols, the audit history and the change marks, from one listing; only safe
+/// names are ever used.
+fn read_listing(cov: &mut Coverage, work: &Work) -> Result<()> {
+    let url = format!("{}/", cov.from);
+    for l in common::listing(&url, work, &url)? {
+        if let Some(sol) = l.key.strip_suffix(".tar.gz.sc") {
+            if !common::listed_name_ok(sol) {
+                say(format!("skipped key '{}': its sol name does not match [A-Za-z0-9][A-Za-z0-9._-]*", l.key));
+                continue;
+            }
+            let Some(t) = l.modified else {
+                say(format!("skipped key '{}': unreadable time '{}'", l.key, l.modified_text));
+                continue;
+            };
+            cov.archived.insert(sol.to_string(), (t, l.size));
+            if cov.newest.as_ref().is_none_or(|n| t > n.1) {
+                cov.newest = Some((sol.to_string(), t));
+            }
+        } else if let Some((kind, sol)) = l.key.split_once('/') {
+            let map = match kind {
+                ".sol-audit" => &mut cov.audited,
+                ".sol-changed" => &mut cov.marked,
+                _ => continue,
+            };
+            if let (true, Some(t)) = (common::listed_name_ok(sol), l.modified) {
+                map.insert(sol.to_string(), t);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The sols here: directories (not links) at the top of SOLROOT with a sol name; any other
+/// directory is a problem (lost+found and hidden ones aside).
+fn local_sols(cov: &mut Coverage) -> Result<()> {
+    let mut names: Vec<String> = fs::read_dir(&cov.root)
+        .map_err(|e| anyhow!("cannot read {}: {}", cov.root, sol_common::io_msg(&e)))?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && n != "lost+found")
+        .collect();
+    names.sort();
+    for n in names {
+        if common::listed_name_ok(&n) {
+            cov.local.insert(n);
+        } else {
+            cov.problem(format!(
+                "{}: not checked: a directory whose name does not match [A-Za-z0-9][A-Za-z0-9._-]* is not a sol sol-audit can check",
+                quoted(&n)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A name as bash's ${n@Q} shows it: 'name', or $'...' when it holds a quote or a control.
+fn quoted(n: &str) -> String {
+    if !n.chars().any(|c| c == '\'' || c.is_control()) {
+        return format!("'{n}'");
+    }
+    let mut s = String::from("$'");
+    for c in n.chars() {
+        match c {
+            '\'' => s.push_str("\\'"),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\t' => s.push_str("\\t"),
+            c if c.is_control() => s.push_str(&format!("\\{:03o}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push('\'');
+    s
+}
+
+/// The newest inode change time inside each stored sol that is here, from one find over
+/// them all (this host's clock); a sol that find cannot read all of is "cannot check".
+fn newest_changes(cov: &mut Coverage) -> Result<BTreeMap<String, i64>> {
+    let both: Vec<&String> = cov.local.iter().filter(|n| cov.archived.contains_key(*n)).collect();
+    let mut newest = BTreeMap::new();
+    if both.is_empty() {
+        return Ok(newest);
+    }
+    let prefix = format!("{}/", cov.root);
+    let out = Command::new("find")
+        .args(both.iter().map(|n| format!("{prefix}{n}")))
+        .args(["-printf", "%C@\\t%p\\0"])
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()?;
+    for rec in out.stdout.split(|&c| c == 0) {
+        let rec = String::from_utf8_lossy(rec);
+        let Some((t, p)) = rec.split_once('\t') else { continue };
+        let (Ok(t), Some(rest)) = (t.parse::<f64>(), p.strip_prefix(&prefix)) else { continue };
+        let n = rest.split('/').next().unwrap_or(rest).to_string();
+        let e = newest.entry(n).or_insert(i64::MIN);
+        *e = (*e).max(t as i64);
+    }
+    let head = format!("find: '{prefix}");
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        let n = line.strip_prefix(&head).map(|r| r.split(['/', '\'']).next().unwrap_or(r).to_string());
+        match n {
+            Some(n) if cov.archived.contains_key(&n) => {
+                if cov.unreadable.insert(n.clone()) {
+                    cov.problem(format!("{n}: cannot check: {}", &line["find: ".len()..]));
+                }
+            }
+            _ => cov.problem(format!("cannot check coverage: {line}")),
+        }
+    }
+    Ok(newest)
+}
+
+/// Each sol here not stored, changed since stored, or changed while it was backed up; each
+/// stored sol missing here; the newest archive and its age (overdue past --max-age).
+fn coverage(cov: &mut Coverage, newest_c: &BTreeMap<String, i64>, max_age_text: Option<&str>, max_age: Option<i64>) {
+    let local: Vec<String> = cov.local.iter().cloned().collect();
+    for n in &local {
+        let Some(&(t, _)) = cov.archived.get(n) else {
+            cov.problem(format!("{n}: not stored (no {n}.tar.gz.sc under {}/)", cov.from));
+            cov.counts[0] += 1;
+            continue;
+        };
+        let c = newest_c.get(n).copied().unwrap_or(0) + cov.skew;
+        if !cov.unreadable.contains(n) && c > t {
+            cov.problem(format!(
+                "{n}: changed since stored (a change at {}, the archive is of {}; sol-backup --changed stores it again)",
+                common::utc(c),
+                common::utc(t)
+            ));
+            cov.counts[1] += 1;
+        } else if cov.marked.get(n).copied().unwrap_or(0) >= t {
+            cov.problem(format!(
+                "{n}: changed while it was backed up (the archive of {} may not hold the change; sol-backup --changed stores it again)",
+                common::utc(t)
+            ));
+            cov.counts[1] += 1;
+        }
+    }
+    let stored: Vec<(String, i64)> = cov.archived.iter().map(|(n, v)| (n.clone(), v.0)).collect();
+    for (n, t) in stored {
+        if !cov.local.contains(&n) {
+            cov.problem(format!("{n}: stored, missing locally (archive of {}; no directory {}/{n})", common::utc(t), cov.root));
+            cov.counts[2] += 1;
+        }
+    }
+    cov.newest_words = "no archive stored".into();
+    let max = max_age_text.unwrap_or("");
+    let Some((newest, t)) = cov.newest.clone() else {
+        if max_age.is_some() {
+            cov.problem(format!(
+                "overdue: no archive stored under {}/ (--max-age {max}; is the nightly backup running?)",
+                cov.from
+            ));
+        }
+        return;
+    };
+    let age = cov.now + cov.skew - t;
+    let ago = if age < 7200 { format!("{}m", age / 60) } else { format!("{}h", age / 3600) };
+    let b = common::utc(t);
+    cov.newest_words = format!("newest archive {newest}.tar.gz.sc stored {b} ({ago} ago)");
+    if max_age.is_some_and(|m| age > m) {
+        cov.problem(format!(
+            "overdue: the newest archive {newest}.tar.gz.sc was stored {b}, {ago} ago: older than --max-age {max} (is the nightly backup running?)"
+        ));
+    }
+}
+
+/// Which sols to content-audit: --sol's, or random, or by budget (never audited first, then
+/// the least recently audited, until the archives' sizes reach it), among the stored sols
+/// that are here. An archive stored after its last audit counts as never audited.
+fn pick(cov: &Coverage, a: &Audit, budget: Option<u64>) -> Vec<OsString> {
+    if a.coverage_only {
+        return Vec::new();
+    }
+    if !a.sol.is_empty() {
+        return a.sol.iter().map(OsString::from).collect();
+    }
+    let mut candidates: Vec<(i64, &String, u64)> = cov
+        .archived
+        .iter()
+        .filter(|(n, _)| cov.local.contains(*n))
+        .map(|(n, &(t, size))| {
+            let audited = cov.audited.get(n).copied().filter(|&x| x >= t).unwrap_or(0);
+            (audited, n, size)
+        })
+        .collect();
+    candidates.sort();
+    let Some(budget) = budget else {
+        shuffle(&mut candidates);
+        return candidates.iter().take(a.count.unwrap_or(1) as usize).map(|c| OsString::from(c.1)).collect();
+    };
+    let mut total = 0;
+    let mut out = Vec::new();
+    for (_, n, size) in candidates {
+        if total >= budget {
+            break;
+        }
+        out.push(OsString::from(n));
+        total += size;
+    }
+    out
+}
+
+fn shuffle<T>(v: &mut [T]) {
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        ^ ((std::process::id() as u64) << 32)
+        | 1;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+}
+
+/// The problems (coverage's, then each audited sol's differences and causes) and the clock.
+fn head(cov: &Coverage, rows: &str, clock: Option<String>) -> String {
+    let mut problems = cov.problems.clone();
+    for row in rows.lines() {
+        let f: Vec<&str> = row.split('\t').collect();
+        if f.get(2).is_some_and(|s| *s != "ok") {
+            problems.extend(f.iter().skip(8).map(|note| format!("{}: {note}", f[0])));
+        }
+    }
+    let mut out = if problems.is_empty() {
+        "no problems\n".to_string()
+    } else {
+        format!("problems ({}):\n", problems.len()) + &problems.iter().map(|p| format!("  {p}\n")).collect::<String>()
+    };
+    if let Some(c) = clock {
+        out += &c;
+        out.push('\n');
+    }
+    out
+}
+
+/// The coverage line and how many sols were content-audited in the last D days (an audit
+/// of an archive stored since does not count).
+fn tail(cov: &Coverage, rows: &str, days: u32) -> String {
+    let ok_now: HashSet<&str> = rows
+        .lines()
+        .filter_map(|r| {
+            let f: Vec<&str> = r.split('\t').collect();
+            (f.get(2) == Some(&"ok")).then_some(f[0])
+        })
+        .collect();
+    let recent = cov
+        .archived
+        .iter()
+        .filter(|(n, (t, _))| {
+            let audited = cov.audited.get(*n).copied().unwrap_or(0);
+            ok_now.contains(n.as_str()) || (audited >= *t && cov.now + cov.skew - audited <= days as i64 * 86_400)
+        })
+        .count();
+    let [not, changed, missing] = cov.counts;
+    format!(
+        "coverage: {} sols in {}, {} stored; {not} not stored, {changed} changed since stored, {missing} missing locally; {}\n{recent} of {} sols content-audited in the last {days} days\n",
+        cov.local.len(),
+        cov.root,
+        cov.archived.len(),
+        cov.newest_words,
+        cov.archived.len()
+    )
+}

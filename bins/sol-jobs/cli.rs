@@ -1,0 +1,225 @@
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use sol_common::{ManText, Status};
+
+pub const MAN: ManText = ManText {
+    sections: &[r#".SH DESCRIPTION
+The drivers of the sol scripts: \fBsol-backup\fR(1), \fBsol-audit\fR(1) and
+\fBsol-restore\fR(1) are each one line, \fBexec sol-jobs backup|audit|restore "$@"\fR, and
+their pages are the contract. Per command, sol-jobs checks the command line, decides from
+one listing what to do with each sol (back it up, store it again, skip it; the coverage of
+an audit and the sols to content-audit; the sols to restore), runs the per-sol command
+(\fBsol-backup-one\fR(1), \fBsol-audit-one\fR(1), \fBsol-restore-one\fR(1)) for each sol
+through GNU parallel, on this host or the hosts of \fB--hosts\fR, and prints the report
+made from the rows those commands print.
+.SH THE ENGINE
+GNU parallel runs with \fB-0 -q --line-buffer --joblog\fR and \fB--termseq
+TERM,30000,KILL,25\fR, under a parent-death signal, as does each job. With \fB--hosts\fR,
+PATH and every \fBAWS_*\fR and \fBSOL_*\fR variable are passed to the hosts. A job lost
+with its host (ssh ended 255, or a signal, and no row) has its sol's pending uploads
+aborted as soon as the job log shows it ended (sol-backup), runs once more on the hosts
+not lost, and the report's head says so. A sol that still has no row gets one:
+INTERRUPTED after INT or TERM, else FAILED naming how its command ended.
+"#],
+    exit: &[
+        (Status::Success, Some("every sol succeeded (or was skipped)")),
+        (Status::Failure, Some("a sol failed, or the run could not start")),
+        (Status::Usage, None),
+        (Status::Integrity, Some("an integrity failure, or a difference (audit)")),
+        (
+            Status::Interrupted,
+            Some("INT, TERM or HUP: every job stopped, the report printed"),
+        ),
+    ],
+    see_also: "sol-backup(1), sol-audit(1), sol-restore(1), sol-backup-one(1), sol-audit-one(1), sol-restore-one(1), parallel(1)",
+};
+
+/// The drivers behind sol-backup, sol-audit and sol-restore.
+#[derive(Parser, Debug)]
+#[command(name = "sol-jobs", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// sol-backup: back each new sol up, one sol-backup-one per sol
+    Backup(Backup),
+    /// sol-audit: coverage, then content-audit stored sols, one sol-audit-one per sol
+    Audit(Audit),
+    /// sol-restore: restore whole sols (one sol-restore-one per sol), or paths of one sol
+    Restore(Restore),
+}
+
+/// A count of at least 1.
+fn positive(s: &str) -> Result<u32, String> {
+    s.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("'{s}' is not a positive number"))
+}
+
+/// What every driver takes.
+#[derive(Args, Debug)]
+pub struct Common {
+    /// Run N sols at once (per host with --hosts)
+    #[arg(short = 'j', value_name = "N", default_value_t = 1,
+          value_parser = positive)]
+    pub jobs: u32,
+    /// Spread the sols over the hosts of FILE (GNU parallel's sshlogin file: one host a
+    /// line, N/host for N sols at once there, : for this host); each host sees the data at
+    /// the same path and has the scripts, tools and key at the same paths
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    /// sol-crypt key (default: $SOL_KEY_FILE)
+    #[arg(short = 'k', value_name = "KEYFILE")]
+    pub key: Option<PathBuf>,
+    /// S3 endpoint (default: $AWS_ENDPOINT_URL, else AWS)
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// The directory of the per-sol commands (default: the one of this program)
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub scripts: Option<PathBuf>,
+}
+
+/// Back each SOLDIR up to s3://BUCKET/PREFIX/<sol>.tar.gz.sc through `sol-tar create |
+/// sol-zip | sol-crypt -e | s3-mput`, with its restore index (sol-index(1)) as
+/// <sol>.index.gz.sc, sealed the same way: one sol-backup-one(1) per sol, run by GNU
+/// parallel. Sols already stored are skipped (one listing of PREFIX, matched by whole key),
+/// so a nightly run is incremental. A failure in any stage fails that sol and stores
+/// nothing; the others go on. A SOLDIR must be a directory, not a symbolic link to one, and
+/// two SOLDIRs may not have the same name (status 2). Multipart uploads under PREFIX that a
+/// killed run left pending for over a day are aborted first.
+///
+/// Prints one line per sol backed up or failed (status, bytes in and out, rate, time,
+/// host), a summary (skipped sols are counted there), the causes of failures and the
+/// warnings of sols that succeeded on stdout; each failing stage's message on stderr.
+#[derive(Args, Debug)]
+#[command(name = "sol-backup", version, override_usage = "sol-backup [OPTIONS] [--] SOLDIR... s3://BUCKET/PREFIX")]
+pub struct Backup {
+    #[command(flatten)]
+    pub common: Common,
+    /// Seal each archive to the public recipients in FILE (sol-crypt -R): the host then
+    /// holds no key that decrypts the archives
+    #[arg(short = 'R', value_name = "FILE")]
+    pub recipients: Option<PathBuf>,
+    /// Back up sols that are already stored, replacing their objects
+    #[arg(long, conflicts_with = "changed")]
+    pub force: bool,
+    /// Back up again the stored sols that changed since they were stored (an entry's inode
+    /// change time after the archive's Last-Modified, on the server's clock), keeping the
+    /// previous archive as <sol>.tar.gz.sc.replaced-<UTC time>; a sol that cannot be read
+    /// to tell is FAILED, "cannot check"
+    #[arg(long)]
+    pub changed: bool,
+    /// SOLDIR... then s3://BUCKET/PREFIX
+    #[arg(value_name = "OPERAND", num_args = 2.., required = true)]
+    pub operands: Vec<OsString>,
+}
+
+/// Every run first checks coverage, from one listing of PREFIX and the top level of
+/// SOLROOT: each sol (a directory of SOLROOT) that is not stored, changed since stored (an
+/// entry's inode change time is after the archive's Last-Modified, on the server's clock),
+/// stored but missing locally, or that cannot be read to tell ("cannot check: WHY"), and
+/// the newest archive and its age. Then it content-audits sols, one sol-audit-one(1) per
+/// sol under GNU parallel, streaming each through `s3-mget | sol-crypt -d | sol-zip -d |
+/// tar-md5 --check SOLROOT/<sol>`. Nothing is written to disk. Only keys <sol>.tar.gz.sc
+/// whose sol matches [A-Za-z0-9][A-Za-z0-9._-]* are used; each audited sol is recorded as
+/// the empty object PREFIX/.sol-audit/<sol>.
+///
+/// Prints the problems first (one line each), then one line per audited sol, the summary,
+/// the coverage and "N of M sols content-audited in the last D days". Exit status: 0 no
+/// problem, 1 the audit could not run (or a sol could not be audited), 2 usage, 3 a
+/// difference or an integrity failure, 4 a protection gap (a sol not stored, changed since
+/// stored, missing locally, that cannot be checked, or the newest archive older than
+/// --max-age); 3 wins over 4, 4 over 1; 130 interrupted.
+#[derive(Args, Debug)]
+#[command(name = "sol-audit", version, override_usage = "sol-audit [OPTIONS] [--] SOLROOT s3://BUCKET/PREFIX")]
+pub struct Audit {
+    #[command(flatten)]
+    pub common: Common,
+    /// Content-audit COUNT random sols (default 1)
+    #[arg(short = 'n', value_name = "COUNT", value_parser = positive,
+          conflicts_with_all = ["sol", "budget", "coverage_only"])]
+    pub count: Option<u32>,
+    /// Content-audit this sol (repeatable)
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["budget", "coverage_only"])]
+    pub sol: Vec<String>,
+    /// Content-audit the least-recently-audited sols until SIZE bytes of archives (K, M, G
+    /// suffixes) have been read (at least one sol)
+    #[arg(long, value_name = "SIZE", conflicts_with = "coverage_only")]
+    pub budget: Option<String>,
+    /// Check coverage only (no key needed): the dead-man's switch
+    #[arg(long)]
+    pub coverage_only: bool,
+    /// The newest archive older than DURATION (N, Ns, Nm, Nh, Nd) is a problem
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// The last line counts the sols audited in the last D days
+    #[arg(long, value_name = "D", default_value_t = 30,
+          value_parser = positive)]
+    pub days: u32,
+    /// Print the report only when the status is not 0 (for cron mail)
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// sol-crypt identity, for archives sealed to recipients (sol-backup -R) (default:
+    /// $SOL_IDENTITY_FILE)
+    #[arg(short = 'i', value_name = "IDENTITY")]
+    pub identity: Option<PathBuf>,
+    /// Re-upload a sol whose archive differs, after keeping the old object as
+    /// <sol>.tar.gz.sc.replaced-<UTC time>, sealed with -k KEYFILE or to -R
+    #[arg(long, conflicts_with = "coverage_only")]
+    pub refresh: bool,
+    /// For --refresh: the recipients to seal the new archive to
+    #[arg(short = 'R', value_name = "FILE", requires = "refresh")]
+    pub recipients: Option<PathBuf>,
+    /// SOLROOT then s3://BUCKET/PREFIX
+    #[arg(value_name = "OPERAND", num_args = 2, required = true)]
+    pub operands: Vec<OsString>,
+}
+
+/// Restore each SOL from s3://BUCKET/PREFIX/<SOL>.tar.gz.sc to DEST/<SOL> through `s3-mget
+/// | sol-crypt -d | sol-zip -d | sol-tar extract`, one sol-restore-one(1) per sol, run by
+/// GNU parallel: each into a staging directory of its run's own, renamed to DEST/<SOL>
+/// only when the whole pipe succeeded. A directory DEST/<SOL> that holds something is left
+/// alone (skipped). With --path, only those paths of one SOL, through its restore index;
+/// --list prints a sol's members; --last N the N newest sols stored.
+
+#[derive(Args, Debug)]
+#[command(
+    name = "sol-restore",
+    version,
+    override_usage = "sol-restore [OPTIONS] [--] s3://BUCKET/PREFIX SOL... DEST\n       \
+                      sol-restore --path PATH... [--force] [OPTIONS] [--] s3://BUCKET/PREFIX SOL DEST\n       \
+                      sol-restore --list [OPTIONS] [--] s3://BUCKET/PREFIX SOL\n       \
+                      sol-restore --last N [OPTIONS] [--] s3://BUCKET/PREFIX"
+)]
+pub struct Restore {
+    #[command(flatten)]
+    pub common: Common,
+    /// sol-crypt identity, for archives sealed to recipients (sol-backup -R) (default:
+    /// $SOL_IDENTITY_FILE); with -k as well, either may open each
+    #[arg(short = 'i', value_name = "IDENTITY")]
+    pub identity: Option<PathBuf>,
+    /// Restore only PATH of SOL (a directory: its subtree) into DEST/SOL/...; a name inside
+    /// the sol (data/x.raw) or as --list prints it (SOL/data/x.raw); repeatable. With the
+    /// sol's restore index only the byte ranges holding PATH are fetched; an existing file
+    /// in DEST is kept (status 1) unless --force
+    #[arg(long, value_name = "PATH")]
+    pub path: Vec<OsString>,
+    /// With --path: replace existing files in DEST
+    #[arg(long)]
+    pub force: bool,
+    /// Print SOL's members (type, size, mtime, path) from its restore index
+    #[arg(long, conflicts_with = "path")]
+    pub list: bool,
+    /// Print the names of the N newest sols stored under PREFIX (by name), one a line
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub last: Option<u32>,
+    /// For restore.mk: print the report of the rows its run left in DIR
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub report_of: Option<PathBuf>,
+    /// s3://BUCKET/PREFIX, then SOL... and DEST
+    #[arg(value_name = "OPERAND", required = true)]
+    pub operands: Vec<OsString>,
+}
