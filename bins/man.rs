@@ -26,6 +26,7 @@ pub fn pages() -> Vec<(String, String)> {
         page::<s3_ls::cli::Cli>(&s3_ls::cli::MAN),
         page::<s3_local::cli::Cli>(&s3_local::cli::MAN),
         page::<sol_index::cli::Cli>(&sol_index::cli::MAN),
+        page::<sol_jobs::cli::Cli>(&sol_jobs::cli::MAN),
     ]
 }
 
@@ -41,6 +42,7 @@ pub fn commands() -> Vec<(String, Command)> {
         s3_ls::cli::Cli::command(),
         s3_local::cli::Cli::command(),
         sol_index::cli::Cli::command(),
+        sol_jobs::cli::Cli::command(),
     ]
     .into_iter()
     .map(|c| (format!("{}.1", c.get_name()), c))

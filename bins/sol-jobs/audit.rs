@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, Result};
 
-use crate::backup::scripts_dir;
 use crate::cli::Audit;
 use crate::common::{self, say, usage, Work};
 use crate::engine::Engine;
@@ -45,15 +44,26 @@ pub fn main(a: Audit) -> Result<u8> {
         std::env::set_var("AWS_ENDPOINT_URL", u);
     }
     let budget = match &a.budget {
-        Some(b) => Some(sol_common::parse_size(b).ok().filter(|&n| n > 0).ok_or_else(|| {
-            usage(format!("--budget: '{b}' is not a size (N, NK, NM, NG)"))
-        })?),
+        Some(b) => Some(
+            sol_common::parse_size(b)
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| usage(format!("--budget: '{b}' is not a size (N, NK, NM, NG)")))?,
+        ),
         None => None,
     };
     let max_age = match &a.max_age {
-        Some(m) => Some(sol_common::time::parse_duration(m).ok().map(|d| d.as_secs() as i64).filter(|&s| s > 0).ok_or_else(
-            || usage(format!("--max-age: '{m}' is not a duration (N, Ns, Nm, Nh, Nd)")),
-        )?),
+        Some(m) => Some(
+            sol_common::time::parse_duration(m)
+                .ok()
+                .map(|d| d.as_secs() as i64)
+                .filter(|&s| s > 0)
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--max-age: '{m}' is not a duration (N, Ns, Nm, Nh, Nd)"
+                    ))
+                })?,
+        ),
         None => None,
     };
     if let Some(h) = &c.hosts {
@@ -69,7 +79,9 @@ pub fn main(a: Audit) -> Result<u8> {
     }
     for n in &a.sol {
         if !common::operand_name_ok(n.as_ref()) {
-            return Err(usage(format!("--sol '{n}': not a sol name (no slash, backslash or control character)")));
+            return Err(usage(format!(
+                "--sol '{n}': not a sol name (no slash, backslash or control character)"
+            )));
         }
     }
     let (keys, enc) = if a.coverage_only {
@@ -80,18 +92,33 @@ pub fn main(a: Audit) -> Result<u8> {
     };
     let work = Work::new()?;
     let (skew, clock) = common::clock(&format!("{from}/"));
-    let mut cov = Coverage { root, from, skew, now: common::now(), ..Default::default() };
+    let mut cov = Coverage {
+        root,
+        from,
+        skew,
+        now: common::now(),
+        ..Default::default()
+    };
     read_listing(&mut cov, &work)?;
     local_sols(&mut cov)?;
     if cov.archived.is_empty() && cov.local.is_empty() {
-        return Err(anyhow!("no sols in {} and no archives under {}/", cov.root, cov.from));
+        return Err(anyhow!(
+            "no sols in {} and no archives under {}/",
+            cov.root,
+            cov.from
+        ));
     }
     let changes = newest_changes(&mut cov)?;
     coverage(&mut cov, &changes, a.max_age.as_deref(), max_age);
     let picked = pick(&cov, &a, budget);
-    let mut engine = Engine::new(&work, c.jobs, c.hosts.as_ref().map(|h| common::absolute(h)), Vec::new());
+    let mut engine = Engine::new(
+        &work,
+        c.jobs,
+        c.hosts.as_ref().map(|h| common::absolute(h)),
+        Vec::new(),
+    );
     if !picked.is_empty() {
-        let mut cmd = vec![scripts_dir(c.scripts.as_deref()).join("sol-audit-one").into_os_string()];
+        let mut cmd = vec![common::scripts().join("sol-audit-one").into_os_string()];
         cmd.extend(keys);
         cmd.extend(enc);
         cmd.push("--".into());
@@ -139,7 +166,15 @@ fn keys(a: &Audit) -> Result<(Vec<OsString>, Vec<OsString>)> {
     if let Some(r) = &a.recipients {
         common::key_args(true, None, Some(r))?;
     }
-    common::need_tools(&["sol-zip", "sol-crypt", "s3-mget", "s3-mput", "s3-ls", "tar-md5", "parallel"])?;
+    common::need_tools(&[
+        "sol-zip",
+        "sol-crypt",
+        "s3-mget",
+        "s3-mput",
+        "s3-ls",
+        "tar-md5",
+        "parallel",
+    ])?;
     Ok((keys, enc))
 }
 
@@ -150,15 +185,21 @@ fn read_listing(cov: &mut Coverage, work: &Work) -> Result<()> {
     for l in common::listing(&url, work, &url)? {
         if let Some(sol) = l.key.strip_suffix(".tar.gz.sc") {
             if !common::listed_name_ok(sol) {
-                say(format!("skipped key '{}': its sol name does not match [A-Za-z0-9][A-Za-z0-9._-]*", l.key));
+                say(format!(
+                    "skipped key '{}': its sol name does not match [A-Za-z0-9][A-Za-z0-9._-]*",
+                    l.key
+                ));
                 continue;
             }
             let Some(t) = l.modified else {
-                say(format!("skipped key '{}': unreadable time '{}'", l.key, l.modified_text));
+                say(format!(
+                    "skipped key '{}': unreadable time '{}'",
+                    l.key, l.modified_text
+                ));
                 continue;
             };
             cov.archived.insert(sol.to_string(), (t, l.size));
-            if cov.newest.as_ref().is_none_or(|n| t > n.1) {
+            if !cov.newest.as_ref().is_some_and(|n| t <= n.1) {
                 cov.newest = Some((sol.to_string(), t));
             }
         } else if let Some((kind, sol)) = l.key.split_once('/') {
@@ -222,7 +263,11 @@ fn quoted(n: &str) -> String {
 /// The newest inode change time inside each stored sol that is here, from one find over
 /// them all (this host's clock); a sol that find cannot read all of is "cannot check".
 fn newest_changes(cov: &mut Coverage) -> Result<BTreeMap<String, i64>> {
-    let both: Vec<&String> = cov.local.iter().filter(|n| cov.archived.contains_key(*n)).collect();
+    let both: Vec<&String> = cov
+        .local
+        .iter()
+        .filter(|n| cov.archived.contains_key(*n))
+        .collect();
     let mut newest = BTreeMap::new();
     if both.is_empty() {
         return Ok(newest);
@@ -237,15 +282,21 @@ fn newest_changes(cov: &mut Coverage) -> Result<BTreeMap<String, i64>> {
         .output()?;
     for rec in out.stdout.split(|&c| c == 0) {
         let rec = String::from_utf8_lossy(rec);
-        let Some((t, p)) = rec.split_once('\t') else { continue };
-        let (Ok(t), Some(rest)) = (t.parse::<f64>(), p.strip_prefix(&prefix)) else { continue };
+        let Some((t, p)) = rec.split_once('\t') else {
+            continue;
+        };
+        let (Ok(t), Some(rest)) = (t.parse::<f64>(), p.strip_prefix(&prefix)) else {
+            continue;
+        };
         let n = rest.split('/').next().unwrap_or(rest).to_string();
         let e = newest.entry(n).or_insert(i64::MIN);
         *e = (*e).max(t as i64);
     }
     let head = format!("find: '{prefix}");
     for line in String::from_utf8_lossy(&out.stderr).lines() {
-        let n = line.strip_prefix(&head).map(|r| r.split(['/', '\'']).next().unwrap_or(r).to_string());
+        let n = line
+            .strip_prefix(&head)
+            .map(|r| r.split(['/', '\'']).next().unwrap_or(r).to_string());
         match n {
             Some(n) if cov.archived.contains_key(&n) => {
                 if cov.unreadable.insert(n.clone()) {
@@ -260,11 +311,19 @@ fn newest_changes(cov: &mut Coverage) -> Result<BTreeMap<String, i64>> {
 
 /// Each sol here not stored, changed since stored, or changed while it was backed up; each
 /// stored sol missing here; the newest archive and its age (overdue past --max-age).
-fn coverage(cov: &mut Coverage, newest_c: &BTreeMap<String, i64>, max_age_text: Option<&str>, max_age: Option<i64>) {
+fn coverage(
+    cov: &mut Coverage,
+    newest_c: &BTreeMap<String, i64>,
+    max_age_text: Option<&str>,
+    max_age: Option<i64>,
+) {
     let local: Vec<String> = cov.local.iter().cloned().collect();
     for n in &local {
         let Some(&(t, _)) = cov.archived.get(n) else {
-            cov.problem(format!("{n}: not stored (no {n}.tar.gz.sc under {}/)", cov.from));
+            cov.problem(format!(
+                "{n}: not stored (no {n}.tar.gz.sc under {}/)",
+                cov.from
+            ));
             cov.counts[0] += 1;
             continue;
         };
@@ -287,7 +346,11 @@ fn coverage(cov: &mut Coverage, newest_c: &BTreeMap<String, i64>, max_age_text: 
     let stored: Vec<(String, i64)> = cov.archived.iter().map(|(n, v)| (n.clone(), v.0)).collect();
     for (n, t) in stored {
         if !cov.local.contains(&n) {
-            cov.problem(format!("{n}: stored, missing locally (archive of {}; no directory {}/{n})", common::utc(t), cov.root));
+            cov.problem(format!(
+                "{n}: stored, missing locally (archive of {}; no directory {}/{n})",
+                common::utc(t),
+                cov.root
+            ));
             cov.counts[2] += 1;
         }
     }
@@ -303,7 +366,11 @@ fn coverage(cov: &mut Coverage, newest_c: &BTreeMap<String, i64>, max_age_text: 
         return;
     };
     let age = cov.now + cov.skew - t;
-    let ago = if age < 7200 { format!("{}m", age / 60) } else { format!("{}h", age / 3600) };
+    let ago = if age < 7200 {
+        format!("{}m", age / 60)
+    } else {
+        format!("{}h", age / 3600)
+    };
     let b = common::utc(t);
     cov.newest_words = format!("newest archive {newest}.tar.gz.sc stored {b} ({ago} ago)");
     if max_age.is_some_and(|m| age > m) {
@@ -335,7 +402,11 @@ fn pick(cov: &Coverage, a: &Audit, budget: Option<u64>) -> Vec<OsString> {
     candidates.sort();
     let Some(budget) = budget else {
         shuffle(&mut candidates);
-        return candidates.iter().take(a.count.unwrap_or(1) as usize).map(|c| OsString::from(c.1)).collect();
+        return candidates
+            .iter()
+            .take(a.count.unwrap_or(1) as usize)
+            .map(|c| OsString::from(c.1))
+            .collect();
     };
     let mut total = 0;
     let mut out = Vec::new();
@@ -375,7 +446,11 @@ fn head(cov: &Coverage, rows: &str, clock: Option<String>) -> String {
     let mut out = if problems.is_empty() {
         "no problems\n".to_string()
     } else {
-        format!("problems ({}):\n", problems.len()) + &problems.iter().map(|p| format!("  {p}\n")).collect::<String>()
+        format!("problems ({}):\n", problems.len())
+            + &problems
+                .iter()
+                .map(|p| format!("  {p}\n"))
+                .collect::<String>()
     };
     if let Some(c) = clock {
         out += &c;
@@ -399,7 +474,8 @@ fn tail(cov: &Coverage, rows: &str, days: u32) -> String {
         .iter()
         .filter(|(n, (t, _))| {
             let audited = cov.audited.get(*n).copied().unwrap_or(0);
-            ok_now.contains(n.as_str()) || (audited >= *t && cov.now + cov.skew - audited <= days as i64 * 86_400)
+            ok_now.contains(n.as_str())
+                || (audited >= *t && cov.now + cov.skew - audited <= days as i64 * 86_400)
         })
         .count();
     let [not, changed, missing] = cov.counts;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::Result;
@@ -25,13 +25,26 @@ pub fn main(a: Backup) -> Result<u8> {
     }
     let dest = common::check_url(&url[0])?;
     let keys = common::key_args(true, c.key.as_deref(), a.recipients.as_deref())?;
-    common::need_tools(&["sol-tar", "sol-zip", "sol-crypt", "s3-mput", "s3-mget", "s3-ls", "sol-index", "parallel"])?;
+    common::need_tools(&[
+        "sol-tar",
+        "sol-zip",
+        "sol-crypt",
+        "s3-mput",
+        "s3-mget",
+        "s3-ls",
+        "sol-index",
+        "parallel",
+    ])?;
     let dirs = soldirs(dirs)?;
     let work = Work::new()?;
     let (new, replace, clock) = plan(&a, &dirs, &dest, &work)?;
     // Uploads a killed run left pending over a day keep their parts stored (and billed).
-    common::abort_uploads(&format!("{dest}/"), "24h", &format!("warning: cleaning pending uploads under {dest}/"));
-    let one = scripts_dir(c.scripts.as_deref()).join("sol-backup-one");
+    common::abort_uploads(
+        &format!("{dest}/"),
+        "24h",
+        &format!("warning: cleaning pending uploads under {dest}/"),
+    );
+    let one = common::scripts().join("sol-backup-one");
     let cmd = |mode: &[&str]| -> Vec<OsString> {
         let mut v = vec![one.clone().into_os_string()];
         v.extend(keys.iter().cloned());
@@ -39,7 +52,12 @@ pub fn main(a: Backup) -> Result<u8> {
         v.extend(["--", "{}", &dest].map(OsString::from));
         v
     };
-    let mut engine = Engine::new(&work, c.jobs, c.hosts.as_ref().map(|h| common::absolute(h)), Vec::new());
+    let mut engine = Engine::new(
+        &work,
+        c.jobs,
+        c.hosts.as_ref().map(|h| common::absolute(h)),
+        Vec::new(),
+    );
     engine.abort_under = Some(dest.clone());
     if !new.is_empty() {
         engine.cmd = cmd(if a.force { &["--force"] } else { &[] });
@@ -64,16 +82,6 @@ pub fn main(a: Backup) -> Result<u8> {
     Ok(code)
 }
 
-/// The per-sol commands: beside this program unless the script says where.
-pub fn scripts_dir(given: Option<&Path>) -> PathBuf {
-    given.map(Path::to_path_buf).unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(Path::to_path_buf))
-            .unwrap_or_default()
-    })
-}
-
 /// Every SOLDIR checked before any work: a real directory, a usable name, no two alike;
 /// absolute (the same path on every host).
 fn soldirs(given: &[OsString]) -> Result<Vec<OsString>> {
@@ -95,7 +103,9 @@ fn soldirs(given: &[OsString]) -> Result<Vec<OsString>> {
             return Err(usage(format!("'{shown}': not a directory")));
         }
         let name = sol_of(&d.as_os_str().to_os_string());
-        if !common::operand_name_ok(std::ffi::OsStr::from_bytes(b.rsplit(|&c| c == b'/').next().unwrap_or(b))) {
+        if !common::operand_name_ok(std::ffi::OsStr::from_bytes(
+            b.rsplit(|&c| c == b'/').next().unwrap_or(b),
+        )) {
             return Err(usage(format!("'{shown}': '{name}' cannot be a sol name")));
         }
         if let Some(first) = seen.get(&name) {
@@ -112,21 +122,39 @@ fn soldirs(given: &[OsString]) -> Result<Vec<OsString>> {
 /// What to do with each sol, from one listing (its first field is one whole key): back it
 /// up (new), store it again (replace: --changed, and changed since stored), or skip it (a
 /// row). Also the clock warning (--changed judges changes on the server's clock).
-fn plan(a: &Backup, dirs: &[OsString], dest: &str, work: &Work) -> Result<(Vec<OsString>, Vec<OsString>, Option<String>)> {
+fn plan(
+    a: &Backup,
+    dirs: &[OsString],
+    dest: &str,
+    work: &Work,
+) -> Result<(Vec<OsString>, Vec<OsString>, Option<String>)> {
     let stored: HashMap<String, Option<i64>> =
-        common::listing(&format!("{dest}/"), work, &format!("{dest}/"))?.into_iter().map(|l| (l.key, l.modified)).collect();
-    let (skew, warning) = if a.changed { common::clock(&format!("{dest}/")) } else { (0, None) };
+        common::listing(&format!("{dest}/"), work, &format!("{dest}/"))?
+            .into_iter()
+            .map(|l| (l.key, l.modified))
+            .collect();
+    let (skew, warning) = if a.changed {
+        common::clock(&format!("{dest}/"))
+    } else {
+        (0, None)
+    };
     let (mut new, mut replace) = (Vec::new(), Vec::new());
     for d in dirs {
         let name = sol_of(d);
-        let Some(t) = stored.get(&format!("{name}.tar.gz.sc")).filter(|_| !a.force) else {
+        let Some(t) = stored
+            .get(&format!("{name}.tar.gz.sc"))
+            .filter(|_| !a.force)
+        else {
             new.push(d.clone());
             continue;
         };
         let mut changed = None;
         if let (true, Some(t)) = (a.changed, t) {
             // Changed while it was backed up (sol-backup-one's mark, newer than the archive).
-            let mark = stored.get(&format!(".sol-changed/{name}")).copied().flatten();
+            let mark = stored
+                .get(&format!(".sol-changed/{name}"))
+                .copied()
+                .flatten();
             changed = match mark {
                 Some(m) if m >= *t => Some(true),
                 _ => changed_since(Path::new(d), *t - skew, &name, work)?,
@@ -147,7 +175,13 @@ fn plan(a: &Backup, dirs: &[OsString], dest: &str, work: &Work) -> Result<(Vec<O
 fn changed_since(dir: &Path, epoch: i64, name: &str, work: &Work) -> Result<Option<bool>> {
     let out = Command::new("find")
         .arg(dir)
-        .args(["-newerct", &format!("@{epoch}.999999999"), "-printf", "%C@\\n", "-quit"])
+        .args([
+            "-newerct",
+            &format!("@{epoch}.999999999"),
+            "-printf",
+            "%C@\\n",
+            "-quit",
+        ])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .output()?;
@@ -157,8 +191,14 @@ fn changed_since(dir: &Path, epoch: i64, name: &str, work: &Work) -> Result<Opti
     if out.status.success() {
         return Ok(Some(false));
     }
-    let why = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("find failed").to_string();
-    say(format!("{name}: cannot check whether it changed since stored: {why}"));
+    let why = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .next()
+        .unwrap_or("find failed")
+        .to_string();
+    say(format!(
+        "{name}: cannot check whether it changed since stored: {why}"
+    ));
     work.row(name, "FAILED", 1, &format!("cannot check: {why}"))?;
     Ok(None)
 }

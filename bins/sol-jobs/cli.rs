@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use sol_common::{ManText, Status};
 
 pub const MAN: ManText = ManText {
-    sections: &[r#".SH DESCRIPTION
+    sections: &[r#".SH THE SCRIPTS
 The drivers of the sol scripts: \fBsol-backup\fR(1), \fBsol-audit\fR(1) and
 \fBsol-restore\fR(1) are each one line, \fBexec sol-jobs backup|audit|restore "$@"\fR, and
 their pages are the contract. Per command, sol-jobs checks the command line, decides from
@@ -13,7 +13,8 @@ one listing what to do with each sol (back it up, store it again, skip it; the c
 an audit and the sols to content-audit; the sols to restore), runs the per-sol command
 (\fBsol-backup-one\fR(1), \fBsol-audit-one\fR(1), \fBsol-restore-one\fR(1)) for each sol
 through GNU parallel, on this host or the hosts of \fB--hosts\fR, and prints the report
-made from the rows those commands print.
+made from the rows those commands print. Every line it writes on stderr names the script it
+speaks for. sol-audit also ends with status 4, a protection gap (sol-audit(1)).
 .SH THE ENGINE
 GNU parallel runs with \fB-0 -q --line-buffer --joblog\fR and \fB--termseq
 TERM,30000,KILL,25\fR, under a parent-death signal, as does each job. With \fB--hosts\fR,
@@ -36,7 +37,12 @@ INTERRUPTED after INT or TERM, else FAILED naming how its command ended.
     see_also: "sol-backup(1), sol-audit(1), sol-restore(1), sol-backup-one(1), sol-audit-one(1), sol-restore-one(1), parallel(1)",
 };
 
-/// The drivers behind sol-backup, sol-audit and sol-restore.
+/// The drivers behind sol-backup, sol-audit and sol-restore
+///
+/// Each script is `exec sol-jobs KIND "$@"`: sol-jobs checks the command line, decides from
+/// one listing what to do with each sol, runs the per-sol command for each through GNU
+/// parallel and prints the report made from their rows. The scripts' own pages are the
+/// contract; this page lists every option of each.
 #[derive(Parser, Debug)]
 #[command(name = "sol-jobs", version, max_term_width = 100)]
 pub struct Cli {
@@ -56,7 +62,10 @@ pub enum Cmd {
 
 /// A count of at least 1.
 fn positive(s: &str) -> Result<u32, String> {
-    s.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("'{s}' is not a positive number"))
+    s.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("'{s}' is not a positive number"))
 }
 
 /// What every driver takes.
@@ -95,7 +104,11 @@ pub struct Common {
 /// host), a summary (skipped sols are counted there), the causes of failures and the
 /// warnings of sols that succeeded on stdout; each failing stage's message on stderr.
 #[derive(Args, Debug)]
-#[command(name = "sol-backup", version, override_usage = "sol-backup [OPTIONS] [--] SOLDIR... s3://BUCKET/PREFIX")]
+#[command(
+    name = "sol-backup",
+    version,
+    override_usage = "sol-backup [OPTIONS] [--] SOLDIR... s3://BUCKET/PREFIX"
+)]
 pub struct Backup {
     #[command(flatten)]
     pub common: Common,
@@ -134,7 +147,11 @@ pub struct Backup {
 /// stored, missing locally, that cannot be checked, or the newest archive older than
 /// --max-age); 3 wins over 4, 4 over 1; 130 interrupted.
 #[derive(Args, Debug)]
-#[command(name = "sol-audit", version, override_usage = "sol-audit [OPTIONS] [--] SOLROOT s3://BUCKET/PREFIX")]
+#[command(
+    name = "sol-audit",
+    version,
+    override_usage = "sol-audit [OPTIONS] [--] SOLROOT s3://BUCKET/PREFIX"
+)]
 pub struct Audit {
     #[command(flatten)]
     pub common: Common,

@@ -19,6 +19,22 @@ use sol_common::Fail;
 static PROG: OnceLock<&'static str> = OnceLock::new();
 static T0: OnceLock<(Instant, String)> = OnceLock::new();
 static STOP: AtomicBool = AtomicBool::new(false);
+static SCRIPTS: OnceLock<PathBuf> = OnceLock::new();
+
+/// The directory of the scripts (and of the per-sol commands): the script's --scripts, else
+/// the one of this program.
+pub fn set_scripts(given: Option<&Path>) {
+    let dir = given.map(Path::to_path_buf).unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+            .unwrap_or_default()
+    });
+    let _ = SCRIPTS.set(dir);
+}
+pub fn scripts() -> PathBuf {
+    SCRIPTS.get().cloned().unwrap_or_default()
+}
 
 pub fn set_prog(prog: &'static str) {
     let _ = PROG.set(prog);
@@ -48,7 +64,8 @@ pub fn now() -> i64 {
 
 /// When this run started (RFC 3339 UTC), and milliseconds since.
 pub fn started() -> String {
-    T0.get().map_or_else(|| sol_common::time::rfc3339(now()), |t| t.1.clone())
+    T0.get()
+        .map_or_else(|| sol_common::time::rfc3339(now()), |t| t.1.clone())
 }
 pub fn elapsed_ms() -> u64 {
     T0.get().map_or(0, |t| t.0.elapsed().as_millis() as u64)
@@ -112,7 +129,8 @@ pub fn operand_name_ok(name: &OsStr) -> bool {
     !(b.is_empty()
         || b == b"."
         || b == b".."
-        || b.iter().any(|&c| c == b'/' || c == b'\\' || c < 0x20 || c == 0x7f))
+        || b.iter()
+            .any(|&c| c == b'/' || c == b'\\' || c < 0x20 || c == 0x7f))
 }
 
 /// --hosts FILE: readable, and each line (but comments) an sshlogin: [N/]HOST, or ":".
@@ -128,7 +146,13 @@ pub fn check_hosts(file: &Path) -> Result<()> {
             continue;
         }
         let host = match line.split_once('/') {
-            Some((n, h)) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) && n.bytes().any(|c| c != b'0') => h,
+            Some((n, h))
+                if !n.is_empty()
+                    && n.bytes().all(|c| c.is_ascii_digit())
+                    && n.bytes().any(|c| c != b'0') =>
+            {
+                h
+            }
             _ => line,
         };
         if host.is_empty() || host.contains('/') || host.chars().any(char::is_whitespace) {
@@ -150,7 +174,10 @@ pub fn need_tools(tools: &[&str]) -> Result<()> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for t in tools {
         if !std::env::split_paths(&path).any(|d| d.join(t).is_file()) {
-            return Err(anyhow!("'{t}' not found on PATH or beside {}", prog()));
+            return Err(anyhow!(
+                "'{t}' not found on PATH or beside {}",
+                scripts().join(prog()).display()
+            ));
         }
     }
     Ok(())
@@ -163,11 +190,19 @@ pub fn need_tools(tools: &[&str]) -> Result<()> {
 /// jobs, so sol-crypt uses exactly what is passed. Paths are absolute (every host).
 pub fn key_args(seal: bool, key: Option<&Path>, other: Option<&Path>) -> Result<Vec<OsString>> {
     let given = |p: Option<&Path>| p.filter(|p| !p.as_os_str().is_empty()).map(absolute);
-    let from_env = |v: &str| std::env::var_os(v).filter(|s| !s.is_empty()).map(|s| absolute(Path::new(&s)));
+    let from_env = |v: &str| {
+        std::env::var_os(v)
+            .filter(|s| !s.is_empty())
+            .map(|s| absolute(Path::new(&s)))
+    };
     let (mut k, mut o) = (given(key), given(other));
     if k.is_none() && o.is_none() {
         k = from_env("SOL_KEY_FILE");
-        o = if seal { None } else { from_env("SOL_IDENTITY_FILE") };
+        o = if seal {
+            None
+        } else {
+            from_env("SOL_IDENTITY_FILE")
+        };
     }
     std::env::remove_var("SOL_KEY_FILE");
     std::env::remove_var("SOL_IDENTITY_FILE");
@@ -209,7 +244,10 @@ fn crypt_verdict(what: &str, file: &Path, args: &[&str]) -> Result<()> {
         .map_err(|e| anyhow!("sol-crypt: {e}"))?;
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stderr);
-        return Err(anyhow!("{}", text.lines().next().unwrap_or("sol-crypt failed")));
+        return Err(anyhow!(
+            "{}",
+            text.lines().next().unwrap_or("sol-crypt failed")
+        ));
     }
     Ok(())
 }
@@ -247,33 +285,57 @@ impl Work {
     }
     /// Append text to a file of the work directory.
     pub fn append(&self, name: &str, text: &str) -> Result<()> {
-        let mut f = OpenOptions::new().create(true).append(true).open(self.path(name))?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(name))?;
         f.write_all(text.as_bytes())?;
         Ok(())
     }
     /// A row for a sol the driver decided itself (skipped, or failed before any job).
     pub fn row(&self, sol: &str, status: &str, code: u8, note: &str) -> Result<()> {
-        let note = if note.is_empty() { String::new() } else { format!("\t{note}") };
-        self.append("rows", &format!("{sol}\t{}\t{status}\t{code}\t0\t0\t0\t0{note}\n", hostname()))
+        let note = if note.is_empty() {
+            String::new()
+        } else {
+            format!("\t{note}")
+        };
+        self.append(
+            "rows",
+            &format!(
+                "{sol}\t{}\t{status}\t{code}\t0\t0\t0\t0{note}\n",
+                hostname()
+            ),
+        )
     }
 }
 
 fn sweep(tmp: &Path) {
-    let Ok(entries) = fs::read_dir(tmp) else { return };
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let mut parts = name.rsplitn(3, '.');
-        let (Some(suffix), Some(pid), Some(kind)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        let ours = ["sol-backup", "sol-audit", "sol-restore"].iter().any(|k| kind == *k || kind == format!("{k}-one"));
-        let Ok(pid) = pid.parse::<i32>() else { continue };
+        let (Some(suffix), Some(pid), Some(kind)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let ours = ["sol-backup", "sol-audit", "sol-restore"]
+            .iter()
+            .any(|k| kind == *k || kind == format!("{k}-one"));
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
         let d = e.path();
         let owned = fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir() && m.uid() == uid);
         if !ours || suffix.len() != 6 || !owned || !d.join(".lock").is_file() || alive(pid) {
             continue;
         }
-        let Ok(lock) = File::open(d.join(".lock")) else { continue };
+        let Ok(lock) = File::open(d.join(".lock")) else {
+            continue;
+        };
         // SAFETY: flock on a descriptor this function owns.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
             let _ = fs::remove_dir_all(&d);
@@ -284,7 +346,9 @@ fn sweep(tmp: &Path) {
 /// Is there a process PID (one of another user counts)?
 pub fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks.
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 /// One stored object, from `s3-ls --relative`: its key below the prefix, size,
@@ -308,7 +372,10 @@ pub fn listing(url: &str, work: &Work, what: &str) -> Result<Vec<Listed>> {
         .map_err(|e| anyhow!("s3-ls: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(anyhow!("cannot list {what}: {}", err.lines().next().unwrap_or("s3-ls failed")));
+        return Err(anyhow!(
+            "cannot list {what}: {}",
+            err.lines().next().unwrap_or("s3-ls failed")
+        ));
     }
     fs::write(work.path("stored"), &out.stdout)?;
     Ok(String::from_utf8_lossy(&out.stdout)
@@ -319,7 +386,13 @@ pub fn listing(url: &str, work: &Work, what: &str) -> Result<Vec<Listed>> {
             let size = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
             let modified_text = f.next().unwrap_or("").to_string();
             let etag = f.next().unwrap_or("").to_string();
-            Some(Listed { key, size, modified: epoch(&modified_text), modified_text, etag })
+            Some(Listed {
+                key,
+                size,
+                modified: epoch(&modified_text),
+                modified_text,
+                etag,
+            })
         })
         .collect())
 }
@@ -327,8 +400,15 @@ pub fn listing(url: &str, work: &Work, what: &str) -> Result<Vec<Listed>> {
 /// The server's clock minus this host's in seconds (0 when it cannot be told), and the
 /// report's warning line when it is over a minute.
 pub fn clock(url: &str) -> (i64, Option<String>) {
-    let out = Command::new("s3-ls").args(["--clock", "--", url]).stdin(Stdio::null()).stderr(Stdio::null()).output();
-    let skew: i64 = out.ok().and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()).unwrap_or(0);
+    let out = Command::new("s3-ls")
+        .args(["--clock", "--", url])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let skew: i64 = out
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0);
     if skew.abs() <= 60 {
         return (skew, None);
     }
@@ -344,7 +424,13 @@ pub fn clock(url: &str) -> (i64, Option<String>) {
 /// seconds since the epoch.
 pub fn epoch(text: &str) -> Option<i64> {
     let b = text.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
@@ -365,7 +451,13 @@ pub fn utc(secs: i64) -> String {
 /// Text of a file's first line (a stage's error), or empty.
 pub fn first_line(path: &Path) -> String {
     fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).lines().next().unwrap_or("").to_string())
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -393,7 +485,10 @@ pub fn abort_uploads(url: &str, age: &str, what: &str) {
         Ok(o) => {
             if !o.status.success() {
                 let text = String::from_utf8_lossy(&o.stderr);
-                say(format!("{what}: {}", text.lines().last().unwrap_or("s3-ls failed")));
+                say(format!(
+                    "{what}: {}",
+                    text.lines().last().unwrap_or("s3-ls failed")
+                ));
             }
             relay_aborted(&o.stderr);
         }

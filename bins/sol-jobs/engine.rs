@@ -48,8 +48,22 @@ pub fn sol_of(entry: &OsString) -> String {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(work: &'a Work, jobs: u32, hosts: Option<PathBuf>, cmd: Vec<OsString>) -> Engine<'a> {
-        Engine { work, jobs, hosts, cmd, abort_under: None, bytes_field: 5, interrupted: false, how: HashMap::new() }
+    pub fn new(
+        work: &'a Work,
+        jobs: u32,
+        hosts: Option<PathBuf>,
+        cmd: Vec<OsString>,
+    ) -> Engine<'a> {
+        Engine {
+            work,
+            jobs,
+            hosts,
+            cmd,
+            abort_under: None,
+            bytes_field: 5,
+            interrupted: false,
+            how: HashMap::new(),
+        }
     }
 
     /// Every entry to a row (see the module's text).
@@ -57,7 +71,11 @@ impl<'a> Engine<'a> {
         let hosts = self.hosts.clone();
         self.pass(entries, hosts.as_deref())?;
         let missing = self.missing(entries)?;
-        let lost: Vec<OsString> = missing.iter().filter(|e| self.lost_host(e).is_some()).cloned().collect();
+        let lost: Vec<OsString> = missing
+            .iter()
+            .filter(|e| self.lost_host(e).is_some())
+            .cloned()
+            .collect();
         if let (Some(hosts), false, false) = (&hosts, lost.is_empty(), self.interrupted) {
             let gone: HashSet<String> = lost.iter().filter_map(|e| self.lost_host(e)).collect();
             let left = self.hosts_left(hosts, &gone)?;
@@ -67,7 +85,11 @@ impl<'a> Engine<'a> {
                 let names: Vec<String> = lost.iter().map(sol_of).collect();
                 self.work.append(
                     "engine",
-                    &format!("retried on another host (lost: {}): {}\n", gone.join(" "), names.join(" ")),
+                    &format!(
+                        "retried on another host (lost: {}): {}\n",
+                        gone.join(" "),
+                        names.join(" ")
+                    ),
                 )?;
                 self.before_retry(&names);
                 self.pass(&lost, Some(&left))?;
@@ -82,7 +104,10 @@ impl<'a> Engine<'a> {
     }
 
     fn lost_host(&self, entry: &OsString) -> Option<String> {
-        self.how.get(&sol_of(entry)).map(|h| h.0.clone()).filter(|h| !h.is_empty())
+        self.how
+            .get(&sol_of(entry))
+            .map(|h| h.0.clone())
+            .filter(|h| !h.is_empty())
     }
 
     /// The hosts file without the lost hosts, or None when none is left.
@@ -91,7 +116,10 @@ impl<'a> Engine<'a> {
         let mut left = String::new();
         let mut any = false;
         for line in text.lines() {
-            let host = line.split_once('/').filter(|(n, _)| n.bytes().all(|c| c.is_ascii_digit())).map_or(line, |x| x.1);
+            let host = line
+                .split_once('/')
+                .filter(|(n, _)| n.bytes().all(|c| c.is_ascii_digit()))
+                .map_or(line, |x| x.1);
             if gone.contains(host) {
                 continue;
             }
@@ -107,7 +135,9 @@ impl<'a> Engine<'a> {
     /// sol-backup: abort the sols' pending uploads, so that a lost host still alive can no
     /// longer complete one and replace the archive stored by the retry.
     fn before_retry(&self, sols: &[String]) {
-        let Some(under) = &self.abort_under else { return };
+        let Some(under) = &self.abort_under else {
+            return;
+        };
         for sol in sols {
             common::abort_uploads(
                 &format!("{under}/{sol}.tar.gz.sc"),
@@ -120,8 +150,15 @@ impl<'a> Engine<'a> {
     /// The entries whose sol has no row yet.
     fn missing(&self, entries: &[OsString]) -> Result<Vec<OsString>> {
         let rows = fs::read(self.work.path("rows"))?;
-        let seen: HashSet<&[u8]> = rows.split(|&c| c == b'\n').filter_map(|l| l.split(|&c| c == b'\t').next()).collect();
-        Ok(entries.iter().filter(|e| !seen.contains(sol_of(e).as_bytes())).cloned().collect())
+        let seen: HashSet<&[u8]> = rows
+            .split(|&c| c == b'\n')
+            .filter_map(|l| l.split(|&c| c == b'\t').next())
+            .collect();
+        Ok(entries
+            .iter()
+            .filter(|e| !seen.contains(sol_of(e).as_bytes()))
+            .cloned()
+            .collect())
     }
 
     /// A row for a sol whose command printed none.
@@ -131,7 +168,7 @@ impl<'a> Engine<'a> {
         if self.interrupted || how.is_some_and(|h| h.2) {
             return self.work.row(&sol, "INTERRUPTED", 130, "");
         }
-        let cmd = self.cmd.first().map(|c| sol_of(c)).unwrap_or_default();
+        let cmd = self.cmd.first().map(sol_of).unwrap_or_default();
         let words = how.map_or("GNU parallel recorded no end for it", |h| h.1.as_str());
         let why = format!("{cmd} ended without a result ({words})");
         say(format!("{sol}: {why}"));
@@ -174,27 +211,59 @@ impl<'a> Engine<'a> {
         progress.show();
         // GNU parallel ended by INT, TERM or HUP (sent to the whole group, it may come
         // before ours): the run was interrupted.
-        if matches!(status.code(), Some(129 | 130 | 143)) || matches!(status.signal(), Some(1 | 2 | 15)) {
+        if matches!(status.code(), Some(129 | 130 | 143))
+            || matches!(status.signal(), Some(1 | 2 | 15))
+        {
             self.interrupted = true;
         }
         for (seq, host, st, sig) in joblog_lines(&joblog) {
-            let Some(e) = entries.get(seq.wrapping_sub(1)) else { continue };
+            let Some(e) = entries.get(seq.wrapping_sub(1)) else {
+                continue;
+            };
             let intr = matches!(st, 129 | 130 | 143) || matches!(sig, 1 | 2 | 15);
-            let lost = if (st == 255 || sig != 0) && !intr { host.clone() } else { String::new() };
-            let place = if host.is_empty() { "this host".to_string() } else { host };
-            self.how.insert(sol_of(e), (lost, format!("status {st}, signal {sig}, on {place}"), intr));
+            let lost = if (st == 255 || sig != 0) && !intr {
+                host.clone()
+            } else {
+                String::new()
+            };
+            let place = if host.is_empty() {
+                "this host".to_string()
+            } else {
+                host
+            };
+            self.how.insert(
+                sol_of(e),
+                (lost, format!("status {st}, signal {sig}, on {place}"), intr),
+            );
         }
         Ok(())
     }
 
     fn spawn(&self, list: &Path, joblog: &Path, hosts: Option<&Path>) -> Result<Child> {
         let mut c = Command::new("setpriv");
-        c.args(["--pdeathsig", "TERM", "--", "parallel", "-0", "-q", "--line-buffer", "--will-cite"]);
-        c.arg("-j").arg(self.jobs.to_string()).arg("--joblog").arg(joblog);
+        c.args([
+            "--pdeathsig",
+            "TERM",
+            "--",
+            "parallel",
+            "-0",
+            "-q",
+            "--line-buffer",
+            "--will-cite",
+        ]);
+        c.arg("-j")
+            .arg(self.jobs.to_string())
+            .arg("--joblog")
+            .arg(joblog);
         c.args(["--termseq", "TERM,30000,KILL,25"]);
         if let Some(hosts) = hosts {
             // Each sol runs on one of the hosts, with this run's PATH and S3 and sol settings.
-            c.arg("--sshloginfile").arg(hosts).args(["--env", "PATH", "--env", "SOL_HOST_FROM_SSHLOGIN"]);
+            c.arg("--sshloginfile").arg(hosts).args([
+                "--env",
+                "PATH",
+                "--env",
+                "SOL_HOST_FROM_SSHLOGIN",
+            ]);
             for (k, _) in std::env::vars_os() {
                 let k = k.to_string_lossy();
                 if k.starts_with("AWS_") || k.starts_with("SOL_") {
@@ -202,18 +271,29 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        c.arg("-a").arg(list).args(["setpriv", "--pdeathsig", "TERM", "--"]).args(&self.cmd);
-        c.env("SOL_HOST_FROM_SSHLOGIN", if hosts.is_some() { "1" } else { "" });
-        let rows = fs::OpenOptions::new().append(true).open(self.work.path("rows"))?;
+        c.arg("-a")
+            .arg(list)
+            .args(["setpriv", "--pdeathsig", "TERM", "--"])
+            .args(&self.cmd);
+        c.env(
+            "SOL_HOST_FROM_SSHLOGIN",
+            if hosts.is_some() { "1" } else { "" },
+        );
+        let rows = fs::OpenOptions::new()
+            .append(true)
+            .open(self.work.path("rows"))?;
         c.stdin(Stdio::null()).stdout(rows).stderr(Stdio::piped());
-        c.spawn().map_err(|e| anyhow!("cannot run GNU parallel: {e}"))
+        c.spawn()
+            .map_err(|e| anyhow!("cannot run GNU parallel: {e}"))
     }
 
     /// Jobs that ended lost (ssh's 255 or a signal) since line SEEN of the joblog: the
     /// before-retry step for their sols at once, while the pass goes on (a lost host still
     /// running gets less time to finish). Returns the lines seen.
     fn lost_now(&self, entries: &[OsString], joblog: &Path, seen: usize) -> usize {
-        let Ok(text) = fs::read_to_string(joblog) else { return seen };
+        let Ok(text) = fs::read_to_string(joblog) else {
+            return seen;
+        };
         let lines: Vec<&str> = text.lines().collect();
         let mut lost = Vec::new();
         for line in lines.iter().skip(seen) {
@@ -234,13 +314,22 @@ impl<'a> Engine<'a> {
 
 /// The joblog's lines: sequence number, host, exit value, signal.
 fn joblog_lines(joblog: &Path) -> Vec<(usize, String, i64, i64)> {
-    fs::read_to_string(joblog).unwrap_or_default().lines().filter_map(joblog_line).collect()
+    fs::read_to_string(joblog)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(joblog_line)
+        .collect()
 }
 
 fn joblog_line(line: &str) -> Option<(usize, String, i64, i64)> {
     let f: Vec<&str> = line.split('\t').collect();
     let seq = f.first()?.parse().ok()?;
-    Some((seq, f.get(1)?.to_string(), f.get(6)?.parse().ok()?, f.get(7)?.parse().ok()?))
+    Some((
+        seq,
+        f.get(1)?.to_string(),
+        f.get(6)?.parse().ok()?,
+        f.get(7)?.parse().ok()?,
+    ))
 }
 
 /// GNU parallel's and the jobs' stderr, each line prefixed with the script's name unless a
@@ -253,7 +342,9 @@ fn relay_stderr(pipe: Option<std::process::ChildStderr>) -> std::thread::JoinHan
         for line in BufReader::new(pipe).split(b'\n').map_while(Result::ok) {
             let named = line.iter().position(|&c| c == b':').is_some_and(|i| {
                 line.get(i + 1) == Some(&b' ')
-                    && line[..i].iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                    && line[..i]
+                        .iter()
+                        .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
             });
             let mut out = Vec::new();
             if !named || line.starts_with(b"parallel: ") {
@@ -281,11 +372,21 @@ impl Progress {
     fn new(work: &Work, all: usize, field: usize) -> Progress {
         // SAFETY: isatty only looks at the descriptor.
         let tty = unsafe { libc::isatty(2) } == 1;
-        let rows = fs::File::open(work.path("rows")).ok().filter(|_| tty).and_then(|mut f| {
-            f.seek(SeekFrom::End(0)).ok()?;
-            Some(f)
-        });
-        Progress { rows, all, done: 0, bytes: 0, field, partial: Vec::new() }
+        let rows = fs::File::open(work.path("rows"))
+            .ok()
+            .filter(|_| tty)
+            .and_then(|mut f| {
+                f.seek(SeekFrom::End(0)).ok()?;
+                Some(f)
+            });
+        Progress {
+            rows,
+            all,
+            done: 0,
+            bytes: 0,
+            field,
+            partial: Vec::new(),
+        }
     }
 
     fn show(&mut self) {
@@ -300,7 +401,10 @@ impl Progress {
             let line = String::from_utf8_lossy(&line[..i]).into_owned();
             let r: Vec<&str> = line.split('\t').collect();
             self.done += 1;
-            self.bytes += r.get(self.field).and_then(|b| b.parse::<u64>().ok()).unwrap_or(0);
+            self.bytes += r
+                .get(self.field)
+                .and_then(|b| b.parse::<u64>().ok())
+                .unwrap_or(0);
             let t = common::elapsed_ms() / 1000;
             let eta = t * (self.all.saturating_sub(self.done)) as u64 / self.done as u64;
             say(format!(

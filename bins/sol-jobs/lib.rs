@@ -19,7 +19,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Args, Command, FromArgMatches, Parser};
+use clap::{Args, Command, FromArgMatches};
 use sol_common::cli::usage_message;
 
 use cli::{Cli, Cmd};
@@ -29,6 +29,11 @@ pub const TOOL: &str = "sol-jobs";
 pub fn main() -> ExitCode {
     common::on_signals();
     let (prog, cli) = parse(std::env::args_os().collect());
+    common::set_scripts(match &cli.cmd {
+        Cmd::Backup(a) => a.common.scripts.as_deref(),
+        Cmd::Audit(a) => a.common.scripts.as_deref(),
+        Cmd::Restore(a) => a.common.scripts.as_deref(),
+    });
     let result = match cli.cmd {
         Cmd::Backup(a) => backup::main(a),
         Cmd::Audit(a) => audit::main(a),
@@ -50,15 +55,16 @@ pub fn main() -> ExitCode {
 /// The command line, read as the script's own: `sol-jobs backup ...` is sol-backup's, so
 /// its help, version and usage errors name sol-backup.
 fn parse(mut args: Vec<OsString>) -> (&'static str, Cli) {
-    let kind = args.get(1).and_then(|a| a.to_str()).unwrap_or("").to_string();
+    let kind = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .unwrap_or("")
+        .to_string();
     let prog = match kind.as_str() {
         "backup" => "sol-backup",
         "audit" => "sol-audit",
         "restore" => "sol-restore",
-        _ => {
-            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| fail(TOOL, e));
-            return (TOOL, cli);
-        }
+        _ => return (TOOL, sol_common::parse_cli_from::<Cli>(TOOL, args)),
     };
     args.splice(0..2, [OsString::from(prog)]);
     let cmd = Cmd::from(prog, args).unwrap_or_else(|e| fail(prog, e));
@@ -68,8 +74,13 @@ fn parse(mut args: Vec<OsString>) -> (&'static str, Cli) {
 
 impl Cmd {
     fn from(prog: &'static str, args: Vec<OsString>) -> Result<Cmd, clap::Error> {
-        fn one<A: Args + FromArgMatches>(prog: &'static str, args: Vec<OsString>) -> Result<A, clap::Error> {
-            let cmd = Command::new(prog).version(env!("CARGO_PKG_VERSION")).max_term_width(100);
+        fn one<A: Args + FromArgMatches>(
+            prog: &'static str,
+            args: Vec<OsString>,
+        ) -> Result<A, clap::Error> {
+            let cmd = Command::new(prog)
+                .version(env!("CARGO_PKG_VERSION"))
+                .max_term_width(100);
             A::from_arg_matches(&A::augment_args(cmd).try_get_matches_from(args)?)
         }
         Ok(match prog {

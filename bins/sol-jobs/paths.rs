@@ -74,7 +74,13 @@ fn run(a: &Restore) -> Result<u8> {
         .prefix(&format!(".{}.path.", sol.name))
         .rand_bytes(6)
         .tempdir_in(&dest)
-        .map_err(|e| anyhow!("{}: cannot create a staging directory in {}: {e}", sol.name, dest.display()))?;
+        .map_err(|e| {
+            anyhow!(
+                "{}: cannot create a staging directory in {}: {e}",
+                sol.name,
+                dest.display()
+            )
+        })?;
     let how = fetch(&mut sol, staging.path())?;
     into_place(&sol, staging.path(), &dest, a.force, &how)
 }
@@ -122,7 +128,11 @@ fn path_args(a: &Restore) -> Result<(String, String, Vec<OsString>)> {
         }
         let s = sol.as_bytes();
         let inside = p == s || (p.starts_with(s) && p.get(s.len()) == Some(&b'/'));
-        let full = if inside { p.to_vec() } else { [s, b"/", p].concat() };
+        let full = if inside {
+            p.to_vec()
+        } else {
+            [s, b"/", p].concat()
+        };
         names.push(OsString::from_vec(full));
     }
     Ok((from, sol, names))
@@ -132,7 +142,14 @@ fn path_args(a: &Restore) -> Result<(String, String, Vec<OsString>)> {
 /// and the index fetched and opened when it has one.
 fn archive(a: &Restore, from: &str, name: String, names: Vec<OsString>) -> Result<Sol> {
     let keys = common::key_args(false, a.common.key.as_deref(), a.identity.as_deref())?;
-    common::need_tools(&["sol-tar", "sol-zip", "sol-crypt", "s3-mget", "s3-ls", "sol-index"])?;
+    common::need_tools(&[
+        "sol-tar",
+        "sol-zip",
+        "sol-crypt",
+        "s3-mget",
+        "s3-ls",
+        "sol-index",
+    ])?;
     let work = Work::new()?;
     let url = format!("{from}/{name}.tar.gz.sc");
     let mut sol = Sol {
@@ -148,7 +165,11 @@ fn archive(a: &Restore, from: &str, name: String, names: Vec<OsString>) -> Resul
         work,
     };
     let mut found = false;
-    for l in common::listing(&format!("{from}/{}.", sol.name), &sol.work, &format!("{from}/"))? {
+    for l in common::listing(
+        &format!("{from}/{}.", sol.name),
+        &sol.work,
+        &format!("{from}/"),
+    )? {
         match l.key.as_str() {
             "tar.gz.sc" => (found, sol.size, sol.etag) = (true, l.size, l.etag),
             "index.gz.sc" => sol.stored_index = Some(l.size),
@@ -168,7 +189,11 @@ fn archive(a: &Restore, from: &str, name: String, names: Vec<OsString>) -> Resul
             cmd("sol-zip", ["-d"]),
         ];
         let st = pipeline(stages, &sol.work, "i", Stdio::from(idx))?;
-        let tools = ["s3-mget (restore index)", "sol-crypt (restore index)", "sol-zip (restore index)"];
+        let tools = [
+            "s3-mget (restore index)",
+            "sol-crypt (restore index)",
+            "sol-zip (restore index)",
+        ];
         fail_on(&sol, &st, &tools, "i")?;
         sol.indexed = true;
     }
@@ -185,14 +210,25 @@ fn bind_index(sol: &mut Sol, instead: &str) -> Result<()> {
     }
     let text = fs::read(sol.work.path("idx"))?;
     let text = String::from_utf8_lossy(&text);
-    let rec = text.lines().find_map(|l| l.strip_prefix("archive\t")).unwrap_or("");
+    let rec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("archive\t"))
+        .unwrap_or("");
     let mut f = rec.split('\t');
     let (isize, ietag) = (f.next().unwrap_or(""), f.next().unwrap_or("").to_string());
     let mut code = 1;
     let pin = sol.work.path("pin");
     if isize.parse::<u64>().ok() == Some(sol.size) {
         let out = Command::new("s3-mget")
-            .args(["--no-md5", "--if-match", &ietag, "--range", "0-0", "--", &sol.url])
+            .args([
+                "--no-md5",
+                "--if-match",
+                &ietag,
+                "--range",
+                "0-0",
+                "--",
+                &sol.url,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(fs::File::create(&pin)?))
@@ -220,7 +256,11 @@ fn bind_index(sol: &mut Sol, instead: &str) -> Result<()> {
 fn list(sol: &mut Sol) -> Result<u8> {
     bind_index(sol, "listing the whole archive")?;
     if sol.indexed {
-        let st = Command::new("sol-index").arg("list").arg(sol.work.path("idx")).stdin(Stdio::null()).status()?;
+        let st = Command::new("sol-index")
+            .arg("list")
+            .arg(sol.work.path("idx"))
+            .stdin(Stdio::null())
+            .status()?;
         return Ok(status_code(st) as u8);
     }
     if !sol.stale {
@@ -236,7 +276,12 @@ fn list(sol: &mut Sol) -> Result<u8> {
         cmd("sol-tar", ["list", "-v"]),
     ];
     let st = pipeline(stages, &sol.work, "", Stdio::inherit())?;
-    fail_on(sol, &st, &["s3-mget", "sol-crypt", "sol-zip", "sol-tar"], "")?;
+    fail_on(
+        sol,
+        &st,
+        &["s3-mget", "sol-crypt", "sol-zip", "sol-tar"],
+        "",
+    )?;
     Ok(0)
 }
 
@@ -264,7 +309,11 @@ fn plan(sol: &Sol) -> Result<HashMap<String, String>> {
         if k == "archive" {
             continue; // bound to the stored archive before the plan (bind_index)
         }
-        if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit() || c == b',' || c == b'-') {
+        if v.is_empty()
+            || !v
+                .bytes()
+                .all(|c| c.is_ascii_digit() || c == b',' || c == b'-')
+        {
             say(format!("{}: unexpected plan line '{k}'", sol.name));
             return Err(quit(3));
         }
@@ -291,8 +340,22 @@ fn fetch(sol: &mut Sol, staging: &Path) -> Result<String> {
             sol.stored_index.unwrap_or(0)
         );
         let stages = [
-            cmd("s3-mget", ["--no-md5", "--if-match", &sol.etag, "--range", &p["fetch"], "--", &sol.url]),
-            cmd("sol-crypt", ["-d"]).args(&sol.keys).args(["--chunks", &p["chunks"]]).take(),
+            cmd(
+                "s3-mget",
+                [
+                    "--no-md5",
+                    "--if-match",
+                    &sol.etag,
+                    "--range",
+                    &p["fetch"],
+                    "--",
+                    &sol.url,
+                ],
+            ),
+            cmd("sol-crypt", ["-d"])
+                .args(&sol.keys)
+                .args(["--chunks", &p["chunks"]])
+                .take(),
             cmd("sol-index", ["cut", &p["zip"]]),
             cmd("sol-zip", ["-d"]),
             cmd("sol-index", ["cut", "--tar-end", &p["tar"]]),
@@ -300,7 +363,18 @@ fn fetch(sol: &mut Sol, staging: &Path) -> Result<String> {
             cmd("sol-tar", ["extract", "-C"]).arg(staging).take(),
         ];
         let st = pipeline(stages, &sol.work, "", Stdio::null())?;
-        (st, vec!["s3-mget", "sol-crypt", "sol-index", "sol-zip", "sol-index", "sol-tar"], how)
+        (
+            st,
+            vec![
+                "s3-mget",
+                "sol-crypt",
+                "sol-index",
+                "sol-zip",
+                "sol-index",
+                "sol-tar",
+            ],
+            how,
+        )
     } else {
         if !sol.stale {
             say(format!(
@@ -313,7 +387,11 @@ fn fetch(sol: &mut Sol, staging: &Path) -> Result<String> {
             cmd("s3-mget", ["--no-md5", "--", &sol.url]),
             cmd("sol-crypt", ["-d"]).args(&sol.keys).take(),
             cmd("sol-zip", ["-d"]),
-            cmd("sol-tar", ["extract", "-C"]).arg(staging).arg("--").args(&sol.names).take(),
+            cmd("sol-tar", ["extract", "-C"])
+                .arg(staging)
+                .arg("--")
+                .args(&sol.names)
+                .take(),
         ];
         let st = pipeline(stages, &sol.work, "", Stdio::null())?;
         (st, vec!["s3-mget", "sol-crypt", "sol-zip", "sol-tar"], how)
@@ -344,13 +422,25 @@ fn into_place(sol: &Sol, staging: &Path, dest: &Path, force: bool, how: &str) ->
         extract.arg("--keep-old-files");
     }
     extract.arg("-C").arg(dest);
-    let stages = [cmd("sol-tar", ["create", "-C"]).arg(staging).arg("--").arg(&sol.name).take(), extract];
+    let stages = [
+        cmd("sol-tar", ["create", "-C"])
+            .arg(staging)
+            .arg("--")
+            .arg(&sol.name)
+            .take(),
+        extract,
+    ];
     let st = pipeline(stages, &sol.work, "m", Stdio::null())?;
     let mut code = 0;
     // What extract said first (the reader's SIGPIPE that follows is not news).
     for i in [1, 0] {
         if st[i] != 0 && code == 0 {
-            blame(&sol.name, &sol.work.path(&format!("m{i}")), "sol-tar", st[i]);
+            blame(
+                &sol.name,
+                &sol.work.path(&format!("m{i}")),
+                "sol-tar",
+                st[i],
+            );
             code = code_of(st[i]);
         }
     }
@@ -362,8 +452,15 @@ fn into_place(sol: &Sol, staging: &Path, dest: &Path, force: bool, how: &str) ->
             sol.names.len(),
             sol.name
         );
-    } else if !force && fs::read_to_string(sol.work.path("m1")).unwrap_or_default().contains("not replaced (--keep-old-files)") {
-        say(format!("{}: files already in {d} were kept (named above); --force replaces them", sol.name));
+    } else if !force
+        && fs::read_to_string(sol.work.path("m1"))
+            .unwrap_or_default()
+            .contains("not replaced (--keep-old-files)")
+    {
+        say(format!(
+            "{}: files already in {d} were kept (named above); --force replaces them",
+            sol.name
+        ));
     } else {
         say(format!(
             "{}: not all of the {files} files were put in place under {d}/{} (see above)",
@@ -439,15 +536,28 @@ fn code_of(st: i32) -> u8 {
 
 /// Run STAGES connected by pipes, each one's stderr into work/ERR<i>, the last one's
 /// stdout to OUT; INT, TERM or HUP stop them all. Returns their statuses.
-fn pipeline<const N: usize>(stages: [Command; N], work: &Work, err: &str, out: Stdio) -> Result<Vec<i32>> {
+fn pipeline<const N: usize>(
+    stages: [Command; N],
+    work: &Work,
+    err: &str,
+    out: Stdio,
+) -> Result<Vec<i32>> {
     let mut children: Vec<Child> = Vec::new();
     let mut out = Some(out);
     let mut prev: Option<Stdio> = Some(Stdio::null());
     for (i, mut c) in stages.into_iter().enumerate() {
         c.stdin(prev.take().unwrap_or_else(Stdio::null));
-        c.stdout(if i + 1 == N { out.take().unwrap_or_else(Stdio::null) } else { Stdio::piped() });
-        c.stderr(Stdio::from(fs::File::create(work.path(&format!("{err}{i}")))?));
-        let mut child = c.spawn().map_err(|e| anyhow!("{}: {e}", c.get_program().to_string_lossy()))?;
+        c.stdout(if i + 1 == N {
+            out.take().unwrap_or_else(Stdio::null)
+        } else {
+            Stdio::piped()
+        });
+        c.stderr(Stdio::from(fs::File::create(
+            work.path(&format!("{err}{i}")),
+        )?));
+        let mut child = c
+            .spawn()
+            .map_err(|e| anyhow!("{}: {e}", c.get_program().to_string_lossy()))?;
         prev = child.stdout.take().map(Stdio::from);
         children.push(child);
     }
@@ -479,13 +589,20 @@ fn pipeline<const N: usize>(stages: [Command; N], work: &Work, err: &str, out: S
 /// that is neither 0 nor 141 (a closed pipe follows a failure downstream), else the first
 /// non-zero one.
 fn cause(st: &[i32]) -> Option<usize> {
-    st.iter().position(|&s| s != 0 && s != 141).or_else(|| st.iter().position(|&s| s != 0))
+    st.iter()
+        .position(|&s| s != 0 && s != 141)
+        .or_else(|| st.iter().position(|&s| s != 0))
 }
 
 /// When a stage failed: what it said (or how it ended), and the end of the run.
 fn fail_on(sol: &Sol, st: &[i32], tools: &[&str], err: &str) -> Result<()> {
     let Some(i) = cause(st) else { return Ok(()) };
-    blame(&sol.name, &sol.work.path(&format!("{err}{i}")), tools[i], st[i]);
+    blame(
+        &sol.name,
+        &sol.work.path(&format!("{err}{i}")),
+        tools[i],
+        st[i],
+    );
     if st[i] == 1 && tools[i] == "sol-tar" {
         escaped_path_hint(sol);
     }
@@ -516,6 +633,17 @@ fn prefixed(sol: &str, text: &[u8]) {
 }
 
 fn signal_name(sig: i32) -> String {
-    let names = [(1, "HUP"), (2, "INT"), (3, "QUIT"), (6, "ABRT"), (9, "KILL"), (13, "PIPE"), (15, "TERM")];
-    names.iter().find(|n| n.0 == sig).map_or(sig.to_string(), |n| n.1.to_string())
+    let names = [
+        (1, "HUP"),
+        (2, "INT"),
+        (3, "QUIT"),
+        (6, "ABRT"),
+        (9, "KILL"),
+        (13, "PIPE"),
+        (15, "TERM"),
+    ];
+    names
+        .iter()
+        .find(|n| n.0 == sig)
+        .map_or(sig.to_string(), |n| n.1.to_string())
 }

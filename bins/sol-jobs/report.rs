@@ -43,15 +43,29 @@ fn rate(b: i64, t: i64) -> String {
 
 fn line(kind: Kind, c: [&str; 7]) -> String {
     match kind {
-        Kind::Audit => format!("{:<16} {:<11} {:>10} {:>12} {:>11} {:>8}  {}\n", c[0], c[1], c[2], c[3], c[4], c[5], c[6]),
-        Kind::Restore => format!("{:<16} {:<11} {:>12} {:>10} {:>12} {:>8}  {}\n", c[0], c[1], c[2], c[3], c[4], c[5], c[6]),
-        Kind::Backup => format!("{:<16} {:<11} {:>12} {:>12} {:>12} {:>8}  {}\n", c[0], c[1], c[2], c[3], c[4], c[5], c[6]),
+        Kind::Audit => format!(
+            "{:<16} {:<11} {:>10} {:>12} {:>11} {:>8}  {}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        ),
+        Kind::Restore => format!(
+            "{:<16} {:<11} {:>12} {:>10} {:>12} {:>8}  {}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        ),
+        Kind::Backup => format!(
+            "{:<16} {:<11} {:>12} {:>12} {:>12} {:>8}  {}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        ),
     }
 }
 
 /// The report of ROWS, and the worst code (130 beats 3 beats 1 beats 0).
 pub fn render(r: &Report, rows: &str) -> (String, u8) {
-    let mut out = format!("{}\nstarted {}, finished {}\n", r.title, r.started, common::utc(common::now()));
+    let mut out = format!(
+        "{}\nstarted {}, finished {}\n",
+        r.title,
+        r.started,
+        common::utc(common::now())
+    );
     out.push_str(&r.head);
     out.push_str(&r.engine);
     let (mut n, mut ok, mut skipped, mut intr, mut bad, mut worst) = (0, 0, 0, 0, 0, 0u8);
@@ -86,7 +100,10 @@ pub fn render(r: &Report, rows: &str) -> (String, u8) {
             Kind::Restore => [mb(a), b.to_string(), rate(a, num(4))],
             Kind::Audit => [a.to_string(), mb(b), c.to_string()],
         };
-        table.push_str(&line(r.kind, [s(0), s(2), &cols[0], &cols[1], &cols[2], &sec(num(4)), s(1)]));
+        table.push_str(&line(
+            r.kind,
+            [s(0), s(2), &cols[0], &cols[1], &cols[2], &sec(num(4)), s(1)],
+        ));
         for note in f.iter().skip(8) {
             if s(2) == "ok" {
                 let _ = writeln!(warn, "  {}: {note}", s(0));
@@ -99,7 +116,15 @@ pub fn render(r: &Report, rows: &str) -> (String, u8) {
         let h = match r.kind {
             Kind::Backup => ["SOL", "STATUS", "IN", "OUT", "RATE", "TIME", "HOST"],
             Kind::Restore => ["SOL", "STATUS", "BYTES", "FILES", "RATE", "TIME", "HOST"],
-            Kind::Audit => ["SOL", "STATUS", "FILES", "BYTES", "DIFFERENCES", "TIME", "HOST"],
+            Kind::Audit => [
+                "SOL",
+                "STATUS",
+                "FILES",
+                "BYTES",
+                "DIFFERENCES",
+                "TIME",
+                "HOST",
+            ],
         };
         out.push_str(&line(r.kind, h));
         out.push_str(&table);

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 
-use crate::backup::scripts_dir;
 use crate::cli::Restore;
 use crate::common::{self, say, usage, Work};
 use crate::engine::Engine;
@@ -44,8 +43,13 @@ pub fn not_an_option(p: &OsString) -> PathBuf {
 
 /// DEST and its missing parents, or one line saying why not (as mkdir -p says it).
 pub fn make_dest(dest: &Path) -> Result<()> {
-    fs::create_dir_all(dest)
-        .map_err(|e| anyhow!("cannot create directory '{}': {}", dest.display(), sol_common::io_msg(&e)))
+    fs::create_dir_all(dest).map_err(|e| {
+        anyhow!(
+            "cannot create directory '{}': {}",
+            dest.display(),
+            sol_common::io_msg(&e)
+        )
+    })
 }
 
 /// Whole sols: sol-restore-one per sol under GNU parallel, then the report.
@@ -72,7 +76,10 @@ fn restore_sols(a: &Restore) -> Result<u8> {
             )));
         }
         if !seen.insert(s) {
-            return Err(usage(format!("sol '{}' is named twice", s.to_string_lossy())));
+            return Err(usage(format!(
+                "sol '{}' is named twice",
+                s.to_string_lossy()
+            )));
         }
     }
     let keys = common::key_args(false, c.key.as_deref(), a.identity.as_deref())?;
@@ -83,7 +90,9 @@ fn restore_sols(a: &Restore) -> Result<u8> {
     for s in sols {
         let d = dest.join(s);
         // A directory that holds something (or cannot be read) is in DEST already.
-        let full = !d.is_symlink() && d.is_dir() && fs::read_dir(&d).map_or(true, |mut r| r.next().is_some());
+        let full = !d.is_symlink()
+            && d.is_dir()
+            && fs::read_dir(&d).map_or(true, |mut r| r.next().is_some());
         if full {
             work.row(&s.to_string_lossy(), "skipped", 0, "")?;
         } else {
@@ -91,11 +100,16 @@ fn restore_sols(a: &Restore) -> Result<u8> {
         }
     }
     if !list.is_empty() {
-        let mut cmd = vec![scripts_dir(c.scripts.as_deref()).join("sol-restore-one").into_os_string()];
+        let mut cmd = vec![common::scripts().join("sol-restore-one").into_os_string()];
         cmd.extend(keys);
         cmd.extend(["--".into(), from.clone().into(), "{}".into()]);
         cmd.push(common::absolute(&dest).into_os_string()); // the same path on every host
-        let mut engine = Engine::new(&work, c.jobs, c.hosts.as_ref().map(|h| common::absolute(h)), cmd);
+        let mut engine = Engine::new(
+            &work,
+            c.jobs,
+            c.hosts.as_ref().map(|h| common::absolute(h)),
+            cmd,
+        );
         engine.run(&list)?;
     }
     let r = Report {
@@ -115,15 +129,26 @@ fn restore_sols(a: &Restore) -> Result<u8> {
 
 /// The report of restore.mk's rows (DIR/rows/*), with the time its run started.
 fn report_of(dir: &Path, operands: &[OsString]) -> Result<u8> {
-    let Ok(entries) = fs::read_dir(dir.join("rows")) else { return Ok(0) };
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+    let Ok(entries) = fs::read_dir(dir.join("rows")) else {
+        return Ok(0);
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
     files.sort();
     let mut rows = String::new();
     for f in files {
         rows.push_str(&String::from_utf8_lossy(&fs::read(f)?));
     }
     let started = common::first_line(&dir.join("started"));
-    let arg = |i: usize| operands.get(i).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let arg = |i: usize| {
+        operands
+            .get(i)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     let r = Report {
         kind: Kind::Restore,
         title: format!("restore.mk from {}/ to {}", arg(0), arg(1)),
@@ -132,7 +157,11 @@ fn report_of(dir: &Path, operands: &[OsString]) -> Result<u8> {
         engine: String::new(),
         tail: String::new(),
         no_rows_no_summary: false,
-        started: if started.is_empty() { common::started() } else { started },
+        started: if started.is_empty() {
+            common::started()
+        } else {
+            started
+        },
     };
     let (text, code) = report::render(&r, &rows);
     report::emit(&text);
@@ -147,15 +176,23 @@ fn last_sols(n: usize, url: &OsString) -> Result<u8> {
     let what = format!("{from}/");
     let mut names: Vec<String> = Vec::new();
     for l in common::listing(&what, &work, &what)? {
-        let Some(sol) = l.key.strip_suffix(".tar.gz.sc") else { continue };
+        let Some(sol) = l.key.strip_suffix(".tar.gz.sc") else {
+            continue;
+        };
         if common::listed_name_ok(sol) {
             names.push(sol.to_string());
         } else {
-            say(format!("skipped key '{}': its sol name does not match [A-Za-z0-9][A-Za-z0-9._-]*", l.key));
+            say(format!(
+                "skipped key '{}': its sol name does not match [A-Za-z0-9][A-Za-z0-9._-]*",
+                l.key
+            ));
         }
     }
     names.sort();
-    let out: String = names[names.len().saturating_sub(n)..].iter().map(|s| format!("{s}\n")).collect();
+    let out: String = names[names.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| format!("{s}\n"))
+        .collect();
     report::emit(&out);
     Ok(0)
 }

@@ -754,6 +754,7 @@ fn scripts_a_missing_tool_is_one_line_and_status_1() {
         "s3-ls",
         "sol-index",
         "tar-md5",
+        "sol-jobs", // the drivers themselves
     ] {
         let tools = bin("sol-tar").parent().unwrap().to_path_buf();
         std::os::unix::fs::symlink(tools.join(tool), here.join(tool)).unwrap();

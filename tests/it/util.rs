@@ -16,7 +16,7 @@ use std::time::Duration;
 use md5::{Digest, Md5};
 
 /// The tools, each the binary of its own package (bins/<tool>/).
-pub const TOOLS: [&str; 8] = [
+pub const TOOLS: [&str; 10] = [
     "sol-tar",
     "sol-zip",
     "sol-crypt",
@@ -25,6 +25,8 @@ pub const TOOLS: [&str; 8] = [
     "s3-mget",
     "s3-ls",
     "s3-local",
+    "sol-index",
+    "sol-jobs",
 ];
 
 /// A tool's binary, built by the same cargo, profile and target directory as this test.
