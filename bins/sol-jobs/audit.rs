@@ -38,9 +38,56 @@ impl Coverage {
     }
 }
 
+/// The operands and options, checked, and sol-crypt's options.
+struct Options {
+    root: String,
+    from: String,
+    budget: Option<u64>,
+    max_age: Option<i64>,
+    keys: Vec<OsString>,
+    enc: Vec<OsString>,
+}
+
 pub fn main(a: Audit) -> Result<u8> {
-    let c = &a.common;
-    if let Some(u) = &c.endpoint_url {
+    let o = options(&a)?;
+    let work = Work::new()?;
+    let (skew, clock) = common::clock(&format!("{}/", o.from));
+    let mut cov = Coverage {
+        root: o.root.clone(),
+        from: o.from.clone(),
+        skew,
+        now: common::now(),
+        ..Default::default()
+    };
+    survey(&mut cov, &work, a.max_age.as_deref(), o.max_age)?;
+    let picked = pick(&cov, &a, o.budget);
+    if !picked.is_empty() {
+        content_audit(&a, &o, &work, &picked)?;
+    }
+    let rows = fs::read_to_string(work.path("rows"))?;
+    let r = Report {
+        kind: Kind::Audit,
+        title: format!("sol-audit of {} against {}/", cov.root, cov.from),
+        skipped: "none",
+        head: head(&cov, &rows, clock),
+        engine: fs::read_to_string(work.path("engine")).unwrap_or_default(),
+        tail: tail(&cov, &rows, a.days),
+        no_rows_no_summary: a.coverage_only,
+        started: common::started(),
+    };
+    let (text, mut code) = report::render(&r, &rows);
+    // 130 beats 3 beats 4 (a protection gap) beats 1.
+    if !cov.problems.is_empty() && (code == 0 || code == 1) {
+        code = 4;
+    }
+    if !a.quiet || code != 0 {
+        report::emit(&text);
+    }
+    Ok(code)
+}
+
+fn options(a: &Audit) -> Result<Options> {
+    if let Some(u) = &a.common.endpoint_url {
         std::env::set_var("AWS_ENDPOINT_URL", u);
     }
     let budget = match &a.budget {
@@ -66,7 +113,7 @@ pub fn main(a: Audit) -> Result<u8> {
         ),
         None => None,
     };
-    if let Some(h) = &c.hosts {
+    if let Some(h) = &a.common.hosts {
         common::check_hosts(h)?;
     }
     let mut root = a.operands[0].to_string_lossy().into_owned();
@@ -88,19 +135,27 @@ pub fn main(a: Audit) -> Result<u8> {
         common::need_tools(&["s3-ls"])?;
         (Vec::new(), Vec::new())
     } else {
-        keys(&a)?
+        keys(a)?
     };
-    let work = Work::new()?;
-    let (skew, clock) = common::clock(&format!("{from}/"));
-    let mut cov = Coverage {
+    Ok(Options {
         root,
         from,
-        skew,
-        now: common::now(),
-        ..Default::default()
-    };
-    read_listing(&mut cov, &work)?;
-    local_sols(&mut cov)?;
+        budget,
+        max_age,
+        keys,
+        enc,
+    })
+}
+
+/// Coverage: the listing, the sols here, their changes, and the problems found.
+fn survey(
+    cov: &mut Coverage,
+    work: &Work,
+    max_age_text: Option<&str>,
+    max_age: Option<i64>,
+) -> Result<()> {
+    read_listing(cov, work)?;
+    local_sols(cov)?;
     if cov.archived.is_empty() && cov.local.is_empty() {
         return Err(anyhow!(
             "no sols in {} and no archives under {}/",
@@ -108,46 +163,24 @@ pub fn main(a: Audit) -> Result<u8> {
             cov.from
         ));
     }
-    let changes = newest_changes(&mut cov)?;
-    coverage(&mut cov, &changes, a.max_age.as_deref(), max_age);
-    let picked = pick(&cov, &a, budget);
-    let mut engine = Engine::new(
-        &work,
-        c.jobs,
-        c.hosts.as_ref().map(|h| common::absolute(h)),
-        Vec::new(),
-    );
-    if !picked.is_empty() {
-        let mut cmd = vec![common::scripts().join("sol-audit-one").into_os_string()];
-        cmd.extend(keys);
-        cmd.extend(enc);
-        cmd.push("--".into());
-        cmd.push(common::absolute(std::path::Path::new(&cov.root)).into_os_string()); // the same path on every host
-        cmd.extend([cov.from.clone(), "{}".into()].map(OsString::from));
-        engine.cmd = cmd;
-        engine.bytes_field = 6;
-        engine.run(&picked)?;
-    }
-    let rows = fs::read_to_string(work.path("rows"))?;
-    let r = Report {
-        kind: Kind::Audit,
-        title: format!("sol-audit of {} against {}/", cov.root, cov.from),
-        skipped: "none",
-        head: head(&cov, &rows, clock),
-        engine: fs::read_to_string(work.path("engine")).unwrap_or_default(),
-        tail: tail(&cov, &rows, a.days),
-        no_rows_no_summary: a.coverage_only,
-        started: common::started(),
-    };
-    let (text, mut code) = report::render(&r, &rows);
-    // 130 beats 3 beats 4 (a protection gap) beats 1.
-    if !cov.problems.is_empty() && (code == 0 || code == 1) {
-        code = 4;
-    }
-    if !a.quiet || code != 0 {
-        report::emit(&text);
-    }
-    Ok(code)
+    let changes = newest_changes(cov)?;
+    coverage(cov, &changes, max_age_text, max_age);
+    Ok(())
+}
+
+/// sol-audit-one for each sol picked, under GNU parallel.
+fn content_audit(a: &Audit, o: &Options, work: &Work, picked: &[OsString]) -> Result<()> {
+    let mut cmd = vec![common::scripts().join("sol-audit-one").into_os_string()];
+    cmd.extend(o.keys.iter().cloned());
+    cmd.extend(o.enc.iter().cloned());
+    cmd.push("--".into());
+    // The same path on every host.
+    cmd.push(common::absolute(std::path::Path::new(&o.root)).into_os_string());
+    cmd.extend([o.from.clone(), "{}".into()].map(OsString::from));
+    let hosts = a.common.hosts.as_ref().map(|h| common::absolute(h));
+    let mut engine = Engine::new(work, a.common.jobs, hosts, cmd);
+    engine.bytes_field = 6;
+    engine.run(picked)
 }
 
 /// sol-crypt's options for opening archives, and --refresh's for sealing the new one.
@@ -354,6 +387,11 @@ fn coverage(
             cov.counts[2] += 1;
         }
     }
+    newest(cov, max_age_text, max_age);
+}
+
+/// The newest archive and its age (overdue past --max-age).
+fn newest(cov: &mut Coverage, max_age_text: Option<&str>, max_age: Option<i64>) {
     cov.newest_words = "no archive stored".into();
     let max = max_age_text.unwrap_or("");
     let Some((newest, t)) = cov.newest.clone() else {

@@ -12,7 +12,19 @@ use anyhow::Result;
 use crate::cli::Backup;
 use crate::common::{self, say, usage, Work};
 use crate::engine::{sol_of, Engine};
-use crate::report::{self, Kind, Report};
+use crate::report::{Kind, Report};
+
+/// The tools sol-backup and sol-backup-one run.
+const NEEDS: [&str; 8] = [
+    "sol-tar",
+    "sol-zip",
+    "sol-crypt",
+    "s3-mput",
+    "s3-mget",
+    "s3-ls",
+    "sol-index",
+    "parallel",
+];
 
 pub fn main(a: Backup) -> Result<u8> {
     let c = &a.common;
@@ -25,16 +37,7 @@ pub fn main(a: Backup) -> Result<u8> {
     }
     let dest = common::check_url(&url[0])?;
     let keys = common::key_args(true, c.key.as_deref(), a.recipients.as_deref())?;
-    common::need_tools(&[
-        "sol-tar",
-        "sol-zip",
-        "sol-crypt",
-        "s3-mput",
-        "s3-mget",
-        "s3-ls",
-        "sol-index",
-        "parallel",
-    ])?;
+    common::need_tools(&NEEDS)?;
     let dirs = soldirs(dirs)?;
     let work = Work::new()?;
     let (new, replace, clock) = plan(&a, &dirs, &dest, &work)?;
@@ -67,19 +70,14 @@ pub fn main(a: Backup) -> Result<u8> {
         engine.cmd = cmd(&["--replace"]);
         engine.run(&replace)?;
     }
-    let r = Report {
-        kind: Kind::Backup,
-        title: format!("sol-backup to {dest}/"),
-        skipped: "stored already",
-        head: clock.map(|l| l + "\n").unwrap_or_default(),
-        engine: std::fs::read_to_string(work.path("engine")).unwrap_or_default(),
-        tail: String::new(),
-        no_rows_no_summary: false,
-        started: common::started(),
-    };
-    let (text, code) = report::render(&r, &std::fs::read_to_string(work.path("rows"))?);
-    report::emit(&text);
-    Ok(code)
+    let mut r = Report::of(
+        Kind::Backup,
+        format!("sol-backup to {dest}/"),
+        "stored already",
+        &work,
+    );
+    r.head = clock.map(|l| l + "\n").unwrap_or_default();
+    r.print(&work)
 }
 
 /// Every SOLDIR checked before any work: a real directory, a usable name, no two alike;

@@ -69,7 +69,11 @@ impl<'a> Engine<'a> {
     /// Every entry to a row (see the module's text).
     pub fn run(&mut self, entries: &[OsString]) -> Result<()> {
         let hosts = self.hosts.clone();
-        self.pass(entries, hosts.as_deref())?;
+        // INT, TERM or HUP before the jobs began: none begins.
+        self.interrupted |= common::stopped();
+        if !self.interrupted {
+            self.pass(entries, hosts.as_deref())?;
+        }
         let missing = self.missing(entries)?;
         let lost: Vec<OsString> = missing
             .iter()
@@ -216,7 +220,13 @@ impl<'a> Engine<'a> {
         {
             self.interrupted = true;
         }
-        for (seq, host, st, sig) in joblog_lines(&joblog) {
+        self.record_ends(entries, &joblog);
+        Ok(())
+    }
+
+    /// How each job of this pass ended (the joblog's sequence numbers are ENTRIES' order).
+    fn record_ends(&mut self, entries: &[OsString], joblog: &Path) {
+        for (seq, host, st, sig) in joblog_lines(joblog) {
             let Some(e) = entries.get(seq.wrapping_sub(1)) else {
                 continue;
             };
@@ -236,7 +246,6 @@ impl<'a> Engine<'a> {
                 (lost, format!("status {st}, signal {sig}, on {place}"), intr),
             );
         }
-        Ok(())
     }
 
     fn spawn(&self, list: &Path, joblog: &Path, hosts: Option<&Path>) -> Result<Child> {

@@ -331,72 +331,11 @@ fn plan(sol: &Sol) -> Result<HashMap<String, String>> {
 /// The PATHs into STAGING, checked against the index; returns how they were fetched.
 fn fetch(sol: &mut Sol, staging: &Path) -> Result<String> {
     bind_index(sol, "streaming the whole archive")?;
-    let (st, tools, how): (Vec<i32>, Vec<&str>, String) = if sol.indexed {
-        let p = plan(sol)?;
-        let how = format!(
-            "fetched {} of the archive's {} bytes, and its index of {} bytes",
-            p["fetch-bytes"],
-            sol.size,
-            sol.stored_index.unwrap_or(0)
-        );
-        let stages = [
-            cmd(
-                "s3-mget",
-                [
-                    "--no-md5",
-                    "--if-match",
-                    &sol.etag,
-                    "--range",
-                    &p["fetch"],
-                    "--",
-                    &sol.url,
-                ],
-            ),
-            cmd("sol-crypt", ["-d"])
-                .args(&sol.keys)
-                .args(["--chunks", &p["chunks"]])
-                .take(),
-            cmd("sol-index", ["cut", &p["zip"]]),
-            cmd("sol-zip", ["-d"]),
-            cmd("sol-index", ["cut", "--tar-end", &p["tar"]]),
-            // The plan's members only, hard link targets included.
-            cmd("sol-tar", ["extract", "-C"]).arg(staging).take(),
-        ];
-        let st = pipeline(stages, &sol.work, "", Stdio::null())?;
-        (
-            st,
-            vec![
-                "s3-mget",
-                "sol-crypt",
-                "sol-index",
-                "sol-zip",
-                "sol-index",
-                "sol-tar",
-            ],
-            how,
-        )
+    let how = if sol.indexed {
+        fetch_planned(sol, staging)?
     } else {
-        if !sol.stale {
-            say(format!(
-                "{}: no restore index (archived before sol-backup wrote one): streaming the whole archive",
-                sol.name
-            ));
-        }
-        let how = format!("streamed the whole archive, {} bytes", sol.size);
-        let stages = [
-            cmd("s3-mget", ["--no-md5", "--", &sol.url]),
-            cmd("sol-crypt", ["-d"]).args(&sol.keys).take(),
-            cmd("sol-zip", ["-d"]),
-            cmd("sol-tar", ["extract", "-C"])
-                .arg(staging)
-                .arg("--")
-                .args(&sol.names)
-                .take(),
-        ];
-        let st = pipeline(stages, &sol.work, "", Stdio::null())?;
-        (st, vec!["s3-mget", "sol-crypt", "sol-zip", "sol-tar"], how)
+        fetch_whole(sol, staging)?
     };
-    fail_on(sol, &st, &tools, "")?;
     if sol.indexed {
         let out = Command::new("sol-index")
             .args(["verify", "--"])
@@ -411,6 +350,77 @@ fn fetch(sol: &mut Sol, staging: &Path) -> Result<String> {
         }
     }
     Ok(how)
+}
+
+/// The plan's byte ranges only, each chunk authenticated, each stage cut to what it needs.
+fn fetch_planned(sol: &Sol, staging: &Path) -> Result<String> {
+    let p = plan(sol)?;
+    let (size, index) = (sol.size, sol.stored_index.unwrap_or(0));
+    let how = format!(
+        "fetched {} of the archive's {size} bytes, and its index of {index} bytes",
+        p["fetch-bytes"]
+    );
+    let mget = [
+        "--no-md5",
+        "--if-match",
+        &sol.etag,
+        "--range",
+        &p["fetch"],
+        "--",
+        &sol.url,
+    ];
+    let stages = [
+        cmd("s3-mget", mget),
+        cmd("sol-crypt", ["-d"])
+            .args(&sol.keys)
+            .args(["--chunks", &p["chunks"]])
+            .take(),
+        cmd("sol-index", ["cut", &p["zip"]]),
+        cmd("sol-zip", ["-d"]),
+        cmd("sol-index", ["cut", "--tar-end", &p["tar"]]),
+        // The plan's members only, hard link targets included.
+        cmd("sol-tar", ["extract", "-C"]).arg(staging).take(),
+    ];
+    let st = pipeline(stages, &sol.work, "", Stdio::null())?;
+    let tools = [
+        "s3-mget",
+        "sol-crypt",
+        "sol-index",
+        "sol-zip",
+        "sol-index",
+        "sol-tar",
+    ];
+    fail_on(sol, &st, &tools, "")?;
+    Ok(how)
+}
+
+/// No index (older archives), or one that describes another archive: the whole archive
+/// streams, and sol-tar keeps the PATHs.
+fn fetch_whole(sol: &Sol, staging: &Path) -> Result<String> {
+    if !sol.stale {
+        say(format!(
+            "{}: no restore index (archived before sol-backup wrote one): streaming the whole archive",
+            sol.name
+        ));
+    }
+    let stages = [
+        cmd("s3-mget", ["--no-md5", "--", &sol.url]),
+        cmd("sol-crypt", ["-d"]).args(&sol.keys).take(),
+        cmd("sol-zip", ["-d"]),
+        cmd("sol-tar", ["extract", "-C"])
+            .arg(staging)
+            .arg("--")
+            .args(&sol.names)
+            .take(),
+    ];
+    let st = pipeline(stages, &sol.work, "", Stdio::null())?;
+    fail_on(
+        sol,
+        &st,
+        &["s3-mget", "sol-crypt", "sol-zip", "sol-tar"],
+        "",
+    )?;
+    Ok(format!("streamed the whole archive, {} bytes", sol.size))
 }
 
 /// The staged PATHs into DEST, through sol-tar again, which never follows a symlink in

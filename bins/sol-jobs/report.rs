@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::common;
+use crate::common::{self, Work};
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Kind {
@@ -28,6 +28,29 @@ pub struct Report<'a> {
     /// No summary line when there are no rows (sol-audit --coverage-only).
     pub no_rows_no_summary: bool,
     pub started: String,
+}
+
+impl Report<'_> {
+    /// A report with nothing before the table but what the engine did, and no tail.
+    pub fn of<'a>(kind: Kind, title: String, skipped: &'a str, work: &Work) -> Report<'a> {
+        Report {
+            kind,
+            title,
+            skipped,
+            head: String::new(),
+            engine: std::fs::read_to_string(work.path("engine")).unwrap_or_default(),
+            tail: String::new(),
+            no_rows_no_summary: false,
+            started: common::started(),
+        }
+    }
+
+    /// Print it, from the run's rows; returns the worst code.
+    pub fn print(&self, work: &Work) -> anyhow::Result<u8> {
+        let (text, code) = render(self, &std::fs::read_to_string(work.path("rows"))?);
+        emit(&text);
+        Ok(code)
+    }
 }
 
 fn mb(b: i64) -> String {
@@ -58,61 +81,72 @@ fn line(kind: Kind, c: [&str; 7]) -> String {
     }
 }
 
-/// The report of ROWS, and the worst code (130 beats 3 beats 1 beats 0).
-pub fn render(r: &Report, rows: &str) -> (String, u8) {
-    let mut out = format!(
-        "{}\nstarted {}, finished {}\n",
-        r.title,
-        r.started,
-        common::utc(common::now())
-    );
-    out.push_str(&r.head);
-    out.push_str(&r.engine);
-    let (mut n, mut ok, mut skipped, mut intr, mut bad, mut worst) = (0, 0, 0, 0, 0, 0u8);
-    let (mut t1, mut t2) = (0i64, 0i64);
-    let (mut table, mut fail, mut warn) = (String::new(), String::new(), String::new());
-    for row in rows.lines() {
+/// What the rows add up to.
+#[derive(Default)]
+struct Tally {
+    n: usize,
+    ok: usize,
+    skipped: usize,
+    intr: usize,
+    bad: usize,
+    worst: u8,
+    t1: i64,
+    t2: i64,
+    table: String,
+    fail: String,
+    warn: String,
+}
+
+impl Tally {
+    fn add(&mut self, kind: Kind, row: &str) {
         let f: Vec<&str> = row.split('\t').collect();
         let num = |i: usize| f.get(i).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
         let s = |i: usize| *f.get(i).unwrap_or(&"");
-        n += 1;
+        self.n += 1;
         if s(2) == "skipped" {
-            skipped += 1;
-            continue;
+            self.skipped += 1;
+            return;
         }
         match s(2) {
-            "ok" => ok += 1,
-            "INTERRUPTED" => intr += 1,
-            _ => bad += 1,
+            "ok" => self.ok += 1,
+            "INTERRUPTED" => self.intr += 1,
+            _ => self.bad += 1,
         }
-        let code = num(3);
-        worst = match (code, worst) {
+        self.worst = match (num(3), self.worst) {
             (130, _) | (_, 130) => 130,
             (3, _) | (_, 3) => 3,
             (0, w) => w,
             _ => 1,
         };
-        t1 += num(5);
-        t2 += num(6);
+        self.t1 += num(5);
+        self.t2 += num(6);
         let (a, b, c) = (num(5), num(6), num(7));
-        let cols = match r.kind {
+        let cols = match kind {
             Kind::Backup => [mb(a), mb(b), rate(a, num(4))],
             Kind::Restore => [mb(a), b.to_string(), rate(a, num(4))],
             Kind::Audit => [a.to_string(), mb(b), c.to_string()],
         };
-        table.push_str(&line(
-            r.kind,
-            [s(0), s(2), &cols[0], &cols[1], &cols[2], &sec(num(4)), s(1)],
-        ));
+        let cells = [s(0), s(2), &cols[0], &cols[1], &cols[2], &sec(num(4)), s(1)];
+        self.table.push_str(&line(kind, cells));
         for note in f.iter().skip(8) {
             if s(2) == "ok" {
-                let _ = writeln!(warn, "  {}: {note}", s(0));
-            } else if r.kind != Kind::Audit {
-                let _ = writeln!(fail, "  {}: {note}", s(0));
+                let _ = writeln!(self.warn, "  {}: {note}", s(0));
+            } else if kind != Kind::Audit {
+                let _ = writeln!(self.fail, "  {}: {note}", s(0));
             }
         }
     }
-    if !table.is_empty() {
+}
+
+/// The report of ROWS, and the worst code (130 beats 3 beats 1 beats 0).
+pub fn render(r: &Report, rows: &str) -> (String, u8) {
+    let now = common::utc(common::now());
+    let mut out = format!("{}\nstarted {}, finished {now}\n", r.title, r.started);
+    out.push_str(&r.head);
+    out.push_str(&r.engine);
+    let mut t = Tally::default();
+    rows.lines().for_each(|row| t.add(r.kind, row));
+    if !t.table.is_empty() {
         let h = match r.kind {
             Kind::Backup => ["SOL", "STATUS", "IN", "OUT", "RATE", "TIME", "HOST"],
             Kind::Restore => ["SOL", "STATUS", "BYTES", "FILES", "RATE", "TIME", "HOST"],
@@ -127,29 +161,30 @@ pub fn render(r: &Report, rows: &str) -> (String, u8) {
             ],
         };
         out.push_str(&line(r.kind, h));
-        out.push_str(&table);
+        out.push_str(&t.table);
     }
     let what = match r.kind {
-        Kind::Backup => format!("{} in, {} out", mb(t1), mb(t2)),
-        Kind::Restore => format!("{}, {t2} files", mb(t1)),
-        Kind::Audit => format!("{t1} files, {} compared", mb(t2)),
+        Kind::Backup => format!("{} in, {} out", mb(t.t1), mb(t.t2)),
+        Kind::Restore => format!("{}, {} files", mb(t.t1), t.t2),
+        Kind::Audit => format!("{} files, {} compared", t.t1, mb(t.t2)),
     };
-    if !(r.no_rows_no_summary && n == 0) {
+    if !(r.no_rows_no_summary && t.n == 0) {
+        let (n, ok, skipped, bad, intr) = (t.n, t.ok, t.skipped, t.bad, t.intr);
+        let took = sec(common::elapsed_ms() as i64);
         let _ = writeln!(
             out,
-            "summary: {n} sols: {ok} ok, {skipped} skipped ({}), {bad} failed, {intr} interrupted; {what}; {}",
-            r.skipped,
-            sec(common::elapsed_ms() as i64)
+            "summary: {n} sols: {ok} ok, {skipped} skipped ({}), {bad} failed, {intr} interrupted; {what}; {took}",
+            r.skipped
         );
     }
-    if !fail.is_empty() {
-        let _ = write!(out, "failures:\n{fail}");
+    if !t.fail.is_empty() {
+        let _ = write!(out, "failures:\n{}", t.fail);
     }
-    if !warn.is_empty() {
-        let _ = write!(out, "warnings (sols that succeeded):\n{warn}");
+    if !t.warn.is_empty() {
+        let _ = write!(out, "warnings (sols that succeeded):\n{}", t.warn);
     }
     out.push_str(&r.tail);
-    (out, worst)
+    (out, t.worst)
 }
 
 /// Print a report on stdout (a closed stdout is not worth a message).

@@ -67,21 +67,7 @@ fn restore_sols(a: &Restore) -> Result<u8> {
     let from = common::check_url(&a.operands[0])?;
     let dest = not_an_option(&a.operands[a.operands.len() - 1]);
     let sols = &a.operands[1..a.operands.len() - 1];
-    let mut seen = HashSet::new();
-    for s in sols {
-        if !common::operand_name_ok(s) {
-            return Err(usage(format!(
-                "'{}': not a sol name (a name, not a path: no slash, backslash or control character)",
-                s.to_string_lossy()
-            )));
-        }
-        if !seen.insert(s) {
-            return Err(usage(format!(
-                "sol '{}' is named twice",
-                s.to_string_lossy()
-            )));
-        }
-    }
+    check_sols(sols)?;
     let keys = common::key_args(false, c.key.as_deref(), a.identity.as_deref())?;
     common::need_tools(&["sol-tar", "sol-zip", "sol-crypt", "s3-mget", "parallel"])?;
     make_dest(&dest)?;
@@ -104,27 +90,28 @@ fn restore_sols(a: &Restore) -> Result<u8> {
         cmd.extend(keys);
         cmd.extend(["--".into(), from.clone().into(), "{}".into()]);
         cmd.push(common::absolute(&dest).into_os_string()); // the same path on every host
-        let mut engine = Engine::new(
-            &work,
-            c.jobs,
-            c.hosts.as_ref().map(|h| common::absolute(h)),
-            cmd,
-        );
-        engine.run(&list)?;
+        let hosts = c.hosts.as_ref().map(|h| common::absolute(h));
+        Engine::new(&work, c.jobs, hosts, cmd).run(&list)?;
     }
-    let r = Report {
-        kind: Kind::Restore,
-        title: format!("sol-restore from {from}/ to {}", dest.display()),
-        skipped: "in DEST already",
-        head: String::new(),
-        engine: fs::read_to_string(work.path("engine")).unwrap_or_default(),
-        tail: String::new(),
-        no_rows_no_summary: false,
-        started: common::started(),
-    };
-    let (text, code) = report::render(&r, &fs::read_to_string(work.path("rows"))?);
-    report::emit(&text);
-    Ok(code)
+    let title = format!("sol-restore from {from}/ to {}", dest.display());
+    Report::of(Kind::Restore, title, "in DEST already", &work).print(&work)
+}
+
+/// Each SOL a name, not a path, and named once.
+fn check_sols(sols: &[OsString]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for s in sols {
+        let shown = s.to_string_lossy();
+        if !common::operand_name_ok(s) {
+            return Err(usage(format!(
+                "'{shown}': not a sol name (a name, not a path: no slash, backslash or control character)"
+            )));
+        }
+        if !seen.insert(s) {
+            return Err(usage(format!("sol '{shown}' is named twice")));
+        }
+    }
+    Ok(())
 }
 
 /// The report of restore.mk's rows (DIR/rows/*), with the time its run started.
