@@ -14,39 +14,50 @@ use sol_common::ManText;
 /// substance (a release).
 pub const MAN_DATE: &str = "2026-11-21";
 
+/// One tool: its command line (clap) and the man text beyond it.
+pub struct Tool {
+    pub name: &'static str,
+    pub command: fn() -> Command,
+    pub man: &'static ManText,
+}
+
+fn tool<C: CommandFactory>(name: &'static str, man: &'static ManText) -> Tool {
+    Tool {
+        name,
+        command: C::command,
+        man,
+    }
+}
+
+/// Every tool of the toolkit, each the binary of its own package (bins/<tool>/): the one
+/// list that the man pages and the tests (tests/it/util.rs) read. `scripts/install` and
+/// `.ci/run` name the tools in shell; tests/it/man.rs checks that they name these.
+pub fn tools() -> Vec<Tool> {
+    vec![
+        tool::<sol_tar::cli::Cli>("sol-tar", &sol_tar::cli::MAN),
+        tool::<sol_zip::cli::Cli>("sol-zip", &sol_zip::cli::MAN),
+        tool::<sol_crypt::cli::Cli>("sol-crypt", &sol_crypt::cli::MAN),
+        tool::<tar_md5::cli::Cli>("tar-md5", &tar_md5::cli::MAN),
+        tool::<s3_mput::cli::Cli>("s3-mput", &s3_mput::cli::MAN),
+        tool::<s3_mget::cli::Cli>("s3-mget", &s3_mget::cli::MAN),
+        tool::<s3_ls::cli::Cli>("s3-ls", &s3_ls::cli::MAN),
+        tool::<s3_local::cli::Cli>("s3-local", &s3_local::cli::MAN),
+        tool::<sol_index::cli::Cli>("sol-index", &sol_index::cli::MAN),
+        tool::<sol_jobs::cli::Cli>("sol-jobs", &sol_jobs::cli::MAN),
+    ]
+}
+
 /// Every tool page: (file name in man/, roff text).
 pub fn pages() -> Vec<(String, String)> {
-    vec![
-        page::<sol_tar::cli::Cli>(&sol_tar::cli::MAN),
-        page::<sol_zip::cli::Cli>(&sol_zip::cli::MAN),
-        page::<sol_crypt::cli::Cli>(&sol_crypt::cli::MAN),
-        page::<tar_md5::cli::Cli>(&tar_md5::cli::MAN),
-        page::<s3_mput::cli::Cli>(&s3_mput::cli::MAN),
-        page::<s3_mget::cli::Cli>(&s3_mget::cli::MAN),
-        page::<s3_ls::cli::Cli>(&s3_ls::cli::MAN),
-        page::<s3_local::cli::Cli>(&s3_local::cli::MAN),
-        page::<sol_index::cli::Cli>(&sol_index::cli::MAN),
-        page::<sol_jobs::cli::Cli>(&sol_jobs::cli::MAN),
-    ]
+    tools().iter().map(|t| page((t.command)(), t.man)).collect()
 }
 
 /// The tools' command definitions, by page name (for the completeness check).
 pub fn commands() -> Vec<(String, Command)> {
-    [
-        sol_tar::cli::Cli::command(),
-        sol_zip::cli::Cli::command(),
-        sol_crypt::cli::Cli::command(),
-        tar_md5::cli::Cli::command(),
-        s3_mput::cli::Cli::command(),
-        s3_mget::cli::Cli::command(),
-        s3_ls::cli::Cli::command(),
-        s3_local::cli::Cli::command(),
-        sol_index::cli::Cli::command(),
-        sol_jobs::cli::Cli::command(),
-    ]
-    .into_iter()
-    .map(|c| (format!("{}.1", c.get_name()), c))
-    .collect()
+    tools()
+        .iter()
+        .map(|t| (format!("{}.1", t.name), (t.command)()))
+        .collect()
 }
 
 /// A command's documented subcommands (not clap's implicit `help`, not hidden ones).
@@ -63,8 +74,7 @@ fn man(cmd: Command) -> clap_mangen::Man {
         .manual("User Commands")
 }
 
-fn page<C: CommandFactory>(extra: &ManText) -> (String, String) {
-    let mut cmd = C::command();
+fn page(mut cmd: Command, extra: &ManText) -> (String, String) {
     cmd.build();
     let name = cmd.get_name().to_string();
     let m = man(cmd.clone());

@@ -234,21 +234,9 @@ fn crypt_verdict(what: &str, file: &Path, args: &[&str]) -> Result<()> {
     if File::open(file).is_err() {
         return Err(anyhow!("{what} '{}': cannot read it", file.display()));
     }
-    let out = Command::new("sol-crypt")
-        .args(args)
-        .arg(file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| anyhow!("sol-crypt: {e}"))?;
-    if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stderr);
-        return Err(anyhow!(
-            "{}",
-            text.lines().next().unwrap_or("sol-crypt failed")
-        ));
-    }
+    let mut c = Command::new("sol-crypt");
+    c.args(args).arg(file).stdout(Stdio::null());
+    run(c, |first| first.to_string())?;
     Ok(())
 }
 
@@ -364,21 +352,11 @@ pub struct Listed {
 /// Everything under URL (a prefix, or a prefix and the start of a key), from one listing;
 /// a failure is one line, status 1.
 pub fn listing(url: &str, work: &Work, what: &str) -> Result<Vec<Listed>> {
-    let out = Command::new("s3-ls")
-        .args(["--relative", "--", url])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| anyhow!("s3-ls: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(anyhow!(
-            "cannot list {what}: {}",
-            err.lines().next().unwrap_or("s3-ls failed")
-        ));
-    }
-    fs::write(work.path("stored"), &out.stdout)?;
-    Ok(String::from_utf8_lossy(&out.stdout)
+    let mut c = Command::new("s3-ls");
+    c.args(["--relative", "--", url]);
+    let stdout = run(c, |first| format!("cannot list {what}: {first}"))?;
+    fs::write(work.path("stored"), &stdout)?;
+    Ok(String::from_utf8_lossy(&stdout)
         .lines()
         .filter_map(|line| {
             let mut f = line.split('\t');
@@ -446,6 +424,25 @@ pub fn epoch(text: &str) -> Option<i64> {
 
 pub fn utc(secs: i64) -> String {
     sol_common::time::rfc3339(secs)
+}
+
+/// Run a tool (stdin from /dev/null) and return its stdout; when it fails, an error made
+/// by WHY from the first line of its stderr.
+pub fn run(mut c: Command, why: impl Fn(&str) -> String) -> Result<Vec<u8>> {
+    let name = c.get_program().to_string_lossy().into_owned();
+    let out = c
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| anyhow!("{name}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(anyhow!(
+            "{}",
+            why(err.lines().next().unwrap_or(&format!("{name} failed")))
+        ));
+    }
+    Ok(out.stdout)
 }
 
 /// Text of a file's first line (a stage's error), or empty.

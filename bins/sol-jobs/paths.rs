@@ -263,24 +263,11 @@ fn list(sol: &mut Sol) -> Result<u8> {
             .status()?;
         return Ok(status_code(st) as u8);
     }
-    if !sol.stale {
-        say(format!(
-            "{}: no restore index (archived before sol-backup wrote one): listing the whole archive",
-            sol.name
-        ));
-    }
-    let stages = [
-        cmd("s3-mget", ["--no-md5", "--", &sol.url]),
-        cmd("sol-crypt", ["-d"]).args(&sol.keys).take(),
-        cmd("sol-zip", ["-d"]),
-        cmd("sol-tar", ["list", "-v"]),
-    ];
-    let st = pipeline(stages, &sol.work, "", Stdio::inherit())?;
-    fail_on(
+    whole(
         sol,
-        &st,
-        &["s3-mget", "sol-crypt", "sol-zip", "sol-tar"],
-        "",
+        "listing",
+        cmd("sol-tar", ["list", "-v"]),
+        Stdio::inherit(),
     )?;
     Ok(0)
 }
@@ -397,30 +384,29 @@ fn fetch_planned(sol: &Sol, staging: &Path) -> Result<String> {
 /// No index (older archives), or one that describes another archive: the whole archive
 /// streams, and sol-tar keeps the PATHs.
 fn fetch_whole(sol: &Sol, staging: &Path) -> Result<String> {
+    let mut extract = cmd("sol-tar", ["extract", "-C"]);
+    extract.arg(staging).arg("--").args(&sol.names);
+    whole(sol, "streaming", extract, Stdio::null())?;
+    Ok(format!("streamed the whole archive, {} bytes", sol.size))
+}
+
+/// The whole archive through LAST (DOING it: listing, streaming), its stdout to OUT.
+fn whole(sol: &Sol, doing: &str, last: Command, out: Stdio) -> Result<()> {
     if !sol.stale {
         say(format!(
-            "{}: no restore index (archived before sol-backup wrote one): streaming the whole archive",
+            "{}: no restore index (archived before sol-backup wrote one): {doing} the whole archive",
             sol.name
         ));
     }
+    let tool = last.get_program().to_string_lossy().into_owned();
     let stages = [
         cmd("s3-mget", ["--no-md5", "--", &sol.url]),
         cmd("sol-crypt", ["-d"]).args(&sol.keys).take(),
         cmd("sol-zip", ["-d"]),
-        cmd("sol-tar", ["extract", "-C"])
-            .arg(staging)
-            .arg("--")
-            .args(&sol.names)
-            .take(),
+        last,
     ];
-    let st = pipeline(stages, &sol.work, "", Stdio::null())?;
-    fail_on(
-        sol,
-        &st,
-        &["s3-mget", "sol-crypt", "sol-zip", "sol-tar"],
-        "",
-    )?;
-    Ok(format!("streamed the whole archive, {} bytes", sol.size))
+    let st = pipeline(stages, &sol.work, "", out)?;
+    fail_on(sol, &st, &["s3-mget", "sol-crypt", "sol-zip", &tool], "")
 }
 
 /// The staged PATHs into DEST, through sol-tar again, which never follows a symlink in

@@ -8,7 +8,7 @@ use crate::util::*;
 /// A bad option on each tool: `TOOL: ...`, then at most a `Try 'TOOL --help'` line, status 2.
 #[test]
 fn usage_errors_name_the_tool() {
-    for t in TOOLS {
+    for t in tools() {
         let out = tool(t).arg("--no-such-option").run();
         out.code(2);
         let lines: Vec<&str> = out.stderr.lines().collect();
@@ -41,7 +41,7 @@ fn usage_errors_name_the_tool() {
         Some("sol-tar: the following required arguments were not provided: <PATH>...")
     );
     // Help and version still go to stdout with status 0.
-    for t in TOOLS {
+    for t in tools() {
         let out = tool(t).arg("--help").run();
         out.ok();
         assert!(out.stdout_str().contains("Usage:"), "{t} --help");
@@ -82,7 +82,7 @@ fn a_closed_stderr_never_panics() {
     assert_eq!(with_closed_stderr("sol-zip", &["-d"], b"not gzip"), 3);
     assert_eq!(with_closed_stderr("tar-md5", &[], b"not tar"), 3);
     assert_eq!(with_closed_stderr("sol-crypt", &["-d"], b""), 2);
-    for tool in TOOLS {
+    for tool in tools() {
         assert_eq!(
             with_closed_stderr(tool, &["--no-such-option"], b""),
             2,

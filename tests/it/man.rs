@@ -107,3 +107,20 @@ fn man_pages_render_with_man() {
         );
     }
 }
+
+/// The shell lists of the tools (what scripts/install installs, what .ci/run builds alone)
+/// are the tools of bins/man.rs, the one list.
+#[test]
+fn the_shell_lists_of_tools_are_the_one_list() {
+    let want = crate::util::tools().join(" ");
+    for (file, start) in [("scripts/install", "tools=("), (".ci/run", "for p in ")] {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("{file}: no line '{start}...'"));
+        let list = line[start.len()..].split([')', ';']).next().unwrap().trim();
+        assert_eq!(list, want, "{file}: the tools it names");
+    }
+}

@@ -15,19 +15,11 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 
-/// The tools, each the binary of its own package (bins/<tool>/).
-pub const TOOLS: [&str; 10] = [
-    "sol-tar",
-    "sol-zip",
-    "sol-crypt",
-    "tar-md5",
-    "s3-mput",
-    "s3-mget",
-    "s3-ls",
-    "s3-local",
-    "sol-index",
-    "sol-jobs",
-];
+/// The tools, each the binary of its own package (bins/<tool>/): the one list, in
+/// bins/man.rs.
+pub fn tools() -> Vec<&'static str> {
+    sol::man::tools().iter().map(|t| t.name).collect()
+}
 
 /// A tool's binary, built by the same cargo, profile and target directory as this test.
 /// Cargo makes only this package's binaries for its integration tests, and every tool is a
@@ -35,7 +27,7 @@ pub const TOOLS: [&str; 10] = [
 /// when `cargo test --workspace` has compiled their code already, nothing when they are
 /// current); a stale binary is never run.
 pub fn bin(name: &str) -> PathBuf {
-    assert!(TOOLS.contains(&name), "unknown tool {name}");
+    assert!(tools().contains(&name), "unknown tool {name}");
     bin_dir().join(name)
 }
 
