@@ -4,14 +4,7 @@ use clap::Parser;
 use sol_common::{ManText, Status};
 
 pub const MAN: ManText = ManText {
-    sections: &[r#".SH EXAMPLES
-.nf
-s3-local /tmp/s3 --port 9000 --bucket mission &
-export AWS_ENDPOINT_URL=http://127.0.0.1:9000
-export AWS_ACCESS_KEY_ID=sol-local AWS_SECRET_ACCESS_KEY=sol-local-secret
-sol-tar create sol0001 | sol-zip | s3-mput s3://mission/sol0001.tar.gz
-.fi
-"#],
+    sections: &[include_str!("man.roff")],
     exit: &[
         (Status::Success, Some(r#"stopped by SIGINT or SIGTERM"#)),
         (

@@ -4,36 +4,7 @@ use sol_s3::ConnArgs;
 
 pub const MAN: ManText = ManText {
     sections: &[
-        r#".SH EXAMPLES
-.nf
-s3-ls s3://mission/sols/
-s3-ls --since 2026-11-20 s3://mission/sols/ | cut -f1
-s3-ls --relative s3://mission/sols/ | shuf -n 1     # a random archive to audit
-s3-ls --uploads s3://mission/sols/                  # multipart uploads never finished
-s3-ls --abort-older-than 24h s3://mission/sols/     # ... and remove those over a day old
-s3-ls --head s3://mission/sols/sol0042.tar.gz.sc    # one object, if it is there
-s3-ls --clock s3://mission                          # 600: the server is 10 minutes ahead
-.fi
-.SH PENDING UPLOADS
-A multipart upload that was neither completed nor aborted (its writer was killed, or the
-server was unreachable when it tried to abort) keeps its parts stored, and billed, but
-never appears as an object. \fB--uploads\fR lists them, one a line:
-KEY<TAB>UPLOAD-ID<TAB>INITIATED. \fB--abort-older-than DURATION\fR lists them and aborts
-those started longer ago than DURATION, saying so on stderr; it never touches an
-object. Pick an age no running upload reaches (a day is safe for the nightly job).
-.SH CLOCK
-S3 refuses a request signed with a clock too far from the server's (AWS: 15 minutes) with
-HTTP 403, and a HEAD's refusal has no body to say why. Every answer carries the server's
-time in its Date header: \fB--clock\fR prints the difference, server minus this host, in
-whole seconds (600 when the server is 10 minutes ahead, -30 when it is behind, 0), even when
-the request itself is refused, and fails with one line when the answer has no Date header. A
-listing says on stderr when the two clocks are more than 60 s apart
-(s3-ls: warning: the server's clock is N s ahead of this host's). Every S3 tool explains a
-403 by the clock, instead of the credentials, when they are more than 5 minutes apart.
-.SH TIMEOUTS
-See s3-mput(1), TIMEOUTS: at the defaults s3-ls fails within 65 s against a dead or
-silent endpoint.
-"#,
+        include_str!("man.roff"),
         sol_s3::MAN_ENVIRONMENT,
     ],
     exit: &[

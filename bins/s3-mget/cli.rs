@@ -3,49 +3,7 @@ use sol_common::{ManText, Status};
 use sol_s3::ConnArgs;
 
 pub const MAN: ManText = ManText {
-    sections: &[
-        r#".SH EXAMPLES
-.nf
-s3-mget s3://mission/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
-    sol-tar extract -C /restore
-s3-mget --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY s3://mission/x > x
-s3-mget --if-match "$etag" --range 0-65535,8388608-9437183 s3://mission/x.sc > pieces
-.fi
-.SH VERIFICATION
-Where the ETag is an MD5 (a single-part object, or a multipart one whose part layout s3-mput
-recorded), the data is hashed on its way and a mismatch is status 3, after the last byte.
-This is the only check of the bytes themselves when the object is saved or copied (as
-sol-backup does when it keeps a replaced archive). It costs about one core-second per
-700 MB. \fB--no-md5\fR skips it where the next stage authenticates every byte anyway:
-sol-crypt -d refuses any changed, missing or added byte (status 3, before or at the chunk
-it is in), so sol-audit and sol-restore use it. The ETag still pins every range (If-Match),
-and the object's length is still checked.
-.PP
-With \fB--range\fR the object's MD5 cannot be checked (only some of its bytes are read),
-so it is not: the bytes written are not verified by s3-mget. Every range is still pinned
-to the ETag (If-Match, and each answer's ETag compared) and must arrive with exactly its
-length; whatever reads the pieces must authenticate them (sol-crypt's chunks do).
-\fB--if-match\fR pins the download to an ETag recorded earlier (an index's, a listing's):
-an object that no longer has it is status 3 before any byte is written.
-.SH RANGES
-\fB--range\fR LIST writes the bytes LIST names and nothing else, back to back, in order.
-LIST is \fIFIRST\fR-\fILAST\fR[,\fIFIRST\fR-\fILAST\fR]..., byte offsets counted
-from 0 and inclusive at both ends (as in HTTP's Range header and curl -r), increasing and
-not overlapping (ranges may touch); anything else is a usage error (status 2). Every range
-must lie inside the object: one that ends past the object's last byte is status 1, named
-in the message, before any output (the request cannot be served, as HTTP's 416). Ranges
-that touch are fetched as one; a range that crosses a multiple of --part-size is cut there,
-so no piece is longer than --part-size, and the pieces, long or short, are fetched
---concurrency at a time, each resumed where it stopped if its connection drops. Only the
-bytes asked for are requested: a plan of hundreds of 64 KiB ranges reads about their sum
-from the server, plus one HEAD and the headers of one answer per piece.
-.SH MEMORY
-At most --concurrency ranges are held (the one at the front streams to stdout as its
-bytes arrive, in 1 MiB blocks) and 4 MiB wait for stdout: peak memory stays under
-(concurrency + 1) x part size + 64 MiB.
-"#,
-        sol_s3::MAN_ENVIRONMENT,
-    ],
+    sections: &[include_str!("man.roff"), sol_s3::MAN_ENVIRONMENT],
     exit: &[
         (
             Status::Success,

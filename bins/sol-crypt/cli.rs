@@ -4,56 +4,7 @@ use clap::{ArgGroup, Parser, Subcommand};
 use sol_common::{ManText, Status};
 
 pub const MAN: ManText = ManText {
-    sections: &[r#".SH EXAMPLES
-.nf
-sol-crypt keygen -o /etc/sol/site.key          # once; keep a copy off site
-sol-tar create sol0042 | sol-zip | sol-crypt -e -k /etc/sol/site.key > sol0042.tar.gz.sc
-sol-crypt -d -k /etc/sol/site.key < sol0042.tar.gz.sc | sol-zip -d | sol-tar extract -C /restore
-sol-crypt info < sol0042.tar.gz.sc              # header and completeness, no key needed
-SOL_KEY_FILE=/etc/sol/site.key sol-crypt -d < x.sc > x
-
-# a write-only backup host: it holds recipients (public), never an identity
-sol-crypt keygen --identity -o /etc/sol/site.id     # on the restore host; prints sol-recipient-1...
-sol-crypt keygen --identity -o escrow.id             # the escrow identity, kept off site
-cat site.recipient escrow.recipient > /etc/sol/recipients   # copied to the backup host
-sol-zip < sol0042.tar | sol-crypt -e -R /etc/sol/recipients > sol0042.tar.gz.sc
-sol-crypt -d -i /etc/sol/site.id < sol0042.tar.gz.sc | sol-zip -d > sol0042.tar   # or -i escrow.id
-sol-crypt recipient -i /etc/sol/site.id          # the recipient of an identity
-sol-crypt info < sol0042.tar.gz.sc               # its stanzas: types, recipients' fingerprints
-
-# the classic pipeline's archives, and archives stock openssl can open:
-sol-crypt --openssl -d -k pass.txt < old.tar.gz.enc | tar -xz
-openssl enc -d -aes-256-cbc -pbkdf2 -pass file:pass.txt < <(sol-crypt --openssl -e -k pass.txt < x)
-.fi
-.SH KEY FILES
-A key file holds 32 (AES-128) or 64 (AES-256) hex digits on one line. It is refused
-when its mode lets group or others read it. The key never appears on the command line
-or in a stream; a stream names it only by its key id (a hash of the key).
-.SH RECIPIENTS AND IDENTITIES
-An identity is an X25519 private key, written by \fBsol-crypt keygen --identity -o
-FILE\fR to a new file of mode 0600 (never overwritten) as one line
-\fBSOL-SECRET-KEY-1...\fR, with its recipient in a comment; identity files, like key
-files, are refused when group or others can read them. Its recipient, the public key,
-is one line \fBsol-recipient-1...\fR (Bech32, with a checksum that catches typing
-errors), printed by keygen and by \fBsol-crypt recipient -i FILE\fR. Only the canonical
-encoding is accepted. A recipients file (\fB-R\fR) holds one recipient per line; empty
-lines and lines starting with # are skipped.
-.PP
-With \fB-r\fR or \fB-R\fR, \fB-e\fR writes a version 2 stream: a random file key per
-stream, sealed to every recipient in a stanza of its own (and to the key file when
-\fB-k\fR or SOL_KEY_FILE is given too), the header authenticated with a MAC keyed from
-the file key. \fB-d\fR opens it with any identity (\fB-i\fR, repeatable, or
-SOL_IDENTITY_FILE) or key file that has a stanza; otherwise it exits 3 before any
-output, naming each identity and key file tried and the stanzas the stream has.
-\fB-e -k\fR alone still writes version 1, and every version 1 stream still decrypts
-with its key file. The key wrap is once per stream: encryption and decryption speed
-are those of \fB-k\fR.
-.PP
-Escrow: seal to the site's recipient and an escrow recipient whose identity is kept
-off site; either identity decrypts. Rotation: make a new identity, put its recipient
-in the backup host's recipients file; new streams open with the new identity, old
-ones with the identity they were sealed to (keep it, or its escrow).
-"#],
+    sections: &[include_str!("man.roff")],
     exit: &[
         (Status::Success, None),
         (

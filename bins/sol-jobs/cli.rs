@@ -5,25 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use sol_common::{ManText, Status};
 
 pub const MAN: ManText = ManText {
-    sections: &[r#".SH THE SCRIPTS
-The drivers of the sol scripts: \fBsol-backup\fR(1), \fBsol-audit\fR(1) and
-\fBsol-restore\fR(1) are each one line, \fBexec sol-jobs backup|audit|restore "$@"\fR, and
-their pages are the contract. Per command, sol-jobs checks the command line, decides from
-one listing what to do with each sol (back it up, store it again, skip it; the coverage of
-an audit and the sols to content-audit; the sols to restore), runs the per-sol command
-(\fBsol-backup-one\fR(1), \fBsol-audit-one\fR(1), \fBsol-restore-one\fR(1)) for each sol
-through GNU parallel, on this host or the hosts of \fB--hosts\fR, and prints the report
-made from the rows those commands print. Every line it writes on stderr names the script it
-speaks for. sol-audit also ends with status 4, a protection gap (sol-audit(1)).
-.SH THE ENGINE
-GNU parallel runs with \fB-0 -q --line-buffer --joblog\fR and \fB--termseq
-TERM,30000,KILL,25\fR, under a parent-death signal, as does each job. With \fB--hosts\fR,
-PATH and every \fBAWS_*\fR and \fBSOL_*\fR variable are passed to the hosts. A job lost
-with its host (ssh ended 255, or a signal, and no row) has its sol's pending uploads
-aborted as soon as the job log shows it ended (sol-backup), runs once more on the hosts
-not lost, and the report's head says so. A sol that still has no row gets one:
-INTERRUPTED after INT or TERM, else FAILED naming how its command ended.
-"#],
+    sections: &[include_str!("man.roff")],
     exit: &[
         (Status::Success, Some("every sol succeeded (or was skipped)")),
         (Status::Failure, Some("a sol failed, or the run could not start")),

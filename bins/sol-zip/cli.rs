@@ -4,22 +4,7 @@ use clap::Parser;
 use sol_common::{ManText, Status};
 
 pub const MAN: ManText = ManText {
-    sections: &[r#".SH EXAMPLES
-.nf
-sol-tar create sol0042 | sol-zip -p 2 > sol0042.tar.gz
-sol-zip -d < sol0042.tar.gz | sol-tar list
-gzip -dc sol0042.tar.gz | tar -t        # any gzip reader works
-pigz -dc other.tar.gz | ... ; sol-zip -d < other.tar.gz   # and we read theirs
-.fi
-.SH FORMAT
-Each block of input (1 MiB by default, \fB--block-size\fR) becomes one gzip member
-carrying an extra field \fBIG\fR with the member's total size (gzp's Mgzip framing).
-An empty member opens the stream and another closes it, recording the number of
-members, the total length and the CRC-32 of all the data; \fBsol-zip -d\fR checks
-them, so a member dropped, duplicated or moved, or a stream cut at a member boundary,
-exits with status 3. Streams written by earlier versions still decode. Other gzip
-readers see empty members and ignore them. The layout is in \fBsol-zip\fR(5).
-"#],
+    sections: &[include_str!("man.roff")],
     exit: &[
         (Status::Success, None),
         (

@@ -4,14 +4,7 @@ use clap::Parser;
 use sol_common::{ManText, Status};
 
 pub const MAN: ManText = ManText {
-    sections: &[r#".SH EXAMPLES
-.nf
-sol-zip -d < sol0042.tar.gz | tar-md5 > sol0042.md5
-(cd /restore && md5sum -c --quiet /path/to/sol0042.md5)
-s3-mget s3://bucket/sols/sol0042.tar.gz.sc | sol-crypt -d -k site.key | sol-zip -d |
-    tar-md5 --check /data/sol0042 --strip-components 1
-.fi
-"#],
+    sections: &[include_str!("man.roff")],
     exit: &[
         (
             Status::Success,

@@ -27,11 +27,7 @@ use aws_sdk_s3::Client;
 pub use error::{S3Error, Why};
 
 /// The ENVIRONMENT section of every S3 tool's man page.
-pub const MAN_ENVIRONMENT: &str = r#".SH ENVIRONMENT
-Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and
-AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared config files, or an instance role.
-AWS_ENDPOINT_URL stands for --endpoint-url.
-"#;
+pub const MAN_ENVIRONMENT: &str = include_str!("environment.roff");
 
 /// `s3://BUCKET/KEY` (KEY may be empty for a prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
