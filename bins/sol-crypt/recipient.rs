@@ -18,6 +18,7 @@
 //! H-32 header MAC          32   HMAC-SHA256(HKDF(file key, salt, "sol-crypt v2 header"), bytes 0..H-32)
 //! ```
 
+use sol_common::exit::integrity;
 use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::PathBuf;
@@ -48,10 +49,6 @@ const SEALED_LEN: usize = FILE_KEY_LEN + 16;
 const X25519_BODY: usize = FINGERPRINT_LEN + 32 + SEALED_LEN;
 const KEY_BODY: usize = format::KEY_ID_LEN + SEALED_LEN;
 const X25519_LABEL: &[u8] = b"sol-crypt v2 X25519";
-
-fn integrity(msg: impl Into<String>) -> anyhow::Error {
-    Fail::integrity(msg).into()
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stanza {

@@ -1,6 +1,7 @@
 //! Encryption and decryption of the chunked stream (its framing is sol_formats::crypt, its
 //! contract man/sol-crypt.5).
 
+use sol_common::exit::integrity;
 use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::Path;
@@ -10,7 +11,6 @@ use openssl::cipher::CipherRef;
 use openssl::cipher_ctx::CipherCtx;
 use sol_common::progress::Progress;
 use sol_common::stdio::read_full;
-use sol_common::Fail;
 
 use super::key::{self, SiteKey};
 use sol_formats::crypt::{
@@ -24,10 +24,6 @@ fn evp(cipher: Cipher) -> &'static CipherRef {
         Cipher::Aes128Gcm => openssl::cipher::Cipher::aes_128_gcm(),
         Cipher::Aes256Gcm => openssl::cipher::Cipher::aes_256_gcm(),
     }
-}
-
-fn integrity(msg: impl Into<String>) -> anyhow::Error {
-    Fail::integrity(msg).into()
 }
 
 pub fn encrypt(

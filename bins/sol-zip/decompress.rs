@@ -6,6 +6,7 @@
 //! workers inflate them with libdeflate and check CRC-32 and ISIZE, and the caller's thread
 //! writes the blocks in order. Blocks in flight are bounded, and their buffers are reused.
 
+use sol_common::exit::integrity;
 use std::io::{self, Cursor, Read, Write};
 use std::sync::mpsc::{self, SyncSender};
 use std::thread;
@@ -15,7 +16,6 @@ use flate2::read::MultiGzDecoder;
 use sol_common::ordered::{self, Jobs, Ticket, Workers};
 use sol_common::progress::Progress;
 use sol_common::stdio::{read_full, BLOCK};
-use sol_common::Fail;
 
 use sol_common::pool::Pool;
 
@@ -31,10 +31,6 @@ enum Framed {
     Start,
     /// ... and ends, with what its end member records.
     End(Summary),
-}
-
-fn integrity(msg: impl Into<String>) -> anyhow::Error {
-    Fail::integrity(msg).into()
 }
 
 /// Map a decoder's I/O error: corrupt data and early EOF are integrity failures.

@@ -97,6 +97,11 @@ impl fmt::Display for Fail {
 
 impl std::error::Error for Fail {}
 
+/// An integrity failure (status 3) as an error: the one way every tool makes one.
+pub fn integrity(message: impl Into<String>) -> anyhow::Error {
+    Fail::integrity(message).into()
+}
+
 /// True when the error chain contains a closed pipe (EPIPE) anywhere.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
