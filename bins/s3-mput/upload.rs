@@ -318,13 +318,9 @@ fn check_complete(sum: &Summary, require: bool, url: &S3Url) -> anyhow::Result<(
     Ok(())
 }
 
-/// The multipart ETag of our parts: MD5(MD5(part 1) || ... || MD5(part N)) "-" N.
+/// The multipart ETag of our parts (sol_s3::etag).
 fn multipart_etag(done: &[Uploaded]) -> String {
-    let mut all = Md5::new();
-    for u in done {
-        all.update(u.md5);
-    }
-    format!("{}-{}", hex(&all.finalize()), done.len())
+    sol_s3::etag::multipart(done.iter().map(|u| &u.md5))
 }
 
 async fn run(cli: &Cli, ctx: Arc<Ctx>, shared: Shared) -> anyhow::Result<Status> {

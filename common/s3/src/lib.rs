@@ -5,6 +5,7 @@
 //! man/s3-mput.1 (TIMEOUTS, INTEGRITY, CONFIRMATION) and the README's S3 section.
 
 pub mod error;
+pub mod etag;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
