@@ -22,6 +22,7 @@ use openssl::pkey::{Id, PKey, Private, Public};
 use sol_common::Fail;
 
 use sol_common::hex;
+use zeroize::Zeroizing;
 
 pub const RECIPIENT_HRP: &str = "sol-recipient-";
 pub const IDENTITY_HRP: &str = "sol-secret-key-";
@@ -88,8 +89,9 @@ impl Identity {
 
     pub fn generate() -> anyhow::Result<Identity> {
         let key = PKey::generate_x25519().context("generating an X25519 key")?;
-        let mut secret = [0u8; 32];
-        secret.copy_from_slice(&key.raw_private_key().context("X25519 private key")?);
+        let mut secret = Zeroizing::new([0u8; 32]);
+        let raw = Zeroizing::new(key.raw_private_key().context("X25519 private key")?);
+        secret.copy_from_slice(&raw);
         Ok(Identity::from_bytes(&secret, PathBuf::new()))
     }
 
@@ -97,11 +99,12 @@ impl Identity {
         &self.key
     }
 
-    fn encode(&self) -> String {
-        let raw = self.key.raw_private_key().expect("X25519 private key");
-        let mut secret = [0u8; 32];
+    fn encode(&self) -> Zeroizing<String> {
+        let raw = Zeroizing::new(self.key.raw_private_key().expect("X25519 private key"));
+        let mut secret = Zeroizing::new([0u8; 32]);
         secret.copy_from_slice(&raw);
-        bech32_encode(IDENTITY_HRP, &secret).to_ascii_uppercase()
+        let lower = Zeroizing::new(bech32_encode(IDENTITY_HRP, &secret[..]));
+        Zeroizing::new(lower.to_ascii_uppercase())
     }
 
     /// "identity 'FILE' (recipient fingerprint F)".
@@ -117,14 +120,19 @@ impl Identity {
     pub fn load(path: &Path) -> anyhow::Result<Vec<Identity>> {
         let name = path.display();
         super::key::check_private(path, "identity file")?;
-        let text = fs::read_to_string(path).with_context(|| format!("identity file '{name}'"))?;
+        let text = Zeroizing::new(
+            fs::read_to_string(path).with_context(|| format!("identity file '{name}'"))?,
+        );
         let mut all = Vec::new();
         for (n, line) in text.lines().enumerate() {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             match bech32_decode(IDENTITY_HRP, line, true) {
-                Ok(secret) => all.push(Identity::from_bytes(&secret, path.to_path_buf())),
+                Ok(secret) => all.push(Identity::from_bytes(
+                    &Zeroizing::new(secret),
+                    path.to_path_buf(),
+                )),
                 Err(e) => bail!(
                     "identity file '{name}', line {}: not a sol-crypt identity: {e}",
                     n + 1
@@ -182,10 +190,10 @@ pub fn keygen(output: &Path) -> anyhow::Result<()> {
     let id = Identity::generate()?;
     let name = output.display();
     let recipient = id.recipient.encode();
-    let text = format!(
+    let text = Zeroizing::new(format!(
         "# sol-crypt identity (X25519): keep it secret, keep a copy off site\n# recipient: {recipient}\n{}\n",
-        id.encode()
-    );
+        *id.encode()
+    ));
     super::key::write_new_private(output, "identity file", text.as_bytes())?;
     sol_common::warn(
         super::TOOL,
@@ -246,7 +254,10 @@ fn hrp_expand(hrp: &str) -> Vec<u8> {
 /// Groups of `from` bits regrouped into groups of `to` bits (both at most 8), and what is
 /// left over: how many bits, and their value.
 fn regroup(data: &[u8], from: u32, to: u32) -> (Vec<u8>, u32, u32) {
-    let (mut acc, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    // Sized once, so the bytes (an identity's secret bits) are never left behind by a
+    // reallocation; the callers wipe the result.
+    let cap = (data.len() * from as usize).div_ceil(to as usize) + 1;
+    let (mut acc, mut bits, mut out) = (0u32, 0u32, Vec::with_capacity(cap));
     for &g in data {
         acc = (acc << from) | u32::from(g);
         bits += from;
@@ -280,15 +291,16 @@ fn from_5bit(data: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 pub fn bech32_encode(hrp: &str, data: &[u8]) -> String {
-    let groups = to_5bit(data);
-    let mut values = hrp_expand(hrp);
+    let groups = Zeroizing::new(to_5bit(data));
+    let mut values = Zeroizing::new(Vec::with_capacity(2 * hrp.len() + 1 + groups.len() + 6));
+    values.extend_from_slice(&hrp_expand(hrp));
     values.extend_from_slice(&groups);
     values.extend_from_slice(&[0; 6]);
-    let pm = polymod(values.into_iter()) ^ 1;
+    let pm = polymod(values.iter().copied()) ^ 1;
     let mut s = String::with_capacity(hrp.len() + 1 + groups.len() + 6);
     s.push_str(hrp);
     s.push('1');
-    for g in groups {
+    for &g in groups.iter() {
         s.push(CHARSET[g as usize] as char);
     }
     for i in 0..6 {
@@ -303,16 +315,16 @@ pub fn bech32_decode(hrp: &str, s: &str, upper: bool) -> Result<[u8; 32], String
     if !s.bytes().all(|c| (33..=126).contains(&c)) {
         return Err("it holds a character that is not printable ASCII".into());
     }
-    let canonical = if upper {
+    let canonical = Zeroizing::new(if upper {
         s.to_ascii_uppercase()
     } else {
         s.to_ascii_lowercase()
-    };
-    if s != canonical {
+    });
+    if s != canonical.as_str() {
         let case = if upper { "uppercase" } else { "lowercase" };
         return Err(format!("non-canonical encoding (not all {case})"));
     }
-    let lower = s.to_ascii_lowercase();
+    let lower = Zeroizing::new(s.to_ascii_lowercase());
     let Some(rest) = lower.strip_prefix(hrp).and_then(|r| r.strip_prefix('1')) else {
         let want = if upper {
             hrp.to_ascii_uppercase()
@@ -321,20 +333,22 @@ pub fn bech32_decode(hrp: &str, s: &str, upper: bool) -> Result<[u8; 32], String
         };
         return Err(format!("it does not start with '{want}1'"));
     };
-    let groups: Vec<u8> = rest
-        .bytes()
-        .map(|c| CHARSET.iter().position(|&x| x == c).map(|p| p as u8))
-        .collect::<Option<_>>()
-        .ok_or("it holds a character outside the Bech32 alphabet")?;
+    let groups: Zeroizing<Vec<u8>> = Zeroizing::new(
+        rest.bytes()
+            .map(|c| CHARSET.iter().position(|&x| x == c).map(|p| p as u8))
+            .collect::<Option<_>>()
+            .ok_or("it holds a character outside the Bech32 alphabet")?,
+    );
     if groups.len() < 6 {
         return Err("too short".into());
     }
-    let mut values = hrp_expand(hrp);
+    let mut values = Zeroizing::new(Vec::with_capacity(2 * hrp.len() + 1 + groups.len()));
+    values.extend_from_slice(&hrp_expand(hrp));
     values.extend_from_slice(&groups);
-    if polymod(values.into_iter()) != 1 {
+    if polymod(values.iter().copied()) != 1 {
         return Err("bad checksum (a typing error?)".into());
     }
-    let bytes = from_5bit(&groups[..groups.len() - 6])?;
+    let bytes = Zeroizing::new(from_5bit(&groups[..groups.len() - 6])?);
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("{} bytes, not 32", bytes.len()))
 }
 

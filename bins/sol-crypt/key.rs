@@ -1,4 +1,6 @@
 //! Site keys, key ids and per-stream key derivation (HKDF-SHA256, HMAC-SHA256 via openssl).
+//! Every buffer that holds key bytes is [`Zeroizing`]: wiped when dropped
+//! (docs/ARCHITECTURE.md lists them).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -14,21 +16,25 @@ use sol_common::Fail;
 
 use sol_common::hex;
 use sol_formats::crypt::{Cipher, KEY_ID_LEN, SALT_LEN};
+use zeroize::Zeroizing;
+
+/// Key bytes, wiped when dropped.
+pub type Secret = Zeroizing<Vec<u8>>;
 
 pub struct SiteKey {
-    bytes: Vec<u8>,
+    bytes: Secret,
     pub id: [u8; KEY_ID_LEN],
 }
 
-pub fn hkdf(ikm: &[u8], salt: &[u8], info: &[u8], len: usize) -> Vec<u8> {
-    let derive = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
+pub fn hkdf(ikm: &[u8], salt: &[u8], info: &[u8], len: usize) -> Secret {
+    let derive = || -> Result<Secret, openssl::error::ErrorStack> {
         let mut ctx = PkeyCtx::new_id(Id::HKDF)?;
         ctx.derive_init()?;
         ctx.set_hkdf_md(Md::sha256())?;
         ctx.set_hkdf_key(ikm)?;
         ctx.set_hkdf_salt(salt)?;
         ctx.add_hkdf_info(info)?;
-        let mut out = vec![0u8; len];
+        let mut out = Zeroizing::new(vec![0u8; len]);
         ctx.derive(Some(&mut out))?;
         Ok(out)
     };
@@ -50,12 +56,12 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 /// Keys of one stream, derived from the site key and the stream's salt.
 pub struct StreamKeys {
-    pub payload: Vec<u8>,
-    pub header_mac: Vec<u8>,
+    pub payload: Secret,
+    pub header_mac: Secret,
 }
 
 impl SiteKey {
-    pub fn from_bytes(bytes: Vec<u8>) -> SiteKey {
+    pub fn from_bytes(bytes: Secret) -> SiteKey {
         let id_bytes = hkdf(&bytes, b"", b"sol-crypt v1 key id", KEY_ID_LEN);
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&id_bytes);
@@ -82,7 +88,7 @@ impl SiteKey {
     }
 
     /// v2: the key that seals a stream's file key in this key file's stanza.
-    pub fn wrap_key(&self, salt: &[u8; SALT_LEN]) -> Vec<u8> {
+    pub fn wrap_key(&self, salt: &[u8; SALT_LEN]) -> Secret {
         hkdf(&self.bytes, salt, b"sol-crypt v2 key wrap", 32)
     }
 
@@ -90,7 +96,8 @@ impl SiteKey {
     pub fn load(path: &Path) -> anyhow::Result<SiteKey> {
         let name = path.display();
         check_private(path, "key file")?;
-        let text = fs::read_to_string(path).with_context(|| format!("key file '{name}'"))?;
+        let text =
+            Zeroizing::new(fs::read_to_string(path).with_context(|| format!("key file '{name}'"))?);
         let digits = text.strip_suffix('\n').unwrap_or(&text);
         let bytes = parse_hex(digits).filter(|b| b.len() == 16 || b.len() == 32);
         match bytes {
@@ -104,16 +111,17 @@ impl SiteKey {
 }
 
 /// Hex digits only: `u8::from_str_radix` alone would take "+f" for 0x0f.
-fn parse_hex(s: &str) -> Option<Vec<u8>> {
+fn parse_hex(s: &str) -> Option<Secret> {
     let digits = s.as_bytes();
     if digits.len() % 2 != 0 || !digits.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
     let value = |d: u8| (d as char).to_digit(16).map(|v| v as u8);
-    digits
-        .chunks(2)
-        .map(|p| Some((value(p[0])? << 4) | value(p[1])?))
-        .collect()
+    let mut out = Zeroizing::new(Vec::with_capacity(digits.len() / 2));
+    for p in digits.chunks(2) {
+        out.push((value(p[0])? << 4) | value(p[1])?);
+    }
+    Some(out)
 }
 
 pub fn check_private(path: &Path, what: &str) -> anyhow::Result<()> {
@@ -127,22 +135,22 @@ pub fn check_private(path: &Path, what: &str) -> anyhow::Result<()> {
 }
 
 /// First line of an openssl `-pass file:` passphrase file.
-pub fn load_passphrase(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub fn load_passphrase(path: &Path) -> anyhow::Result<Secret> {
     let name = path.display();
     check_private(path, "key file")?;
-    let data = fs::read(path).with_context(|| format!("passphrase file '{name}'"))?;
+    let data = Zeroizing::new(fs::read(path).with_context(|| format!("passphrase file '{name}'"))?);
     let line = data.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.is_empty() {
         bail!("passphrase file '{name}': the first line is empty");
     }
-    Ok(line.to_vec())
+    Ok(Zeroizing::new(line.to_vec()))
 }
 
 pub fn keygen(bits: u32, output: Option<&Path>) -> anyhow::Result<()> {
-    let mut key = vec![0u8; (bits / 8) as usize];
+    let mut key = Zeroizing::new(vec![0u8; (bits / 8) as usize]);
     openssl::rand::rand_bytes(&mut key).context("random number generator")?;
-    let line = format!("{}\n", hex(&key));
+    let line = Zeroizing::new(format!("{}\n", hex(&key)));
     match output {
         None => {
             let mut out = sol_common::stdio::text_output();
@@ -194,7 +202,7 @@ mod tests {
 
     #[test]
     fn hex_is_strict() {
-        assert_eq!(parse_hex("0aFf"), Some(vec![0x0a, 0xff]));
+        assert_eq!(parse_hex("0aFf").as_deref(), Some(&vec![0x0a, 0xff]));
         for bad in ["+a", "-a", " a", "0x", "a", "0a ", "g0"] {
             assert_eq!(parse_hex(bad), None, "{bad:?}");
         }

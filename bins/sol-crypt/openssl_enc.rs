@@ -13,8 +13,14 @@ use sol_common::Fail;
 pub use sol_formats::OPENSSL_ENC_MAGIC as MAGIC;
 
 fn crypter(mode: Mode, pass: &[u8], salt: &[u8], iter: u32) -> anyhow::Result<Crypter> {
-    let mut kiv = [0u8; 48];
-    openssl::pkcs5::pbkdf2_hmac(pass, salt, iter as usize, MessageDigest::sha256(), &mut kiv)?;
+    let mut kiv = zeroize::Zeroizing::new([0u8; 48]);
+    openssl::pkcs5::pbkdf2_hmac(
+        pass,
+        salt,
+        iter as usize,
+        MessageDigest::sha256(),
+        &mut kiv[..],
+    )?;
     Ok(Crypter::new(
         Cipher::aes_256_cbc(),
         mode,

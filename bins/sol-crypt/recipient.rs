@@ -32,13 +32,17 @@ use sol_common::stdio::read_full;
 use sol_common::Fail;
 
 use super::identity::{Identity, Recipient, FINGERPRINT_LEN};
-use super::key::{self, SiteKey};
+use super::key::{self, Secret, SiteKey};
 use super::stream;
 use sol_common::hex;
 use sol_formats::crypt::{self as format, Cipher, MAGIC, SALT_LEN};
+use zeroize::Zeroizing;
 
 pub const VERSION: u8 = format::VERSION_2;
 pub const FILE_KEY_LEN: usize = 16;
+
+/// A stream's file key, wiped when dropped.
+pub type FileKey = Zeroizing<[u8; FILE_KEY_LEN]>;
 pub const FIXED_LEN: usize = 52;
 pub const MAC_LEN: usize = 32;
 pub const MIN_HEADER: usize = FIXED_LEN + 3 + MAC_LEN;
@@ -205,7 +209,7 @@ impl Header {
 }
 
 /// The keys of one stream, from its file key and salt.
-pub fn payload_key(file_key: &[u8; FILE_KEY_LEN], salt: &[u8; SALT_LEN]) -> Vec<u8> {
+pub fn payload_key(file_key: &[u8; FILE_KEY_LEN], salt: &[u8; SALT_LEN]) -> Secret {
     key::hkdf(file_key, salt, b"sol-crypt v2 payload", 32)
 }
 
@@ -233,35 +237,40 @@ fn seal(wrap_key: &[u8], file_key: &[u8; FILE_KEY_LEN]) -> [u8; SEALED_LEN] {
 }
 
 /// The sealed length is fixed by the stanza's length check before this is called.
-fn open(wrap_key: &[u8], sealed: &[u8; SEALED_LEN]) -> Option<[u8; FILE_KEY_LEN]> {
-    let pt = decrypt_aead(
-        SymmCipher::chacha20_poly1305(),
-        wrap_key,
-        Some(&[0; 12]),
-        &[],
-        &sealed[..FILE_KEY_LEN],
-        &sealed[FILE_KEY_LEN..],
-    )
-    .ok()?;
-    pt.try_into().ok()
+fn open(wrap_key: &[u8], sealed: &[u8; SEALED_LEN]) -> Option<FileKey> {
+    let pt = Zeroizing::new(
+        decrypt_aead(
+            SymmCipher::chacha20_poly1305(),
+            wrap_key,
+            Some(&[0; 12]),
+            &[],
+            &sealed[..FILE_KEY_LEN],
+            &sealed[FILE_KEY_LEN..],
+        )
+        .ok()?,
+    );
+    let mut key = Zeroizing::new([0u8; FILE_KEY_LEN]);
+    (pt.len() == FILE_KEY_LEN).then(|| key.copy_from_slice(&pt))?;
+    Some(key)
 }
 
 /// X25519(private, peer); None for an all-zero shared secret (a low-order peer point),
 /// which age's rules (and OpenSSL) refuse.
-fn x25519(private: &PKey<Private>, peer: &[u8; 32]) -> Option<[u8; 32]> {
+fn x25519(private: &PKey<Private>, peer: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
     let peer = Recipient { public: *peer }.pkey();
     let mut d = Deriver::new(private).ok()?;
     d.set_peer(&peer).ok()?;
-    let v = d.derive_to_vec().ok()?;
-    let secret: [u8; 32] = v.try_into().ok()?;
-    if openssl::memcmp::eq(&secret, &[0; 32]) {
+    let v = Zeroizing::new(d.derive_to_vec().ok()?);
+    let mut secret = Zeroizing::new([0u8; 32]);
+    (v.len() == 32).then(|| secret.copy_from_slice(&v))?;
+    if openssl::memcmp::eq(&secret[..], &[0; 32]) {
         return None;
     }
     Some(secret)
 }
 
 /// HKDF-SHA-256(ikm = shared secret, salt = ephemeral share || recipient, info = label).
-fn x25519_wrap_key(secret: &[u8; 32], share: &[u8; 32], recipient: &[u8; 32]) -> Vec<u8> {
+fn x25519_wrap_key(secret: &[u8; 32], share: &[u8; 32], recipient: &[u8; 32]) -> Secret {
     key::hkdf(secret, &[&share[..], recipient].concat(), X25519_LABEL, 32)
 }
 
@@ -293,7 +302,7 @@ pub fn unwrap_x25519(
     id: &Identity,
     share: &[u8; 32],
     sealed: &[u8; SEALED_LEN],
-) -> Result<[u8; FILE_KEY_LEN], String> {
+) -> Result<FileKey, String> {
     let secret = x25519(id.pkey(), share).ok_or_else(|| {
         format!(
             "the stanza for {} has a low-order ephemeral share (all-zero shared secret): refused",
@@ -355,9 +364,9 @@ pub fn encrypt(
     chunk_size: u32,
     progress: &mut Progress,
 ) -> anyhow::Result<u64> {
-    let mut file_key = [0u8; FILE_KEY_LEN];
+    let mut file_key = Zeroizing::new([0u8; FILE_KEY_LEN]);
     let mut salt = [0u8; SALT_LEN];
-    openssl::rand::rand_bytes(&mut file_key).context("random number generator")?;
+    openssl::rand::rand_bytes(&mut file_key[..]).context("random number generator")?;
     openssl::rand::rand_bytes(&mut salt).context("random number generator")?;
     let ephemerals = recipients
         .iter()
@@ -414,7 +423,7 @@ pub fn read_rest(
 }
 
 /// The file key, from the first stanza one of `creds` opens; else status 3 naming them.
-fn file_key(header: &Header, creds: &Credentials) -> anyhow::Result<[u8; FILE_KEY_LEN]> {
+fn file_key(header: &Header, creds: &Credentials) -> anyhow::Result<FileKey> {
     for s in &header.stanzas {
         match s {
             Stanza::Key { key_id, sealed } => {
@@ -525,7 +534,10 @@ mod tests {
     fn x25519_matches_rfc7748_and_refuses_an_all_zero_secret() {
         let alice = Identity::from_bytes(&arr(ALICE), PathBuf::from("alice"));
         assert_eq!(alice.recipient.public, arr(ALICE_PUB));
-        assert_eq!(x25519(alice.pkey(), &arr(BOB_PUB)), Some(arr(SHARED)));
+        assert_eq!(
+            x25519(alice.pkey(), &arr(BOB_PUB)).as_deref(),
+            Some(&arr(SHARED))
+        );
         // Low-order points (zero, and one of order 8) give an all-zero secret: refused on
         // both sides.
         let order8 = arr("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800");
@@ -547,7 +559,7 @@ mod tests {
             public: arr(ALICE_PUB),
         };
         let eph = PKey::private_key_from_raw_bytes(&arr(BOB), openssl::pkey::Id::X25519).unwrap();
-        let key = SiteKey::from_bytes(vec![0x11; 32]);
+        let key = SiteKey::from_bytes(Zeroizing::new(vec![0x11; 32]));
         let h = seal_header(&file_key, &salt, 1024, &[recipient], &[eph], Some(&key)).unwrap();
         assert_eq!(hex(&h), KAT_HEADER);
         assert_eq!(hex(&payload_key(&file_key, &salt)), KAT_PAYLOAD_KEY);
@@ -559,12 +571,12 @@ mod tests {
             panic!("{parsed:?}")
         };
         assert_eq!(share, &arr(BOB_PUB));
-        assert_eq!(unwrap_x25519(&alice, share, sealed).unwrap(), file_key);
+        assert_eq!(*unwrap_x25519(&alice, share, sealed).unwrap(), file_key);
         let creds = Credentials {
             key: Some((key, PathBuf::from("k"))),
             identities: vec![],
         };
-        assert_eq!(super::file_key(&parsed, &creds).unwrap(), file_key);
+        assert_eq!(*super::file_key(&parsed, &creds).unwrap(), file_key);
     }
 
     // Computed independently by tests/vectors/v2/generate.py (Python 'cryptography').
