@@ -2,6 +2,8 @@
 
 pub mod cli;
 pub mod download;
+mod fetch;
+mod window;
 
 use std::process::ExitCode;
 
