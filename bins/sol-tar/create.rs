@@ -394,79 +394,113 @@ fn write_entry(
     body: Body,
     budget: &Budget,
 ) -> io::Result<bool> {
-    let path = node.path.display();
     let m = &node.meta;
     match body {
         Body::Skip(why) => {
-            warn(format!("{path}: {why}"));
+            warn(format!("{}: {why}", node.path.display()));
             Ok(false)
         }
         Body::Empty if m.is_dir() => {
             append(b, ix, &node.name, Kind::Dir, &meta_of(m, 0), io::empty())?;
             Ok(false)
         }
-        Body::Empty => {
-            let target = match std::fs::read_link(&node.path) {
-                Ok(t) => t,
-                Err(e) => {
-                    warn(format!("{path}: cannot read symlink: {}", io_msg(&e)));
-                    return Ok(true);
-                }
-            };
-            let kind = Kind::Symlink(target.as_os_str().as_bytes());
-            append(b, ix, &node.name, kind, &meta_of(m, 0), io::empty())?;
-            Ok(false)
-        }
+        Body::Empty => append_symlink(b, ix, node),
         Body::HardLink(first) => {
             let kind = Kind::HardLink(&first);
             append(b, ix, &node.name, kind, &meta_of(m, 0), io::empty())?;
             Ok(false)
         }
-        Body::Small(rx) => {
-            let contents = rx
-                .recv()
-                .map_err(|_| io::Error::other("a reader thread died"))?;
-            budget.give(readahead::cost(m.len()));
-            let data = match contents.data {
-                Ok(d) => d,
-                Err(e) => return Ok(report_unreadable(&path, &e)),
-            };
-            let meta = meta_of(m, data.len() as u64);
-            append(b, ix, &node.name, Kind::File, &meta, &data[..])?;
-            if contents.changed {
-                warn(format!("{path}: file changed as we read it"));
-            }
-            Ok(contents.changed)
-        }
-        Body::Large => {
-            let file = match File::open(&node.path) {
-                Ok(f) => f,
-                Err(e) => return Ok(report_unreadable(&path, &e)),
-            };
-            let mut exact = Exact {
-                file,
-                left: m.len(),
-                shrank: 0,
-            };
-            let meta = meta_of(m, m.len());
-            append(b, ix, &node.name, Kind::File, &meta, &mut exact)?;
-            if exact.shrank > 0 {
-                warn(format!(
-                    "{path}: file shrank by {} bytes; padding with zeros",
-                    exact.shrank
-                ));
-                return Ok(true);
-            }
-            let mut probe = [0u8; 1];
-            let grew = exact.file.read(&mut probe).map(|n| n > 0).unwrap_or(true);
-            let now = exact.file.metadata()?;
-            if grew || readahead::changed_since(m, &now) {
-                warn(format!("{path}: file changed as we read it"));
-                return Ok(true);
-            }
-            Ok(false)
-        }
+        Body::Small(rx) => append_small(b, ix, node, &rx, budget),
+        Body::Large => append_large(b, ix, node),
     }
+}
+
+/// Write a symlink with the target it has now; Ok(true) when it cannot be read (reported).
+fn append_symlink(
+    b: &mut Builder<Counted<impl Write>>,
+    ix: &mut Option<TarIndex>,
+    node: &Node,
+) -> io::Result<bool> {
+    let target = match std::fs::read_link(&node.path) {
+        Ok(t) => t,
+        Err(e) => {
+            let path = node.path.display();
+            warn(format!("{path}: cannot read symlink: {}", io_msg(&e)));
+            return Ok(true);
+        }
+    };
+    let kind = Kind::Symlink(target.as_os_str().as_bytes());
+    append(
+        b,
+        ix,
+        &node.name,
+        kind,
+        &meta_of(&node.meta, 0),
+        io::empty(),
+    )?;
+    Ok(false)
+}
+
+/// Write a small file with the contents a reader thread read ahead, giving their cost back
+/// to the budget; Ok(true) when it could not be read or changed while read (reported).
+fn append_small(
+    b: &mut Builder<Counted<impl Write>>,
+    ix: &mut Option<TarIndex>,
+    node: &Node,
+    rx: &Receiver<readahead::Contents>,
+    budget: &Budget,
+) -> io::Result<bool> {
+    let (path, m) = (node.path.display(), &node.meta);
+    let contents = rx
+        .recv()
+        .map_err(|_| io::Error::other("a reader thread died"))?;
+    budget.give(readahead::cost(m.len()));
+    let data = match contents.data {
+        Ok(d) => d,
+        Err(e) => return Ok(report_unreadable(&path, &e)),
+    };
+    let meta = meta_of(m, data.len() as u64);
+    append(b, ix, &node.name, Kind::File, &meta, &data[..])?;
+    if contents.changed {
+        warn(format!("{path}: file changed as we read it"));
+    }
+    Ok(contents.changed)
+}
+
+/// Stream a large file from disk, exactly the size it had when walked (padded with zeros if
+/// it shrank); Ok(true) when it could not be read, shrank, grew or changed (reported).
+fn append_large(
+    b: &mut Builder<Counted<impl Write>>,
+    ix: &mut Option<TarIndex>,
+    node: &Node,
+) -> io::Result<bool> {
+    let (path, m) = (node.path.display(), &node.meta);
+    let file = match File::open(&node.path) {
+        Ok(f) => f,
+        Err(e) => return Ok(report_unreadable(&path, &e)),
+    };
+    let mut exact = Exact {
+        file,
+        left: m.len(),
+        shrank: 0,
+    };
+    let meta = meta_of(m, m.len());
+    append(b, ix, &node.name, Kind::File, &meta, &mut exact)?;
+    if exact.shrank > 0 {
+        warn(format!(
+            "{path}: file shrank by {} bytes; padding with zeros",
+            exact.shrank
+        ));
+        return Ok(true);
+    }
+    let mut probe = [0u8; 1];
+    let grew = exact.file.read(&mut probe).map(|n| n > 0).unwrap_or(true);
+    let now = exact.file.metadata()?;
+    if grew || readahead::changed_since(m, &now) {
+        warn(format!("{path}: file changed as we read it"));
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 fn report_unreadable(path: &impl std::fmt::Display, e: &io::Error) -> bool {

@@ -5,7 +5,7 @@
 
 use std::io;
 
-use tar::{EntryType, Header};
+use tar::{EntryType, Header, UstarHeader};
 
 /// Largest value of an 11-digit octal field (size, mtime): 8 GiB - 1.
 const OCTAL11_MAX: u64 = (1 << 33) - 1;
@@ -74,54 +74,94 @@ fn octal(field: &mut [u8], value: u64) {
     field[digits] = 0;
 }
 
+/// The header for member `name`, and the pax extended header to write before it when a
+/// field does not fit in ustar (pax records are added in the order path, uid, gid, mtime,
+/// size, linkpath).
 pub fn prepare(name: &[u8], kind: Kind<'_>, meta: &Meta) -> io::Result<Prepared> {
     let mut pax = Vec::new();
     let mut h = Header::new_ustar();
+    let full_name = stored_name(name, kind);
+    {
+        let u = h.as_ustar_mut().expect("ustar header");
+        set_name(u, &full_name, &mut pax);
+        set_mode_owner_mtime(u, meta, &mut pax);
+    }
+    set_size(&mut h, kind, meta, &mut pax);
+    if let Some(target) = set_type(&mut h, kind) {
+        set_link(&mut h, target, &mut pax);
+    }
+    h.set_cksum();
+    let pax = if pax.is_empty() {
+        None
+    } else {
+        let binary = std::str::from_utf8(&full_name).is_err();
+        Some(pax_header(name, meta, pax, binary))
+    };
+    Ok(Prepared { pax, header: h })
+}
+
+/// The name as stored: a directory's ends with '/'.
+fn stored_name(name: &[u8], kind: Kind<'_>) -> Vec<u8> {
     let mut full_name = name.to_vec();
     if matches!(kind, Kind::Dir) && !full_name.ends_with(b"/") {
         full_name.push(b'/');
     }
-    let binary = std::str::from_utf8(&full_name).is_err();
-    {
-        let u = h.as_ustar_mut().expect("ustar header");
-        match ustar_split(&full_name) {
-            Some((prefix, rest)) => {
-                u.prefix[..prefix.len()].copy_from_slice(prefix);
-                u.name[..rest.len()].copy_from_slice(rest);
-            }
-            None => {
-                pax_record(&mut pax, "path", &full_name);
-                let cut = &full_name[full_name.len() - 100..];
-                u.name.copy_from_slice(cut);
-            }
+    full_name
+}
+
+/// The ustar name (and prefix) fields; a name that does not fit goes in a pax "path"
+/// record, its last 100 bytes in the name field.
+fn set_name(u: &mut UstarHeader, full_name: &[u8], pax: &mut Vec<u8>) {
+    match ustar_split(full_name) {
+        Some((prefix, rest)) => {
+            u.prefix[..prefix.len()].copy_from_slice(prefix);
+            u.name[..rest.len()].copy_from_slice(rest);
         }
-        octal(&mut u.mode, u64::from(meta.mode & 0o7777));
-        for (field, value, key) in [(&mut u.uid, meta.uid, "uid"), (&mut u.gid, meta.gid, "gid")] {
-            if value <= OCTAL7_MAX {
-                octal(field, value);
-            } else {
-                pax_record(&mut pax, key, value.to_string().as_bytes());
-                octal(field, 0);
-            }
-        }
-        if (0..=OCTAL11_MAX as i64).contains(&meta.mtime) {
-            octal(&mut u.mtime, meta.mtime as u64);
-        } else {
-            pax_record(&mut pax, "mtime", meta.mtime.to_string().as_bytes());
-            octal(&mut u.mtime, meta.mtime.clamp(0, OCTAL11_MAX as i64) as u64);
+        None => {
+            pax_record(pax, "path", full_name);
+            let cut = &full_name[full_name.len() - 100..];
+            u.name.copy_from_slice(cut);
         }
     }
+}
+
+/// The mode, uid, gid and mtime fields; a uid, gid or mtime out of the field's range goes in
+/// a pax record, the field holding 0 (uid, gid) or the mtime clamped.
+fn set_mode_owner_mtime(u: &mut UstarHeader, meta: &Meta, pax: &mut Vec<u8>) {
+    octal(&mut u.mode, u64::from(meta.mode & 0o7777));
+    for (field, value, key) in [(&mut u.uid, meta.uid, "uid"), (&mut u.gid, meta.gid, "gid")] {
+        if value <= OCTAL7_MAX {
+            octal(field, value);
+        } else {
+            pax_record(pax, key, value.to_string().as_bytes());
+            octal(field, 0);
+        }
+    }
+    if (0..=OCTAL11_MAX as i64).contains(&meta.mtime) {
+        octal(&mut u.mtime, meta.mtime as u64);
+    } else {
+        pax_record(pax, "mtime", meta.mtime.to_string().as_bytes());
+        octal(&mut u.mtime, meta.mtime.clamp(0, OCTAL11_MAX as i64) as u64);
+    }
+}
+
+/// The size field: a file's size, else 0. Sizes of 8 GiB and more: pax "size", and base-256
+/// in the field for older readers.
+fn set_size(h: &mut Header, kind: Kind<'_>, meta: &Meta, pax: &mut Vec<u8>) {
     let size = if matches!(kind, Kind::File) {
         meta.size
     } else {
         0
     };
-    // Sizes of 8 GiB and more: pax "size", and base-256 in the field for older readers.
     h.set_size(size);
     if size > OCTAL11_MAX {
-        pax_record(&mut pax, "size", size.to_string().as_bytes());
+        pax_record(pax, "size", size.to_string().as_bytes());
     }
-    let link = match kind {
+}
+
+/// The entry type field; the link's target for a symlink or hard link.
+fn set_type<'a>(h: &mut Header, kind: Kind<'a>) -> Option<&'a [u8]> {
+    match kind {
         Kind::File => {
             h.set_entry_type(EntryType::Regular);
             None
@@ -138,44 +178,48 @@ pub fn prepare(name: &[u8], kind: Kind<'_>, meta: &Meta) -> io::Result<Prepared>
             h.set_entry_type(EntryType::Link);
             Some(t)
         }
-    };
-    if let Some(target) = link {
-        let u = h.as_ustar_mut().expect("ustar header");
-        if target.len() <= 100 {
-            u.linkname[..target.len()].copy_from_slice(target);
-        } else {
-            pax_record(&mut pax, "linkpath", target);
-            u.linkname.copy_from_slice(&target[..100]);
-        }
     }
-    h.set_cksum();
-    let pax = if pax.is_empty() {
-        None
+}
+
+/// The link name field; a target over 100 bytes goes in a pax "linkpath" record, its first
+/// 100 bytes in the field.
+fn set_link(h: &mut Header, target: &[u8], pax: &mut Vec<u8>) {
+    let u = h.as_ustar_mut().expect("ustar header");
+    if target.len() <= 100 {
+        u.linkname[..target.len()].copy_from_slice(target);
     } else {
-        if binary {
-            let mut with_charset = Vec::new();
-            pax_record(&mut with_charset, "hdrcharset", b"BINARY");
-            with_charset.extend_from_slice(&pax);
-            pax = with_charset;
-        }
-        let mut ph = Header::new_ustar();
-        {
-            let u = ph.as_ustar_mut().expect("ustar header");
-            let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
-            let mut pname = b"PaxHeaders/".to_vec();
-            pname.extend_from_slice(&base[..base.len().min(89)]);
-            u.name[..pname.len()].copy_from_slice(&pname);
-            octal(&mut u.mode, 0o644);
-            octal(&mut u.uid, 0);
-            octal(&mut u.gid, 0);
-            octal(&mut u.mtime, meta.mtime.clamp(0, OCTAL11_MAX as i64) as u64);
-        }
-        ph.set_size(pax.len() as u64);
-        ph.set_entry_type(EntryType::XHeader);
-        ph.set_cksum();
-        Some((ph, pax))
+        pax_record(pax, "linkpath", target);
+        u.linkname.copy_from_slice(&target[..100]);
+    }
+}
+
+/// The pax extended header holding `records` for member `name`, and its data (led by
+/// "hdrcharset=BINARY" when the stored name is not UTF-8).
+fn pax_header(name: &[u8], meta: &Meta, records: Vec<u8>, binary: bool) -> (Header, Vec<u8>) {
+    let pax = if binary {
+        let mut with_charset = Vec::new();
+        pax_record(&mut with_charset, "hdrcharset", b"BINARY");
+        with_charset.extend_from_slice(&records);
+        with_charset
+    } else {
+        records
     };
-    Ok(Prepared { pax, header: h })
+    let mut ph = Header::new_ustar();
+    {
+        let u = ph.as_ustar_mut().expect("ustar header");
+        let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+        let mut pname = b"PaxHeaders/".to_vec();
+        pname.extend_from_slice(&base[..base.len().min(89)]);
+        u.name[..pname.len()].copy_from_slice(&pname);
+        octal(&mut u.mode, 0o644);
+        octal(&mut u.uid, 0);
+        octal(&mut u.gid, 0);
+        octal(&mut u.mtime, meta.mtime.clamp(0, OCTAL11_MAX as i64) as u64);
+    }
+    ph.set_size(pax.len() as u64);
+    ph.set_entry_type(EntryType::XHeader);
+    ph.set_cksum();
+    (ph, pax)
 }
 
 #[cfg(test)]
