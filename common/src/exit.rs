@@ -65,10 +65,10 @@ pub struct Fail {
 }
 
 impl Fail {
-    pub fn integrity(message: impl Into<String>) -> Fail {
+    pub fn integrity(message: impl fmt::Display) -> Fail {
         Fail {
             status: Status::Integrity,
-            message: message.into(),
+            message: message.to_string(),
         }
     }
     pub fn usage(message: impl Into<String>) -> Fail {
@@ -98,7 +98,7 @@ impl fmt::Display for Fail {
 impl std::error::Error for Fail {}
 
 /// An integrity failure (status 3) as an error: the one way every tool makes one.
-pub fn integrity(message: impl Into<String>) -> anyhow::Error {
+pub fn integrity(message: impl fmt::Display) -> anyhow::Error {
     Fail::integrity(message).into()
 }
 

@@ -57,6 +57,33 @@ impl Cipher {
     }
 }
 
+/// Why a sol-crypt header is refused: one kind each. The text of each is what the tools
+/// print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CryptError {
+    NotSolCrypt,
+    UnsupportedVersion { version: u8 },
+    UnknownCipher { code: u8 },
+    ChunkSizeOutOfRange { chunk_size: u32 },
+}
+
+impl std::fmt::Display for CryptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            CryptError::NotSolCrypt => write!(f, "not a sol-crypt stream (bad magic)"),
+            CryptError::UnsupportedVersion { version } => {
+                write!(f, "unsupported sol-crypt version {version}")
+            }
+            CryptError::UnknownCipher { code } => write!(f, "unknown cipher {code} in header"),
+            CryptError::ChunkSizeOutOfRange { chunk_size } => {
+                write!(f, "chunk size {chunk_size} out of range in header")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CryptError {}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     pub cipher: Cipher,
@@ -79,21 +106,21 @@ impl Header {
     }
 
     /// Parse the unauthenticated fields (the caller checks the MAC once it has the key).
-    pub fn parse(b: &[u8; HEADER_LEN]) -> Result<Header, String> {
+    pub fn parse(b: &[u8; HEADER_LEN]) -> Result<Header, CryptError> {
         if &b[..8] != MAGIC {
-            return Err("not a sol-crypt stream (bad magic)".into());
+            return Err(CryptError::NotSolCrypt);
         }
         if b[8] != VERSION {
-            return Err(format!("unsupported sol-crypt version {}", b[8]));
+            return Err(CryptError::UnsupportedVersion { version: b[8] });
         }
         let cipher = match b[9] {
             1 => Cipher::Aes128Gcm,
             2 => Cipher::Aes256Gcm,
-            c => return Err(format!("unknown cipher {c} in header")),
+            code => return Err(CryptError::UnknownCipher { code }),
         };
         let chunk_size = u32::from_be_bytes([b[10], b[11], b[12], b[13]]);
         if !(MIN_CHUNK..=MAX_CHUNK).contains(&chunk_size) {
-            return Err(format!("chunk size {chunk_size} out of range in header"));
+            return Err(CryptError::ChunkSizeOutOfRange { chunk_size });
         }
         let mut salt = [0u8; SALT_LEN];
         salt.copy_from_slice(&b[14..46]);
@@ -219,7 +246,13 @@ mod tests {
         let (h, mut full) = header(Cipher::Aes256Gcm, 65536);
         assert_eq!(Header::parse(&full).unwrap(), h);
         full[0] = b'X';
-        assert!(Header::parse(&full).is_err());
+        assert_eq!(Header::parse(&full), Err(CryptError::NotSolCrypt));
+        full[0] = MAGIC[0];
+        full[9] = 7;
+        assert_eq!(
+            Header::parse(&full),
+            Err(CryptError::UnknownCipher { code: 7 })
+        );
         assert_eq!(nonce(1, true), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
         assert_eq!(nonce(0x0102, false)[9..], [1, 2, 0]);
     }

@@ -58,8 +58,189 @@ pub fn escape(bytes: &[u8]) -> String {
     s
 }
 
+/// Why an index or a side file is refused, or a selection fails: one kind each, in the
+/// manner of age's `DecryptError`. The text of each is what sol-index prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexError {
+    /// A `\x` escape without two hex digits after it.
+    ShortHexEscape,
+    /// A `\x` escape whose two characters are not hex digits.
+    BadHexEscape {
+        digits: String,
+    },
+    /// A backslash that starts no escape.
+    DanglingBackslash,
+    /// A member type letter other than f, d, l and h.
+    UnknownKind {
+        letter: String,
+    },
+    /// A record with the wrong number of fields.
+    Fields {
+        record: String,
+        want: usize,
+        got: usize,
+    },
+    BadMode {
+        mode: String,
+    },
+    BadMtime {
+        mtime: String,
+    },
+    NamelessMember,
+    /// A member whose byte range is not whole 512-byte blocks.
+    NotWholeBlocks {
+        start: u64,
+        end: u64,
+    },
+    NotANumber {
+        text: String,
+    },
+    NumberTooLarge {
+        text: String,
+    },
+    BadCryptVersion,
+    BadChunkSizeField,
+    /// A record name this format does not have (escaped).
+    UnknownRecord {
+        record: String,
+    },
+    /// A record that may appear once, twice.
+    Repeated {
+        record: &'static str,
+    },
+    /// The first line is not the file's magic.
+    NoMagic {
+        what: &'static str,
+        magic: &'static str,
+    },
+    /// An error on a line of a side file or index.
+    AtLine {
+        what: &'static str,
+        line: usize,
+        error: Box<IndexError>,
+    },
+    ArchiveInSideFile,
+    /// A record every index has is missing (and whose part it is).
+    Missing {
+        record: &'static str,
+        part: &'static str,
+    },
+    ChunkSizeOutOfRange {
+        chunk_size: u32,
+    },
+    HeaderLenOutOfRange {
+        header_len: u64,
+    },
+    CryptLengths,
+    CryptSize {
+        sealed: u64,
+        archive: u64,
+    },
+    ZipCrypt {
+        zip_out: u64,
+        crypt_in: u64,
+    },
+    ZipGap {
+        uoff: u64,
+    },
+    ZipOverflow,
+    ZipTotals,
+    TarZip {
+        tar_len: u64,
+        zip_in: u64,
+    },
+    /// A member that does not start where the one before ends (its name escaped).
+    TarGap {
+        path: String,
+        start: u64,
+        at: u64,
+    },
+    TarPastEnd,
+    /// A PATH that names no member (escaped).
+    NotInArchive {
+        path: String,
+    },
+    /// A hard link whose target is not before it (both escaped).
+    LinkTargetNotBefore {
+        path: String,
+        link: String,
+    },
+}
+
+impl std::fmt::Display for IndexError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        use IndexError::*;
+        match self {
+            ShortHexEscape => write!(f, "a \\x escape needs two hex digits"),
+            BadHexEscape { digits } => write!(f, "bad escape \\x{digits}"),
+            DanglingBackslash => write!(f, "a backslash that starts no escape"),
+            UnknownKind { letter } => write!(f, "unknown member type '{letter}'"),
+            Fields { record, want, got } if record == "t" => {
+                write!(f, "a member line has {want} fields, not {got}")
+            }
+            Fields { record, want, got } => {
+                write!(f, "a '{record}' line has {want} fields, not {got}")
+            }
+            BadMode { mode } => write!(f, "bad mode '{mode}'"),
+            BadMtime { mtime } => write!(f, "bad mtime '{mtime}'"),
+            NamelessMember => write!(f, "a member without a name"),
+            NotWholeBlocks { start, end } => {
+                write!(f, "member range {start}..{end} is not whole blocks")
+            }
+            NotANumber { text } => write!(f, "'{text}' is not a number"),
+            NumberTooLarge { text } => write!(f, "'{text}' is too large"),
+            BadCryptVersion => write!(f, "bad crypt version"),
+            BadChunkSizeField => write!(f, "bad chunk size"),
+            UnknownRecord { record } => write!(f, "unknown record '{record}'"),
+            Repeated { record } => write!(f, "a second '{record}' line"),
+            NoMagic { what, magic } => write!(f, "{what} does not start with '{magic}'"),
+            AtLine { what, line, error } => write!(f, "{what}, line {line}: {error}"),
+            ArchiveInSideFile => write!(f, "a side file holds an 'archive' line"),
+            Missing { record, part: "" } => write!(f, "no '{record}' line"),
+            Missing { record, part } => write!(f, "no '{record}' line ({part}'s part)"),
+            ChunkSizeOutOfRange { chunk_size } => write!(f, "chunk size {chunk_size} out of range"),
+            HeaderLenOutOfRange { header_len } => {
+                write!(f, "header length {header_len} out of range")
+            }
+            CryptLengths => write!(f, "the crypt part's lengths do not add up"),
+            CryptSize { sealed, archive } => {
+                write!(f, "the crypt part describes a stream of {sealed} bytes, the archive has {archive}")
+            }
+            ZipCrypt { zip_out, crypt_in } => write!(
+                f,
+                "sol-zip wrote {zip_out} bytes, sol-crypt read {crypt_in}"
+            ),
+            ZipGap { uoff } => write!(f, "zip member at {uoff} is not where the one before ends"),
+            ZipOverflow => write!(f, "zip offsets overflow"),
+            ZipTotals => write!(
+                f,
+                "the zip members do not add up to what sol-zip read and wrote"
+            ),
+            TarZip { tar_len, zip_in } => {
+                write!(f, "sol-tar wrote {tar_len} bytes, sol-zip read {zip_in}")
+            }
+            TarGap { path, start, at } => {
+                write!(
+                    f,
+                    "member '{path}' starts at {start}, not where the one before ends ({at})"
+                )
+            }
+            TarPastEnd => write!(f, "the tar members run past the end of the tar stream"),
+            NotInArchive { path } => write!(f, "'{path}' is not in the archive"),
+            LinkTargetNotBefore { path, link } => {
+                write!(
+                    f,
+                    "hard link '{path}': its target '{link}' is not before it in the archive"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for IndexError {}
+
 /// The bytes of an [`escape`]d field.
-pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
+pub fn unescape(s: &str) -> Result<Vec<u8>, IndexError> {
     let mut out = Vec::with_capacity(s.len());
     let b = s.as_bytes();
     let mut i = 0;
@@ -75,14 +256,14 @@ pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
             Some(b'n') => out.push(b'\n'),
             Some(b'r') => out.push(b'\r'),
             Some(b'x') => {
-                let hex = s
-                    .get(i + 2..i + 4)
-                    .ok_or("a \\x escape needs two hex digits")?;
-                let v = u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape \\x{hex}"))?;
+                let hex = s.get(i + 2..i + 4).ok_or(IndexError::ShortHexEscape)?;
+                let v = u8::from_str_radix(hex, 16).map_err(|_| IndexError::BadHexEscape {
+                    digits: hex.to_string(),
+                })?;
                 out.push(v);
                 i += 2;
             }
-            _ => return Err("a backslash that starts no escape".into()),
+            _ => return Err(IndexError::DanglingBackslash),
         }
         i += 2;
     }
@@ -107,13 +288,17 @@ impl Kind {
             Kind::HardLink => 'h',
         }
     }
-    fn from_letter(s: &str) -> Result<Kind, String> {
+    fn from_letter(s: &str) -> Result<Kind, IndexError> {
         Ok(match s {
             "f" => Kind::File,
             "d" => Kind::Dir,
             "l" => Kind::Symlink,
             "h" => Kind::HardLink,
-            _ => return Err(format!("unknown member type '{s}'")),
+            _ => {
+                return Err(IndexError::UnknownKind {
+                    letter: s.to_string(),
+                })
+            }
         })
     }
 }
@@ -150,28 +335,36 @@ impl TarEntry {
         )
     }
 
-    fn parse(f: &[&str]) -> Result<TarEntry, String> {
+    fn parse(f: &[&str]) -> Result<TarEntry, IndexError> {
         if f.len() != 9 {
-            return Err(format!("a member line has 9 fields, not {}", f.len()));
+            return Err(IndexError::Fields {
+                record: "t".into(),
+                want: 9,
+                got: f.len(),
+            });
         }
         let e = TarEntry {
             start: num(f[1])?,
             end: num(f[2])?,
             kind: Kind::from_letter(f[3])?,
             size: num(f[4])?,
-            mode: u32::from_str_radix(f[5], 8).map_err(|_| format!("bad mode '{}'", f[5]))?,
-            mtime: f[6].parse().map_err(|_| format!("bad mtime '{}'", f[6]))?,
+            mode: u32::from_str_radix(f[5], 8).map_err(|_| IndexError::BadMode {
+                mode: f[5].to_string(),
+            })?,
+            mtime: f[6].parse().map_err(|_| IndexError::BadMtime {
+                mtime: f[6].to_string(),
+            })?,
             path: unescape(f[7])?,
             link: unescape(f[8])?,
         };
         if e.path.is_empty() {
-            return Err("a member without a name".into());
+            return Err(IndexError::NamelessMember);
         }
         if e.end < e.start + 512 || (e.end - e.start) % 512 != 0 {
-            return Err(format!(
-                "member range {}..{} is not whole blocks",
-                e.start, e.end
-            ));
+            return Err(IndexError::NotWholeBlocks {
+                start: e.start,
+                end: e.end,
+            });
         }
         Ok(e)
     }
@@ -256,11 +449,15 @@ pub struct Index {
     pub tar_len: u64,
 }
 
-fn num(s: &str) -> Result<u64, String> {
+fn num(s: &str) -> Result<u64, IndexError> {
     if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(format!("'{s}' is not a number"));
+        return Err(IndexError::NotANumber {
+            text: s.to_string(),
+        });
     }
-    s.parse().map_err(|_| format!("'{s}' is too large"))
+    s.parse().map_err(|_| IndexError::NumberTooLarge {
+        text: s.to_string(),
+    })
 }
 
 /// A name without its leading "./" and trailing '/': how PATHs and member names are compared
@@ -288,13 +485,17 @@ struct Parts {
 }
 
 impl Parts {
-    fn line(&mut self, line: &str) -> Result<(), String> {
+    fn line(&mut self, line: &str) -> Result<(), IndexError> {
         let f: Vec<&str> = line.split('\t').collect();
-        let want = |n: usize| -> Result<(), String> {
+        let want = |n: usize| -> Result<(), IndexError> {
             if f.len() == n {
                 Ok(())
             } else {
-                Err(format!("a '{}' line has {n} fields, not {}", f[0], f.len()))
+                Err(IndexError::Fields {
+                    record: f[0].to_string(),
+                    want: n,
+                    got: f.len(),
+                })
             }
         };
         match f[0] {
@@ -318,8 +519,9 @@ impl Parts {
             }
             "crypt" => {
                 want(6)?;
-                let version = u8::try_from(num(f[1])?).map_err(|_| "bad crypt version")?;
-                let chunk_size = u32::try_from(num(f[3])?).map_err(|_| "bad chunk size")?;
+                let version = u8::try_from(num(f[1])?).map_err(|_| IndexError::BadCryptVersion)?;
+                let chunk_size =
+                    u32::try_from(num(f[3])?).map_err(|_| IndexError::BadChunkSizeField)?;
                 let layout = CryptLayout {
                     version,
                     header_len: num(f[2])?,
@@ -340,30 +542,101 @@ impl Parts {
                     "archive",
                 )?;
             }
-            other => return Err(format!("unknown record '{}'", escape(other.as_bytes()))),
+            other => {
+                return Err(IndexError::UnknownRecord {
+                    record: escape(other.as_bytes()),
+                })
+            }
         }
         Ok(())
     }
 }
 
-fn set_once<T>(slot: &mut Option<T>, v: T, what: &str) -> Result<(), String> {
+fn set_once<T>(slot: &mut Option<T>, v: T, what: &'static str) -> Result<(), IndexError> {
     if slot.is_some() {
-        return Err(format!("a second '{what}' line"));
+        return Err(IndexError::Repeated { record: what });
     }
     *slot = Some(v);
     Ok(())
 }
 
 /// Read the lines of `text` after its first, which must be `magic`; errors name the line.
-fn read_lines(text: &str, magic: &str, parts: &mut Parts, what: &str) -> Result<(), String> {
+fn read_lines(
+    text: &str,
+    magic: &'static str,
+    parts: &mut Parts,
+    what: &'static str,
+) -> Result<(), IndexError> {
     let mut lines = text.lines();
     if lines.next() != Some(magic) {
-        return Err(format!("{what} does not start with '{magic}'"));
+        return Err(IndexError::NoMagic { what, magic });
     }
     for (n, line) in lines.enumerate() {
-        parts
-            .line(line)
-            .map_err(|e| format!("{what}, line {}: {e}", n + 2))?;
+        parts.line(line).map_err(|e| IndexError::AtLine {
+            what,
+            line: n + 2,
+            error: Box::new(e),
+        })?;
+    }
+    Ok(())
+}
+
+/// sol-crypt's part: its chunk size and header length in range, its lengths adding up,
+/// and the archive's size.
+fn check_crypt(crypt: &CryptLayout, size: u64) -> Result<(), IndexError> {
+    if !(crypt::MIN_CHUNK..=crypt::MAX_CHUNK).contains(&crypt.chunk_size) {
+        let chunk_size = crypt.chunk_size;
+        return Err(IndexError::ChunkSizeOutOfRange { chunk_size });
+    }
+    if crypt.header_len < crypt::HEADER_LEN as u64 || crypt.header_len > 65536 {
+        let header_len = crypt.header_len;
+        return Err(IndexError::HeaderLenOutOfRange { header_len });
+    }
+    if crypt.plain_len > u64::MAX / 4
+        || crypt.header_len + crypt::sealed_len(crypt.plain_len, crypt.chunk_size)
+            != crypt.sealed_len
+    {
+        return Err(IndexError::CryptLengths);
+    }
+    if crypt.sealed_len != size {
+        let sealed = crypt.sealed_len;
+        return Err(IndexError::CryptSize {
+            sealed,
+            archive: size,
+        });
+    }
+    Ok(())
+}
+
+/// sol-zip's part: each member where the one before ends, adding up to what it read and
+/// wrote.
+fn check_zip(zip: &[ZipMember], zip_in: u64, zip_out: u64) -> Result<(), IndexError> {
+    let (mut u, mut c) = (0u64, zip.first().map_or(0, |m| m.coff));
+    for m in zip {
+        if m.uoff != u || m.coff != c || m.clen == 0 {
+            return Err(IndexError::ZipGap { uoff: m.uoff });
+        }
+        u = u.checked_add(m.ulen).ok_or(IndexError::ZipOverflow)?;
+        c = c.checked_add(m.clen).ok_or(IndexError::ZipOverflow)?;
+    }
+    if u != zip_in || c > zip_out {
+        return Err(IndexError::ZipTotals);
+    }
+    Ok(())
+}
+
+/// sol-tar's part: each member where the one before ends, all before the end blocks.
+fn check_tar(tar: &[TarEntry], tar_len: u64) -> Result<(), IndexError> {
+    let mut at = 0u64;
+    for e in tar {
+        if e.start != at {
+            let (path, start) = (escape(&e.path), e.start);
+            return Err(IndexError::TarGap { path, start, at });
+        }
+        at = e.end;
+    }
+    if at + 1024 > tar_len {
+        return Err(IndexError::TarPastEnd);
     }
     Ok(())
 }
@@ -371,87 +644,47 @@ fn read_lines(text: &str, magic: &str, parts: &mut Parts, what: &str) -> Result<
 impl Index {
     /// Join the side files of sol-tar, sol-zip and sol-crypt and bind them to the stored
     /// archive; every way they could disagree is refused.
-    pub fn make(tar: &str, zip: &str, crypt: &str, size: u64, etag: &str) -> Result<Index, String> {
+    pub fn make(
+        tar: &str,
+        zip: &str,
+        crypt: &str,
+        size: u64,
+        etag: &str,
+    ) -> Result<Index, IndexError> {
         let mut parts = Parts::default();
         read_lines(tar, TAR_MAGIC, &mut parts, "the tar index")?;
         read_lines(zip, ZIP_MAGIC, &mut parts, "the zip index")?;
         read_lines(crypt, CRYPT_MAGIC, &mut parts, "the crypt index")?;
         if parts.archive.is_some() {
-            return Err("a side file holds an 'archive' line".into());
+            return Err(IndexError::ArchiveInSideFile);
         }
         parts.archive = Some((size, etag.to_string()));
         Index::check(parts)
     }
 
     /// Read an index made by [`Index::make`] and [`Index::render`]ed.
-    pub fn parse(text: &str) -> Result<Index, String> {
+    pub fn parse(text: &str) -> Result<Index, IndexError> {
         let mut parts = Parts::default();
         read_lines(text, INDEX_MAGIC, &mut parts, "the index")?;
         Index::check(parts)
     }
 
-    fn check(p: Parts) -> Result<Index, String> {
-        let (size, etag) = p.archive.ok_or("no 'archive' line")?;
-        let crypt = p.crypt.ok_or("no 'crypt' line (sol-crypt's part)")?;
-        let (zip_in, zip_out) = p.zip_end.ok_or("no 'zip-end' line (sol-zip's part)")?;
-        let tar_len = p.tar_end.ok_or("no 'tar-end' line (sol-tar's part)")?;
-        if !(crypt::MIN_CHUNK..=crypt::MAX_CHUNK).contains(&crypt.chunk_size) {
-            return Err(format!("chunk size {} out of range", crypt.chunk_size));
-        }
-        if crypt.header_len < crypt::HEADER_LEN as u64 || crypt.header_len > 65536 {
-            return Err(format!("header length {} out of range", crypt.header_len));
-        }
-        if crypt.plain_len > u64::MAX / 4
-            || crypt.header_len + crypt::sealed_len(crypt.plain_len, crypt.chunk_size)
-                != crypt.sealed_len
-        {
-            return Err("the crypt part's lengths do not add up".into());
-        }
-        if crypt.sealed_len != size {
-            return Err(format!(
-                "the crypt part describes a stream of {} bytes, the archive has {size}",
-                crypt.sealed_len
-            ));
-        }
+    fn check(p: Parts) -> Result<Index, IndexError> {
+        let missing = |record, part| IndexError::Missing { record, part };
+        let (size, etag) = p.archive.ok_or(missing("archive", ""))?;
+        let crypt = p.crypt.ok_or(missing("crypt", "sol-crypt"))?;
+        let (zip_in, zip_out) = p.zip_end.ok_or(missing("zip-end", "sol-zip"))?;
+        let tar_len = p.tar_end.ok_or(missing("tar-end", "sol-tar"))?;
+        check_crypt(&crypt, size)?;
         if zip_out != crypt.plain_len {
-            return Err(format!(
-                "sol-zip wrote {zip_out} bytes, sol-crypt read {}",
-                crypt.plain_len
-            ));
+            let crypt_in = crypt.plain_len;
+            return Err(IndexError::ZipCrypt { zip_out, crypt_in });
         }
-        let (mut u, mut c) = (0u64, p.zip.first().map_or(0, |m| m.coff));
-        for m in &p.zip {
-            if m.uoff != u || m.coff != c || m.clen == 0 {
-                return Err(format!(
-                    "zip member at {} is not where the one before ends",
-                    m.uoff
-                ));
-            }
-            u = u.checked_add(m.ulen).ok_or("zip offsets overflow")?;
-            c = c.checked_add(m.clen).ok_or("zip offsets overflow")?;
-        }
-        if u != zip_in || c > zip_out {
-            return Err("the zip members do not add up to what sol-zip read and wrote".into());
-        }
+        check_zip(&p.zip, zip_in, zip_out)?;
         if tar_len != zip_in {
-            return Err(format!(
-                "sol-tar wrote {tar_len} bytes, sol-zip read {zip_in}"
-            ));
+            return Err(IndexError::TarZip { tar_len, zip_in });
         }
-        let mut at = 0u64;
-        for e in &p.tar {
-            if e.start != at {
-                return Err(format!(
-                    "member '{}' starts at {}, not where the one before ends ({at})",
-                    escape(&e.path),
-                    e.start
-                ));
-            }
-            at = e.end;
-        }
-        if at + 1024 > tar_len {
-            return Err("the tar members run past the end of the tar stream".into());
-        }
+        check_tar(&p.tar, tar_len)?;
         Ok(Index {
             size,
             etag,
@@ -486,7 +719,7 @@ impl Index {
     /// The members named by `paths` (a directory names its subtree; a leading "./" and
     /// trailing '/' do not count), plus the targets of hard links among them (the data is
     /// stored with the target), in stream order. A path that names nothing is an error.
-    pub fn select(&self, paths: &[Vec<u8>]) -> Result<Vec<usize>, String> {
+    pub fn select(&self, paths: &[Vec<u8>]) -> Result<Vec<usize>, IndexError> {
         let mut chosen = vec![false; self.tar.len()];
         for p in paths {
             let p = trim_slash(p);
@@ -499,7 +732,7 @@ impl Index {
                 }
             }
             if !any {
-                return Err(format!("'{}' is not in the archive", escape(p)));
+                return Err(IndexError::NotInArchive { path: escape(p) });
             }
         }
         for i in 0..self.tar.len() {
@@ -509,11 +742,10 @@ impl Index {
                 match self.tar[..i].iter().rposition(|t| t.name() == target) {
                     Some(t) => chosen[t] = true,
                     None => {
-                        return Err(format!(
-                            "hard link '{}': its target '{}' is not before it in the archive",
-                            escape(&e.path),
-                            escape(&e.link)
-                        ))
+                        return Err(IndexError::LinkTargetNotBefore {
+                            path: escape(&e.path),
+                            link: escape(&e.link),
+                        })
                     }
                 }
             }
@@ -661,9 +893,13 @@ mod tests {
             assert!(!e.contains('\t') && !e.contains('\n'), "{e:?}");
             assert_eq!(unescape(&e).unwrap(), name, "{e:?}");
         }
-        assert!(unescape("a\\").is_err());
-        assert!(unescape("a\\q").is_err());
-        assert!(unescape("a\\x4").is_err());
+        assert_eq!(unescape("a\\"), Err(IndexError::DanglingBackslash));
+        assert_eq!(unescape("a\\q"), Err(IndexError::DanglingBackslash));
+        assert_eq!(unescape("a\\x4"), Err(IndexError::ShortHexEscape));
+        assert!(matches!(
+            unescape("\\xzz"),
+            Err(IndexError::BadHexEscape { .. })
+        ));
     }
 
     /// A made-up archive: 40 members of 3 blocks, zip members of 16 blocks compressing to
@@ -711,23 +947,38 @@ mod tests {
         let ix = sample();
         let text = ix.render();
         let size = ix.size.to_string();
-        for (from, to) in [
+        let at_line = |e: IndexError| match e {
+            IndexError::AtLine { error, .. } => *error,
+            e => e,
+        };
+        for (from, to, kind) in [
             (
                 format!("archive\t{size}"),
                 format!("archive\t{}", ix.size + 1),
+                "CryptSize",
             ),
-            ("t\t1536\t".to_string(), "t\t1537\t".to_string()),
-            ("z\t8192\t".to_string(), "z\t8193\t".to_string()),
+            (
+                "t\t1536\t".to_string(),
+                "t\t1537\t".to_string(),
+                "NotWholeBlocks",
+            ),
+            ("z\t8192\t".to_string(), "z\t8193\t".to_string(), "ZipGap"),
             (
                 "crypt\t1\t86\t4096".to_string(),
                 "crypt\t1\t86\t8192".to_string(),
+                "CryptLengths",
             ),
         ] {
             let bad = text.replacen(&from, &to, 1);
             assert_ne!(bad, text, "{from}");
-            assert!(Index::parse(&bad).is_err(), "{from} -> {to} accepted");
+            let e = at_line(Index::parse(&bad).expect_err(&format!("{from} -> {to} accepted")));
+            let got = format!("{e:?}");
+            assert!(got.starts_with(kind), "{from} -> {to}: {got}, not {kind}");
         }
-        assert!(Index::parse(&text.replacen("sol-index 1", "sol-index 2", 1)).is_err());
+        assert!(matches!(
+            Index::parse(&text.replacen("sol-index 1", "sol-index 2", 1)),
+            Err(IndexError::NoMagic { .. })
+        ));
     }
 
     #[test]
@@ -752,9 +1003,11 @@ mod tests {
             names(ix.select(&[b"./s/0/f1/".to_vec()]).unwrap()),
             ["s/0/f1"]
         );
-        assert!(ix.select(&[b"s/9".to_vec()]).is_err());
-        assert!(
-            ix.select(&[b"s/1/f".to_vec()]).is_err(),
+        let not_in = |p: &str| Err(IndexError::NotInArchive { path: p.into() });
+        assert_eq!(ix.select(&[b"s/9".to_vec()]), not_in("s/9"));
+        assert_eq!(
+            ix.select(&[b"s/1/f".to_vec()]),
+            not_in("s/1/f"),
             "a prefix of a name is not the name"
         );
     }
