@@ -195,6 +195,16 @@ impl std::fmt::Display for IndexError {
             Repeated { record } => write!(f, "a second '{record}' line"),
             NoMagic { what, magic } => write!(f, "{what} does not start with '{magic}'"),
             AtLine { what, line, error } => write!(f, "{what}, line {line}: {error}"),
+            _ => self.fmt_parts(f),
+        }
+    }
+}
+
+impl IndexError {
+    /// The text of the kinds that say the parts of an index disagree.
+    fn fmt_parts(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        use IndexError::*;
+        match self {
             ArchiveInSideFile => write!(f, "a side file holds an 'archive' line"),
             Missing { record, part: "" } => write!(f, "no '{record}' line"),
             Missing { record, part } => write!(f, "no '{record}' line ({part}'s part)"),
@@ -233,6 +243,7 @@ impl std::fmt::Display for IndexError {
                     "hard link '{path}': its target '{link}' is not before it in the archive"
                 )
             }
+            _ => unreachable!("fmt handles the other kinds"),
         }
     }
 }
@@ -406,6 +417,19 @@ pub struct CryptLayout {
 }
 
 impl CryptLayout {
+    /// A `crypt` record's fields (its field count checked by the caller).
+    fn parse(f: &[&str]) -> Result<CryptLayout, IndexError> {
+        let version = u8::try_from(num(f[1])?).map_err(|_| IndexError::BadCryptVersion)?;
+        let chunk_size = u32::try_from(num(f[3])?).map_err(|_| IndexError::BadChunkSizeField)?;
+        Ok(CryptLayout {
+            version,
+            header_len: num(f[2])?,
+            chunk_size,
+            plain_len: num(f[4])?,
+            sealed_len: num(f[5])?,
+        })
+    }
+
     /// `crypt VERSION HEADER_LEN CHUNK_SIZE PLAIN_LEN SEALED_LEN`, with its newline.
     pub fn line(&self) -> String {
         format!(
@@ -519,28 +543,12 @@ impl Parts {
             }
             "crypt" => {
                 want(6)?;
-                let version = u8::try_from(num(f[1])?).map_err(|_| IndexError::BadCryptVersion)?;
-                let chunk_size =
-                    u32::try_from(num(f[3])?).map_err(|_| IndexError::BadChunkSizeField)?;
-                let layout = CryptLayout {
-                    version,
-                    header_len: num(f[2])?,
-                    chunk_size,
-                    plain_len: num(f[4])?,
-                    sealed_len: num(f[5])?,
-                };
-                set_once(&mut self.crypt, layout, "crypt")?;
+                set_once(&mut self.crypt, CryptLayout::parse(&f)?, "crypt")?;
             }
             "archive" => {
                 want(3)?;
-                set_once(
-                    &mut self.archive,
-                    (
-                        num(f[1])?,
-                        unescape(f[2]).map(|e| String::from_utf8_lossy(&e).into_owned())?,
-                    ),
-                    "archive",
-                )?;
+                let etag = String::from_utf8_lossy(&unescape(f[2])?).into_owned();
+                set_once(&mut self.archive, (num(f[1])?, etag), "archive")?;
             }
             other => {
                 return Err(IndexError::UnknownRecord {
@@ -759,24 +767,52 @@ impl Index {
     pub fn plan(&self, chosen: &[usize]) -> Plan {
         // Tar byte ranges, adjacent members merged.
         let tar = merge(chosen.iter().map(|&i| self.tar[i].start..self.tar[i].end));
-        // The zip members holding them, as runs of consecutive members.
+        let members = self.zip_runs(&tar);
+        let chunks = self.chunk_runs(&members);
+        // The archive's bytes: the header, then each chunk run.
+        let mut fetch = Vec::with_capacity(chunks.len() + 1);
+        fetch.push(0..self.crypt.header_len);
+        for r in &chunks {
+            let b = self.crypt.chunk_bytes(r.start).start..self.crypt.chunk_bytes(r.end - 1).end;
+            push_run(&mut fetch, b);
+        }
+        Plan {
+            fetch,
+            zip_cut: self.zip_cuts(&members, &chunks),
+            tar_cut: self.tar_cuts(&tar, &members),
+            chunks,
+            members: chosen.len(),
+        }
+    }
+
+    /// The zip members holding the tar ranges, as runs of consecutive members.
+    fn zip_runs(&self, tar: &[Range<u64>]) -> Vec<Range<usize>> {
         let mut members: Vec<Range<usize>> = Vec::new();
-        for r in &tar {
+        for r in tar {
             let first = self.zip.partition_point(|m| m.uoff + m.ulen <= r.start);
             let last = self.zip.partition_point(|m| m.uoff < r.end);
             push_run(&mut members, first..last);
         }
-        let zbytes = |m: &Range<usize>| {
-            self.zip[m.start].coff..self.zip[m.end - 1].coff + self.zip[m.end - 1].clen
-        };
-        let ubytes = |m: &Range<usize>| {
-            self.zip[m.start].uoff..self.zip[m.end - 1].uoff + self.zip[m.end - 1].ulen
-        };
-        // The chunks holding those compressed bytes, runs closer than COALESCE_GAP merged.
+        members
+    }
+
+    /// The compressed bytes of a run of zip members.
+    fn zip_bytes(&self, m: &Range<usize>) -> Range<u64> {
+        self.zip[m.start].coff..self.zip[m.end - 1].coff + self.zip[m.end - 1].clen
+    }
+
+    /// The tar bytes a run of zip members holds.
+    fn tar_bytes(&self, m: &Range<usize>) -> Range<u64> {
+        self.zip[m.start].uoff..self.zip[m.end - 1].uoff + self.zip[m.end - 1].ulen
+    }
+
+    /// The chunks holding the members' compressed bytes, runs closer than COALESCE_GAP
+    /// merged.
+    fn chunk_runs(&self, members: &[Range<usize>]) -> Vec<Range<u64>> {
         let c = u64::from(self.crypt.chunk_size);
         let mut chunks: Vec<Range<u64>> = Vec::new();
-        for m in &members {
-            let z = zbytes(m);
+        for m in members {
+            let z = self.zip_bytes(m);
             let run = z.start / c..(z.end - 1) / c + 1;
             match chunks.last_mut() {
                 Some(last)
@@ -790,18 +826,16 @@ impl Index {
                 _ => chunks.push(run),
             }
         }
-        // The archive's bytes: the header, then each chunk run.
-        let mut fetch = Vec::with_capacity(chunks.len() + 1);
-        fetch.push(0..self.crypt.header_len);
-        for r in &chunks {
-            let b = self.crypt.chunk_bytes(r.start).start..self.crypt.chunk_bytes(r.end - 1).end;
-            push_run(&mut fetch, b);
-        }
-        // sol-crypt -d --chunks writes the runs' plaintext back to back: where each zip
-        // member run lies in it.
+        chunks
+    }
+
+    /// sol-crypt -d --chunks writes the runs' plaintext back to back: where each zip
+    /// member run lies in it.
+    fn zip_cuts(&self, members: &[Range<usize>], chunks: &[Range<u64>]) -> Vec<Range<u64>> {
+        let c = u64::from(self.crypt.chunk_size);
         let mut zip_cut = Vec::new();
-        for m in &members {
-            let z = zbytes(m);
+        for m in members {
+            let z = self.zip_bytes(m);
             let (mut out, mut k) = (0u64, 0usize);
             while z.start >= chunks[k].end * c {
                 out += (chunks[k].end - chunks[k].start) * c;
@@ -810,25 +844,23 @@ impl Index {
             let base = out + z.start - chunks[k].start * c;
             push_run(&mut zip_cut, base..base + (z.end - z.start));
         }
-        // sol-zip -d writes the member runs' data back to back: where each tar range lies.
+        zip_cut
+    }
+
+    /// sol-zip -d writes the member runs' data back to back: where each tar range lies.
+    fn tar_cuts(&self, tar: &[Range<u64>], members: &[Range<usize>]) -> Vec<Range<u64>> {
         let mut tar_cut = Vec::new();
-        for r in &tar {
+        for r in tar {
             let (mut out, mut k) = (0u64, 0usize);
-            while r.start >= ubytes(&members[k]).end {
-                let u = ubytes(&members[k]);
+            while r.start >= self.tar_bytes(&members[k]).end {
+                let u = self.tar_bytes(&members[k]);
                 out += u.end - u.start;
                 k += 1;
             }
-            let base = out + r.start - ubytes(&members[k]).start;
+            let base = out + r.start - self.tar_bytes(&members[k]).start;
             push_run(&mut tar_cut, base..base + (r.end - r.start));
         }
-        Plan {
-            fetch,
-            chunks,
-            zip_cut,
-            tar_cut,
-            members: chosen.len(),
-        }
+        tar_cut
     }
 }
 

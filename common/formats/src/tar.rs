@@ -100,6 +100,28 @@ pub fn open<R: Read>(mut input: R) -> anyhow::Result<(TarArchive<R>, Checker)> {
     Ok((Archive::new(counting), checker))
 }
 
+/// A global pax header's records are its data: check them too.
+fn check_global_pax<R: Read>(entry: &mut Entry<'_, R>, index: u64) -> anyhow::Result<()> {
+    let pos = entry.raw_header_position();
+    let mut data = Vec::new();
+    entry
+        .take(MAX_META as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(corrupt)?;
+    if data.len() > MAX_META {
+        Err(Fail::integrity(format!(
+            "entry {index} (header at byte {pos}): global pax header larger than {} KiB",
+            MAX_META >> 10
+        )))?;
+    }
+    check_pax(&data).map_err(|why| {
+        Fail::integrity(format!(
+            "entry {index} (header at byte {pos}): malformed global pax header: {why}"
+        ))
+    })?;
+    Ok(())
+}
+
 /// Checks each entry's headers as it comes out of the tar crate.
 pub struct Checker {
     capture: Arc<Mutex<Capture>>,
@@ -120,76 +142,66 @@ impl Checker {
         let mut entry = match entries.next() {
             None => return Ok(None),
             Some(Ok(entry)) => entry,
-            Some(Err(e)) => {
-                // The crate refused something: say precisely what, when the headers read so
-                // far show it, else pass its reason on with the position.
-                let cap = self.capture.lock().unwrap_or_else(|p| p.into_inner());
-                if let Err(why) = check_headers(&cap.buf, cap.from, index, false) {
-                    return Err(Fail::integrity(why).into());
-                }
-                let (at, pos) = (cap.from, cap.pos);
-                drop(cap);
-                if self.eof.load(Ordering::Relaxed) {
-                    Err(Fail::integrity(if pos < at {
-                        format!(
-                            "truncated archive: the stream ended inside the data of entry {}",
-                            self.index
-                        )
-                    } else {
-                        format!(
-                            "truncated archive: the stream ended in the headers of entry \
-                             {index} (from byte {at})"
-                        )
-                    }))?;
-                }
-                let msg = crate_msg(&e);
-                return Err(Fail::integrity(format!(
-                    "corrupt archive: entry {index} (from byte {at}): {msg}"
-                ))
-                .into());
-            }
+            Some(Err(e)) => return Err(self.refused(index, &e)),
         };
-        {
-            let mut cap = self.capture.lock().unwrap_or_else(|p| p.into_inner());
-            let header_end = entry.raw_header_position() + BLOCK as u64;
-            let len = header_end.saturating_sub(cap.from) as usize;
-            let region = &cap.buf[..len.min(cap.buf.len())];
-            check_headers(region, cap.from, index, true).map_err(Fail::integrity)?;
-            // The data follows what the crate has read so far (a GNU sparse entry's extension
-            // blocks included); its stored size is the header's for a GNU sparse entry (the
-            // crate reports the expanded size), else the entry's.
-            let h = entry.header();
-            let stored = if h.entry_type().is_gnu_sparse() {
-                h.entry_size().unwrap_or(0)
-            } else {
-                entry.size()
-            };
-            self.end_of_data = cap.pos + stored.div_ceil(512) * 512;
-            cap.from = self.end_of_data;
-            cap.buf.clear();
-        }
+        self.check_entry(&entry, index)?;
         if entry.header().entry_type().is_pax_global_extensions() {
-            // Its records are its data: check them too.
-            let pos = entry.raw_header_position();
-            let mut data = Vec::new();
-            (&mut entry)
-                .take(MAX_META as u64 + 1)
-                .read_to_end(&mut data)
-                .map_err(corrupt)?;
-            if data.len() > MAX_META {
-                Err(Fail::integrity(format!(
-                    "entry {index} (header at byte {pos}): global pax header larger than {} KiB",
-                    MAX_META >> 10
-                )))?;
-            }
-            check_pax(&data).map_err(|why| {
-                Fail::integrity(format!(
-                    "entry {index} (header at byte {pos}): malformed global pax header: {why}"
-                ))
-            })?;
+            check_global_pax(&mut entry, index)?;
         }
         self.index = index;
         Ok(Some(entry))
+    }
+
+    /// The crate refused entry INDEX: say precisely what, when the headers read so far show
+    /// it, else pass its reason on with the position (or say the stream was truncated).
+    fn refused(&self, index: u64, e: &io::Error) -> anyhow::Error {
+        let cap = self.capture.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(why) = check_headers(&cap.buf, cap.from, index, false) {
+            return Fail::integrity(why).into();
+        }
+        let (at, pos) = (cap.from, cap.pos);
+        drop(cap);
+        if self.eof.load(Ordering::Relaxed) {
+            return Fail::integrity(if pos < at {
+                format!(
+                    "truncated archive: the stream ended inside the data of entry {}",
+                    self.index
+                )
+            } else {
+                format!(
+                    "truncated archive: the stream ended in the headers of entry \
+                     {index} (from byte {at})"
+                )
+            })
+            .into();
+        }
+        let msg = crate_msg(e);
+        Fail::integrity(format!(
+            "corrupt archive: entry {index} (from byte {at}): {msg}"
+        ))
+        .into()
+    }
+
+    /// An entry's headers checked, and where its data ends noted.
+    fn check_entry<R: Read>(&mut self, entry: &Entry<'_, R>, index: u64) -> anyhow::Result<()> {
+        let mut cap = self.capture.lock().unwrap_or_else(|p| p.into_inner());
+        let header_end = entry.raw_header_position() + BLOCK as u64;
+        let len = header_end.saturating_sub(cap.from) as usize;
+        let region = &cap.buf[..len.min(cap.buf.len())];
+        check_headers(region, cap.from, index, true).map_err(Fail::integrity)?;
+        // The data follows what the crate has read so far (a GNU sparse entry's extension
+        // blocks included); its stored size is the header's for a GNU sparse entry (the
+        // crate reports the expanded size), else the entry's.
+        let h = entry.header();
+        let stored = if h.entry_type().is_gnu_sparse() {
+            h.entry_size().unwrap_or(0)
+        } else {
+            entry.size()
+        };
+        self.end_of_data = cap.pos + stored.div_ceil(512) * 512;
+        cap.from = self.end_of_data;
+        cap.buf.clear();
+        Ok(())
     }
 
     /// True once the input ran dry (a failure after that is a truncated stream).
