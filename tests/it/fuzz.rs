@@ -69,7 +69,13 @@ pub(crate) fn survives(out: &Out, may_succeed: bool) {
         out.stderr
     );
     if out.code != 0 {
-        assert!(out.stderr.lines().count() >= 1, "{}: no message", out.label);
+        assert_eq!(
+            out.stderr.lines().count(),
+            1,
+            "{}: one line: {}",
+            out.label,
+            out.stderr
+        );
         assert!(
             out.stderr
                 .lines()

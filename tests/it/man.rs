@@ -75,7 +75,7 @@ fn every_option_is_documented(dir: &Path) {
 #[test]
 fn man_pages_render_with_man() {
     if !crate::util::has("man") {
-        eprintln!("skipped: no man(1) to render the pages");
+        crate::util::skip("no man(1) to render the pages");
         return;
     }
     // The tools' pages and the scripts' pages written by hand (sol-backup, sol-backup-one...).

@@ -89,7 +89,7 @@ fn big_mission(root: &Path) {
 /// pending after the run or the next one.
 fn lose_a_host_mid_upload(lose: &str) {
     if let Some(why) = cannot_make_hosts() {
-        eprintln!("skipped: {why}");
+        skip(&why);
         return;
     }
     let Site { s3, t, root, key } = site(0);

@@ -132,8 +132,14 @@ fn only_canonical_recipients_and_identities_are_accepted() {
     let mut typo = r.clone().into_bytes();
     let i = typo.len() - 10;
     typo[i] = if typo[i] == b'q' { b'p' } else { b'q' };
+    // One letter of the key part in uppercase (a random key may have digits anywhere).
     let mut mixed = r.clone();
-    mixed.replace_range(20..21, &r[20..21].to_ascii_uppercase());
+    let at = 20
+        + r[20..]
+            .find(|c: char| c.is_ascii_lowercase())
+            .expect("a letter in the key");
+    mixed.replace_range(at..at + 1, &r[at..at + 1].to_ascii_uppercase());
+    assert_ne!(mixed, r);
     for (bad, why) in [
         (r.to_ascii_uppercase(), "not all lowercase"),
         (String::from_utf8(typo).unwrap(), "bad checksum"),

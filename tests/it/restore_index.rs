@@ -195,11 +195,12 @@ fn sol_zip_index_names_each_member_which_gzip_reads_alone() {
     let text = fs::read_to_string(&idx).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("sol-zip-index 1"));
-    let (mut u, mut members) = (0usize, 0);
+    let (mut u, mut members, mut end) = (0usize, 0, false);
     for line in lines.by_ref() {
         let f: Vec<&str> = line.split('\t').collect();
         if f[0] == "zip-end" {
             assert_eq!(f[1..], [data.len().to_string(), gz.len().to_string()]);
+            end = true;
             break;
         }
         let n: Vec<usize> = f[1..].iter().map(|x| x.parse().unwrap()).collect();
@@ -212,6 +213,7 @@ fn sol_zip_index_names_each_member_which_gzip_reads_alone() {
         u += n[1];
         members += 1;
     }
+    assert!(end, "no zip-end line");
     assert_eq!(lines.next(), None);
     assert_eq!(u, data.len());
     assert_eq!(members, data.len().div_ceil(128 << 10));

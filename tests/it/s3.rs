@@ -55,8 +55,13 @@ fn multipart_round_trip_with_listing_and_verified_etag() {
         "RFC 3339: {}",
         cols[2]
     );
-    // s3s-fs lists no ETags; servers that do must list the one s3-mput printed.
-    assert!(cols[3].is_empty() || cols[3] == f[0], "{}", cols[3]);
+    // s3s-fs lists no ETags (tests/expected-skips); every other server must list the one
+    // s3-mput printed.
+    if s3.root.is_some() && cols[3].is_empty() {
+        skip("the listed ETag: s3s-fs lists none");
+    } else {
+        assert_eq!(cols[3], f[0], "the listed ETag");
+    }
     assert!(s3.pending_uploads().is_empty());
 }
 
@@ -549,10 +554,10 @@ fn s3_ls_head_prints_one_objects_line_or_no_such_object() {
     let odd_put = s3.mput("sols/odd\tname\n", b"x", &[]);
     let odd_keys = odd_put.code == 0;
     if !odd_keys {
-        eprintln!(
-            "skipped: --head of a key with a tab and a newline: this server refuses the key ({})",
+        skip(&format!(
+            "--head of a key with a tab and a newline: this server refuses the key ({})",
             odd_put.stderr.trim()
-        );
+        ));
     }
 
     // Exactly that key, not the keys it prefixes, in the listing's format.
@@ -651,7 +656,7 @@ fn clock_off(run: Run, lib: &std::path::Path, offset: i64) -> Run {
 /// libfaketime, when it is installed and moves a process's clock here; else says why not.
 fn working_faketime() -> Option<std::path::PathBuf> {
     let Some(lib) = libfaketime() else {
-        eprintln!("skipped: libfaketime is not installed (Debian: faketime)");
+        skip("libfaketime is not installed (Debian: faketime)");
         return None;
     };
     let now = || {
@@ -664,7 +669,9 @@ fn working_faketime() -> Option<std::path::PathBuf> {
     let date = clock_off(sh("date +%s"), &lib, -3600).run();
     let shifted = date.stdout_str().trim().parse::<i64>().ok();
     if !shifted.is_some_and(|s| (s - (before - 3600)).abs() <= 5) {
-        eprintln!("skipped: libfaketime does not move the clock here (date said {shifted:?})");
+        skip(&format!(
+            "libfaketime does not move the clock here (date said {shifted:?})"
+        ));
         return None;
     }
     Some(lib)
@@ -742,7 +749,7 @@ fn a_refusal_from_a_clock_far_off_names_the_clock_not_the_credentials() {
     };
     let s3 = S3::start();
     if s3.root.is_none() {
-        eprintln!("skipped: an external server may accept a skewed clock or answer otherwise");
+        skip("an external server may accept a skewed clock or answer otherwise");
         return;
     }
     s3.mput("sols/a", b"a", &[]).ok();

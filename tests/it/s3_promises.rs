@@ -275,13 +275,19 @@ fn two_writers_of_one_key_never_both_succeed_silently() {
         } else {
             Rng::new(200 + round).bytes(size)
         };
+        // Both writers start together, so their uploads overlap.
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
         let run = |d: Vec<u8>| {
             let r = s3
                 .tool("s3-mput")
                 .args(opts.clone())
                 .arg(s3.url(&key))
                 .stdin(d);
-            std::thread::spawn(move || r.run())
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                r.run()
+            })
         };
         let (ta, tb) = (run(a.clone()), run(b.clone()));
         let (oa, ob) = (ta.join().unwrap(), tb.join().unwrap());
@@ -296,7 +302,6 @@ fn two_writers_of_one_key_never_both_succeed_silently() {
                 o.code(1);
                 assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
             }
-            let _ = won(o, d);
             if wrongly(o, d) {
                 lost += 1;
             }

@@ -197,7 +197,7 @@ fn coverage_by_a_user_who_cannot_read_part_of_a_sol_is_cannot_check() {
     open_to_all(t.path());
     let coverage = call("sol-audit", &format!("--coverage-only '{r}' {d}"));
     let Some(cmd) = as_nobody(&coverage) else {
-        eprintln!("skipped: running as another user needs root and setpriv");
+        skip("running as another user needs root and setpriv");
         return;
     };
     // As root, the change is seen.
@@ -433,7 +433,7 @@ fn scripts_judge_changes_on_the_servers_clock() {
     let moto = match SkewedMoto::start("+600s") {
         Ok(m) => m,
         Err(why) => {
-            eprintln!("skipped: a server with a skewed clock: {why}");
+            skip(&format!("a server with a skewed clock: {why}"));
             return;
         }
     };
@@ -643,10 +643,10 @@ fn scripts_a_restore_onto_a_full_or_read_only_disk_renames_nothing() {
         ))
         .run();
         if mounted.code != 0 {
-            eprintln!(
-                "skipped: a {what} DEST needs a tmpfs mount: {}",
+            skip(&format!(
+                "a {what} DEST needs a tmpfs mount: {}",
                 mounted.stderr
-            );
+            ));
             return;
         }
         let out = restore(
@@ -799,7 +799,7 @@ fn scripts_an_unreadable_file_fails_its_sol() {
         ),
     );
     let Some(cmd) = as_nobody(&cmd) else {
-        eprintln!("skipped: running as another user needs root and setpriv");
+        skip("running as another user needs root and setpriv");
         return;
     };
     let out = run_sh(&s3, &cmd);
@@ -831,7 +831,7 @@ fn scripts_show_progress_on_a_terminal_only() {
         ),
     );
     if sh("command -v script").run().code != 0 {
-        eprintln!("skipped: no script(1) to give the run a terminal");
+        skip("no script(1) to give the run a terminal");
         return;
     }
     let quoted = cmd.replace('\'', "'\\''");

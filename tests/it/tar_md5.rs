@@ -280,7 +280,7 @@ fn check_calls_an_unreadable_local_file_an_io_error_not_a_difference() {
     // still compared and reported, status 1 when nothing differs and 3 (which wins) when
     // something does.
     let Some(switch) = as_nobody() else {
-        eprintln!("skipped: neither setpriv nor runuser to run tar-md5 as a user other than root");
+        skip("neither setpriv nor runuser to run tar-md5 as a user other than root");
         return;
     };
     let t = tmp();
@@ -308,8 +308,8 @@ fn check_calls_an_unreadable_local_file_an_io_error_not_a_difference() {
     let probe = nobody(&["cat".as_ref(), sol.join("a.txt").as_os_str()]);
     let denied = nobody(&["cat".as_ref(), sol.join("secret").as_os_str()]);
     if probe.code != 0 || denied.code == 0 {
-        eprintln!(
-            "skipped: as nobody, a.txt {} and the mode-000 file {} (the switch did not work here)",
+        skip(&format!(
+            "as nobody, a.txt {} and the mode-000 file {} (the switch did not work here)",
             if probe.code == 0 {
                 "reads"
             } else {
@@ -320,7 +320,7 @@ fn check_calls_an_unreadable_local_file_an_io_error_not_a_difference() {
             } else {
                 "does not read"
             },
-        );
+        ));
         return;
     }
     let check = || {

@@ -68,6 +68,26 @@ pub fn path_with_tools() -> String {
     )
 }
 
+/// A test, or a part of one, that cannot run here: `SKIPPED TEST: REASON` on stderr, and a
+/// line `TEST<tab>SERVER<tab>REASON` in the file SOL_TEST_SKIPS names. CI counts those lines
+/// and fails on any that tests/expected-skips does not declare for that server (and for
+/// running as root or not). Call it, then return.
+pub fn skip(reason: &str) {
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("SKIPPED {test}: {reason}");
+    if let Some(path) = std::env::var_os("SOL_TEST_SKIPS") {
+        let server = std::env::var("SOL_TEST_S3_SERVER").unwrap_or_else(|_| "s3s-fs".into());
+        let line = format!("{test}\t{server}\t{}\n", reason.replace(['\t', '\n'], " "));
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("SOL_TEST_SKIPS names a file that can be appended to");
+        f.write_all(line.as_bytes())
+            .expect("writing SOL_TEST_SKIPS");
+    }
+}
+
 pub fn has(tool: &str) -> bool {
     Command::new("sh")
         .arg("-c")
