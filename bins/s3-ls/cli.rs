@@ -3,10 +3,7 @@ use sol_common::{ManText, Status};
 use sol_s3::ConnArgs;
 
 pub const MAN: ManText = ManText {
-    sections: &[
-        include_str!("man.roff"),
-        sol_s3::MAN_ENVIRONMENT,
-    ],
+    sections: &[include_str!("man.roff"), sol_s3::MAN_ENVIRONMENT],
     exit: &[
         (Status::Success, None),
         (

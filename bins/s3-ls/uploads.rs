@@ -63,10 +63,7 @@ pub async fn run(
 ) -> anyhow::Result<Status> {
     let pending = list(s3, url).await?;
     let mut out = sol_common::stdio::text_output();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = now_secs();
     let (mut aborted, mut failed) = (0, 0);
     for p in &pending {
         let line = format!(
@@ -80,43 +77,10 @@ pub async fn run(
         if now - p.initiated < age.as_secs() as i64 {
             continue;
         }
-        let at = S3Url {
-            bucket: url.bucket.clone(),
-            key: p.key.clone(),
-        };
-        let r = s3
-            .call(|c| {
-                c.abort_multipart_upload()
-                    .bucket(&at.bucket)
-                    .key(&at.key)
-                    .upload_id(&p.id)
-                    .send()
-            })
-            .await;
-        match r {
-            Ok(_) => {
-                aborted += 1;
-                sol_common::warn(
-                    tool,
-                    format!(
-                        "{at}: aborted the upload started {} (UploadId {})",
-                        sol_common::time::rfc3339(p.initiated),
-                        p.id
-                    ),
-                );
-            }
-            Err(e) if e.code() == Some("NoSuchUpload") => {}
-            Err(e) => {
-                failed += 1;
-                sol_common::warn(
-                    tool,
-                    format!(
-                        "{at}: could not abort the upload {}: {}",
-                        p.id,
-                        e.reason(&at)
-                    ),
-                );
-            }
+        match abort(s3, url, p, tool).await {
+            Aborted::Yes => aborted += 1,
+            Aborted::Gone => {}
+            Aborted::Failed => failed += 1,
         }
     }
     out.flush().context("writing output")?;
@@ -134,4 +98,63 @@ pub async fn run(
         anyhow::bail!("{url}: {failed} pending upload(s) could not be aborted");
     }
     Ok(Status::Success)
+}
+
+/// Seconds since the epoch now (0 if the clock is before it).
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What became of one abort.
+enum Aborted {
+    Yes,
+    /// The upload was gone already (NoSuchUpload): nothing to say.
+    Gone,
+    /// The abort failed (said on stderr).
+    Failed,
+}
+
+/// Aborts the pending upload `p` under `url`'s bucket, saying on stderr what became of it.
+async fn abort(s3: &S3Client, url: &S3Url, p: &Pending, tool: &str) -> Aborted {
+    let at = S3Url {
+        bucket: url.bucket.clone(),
+        key: p.key.clone(),
+    };
+    let r = s3
+        .call(|c| {
+            c.abort_multipart_upload()
+                .bucket(&at.bucket)
+                .key(&at.key)
+                .upload_id(&p.id)
+                .send()
+        })
+        .await;
+    match r {
+        Ok(_) => {
+            sol_common::warn(
+                tool,
+                format!(
+                    "{at}: aborted the upload started {} (UploadId {})",
+                    sol_common::time::rfc3339(p.initiated),
+                    p.id
+                ),
+            );
+            Aborted::Yes
+        }
+        Err(e) if e.code() == Some("NoSuchUpload") => Aborted::Gone,
+        Err(e) => {
+            sol_common::warn(
+                tool,
+                format!(
+                    "{at}: could not abort the upload {}: {}",
+                    p.id,
+                    e.reason(&at)
+                ),
+            );
+            Aborted::Failed
+        }
+    }
 }

@@ -128,73 +128,8 @@ impl Header {
     /// Every length is checked, and only the canonical layout is accepted: known stanza types
     /// have their exact body length, the stanzas fill the header exactly.
     pub fn parse(raw: &[u8]) -> Result<Header, String> {
-        if raw.len() < MIN_HEADER || &raw[..8] != MAGIC || raw[8] != VERSION {
-            return Err("not a sol-crypt v2 header".into());
-        }
-        if raw[9] != Cipher::Aes256Gcm as u8 {
-            return Err(format!("unknown cipher {} in header", raw[9]));
-        }
-        let chunk_size = u32::from_be_bytes(raw[10..14].try_into().expect("4 bytes"));
-        if !(format::MIN_CHUNK..=format::MAX_CHUNK).contains(&chunk_size) {
-            return Err(format!("chunk size {chunk_size} out of range in header"));
-        }
-        let len = u32::from_be_bytes(raw[14..18].try_into().expect("4 bytes")) as usize;
-        if len != raw.len() {
-            return Err(format!(
-                "header length {len} does not match ({})",
-                raw.len()
-            ));
-        }
-        let mut salt = [0u8; SALT_LEN];
-        salt.copy_from_slice(&raw[18..50]);
-        let count = u16::from_be_bytes([raw[50], raw[51]]);
-        if count == 0 {
-            return Err("no stanza in header".into());
-        }
-        let body_end = raw.len() - MAC_LEN;
-        let mut at = FIXED_LEN;
-        let mut stanzas = Vec::with_capacity(usize::from(count).min(raw.len() / 3));
-        for i in 0..count {
-            if at + 3 > body_end {
-                return Err(format!("stanza {i} of {count} runs past the header"));
-            }
-            let kind = raw[at];
-            let n = usize::from(u16::from_be_bytes([raw[at + 1], raw[at + 2]]));
-            at += 3;
-            if at + n > body_end {
-                return Err(format!("stanza {i} of {count} runs past the header"));
-            }
-            let body = &raw[at..at + n];
-            at += n;
-            let want = match kind {
-                TYPE_X25519 => X25519_BODY,
-                TYPE_KEY => KEY_BODY,
-                _ => n,
-            };
-            if n != want {
-                return Err(format!(
-                    "stanza {i} (type {kind}) has {n} bytes, not {want}"
-                ));
-            }
-            stanzas.push(match kind {
-                TYPE_X25519 => Stanza::X25519 {
-                    fingerprint: body[..8].try_into().expect("8 bytes"),
-                    share: body[8..40].try_into().expect("32 bytes"),
-                    sealed: body[40..].try_into().expect("32 bytes"),
-                },
-                TYPE_KEY => Stanza::Key {
-                    key_id: body[..8].try_into().expect("8 bytes"),
-                    sealed: body[8..].try_into().expect("32 bytes"),
-                },
-                _ => Stanza::Unknown {
-                    kind,
-                    body: body.to_vec(),
-                },
-            });
-        }
-        if at != body_end {
-            return Err(format!("{} bytes after the last stanza", body_end - at));
-        }
+        let (chunk_size, salt, count) = parse_fixed(raw)?;
+        let stanzas = parse_stanzas(raw, count)?;
         Ok(Header {
             chunk_size,
             salt,
@@ -205,6 +140,101 @@ impl Header {
     pub fn describe_stanzas(&self) -> String {
         let all: Vec<String> = self.stanzas.iter().map(Stanza::describe).collect();
         all.join(", ")
+    }
+}
+
+/// The fixed fields before the stanzas (magic, version, cipher, chunk size, header length,
+/// salt, stanza count), each checked: the chunk size, salt and stanza count.
+fn parse_fixed(raw: &[u8]) -> Result<(u32, [u8; SALT_LEN], u16), String> {
+    if raw.len() < MIN_HEADER || &raw[..8] != MAGIC || raw[8] != VERSION {
+        return Err("not a sol-crypt v2 header".into());
+    }
+    if raw[9] != Cipher::Aes256Gcm as u8 {
+        return Err(format!("unknown cipher {} in header", raw[9]));
+    }
+    let chunk_size = u32::from_be_bytes(raw[10..14].try_into().expect("4 bytes"));
+    if !(format::MIN_CHUNK..=format::MAX_CHUNK).contains(&chunk_size) {
+        return Err(format!("chunk size {chunk_size} out of range in header"));
+    }
+    let len = u32::from_be_bytes(raw[14..18].try_into().expect("4 bytes")) as usize;
+    if len != raw.len() {
+        return Err(format!(
+            "header length {len} does not match ({})",
+            raw.len()
+        ));
+    }
+    let mut salt = [0u8; SALT_LEN];
+    salt.copy_from_slice(&raw[18..50]);
+    let count = u16::from_be_bytes([raw[50], raw[51]]);
+    if count == 0 {
+        return Err("no stanza in header".into());
+    }
+    Ok((chunk_size, salt, count))
+}
+
+/// The `count` stanzas after the fixed fields, which must fill the header up to the MAC
+/// exactly.
+fn parse_stanzas(raw: &[u8], count: u16) -> Result<Vec<Stanza>, String> {
+    let body_end = raw.len() - MAC_LEN;
+    let mut at = FIXED_LEN;
+    let mut stanzas = Vec::with_capacity(usize::from(count).min(raw.len() / 3));
+    for i in 0..count {
+        let (kind, body) = stanza_at(raw, &mut at, body_end)
+            .ok_or_else(|| format!("stanza {i} of {count} runs past the header"))?;
+        stanzas.push(Stanza::from_body(i, kind, body)?);
+    }
+    if at != body_end {
+        return Err(format!("{} bytes after the last stanza", body_end - at));
+    }
+    Ok(stanzas)
+}
+
+/// The type and body of the stanza at `*at`, moving `at` past it; None when it runs past
+/// `end`.
+fn stanza_at<'a>(raw: &'a [u8], at: &mut usize, end: usize) -> Option<(u8, &'a [u8])> {
+    if *at + 3 > end {
+        return None;
+    }
+    let kind = raw[*at];
+    let n = usize::from(u16::from_be_bytes([raw[*at + 1], raw[*at + 2]]));
+    *at += 3;
+    if *at + n > end {
+        return None;
+    }
+    let body = &raw[*at..*at + n];
+    *at += n;
+    Some((kind, body))
+}
+
+impl Stanza {
+    /// Stanza `i` of type `kind` from its body; a known type must have its exact length.
+    fn from_body(i: u16, kind: u8, body: &[u8]) -> Result<Stanza, String> {
+        let n = body.len();
+        let want = match kind {
+            TYPE_X25519 => X25519_BODY,
+            TYPE_KEY => KEY_BODY,
+            _ => n,
+        };
+        if n != want {
+            return Err(format!(
+                "stanza {i} (type {kind}) has {n} bytes, not {want}"
+            ));
+        }
+        Ok(match kind {
+            TYPE_X25519 => Stanza::X25519 {
+                fingerprint: body[..8].try_into().expect("8 bytes"),
+                share: body[8..40].try_into().expect("32 bytes"),
+                sealed: body[40..].try_into().expect("32 bytes"),
+            },
+            TYPE_KEY => Stanza::Key {
+                key_id: body[..8].try_into().expect("8 bytes"),
+                sealed: body[8..].try_into().expect("32 bytes"),
+            },
+            _ => Stanza::Unknown {
+                kind,
+                body: body.to_vec(),
+            },
+        })
     }
 }
 

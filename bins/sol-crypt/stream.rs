@@ -203,16 +203,7 @@ pub fn decrypt_chunks(
     chunks: Option<&[Range<u64>]>,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
-    let mut ctx = CipherCtx::new()?;
-    ctx.decrypt_init(Some(evp(cipher)), Some(payload_key), None)?;
-    let size = chunk_size as usize;
-    let sealed = size + TAG_LEN;
-    // A window of one sealed chunk plus a trailer: when it cannot be filled, what it holds
-    // is the final chunk and the trailer.
-    let window = sealed + TRAILER_LEN;
-    let mut buf = vec![0u8; window];
-    let mut plain = vec![0u8; sealed];
-    let mut have = 0usize;
+    let mut opener = Opener::new(input, out, cipher, payload_key, chunk_size, progress)?;
     let whole = [Range {
         start: 0,
         end: u64::MAX,
@@ -223,81 +214,181 @@ pub fn decrypt_chunks(
             // Where a --chunks list ends inside the stream, the input ends after a whole
             // chunk (the stream's own final chunk is shorter, and has the trailer).
             let list_end = chunks.is_some() && r + 1 == runs.len() && counter + 1 == run.end;
-            have += read_full(input, &mut buf[have..]).context("reading input")?;
-            if list_end && have == window {
-                return Err(integrity(format!(
-                    "the input goes on after chunk {counter}, the last one --chunks names"
-                )));
-            }
-            let auth_failed = |counter: u64| {
-                integrity(format!(
-                    "authentication failed at chunk {counter}: the stream is corrupt, reordered or truncated"
-                ))
-            };
-            if list_end && have == sealed {
-                if open_chunk(&mut ctx, &buf[..sealed], counter, None, &mut plain)? {
-                    out.write_all(&plain[..size]).context("writing output")?;
-                    progress.add(size as u64);
-                    return Ok(());
-                }
-                // Not a whole chunk; the stream's last one, if it ends with the trailer.
-                if &buf[sealed - TRAILER_LEN..sealed - 8] != format::TRAILER_MAGIC {
-                    return Err(auth_failed(counter));
-                }
-            }
-            let last = have < window;
-            let (body, aad) = if last {
-                if have < TAG_LEN + TRAILER_LEN {
-                    return Err(integrity(if counter > 0 && have == 0 {
-                        format!(
-                            "truncated stream: the final chunk is missing after {counter} chunks"
-                        )
-                    } else {
-                        format!("truncated stream: chunk {counter} is cut short")
-                    }));
-                }
-                let t = &buf[have - TRAILER_LEN..have];
-                if &t[..8] != format::TRAILER_MAGIC {
-                    return Err(integrity(format!(
-                        "no end trailer after chunk {counter}: the stream is truncated (final chunk missing) or has trailing data"
-                    )));
-                }
-                (have - TRAILER_LEN - TAG_LEN, Some(t.to_vec()))
-            } else {
-                (size, None)
-            };
-            if !open_chunk(
-                &mut ctx,
-                &buf[..body + TAG_LEN],
-                counter,
-                aad.as_deref(),
-                &mut plain,
-            )? {
-                return Err(integrity(format!(
-                    "authentication failed at chunk {counter}: the stream is corrupt, reordered or truncated"
-                )));
-            }
-            // Only authenticated plaintext is ever written.
-            out.write_all(&plain[..body]).context("writing output")?;
-            progress.add(body as u64);
-            if let Some(t) = aad {
-                // The trailer is authenticated (AAD); its length must match what arrived.
-                let total = counter * size as u64 + body as u64;
-                if u64::from_be_bytes(t[8..].try_into().expect("8 bytes")) != total {
-                    return Err(integrity(
-                        "the end trailer's length does not match the stream",
-                    ));
-                }
-                if chunks.is_some() && !list_end {
-                    return Err(integrity(format!(
-                        "chunk {counter} is the stream's last, but --chunks names more"
-                    )));
-                }
+            if opener.next_chunk(counter, list_end, chunks.is_some())? {
                 return Ok(());
             }
-            buf.copy_within(sealed..have, 0);
-            have -= sealed;
         }
     }
     unreachable!("the chunk counter is unbounded, and a --chunks list ends at its last chunk")
+}
+
+/// `authentication failed at chunk N`: a chunk that does not open under its number.
+fn auth_failed(counter: u64) -> anyhow::Error {
+    integrity(format!(
+        "authentication failed at chunk {counter}: the stream is corrupt, reordered or truncated"
+    ))
+}
+
+/// Decrypts the chunks one at a time through a window of one sealed chunk plus a trailer:
+/// when it cannot be filled, what it holds is the final chunk and the trailer.
+struct Opener<'a, R, W> {
+    input: &'a mut R,
+    out: &'a mut W,
+    progress: &'a mut Progress,
+    ctx: CipherCtx,
+    /// Plaintext bytes in a whole chunk.
+    size: usize,
+    /// Sealed bytes in a whole chunk (ciphertext and tag).
+    sealed: usize,
+    /// The window's length: one sealed chunk and a trailer.
+    window: usize,
+    buf: Vec<u8>,
+    /// How much of `buf` holds input.
+    have: usize,
+    plain: Vec<u8>,
+}
+
+impl<'a, R: Read, W: Write> Opener<'a, R, W> {
+    /// An empty window, and a cipher context keyed with `payload_key`.
+    fn new(
+        input: &'a mut R,
+        out: &'a mut W,
+        cipher: format::Cipher,
+        payload_key: &[u8],
+        chunk_size: u32,
+        progress: &'a mut Progress,
+    ) -> anyhow::Result<Self> {
+        let mut ctx = CipherCtx::new()?;
+        ctx.decrypt_init(Some(evp(cipher)), Some(payload_key), None)?;
+        let size = chunk_size as usize;
+        let sealed = size + TAG_LEN;
+        let window = sealed + TRAILER_LEN;
+        Ok(Opener {
+            input,
+            out,
+            progress,
+            ctx,
+            size,
+            sealed,
+            window,
+            buf: vec![0u8; window],
+            have: 0,
+            plain: vec![0u8; sealed],
+        })
+    }
+
+    /// Reads, authenticates and writes chunk `counter`; true when it was the last one to
+    /// read (the stream's final chunk, or the end of a --chunks list).
+    fn next_chunk(&mut self, counter: u64, list_end: bool, listed: bool) -> anyhow::Result<bool> {
+        self.have += read_full(self.input, &mut self.buf[self.have..]).context("reading input")?;
+        if list_end && self.list_end(counter)? {
+            return Ok(true);
+        }
+        let (body, aad) = self.frame(counter)?;
+        self.open_and_write(counter, body, aad.as_deref())?;
+        if let Some(t) = aad {
+            check_trailer(&t, counter, self.size, body, listed && !list_end)?;
+            return Ok(true);
+        }
+        self.buf.copy_within(self.sealed..self.have, 0);
+        self.have -= self.sealed;
+        Ok(false)
+    }
+
+    /// The last chunk a --chunks list names: the input must end after it. True when it was a
+    /// whole chunk, now written; false when it may be the stream's final chunk instead.
+    fn list_end(&mut self, counter: u64) -> anyhow::Result<bool> {
+        if self.have == self.window {
+            return Err(integrity(format!(
+                "the input goes on after chunk {counter}, the last one --chunks names"
+            )));
+        }
+        if self.have != self.sealed {
+            return Ok(false);
+        }
+        let sealed = self.sealed;
+        if open_chunk(
+            &mut self.ctx,
+            &self.buf[..sealed],
+            counter,
+            None,
+            &mut self.plain,
+        )? {
+            self.out
+                .write_all(&self.plain[..self.size])
+                .context("writing output")?;
+            self.progress.add(self.size as u64);
+            return Ok(true);
+        }
+        // Not a whole chunk; the stream's last one, if it ends with the trailer.
+        if &self.buf[sealed - TRAILER_LEN..sealed - 8] != format::TRAILER_MAGIC {
+            return Err(auth_failed(counter));
+        }
+        Ok(false)
+    }
+
+    /// The length of chunk `counter`'s ciphertext in the window, and for the final chunk
+    /// (a window not filled) the trailer after it, its AAD.
+    fn frame(&self, counter: u64) -> anyhow::Result<(usize, Option<Vec<u8>>)> {
+        let have = self.have;
+        if have >= self.window {
+            return Ok((self.size, None));
+        }
+        if have < TAG_LEN + TRAILER_LEN {
+            return Err(integrity(if counter > 0 && have == 0 {
+                format!("truncated stream: the final chunk is missing after {counter} chunks")
+            } else {
+                format!("truncated stream: chunk {counter} is cut short")
+            }));
+        }
+        let t = &self.buf[have - TRAILER_LEN..have];
+        if &t[..8] != format::TRAILER_MAGIC {
+            return Err(integrity(format!(
+                "no end trailer after chunk {counter}: the stream is truncated (final chunk missing) or has trailing data"
+            )));
+        }
+        Ok((have - TRAILER_LEN - TAG_LEN, Some(t.to_vec())))
+    }
+
+    /// Opens the chunk at the start of the window (`body` bytes and the tag) and writes its
+    /// plaintext: only authenticated plaintext is ever written.
+    fn open_and_write(
+        &mut self,
+        counter: u64,
+        body: usize,
+        aad: Option<&[u8]>,
+    ) -> anyhow::Result<()> {
+        let sealed = &self.buf[..body + TAG_LEN];
+        if !open_chunk(&mut self.ctx, sealed, counter, aad, &mut self.plain)? {
+            return Err(auth_failed(counter));
+        }
+        self.out
+            .write_all(&self.plain[..body])
+            .context("writing output")?;
+        self.progress.add(body as u64);
+        Ok(())
+    }
+}
+
+/// The final chunk's trailer `t` (authenticated, as AAD): its length must match what arrived,
+/// and with `more_listed` (--chunks names chunks after it) the list is wrong.
+fn check_trailer(
+    t: &[u8],
+    counter: u64,
+    size: usize,
+    body: usize,
+    more_listed: bool,
+) -> anyhow::Result<()> {
+    let total = counter * size as u64 + body as u64;
+    if u64::from_be_bytes(t[8..].try_into().expect("8 bytes")) != total {
+        return Err(integrity(
+            "the end trailer's length does not match the stream",
+        ));
+    }
+    if more_listed {
+        return Err(integrity(format!(
+            "chunk {counter} is the stream's last, but --chunks names more"
+        )));
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -50,6 +50,7 @@ fn select(ix: &Index, paths: &[OsString]) -> anyhow::Result<Vec<usize>> {
     ix.select(&bytes(paths)).map_err(|e| anyhow::anyhow!(e))
 }
 
+/// One subcommand: make, list, plan, cut or verify.
 pub fn run(cli: Cli) -> anyhow::Result<Status> {
     match cli.cmd {
         Cmd::Make {
@@ -58,54 +59,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             crypt,
             size,
             etag,
-        } => {
-            let part = |p: &PathBuf| read_text(Some(p));
-            let ix = Index::make(&part(&tar)?, &part(&zip)?, &part(&crypt)?, size, &etag)
-                .map_err(|e| Fail::integrity(format!("the parts do not make an index: {e}")))?;
-            let mut out = stdio::text_output();
-            out.write_all(ix.render().as_bytes())
-                .and_then(|()| out.flush())
-                .context("writing output")?;
-        }
-        Cmd::List { index } => {
-            let ix = load(index.as_deref())?;
-            let mut out = stdio::text_output();
-            for e in &ix.tar {
-                let link = match e.kind {
-                    Kind::Symlink | Kind::HardLink => format!(" -> {}", escape(&e.link)),
-                    _ => String::new(),
-                };
-                writeln!(
-                    out,
-                    "{} {:>12} {} {}{link}",
-                    e.kind.letter(),
-                    e.size,
-                    sol_common::time::rfc3339(e.mtime),
-                    escape(&e.path)
-                )
-                .context("writing output")?;
-            }
-            out.flush().context("writing output")?;
-        }
-        Cmd::Plan { index, paths } => {
-            let ix = load(Some(&index))?;
-            let plan = ix.plan(&select(&ix, &paths)?);
-            let mut out = stdio::text_output();
-            let text = format!(
-                "archive\t{}\t{}\nmembers\t{}\nfetch-bytes\t{}\nfetch\t{}\nchunks\t{}\nzip\t{}\ntar\t{}\n",
-                ix.size,
-                escape(ix.etag.as_bytes()),
-                plan.members,
-                plan.fetch_bytes(),
-                ranges::format(&plan.fetch),
-                ranges::format(&plan.chunks),
-                ranges::format(&plan.zip_cut),
-                ranges::format(&plan.tar_cut),
-            );
-            out.write_all(text.as_bytes())
-                .and_then(|()| out.flush())
-                .context("writing output")?;
-        }
+        } => make(&tar, &zip, &crypt, size, &etag)?,
+        Cmd::List { index } => list(index.as_deref())?,
+        Cmd::Plan { index, paths } => plan(&index, &paths)?,
         Cmd::Cut {
             ranges,
             tar_end,
@@ -121,6 +77,64 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         }
     }
     Ok(Status::Success)
+}
+
+/// `make`: the index from the side files of sol-tar, sol-zip and sol-crypt and the stored
+/// object's size and ETag, written to stdout.
+fn make(tar: &Path, zip: &Path, crypt: &Path, size: u64, etag: &str) -> anyhow::Result<()> {
+    let part = |p: &Path| read_text(Some(p));
+    let ix = Index::make(&part(tar)?, &part(zip)?, &part(crypt)?, size, etag)
+        .map_err(|e| Fail::integrity(format!("the parts do not make an index: {e}")))?;
+    let mut out = stdio::text_output();
+    out.write_all(ix.render().as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing output")?;
+    Ok(())
+}
+
+/// `list`: one line per archive member (type, size, mtime, path; a link's target).
+fn list(index: Option<&Path>) -> anyhow::Result<()> {
+    let ix = load(index)?;
+    let mut out = stdio::text_output();
+    for e in &ix.tar {
+        let link = match e.kind {
+            Kind::Symlink | Kind::HardLink => format!(" -> {}", escape(&e.link)),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "{} {:>12} {} {}{link}",
+            e.kind.letter(),
+            e.size,
+            sol_common::time::rfc3339(e.mtime),
+            escape(&e.path)
+        )
+        .context("writing output")?;
+    }
+    out.flush().context("writing output")?;
+    Ok(())
+}
+
+/// `plan`: what a partial restore of PATH... fetches and cuts, as `name<TAB>value` lines.
+fn plan(index: &Path, paths: &[OsString]) -> anyhow::Result<()> {
+    let ix = load(Some(index))?;
+    let plan = ix.plan(&select(&ix, paths)?);
+    let mut out = stdio::text_output();
+    let text = format!(
+        "archive\t{}\t{}\nmembers\t{}\nfetch-bytes\t{}\nfetch\t{}\nchunks\t{}\nzip\t{}\ntar\t{}\n",
+        ix.size,
+        escape(ix.etag.as_bytes()),
+        plan.members,
+        plan.fetch_bytes(),
+        ranges::format(&plan.fetch),
+        ranges::format(&plan.chunks),
+        ranges::format(&plan.zip_cut),
+        ranges::format(&plan.tar_cut),
+    );
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing output")?;
+    Ok(())
 }
 
 /// Copy `ranges` of `input` to `out`, then read `input` to its end (so the stage before

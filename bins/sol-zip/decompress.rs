@@ -8,7 +8,7 @@
 
 use sol_common::exit::integrity;
 use std::io::{self, Cursor, Read, Write};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
 use anyhow::Context;
@@ -90,6 +90,8 @@ fn sequential(
     }
 }
 
+/// Mgzip in parallel: a reader thread frames the members, workers inflate them, and this
+/// thread writes their blocks in stream order.
 fn parallel(
     input: Box<dyn Read + Send>,
     out: &mut impl Write,
@@ -111,58 +113,7 @@ fn parallel(
     let jobs = workers.jobs();
     let reader = thread::spawn(move || frame_members(input, &order_tx, &jobs));
 
-    let mut written = Ok(());
-    // The members of the version 2 stream being read, as they arrive.
-    let mut tally: Option<Summary> = None;
-    for framed in order_rx.iter() {
-        let block = match framed {
-            Framed::Block(block) => block,
-            Framed::Start => {
-                tally = Some(Summary::default());
-                continue;
-            }
-            Framed::End(recorded) => {
-                let seen = tally.take().unwrap_or_default();
-                if seen != recorded {
-                    written = Err(integrity(format!(
-                        "corrupt input: members dropped, duplicated or reordered (read {} \
-                         members, {} bytes, CRC-32 {:08x}; the end member records {} members, \
-                         {} bytes, CRC-32 {:08x})",
-                        seen.members,
-                        seen.bytes,
-                        seen.crc,
-                        recorded.members,
-                        recorded.bytes,
-                        recorded.crc
-                    )));
-                    break;
-                }
-                continue;
-            }
-        };
-        let data = match block.recv() {
-            Ok(Ok((data, crc))) => {
-                if let Some(t) = tally.as_mut() {
-                    t.add(crc, data.len() as u64);
-                }
-                data
-            }
-            Ok(Err(msg)) => {
-                written = Err(integrity(msg));
-                break;
-            }
-            Err(_) => {
-                written = Err(anyhow::anyhow!("a decompression thread died"));
-                break;
-            }
-        };
-        if let Err(e) = out.write_all(&data) {
-            written = Err(anyhow::Error::new(e).context("writing output"));
-            break;
-        }
-        progress.add(data.len() as u64);
-        pool.give(data);
-    }
+    let written = write_in_order(&order_rx, out, &pool, progress);
     drop(order_rx);
     written?;
     let framed = reader
@@ -171,6 +122,62 @@ fn parallel(
     workers.join();
     framed?;
     out.flush().context("writing output")
+}
+
+/// The writer: each block's data to `out` in stream order, each version 2 stream's members
+/// tallied against its end member. Stops at the first failure.
+fn write_in_order(
+    order: &Receiver<Framed>,
+    out: &mut impl Write,
+    pool: &Pool,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    // The members of the version 2 stream being read, as they arrive.
+    let mut tally: Option<Summary> = None;
+    for framed in order.iter() {
+        let block = match framed {
+            Framed::Block(block) => block,
+            Framed::Start => {
+                tally = Some(Summary::default());
+                continue;
+            }
+            Framed::End(recorded) => {
+                check_tally(&tally.take().unwrap_or_default(), &recorded)?;
+                continue;
+            }
+        };
+        let (data, crc) = receive(&block)?;
+        if let Some(t) = tally.as_mut() {
+            t.add(crc, data.len() as u64);
+        }
+        out.write_all(&data)
+            .map_err(|e| anyhow::Error::new(e).context("writing output"))?;
+        progress.add(data.len() as u64);
+        pool.give(data);
+    }
+    Ok(())
+}
+
+/// A block's data and CRC-32 once its worker is done, or the failure it found.
+fn receive(block: &Ticket<BlockResult>) -> anyhow::Result<(Vec<u8>, u32)> {
+    match block.recv() {
+        Ok(Ok(inflated)) => Ok(inflated),
+        Ok(Err(msg)) => Err(integrity(msg)),
+        Err(_) => Err(anyhow::anyhow!("a decompression thread died")),
+    }
+}
+
+/// The members read of a version 2 stream must be those its end member records.
+fn check_tally(seen: &Summary, recorded: &Summary) -> anyhow::Result<()> {
+    if seen == recorded {
+        return Ok(());
+    }
+    Err(integrity(format!(
+        "corrupt input: members dropped, duplicated or reordered (read {} \
+         members, {} bytes, CRC-32 {:08x}; the end member records {} members, \
+         {} bytes, CRC-32 {:08x})",
+        seen.members, seen.bytes, seen.crc, recorded.members, recorded.bytes, recorded.crc
+    )))
 }
 
 /// Inflate one member into `buf`, checking the trailer.
@@ -207,28 +214,33 @@ fn inflate(inflater: &mut libdeflater::Decompressor, m: &[u8], mut buf: Vec<u8>)
     Ok((buf, actual))
 }
 
+/// A whole member of an Mgzip stream, as the reader thread sorts it.
+enum Member {
+    /// sol-zip's opening marker of this version.
+    Start(u8),
+    /// sol-zip's closing marker of this version, with what a version 2 one records.
+    End(u8, Option<Summary>),
+    /// A member of data, for the workers.
+    Data(Vec<u8>),
+}
+
 /// The reader thread: split the stream into members and queue them in order.
 fn frame_members(
     mut input: Box<dyn Read + Send>,
     order: &SyncSender<Framed>,
     jobs: &Jobs<Vec<u8>, BlockResult>,
 ) -> anyhow::Result<()> {
-    let mut header = Vec::new();
     // After sol-zip's opening marker the closing one of the same version is owed.
     let mut owed: Option<u8> = None;
     loop {
+        let header = read_header(&mut input)?;
         if header.is_empty() {
-            header = vec![0u8; HEADER];
-            let n = read_full(&mut input, &mut header).context("reading input")?;
-            if n == 0 {
-                if owed.is_some() {
-                    return Err(integrity(
-                        "truncated input: the stream's end marker is missing",
-                    ));
-                }
-                return Ok(());
+            if owed.is_some() {
+                return Err(integrity(
+                    "truncated input: the stream's end marker is missing",
+                ));
             }
-            header.truncate(n);
+            return Ok(());
         }
         let Some(size) = member::mgzip_size(&header).or_else(|| member::end2_size(&header)) else {
             if owed.is_some() {
@@ -241,68 +253,95 @@ fn frame_members(
             // Not ours (e.g. `cat ours.gz theirs.gz`, or trailing bytes): flate2 judges the rest.
             return sequential_tail(header, input, order);
         };
-        if !(HEADER + 2 + TRAILER..=MAX_BLOCK).contains(&size) {
-            return Err(integrity(format!(
-                "corrupt input: member size {size} out of range"
-            )));
+        let m = read_member(&mut input, header, size)?;
+        if !forward(classify(m)?, &mut owed, order, jobs)? {
+            return Ok(());
         }
-        let mut m = header;
-        m.resize(size, 0);
-        let n = read_full(&mut input, &mut m[HEADER..]).context("reading input")?;
-        if n < size - HEADER {
-            return Err(integrity(
-                "truncated input: unexpected end of stream inside a member",
-            ));
-        }
-        header = Vec::new();
-        let start = if m[..] == member::START1 {
-            Some(1)
-        } else if m[..] == member::START2 {
-            Some(2)
-        } else {
-            None
-        };
-        if let Some(version) = start {
+    }
+}
+
+/// The next member header (shorter at the end of the input; empty after it).
+fn read_header(input: &mut impl Read) -> anyhow::Result<Vec<u8>> {
+    let mut header = vec![0u8; HEADER];
+    let n = read_full(input, &mut header).context("reading input")?;
+    header.truncate(n);
+    Ok(header)
+}
+
+/// The whole member of `size` bytes (its size field checked) that starts with `header`.
+fn read_member(input: &mut impl Read, header: Vec<u8>, size: usize) -> anyhow::Result<Vec<u8>> {
+    if !(HEADER + 2 + TRAILER..=MAX_BLOCK).contains(&size) {
+        return Err(integrity(format!(
+            "corrupt input: member size {size} out of range"
+        )));
+    }
+    let mut m = header;
+    m.resize(size, 0);
+    let n = read_full(input, &mut m[HEADER..]).context("reading input")?;
+    if n < size - HEADER {
+        return Err(integrity(
+            "truncated input: unexpected end of stream inside a member",
+        ));
+    }
+    Ok(m)
+}
+
+/// Whether member `m` is one of sol-zip's start or end markers, or data; an end member that
+/// does not parse is corrupt.
+fn classify(m: Vec<u8>) -> anyhow::Result<Member> {
+    if m[..] == member::START1 {
+        return Ok(Member::Start(1));
+    }
+    if m[..] == member::START2 {
+        return Ok(Member::Start(2));
+    }
+    if m[..] == member::END1 {
+        return Ok(Member::End(1, None));
+    }
+    if let Some(s) = Summary::parse_end(&m) {
+        return Ok(Member::End(2, Some(s)));
+    }
+    if member::end2_size(&m).is_some() {
+        return Err(integrity("corrupt input: bad end member"));
+    }
+    Ok(Member::Data(m))
+}
+
+/// Passes one member on: a marker must come in its turn (it sets or clears the end marker
+/// `owed`) and a version 2 one tells the writer; data goes to the workers. False when the
+/// workers or the writer have stopped (the writer reports why).
+fn forward(
+    member: Member,
+    owed: &mut Option<u8>,
+    order: &SyncSender<Framed>,
+    jobs: &Jobs<Vec<u8>, BlockResult>,
+) -> anyhow::Result<bool> {
+    match member {
+        Member::Start(version) => {
             if owed.is_some() {
                 return Err(integrity(
                     "corrupt input: a second start marker before the stream's end",
                 ));
             }
-            owed = Some(version);
-            if version == 2 && order.send(Framed::Start).is_err() {
-                return Ok(());
-            }
-            continue;
+            *owed = Some(version);
+            Ok(version != 2 || order.send(Framed::Start).is_ok())
         }
-        let end = if m[..] == member::END1 {
-            Some((1, None))
-        } else {
-            Summary::parse_end(&m).map(|s| (2, Some(s)))
-        };
-        if let Some((version, summary)) = end {
-            if owed != Some(version) {
+        Member::End(version, summary) => {
+            if *owed != Some(version) {
                 return Err(integrity(if owed.is_none() {
                     "corrupt input: end marker without a start"
                 } else {
                     "corrupt input: the end marker does not match the start marker"
                 }));
             }
-            owed = None;
-            if let Some(s) = summary {
-                if order.send(Framed::End(s)).is_err() {
-                    return Ok(());
-                }
-            }
-            continue;
+            *owed = None;
+            Ok(summary.map_or(true, |s| order.send(Framed::End(s)).is_ok()))
         }
-        if member::end2_size(&m).is_some() {
-            return Err(integrity("corrupt input: bad end member"));
-        }
-        let Ok(block) = jobs.submit(m) else {
-            return Ok(()); // the workers stopped
-        };
-        if order.send(Framed::Block(block)).is_err() {
-            return Ok(()); // the writer stopped; it reports why
+        Member::Data(m) => {
+            let Ok(block) = jobs.submit(m) else {
+                return Ok(false); // the workers stopped
+            };
+            Ok(order.send(Framed::Block(block)).is_ok())
         }
     }
 }

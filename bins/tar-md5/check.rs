@@ -172,6 +172,19 @@ struct Tally {
     unreadable: u64,
 }
 
+impl Tally {
+    /// Counts one stream entry and its verdict.
+    fn count(&mut self, verdict: Verdict) {
+        self.files += 1;
+        match verdict {
+            Verdict::Same => {}
+            Verdict::Changed => self.changed += 1,
+            Verdict::Missing => self.missing += 1,
+            Verdict::Unreadable => self.unreadable += 1,
+        }
+    }
+}
+
 fn show(name: &[u8]) -> Vec<u8> {
     name.iter()
         .flat_map(|&b| if b == b'\n' { b"\\n".to_vec() } else { vec![b] })
@@ -185,6 +198,11 @@ fn report(out: &mut impl Write, what: &str, name: &[u8]) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// A chunk of entries, with the lookups of its links.
+type Looked = (Chunk, Vec<Option<Receiver<Local>>>);
+
+/// `--check DIR`: reads the stream, compares each entry with its copy under `dir` and
+/// reports the differences, then the files only `dir` has; status 3 for a difference.
 pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyhow::Result<Status> {
     let meta = fs::metadata(dir).with_context(|| format!("'{}'", dir.display()))?;
     if !meta.is_dir() {
@@ -194,55 +212,11 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
     // (rare) are looked up on one thread of their own.
     let hashers = Hashers::new(threads, false);
     let locals = LocalPool::new(1);
-    // A chunk of entries, with the lookups of its links.
-    type Looked = (Chunk, Vec<Option<Receiver<Local>>>);
     let (tx, rx) = mpsc::sync_channel::<Looked>(64);
     let root = dir.to_path_buf();
-    let checker = thread::spawn(
-        move || -> anyhow::Result<(Tally, HashMap<Vec<u8>, Verdict>)> {
-            let mut out = sol_common::stdio::text_output();
-            let mut same = HashMap::new();
-            let mut t = Tally::default();
-            for (chunk, mut lookups) in rx {
-                let lookups = lookups.drain(..);
-                for ((name, entry), local) in chunk.resolve().zip(lookups) {
-                    let verdict = match (entry, local) {
-                        (Entry::File(hashed), _) => file_verdict(&root, &name, hashed),
-                        (entry, Some(local)) => local_verdict(&root, &same, &name, entry, local),
-                        (_, None) => Verdict::Changed,
-                    };
-                    t.files += 1;
-                    match verdict {
-                        Verdict::Same => {}
-                        Verdict::Changed => t.changed += 1,
-                        Verdict::Missing => t.missing += 1,
-                        Verdict::Unreadable => t.unreadable += 1,
-                    }
-                    if let Some(word) = verdict.word() {
-                        report(&mut out, word, &name).context("writing output")?;
-                    }
-                    same.insert(name, verdict);
-                }
-            }
-            out.flush().context("writing output")?;
-            Ok((t, same))
-        },
-    );
-
+    let checker = thread::spawn(move || judge(&root, rx));
     let scanned = scan(input, &hashers, strip, Some(dir), |chunk| {
-        let lookups = chunk
-            .entries()
-            .map(|(name, pending)| {
-                let path = dir.join(OsStr::from_bytes(name));
-                match pending {
-                    Pending::LinkTo(target) => {
-                        Some(locals.look(path, Look::SameAs(dir.join(OsStr::from_bytes(target)))))
-                    }
-                    Pending::Symlink(_) => Some(locals.look(path, Look::Symlink)),
-                    _ => None,
-                }
-            })
-            .collect();
+        let lookups = look_up_links(&locals, dir, &chunk);
         tx.send((chunk, lookups)).is_ok()
     });
     drop(tx);
@@ -250,10 +224,61 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
         .join()
         .map_err(|_| anyhow::anyhow!("the checker thread died"))??;
     scanned?;
+    report_extra(dir, &seen, &mut tally)?;
+    outcome(dir, &tally)
+}
 
-    // Files under DIR that the stream does not have.
+/// Starts the lookups of a chunk's symlinks and hard links under `dir` (None for files).
+fn look_up_links(locals: &LocalPool, dir: &Path, chunk: &Chunk) -> Vec<Option<Receiver<Local>>> {
+    chunk
+        .entries()
+        .map(|(name, pending)| {
+            let path = dir.join(OsStr::from_bytes(name));
+            match pending {
+                Pending::LinkTo(target) => {
+                    Some(locals.look(path, Look::SameAs(dir.join(OsStr::from_bytes(target)))))
+                }
+                Pending::Symlink(_) => Some(locals.look(path, Look::Symlink)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The checker thread: the verdict on each entry in stream order, a line on stdout for each
+/// difference; the tally, and every verdict by name.
+fn judge(root: &Path, rx: Receiver<Looked>) -> anyhow::Result<(Tally, HashMap<Vec<u8>, Verdict>)> {
+    let mut out = sol_common::stdio::text_output();
+    let mut same = HashMap::new();
+    let mut t = Tally::default();
+    for (chunk, mut lookups) in rx {
+        let lookups = lookups.drain(..);
+        for ((name, entry), local) in chunk.resolve().zip(lookups) {
+            let verdict = match (entry, local) {
+                (Entry::File(hashed), _) => file_verdict(root, &name, hashed),
+                (entry, Some(local)) => local_verdict(root, &same, &name, entry, local),
+                (_, None) => Verdict::Changed,
+            };
+            t.count(verdict);
+            if let Some(word) = verdict.word() {
+                report(&mut out, word, &name).context("writing output")?;
+            }
+            same.insert(name, verdict);
+        }
+    }
+    out.flush().context("writing output")?;
+    Ok((t, same))
+}
+
+/// Files under DIR that the stream does not have: an `extra` line for each, sorted; counted
+/// in `tally` with the directories that could not be read.
+fn report_extra(
+    dir: &Path,
+    seen: &HashMap<Vec<u8>, Verdict>,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
     let mut extra = Vec::new();
-    tally.unreadable += find_extra(dir, &mut Vec::new(), &seen, &mut extra)?;
+    tally.unreadable += find_extra(dir, &mut Vec::new(), seen, &mut extra)?;
     extra.sort();
     let mut out = sol_common::stdio::text_output();
     for name in &extra {
@@ -261,8 +286,12 @@ pub fn check(input: impl Read, dir: &Path, threads: usize, strip: usize) -> anyh
     }
     out.flush().context("writing output")?;
     tally.extra = extra.len() as u64;
+    Ok(())
+}
 
-    // A difference (status 3) wins over what could not be read (status 1): both are said.
+/// The status from the tally. A difference (status 3) wins over what could not be read
+/// (status 1): both are said.
+fn outcome(dir: &Path, tally: &Tally) -> anyhow::Result<Status> {
     let unreadable = match tally.unreadable {
         0 => String::new(),
         n => format!(", {n} unreadable"),

@@ -100,74 +100,118 @@ pub fn scan(
     hashers: &Hashers,
     strip: usize,
     dir: Option<&Path>,
-    mut each: impl FnMut(Chunk) -> bool,
+    each: impl FnMut(Chunk) -> bool,
 ) -> anyhow::Result<()> {
     let (mut archive, mut check) = stream::open(input)?;
     let mut entries = archive.entries().map_err(corrupt)?;
-    // Small files wait in `batch` (their entries in `chunk`) until it is full or an entry
-    // that is not in it comes: entries are always handed on in stream order.
-    let mut batch = Batch::default();
-    let mut chunk = Chunk::default();
-    let mut flush = |batch: &mut Batch, chunk: &mut Chunk| -> anyhow::Result<bool> {
-        if !batch.is_empty() {
-            chunk.batch = Some(hashers.hash_batch(std::mem::take(batch)).map_err(corrupt)?);
-        }
-        Ok(chunk.entries.is_empty() || each(std::mem::take(chunk)))
+    let mut chunker = Chunker {
+        hashers,
+        batch: Batch::default(),
+        chunk: Chunk::default(),
+        each,
     };
     while let Some(mut entry) = check.next(&mut entries)? {
         let raw_name = entry.path_bytes().into_owned();
         let Some(name) = super::strip(&raw_name, strip) else {
             continue;
         };
-        let pending = match entry.header().entry_type() {
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let local = dir.map(|d| d.join(OsStr::from_bytes(&name)));
-                let len = entry.size();
-                if len <= SMALL {
-                    batch.add(&mut entry, len, local).map_err(corrupt)?;
-                    chunk
-                        .entries
-                        .push((name, Pending::InBatch(batch.files_len() - 1)));
-                    if batch.is_full() && !flush(&mut batch, &mut chunk)? {
-                        return Ok(()); // the consumer stopped; it reports why
-                    }
-                    continue;
-                }
-                if !flush(&mut batch, &mut chunk)? {
-                    return Ok(());
-                }
-                Pending::Digest(hashers.hash(&mut entry, local).map_err(corrupt)?)
-            }
-            EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
-                match super::strip(&target, strip) {
-                    Some(t) => Pending::LinkTo(t),
-                    None => continue,
-                }
-            }
-            EntryType::Symlink => Pending::Symlink(
-                entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default(),
-            ),
-            _ => continue,
-        };
-        // Links ride in the chunk after the small files before them.
-        chunk.entries.push((name, pending));
-        if matches!(chunk.entries.last(), Some((_, Pending::Digest(_))))
-            && !flush(&mut batch, &mut chunk)?
-        {
-            return Ok(());
+        if !chunker.add(&mut entry, name, strip, dir)? {
+            return Ok(()); // the consumer stopped; it reports why
         }
     }
-    if !flush(&mut batch, &mut chunk)? {
+    if !chunker.flush()? {
         return Ok(());
     }
     check.finish(archive.into_inner().count)
+}
+
+/// Gathers the entries into chunks for `each`. Small files wait in `batch` (their entries in
+/// `chunk`) until it is full or an entry that is not in it comes: entries are always handed
+/// on in stream order.
+struct Chunker<'h, F> {
+    hashers: &'h Hashers,
+    batch: Batch,
+    chunk: Chunk,
+    each: F,
+}
+
+impl<F: FnMut(Chunk) -> bool> Chunker<'_, F> {
+    /// Adds one entry (named `name`, its path stripped) by its type: files are hashed, links
+    /// noted, anything else skipped. False when the consumer stopped.
+    fn add<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: Vec<u8>,
+        strip: usize,
+        dir: Option<&Path>,
+    ) -> anyhow::Result<bool> {
+        match entry.header().entry_type() {
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                self.add_file(entry, name, dir)
+            }
+            EntryType::Link => match super::strip(&link_name(entry), strip) {
+                Some(t) => self.push(name, Pending::LinkTo(t)),
+                None => Ok(true),
+            },
+            EntryType::Symlink => self.push(name, Pending::Symlink(link_name(entry))),
+            _ => Ok(true),
+        }
+    }
+
+    /// A regular file: a small one joins the batch, a large one is hashed on its own after
+    /// the chunk before it is handed on.
+    fn add_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: Vec<u8>,
+        dir: Option<&Path>,
+    ) -> anyhow::Result<bool> {
+        let local = dir.map(|d| d.join(OsStr::from_bytes(&name)));
+        let len = entry.size();
+        if len <= SMALL {
+            self.batch.add(entry, len, local).map_err(corrupt)?;
+            let i = self.batch.files_len() - 1;
+            self.chunk.entries.push((name, Pending::InBatch(i)));
+            return if self.batch.is_full() {
+                self.flush()
+            } else {
+                Ok(true)
+            };
+        }
+        if !self.flush()? {
+            return Ok(false);
+        }
+        let digest = self.hashers.hash(entry, local).map_err(corrupt)?;
+        self.push(name, Pending::Digest(digest))
+    }
+
+    /// Adds an entry that is not in the batch. Links ride in the chunk after the small files
+    /// before them; a large file's entry ends its chunk.
+    fn push(&mut self, name: Vec<u8>, pending: Pending) -> anyhow::Result<bool> {
+        self.chunk.entries.push((name, pending));
+        if matches!(self.chunk.entries.last(), Some((_, Pending::Digest(_)))) {
+            return self.flush();
+        }
+        Ok(true)
+    }
+
+    /// Sends the batch to the hashers and hands the chunk on; false when the consumer
+    /// stopped.
+    fn flush(&mut self) -> anyhow::Result<bool> {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.chunk.batch = Some(self.hashers.hash_batch(batch).map_err(corrupt)?);
+        }
+        Ok(self.chunk.entries.is_empty() || (self.each)(std::mem::take(&mut self.chunk)))
+    }
+}
+
+/// The link target of a hard link or symlink entry (empty when it has none).
+fn link_name<R: Read>(entry: &tar::Entry<'_, R>) -> Vec<u8> {
+    entry
+        .link_name_bytes()
+        .map(|t| t.into_owned())
+        .unwrap_or_default()
 }
 
 /// Resolves digests in order, remembering them for later hard links.

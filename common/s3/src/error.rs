@@ -91,6 +91,69 @@ fn nonempty(s: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// An answer with an HTTP status: an error status, or a success status whose body was not
+/// the answer S3 defines (no code or message read from it).
+fn answered(status: u16, code: Option<String>, message: Option<String>) -> Why {
+    if code.is_none() && message.is_none() && (200..300).contains(&status) {
+        Why::Unreadable { status }
+    } else {
+        Why::Http {
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+/// A request that got no answer: no credentials, a connection refused, timed out or
+/// dropped, or a request that could not be sent; read from the error's source chain.
+fn unanswered<E>(e: &SdkError<E, HttpResponse>, endpoint: &str) -> Why
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    let err: &(dyn StdError + 'static) = e;
+    if let Some(c) = find::<aws_credential_types::provider::error::CredentialsError>(err) {
+        Why::NoCredentials {
+            detail: chain(c).join(": "),
+        }
+    } else if let Some(io) = find::<io::Error>(err) {
+        io_why(io, endpoint)
+    } else if let SdkError::DispatchFailure(d) = e {
+        if d.is_timeout() {
+            Why::TimedOut {
+                after: Duration::ZERO,
+            }
+        } else if d.is_io() || d.is_other() {
+            Why::Dropped {
+                detail: chain(err).into_iter().skip(1).last().unwrap_or_default(),
+            }
+        } else {
+            Why::Other {
+                detail: chain(err).join(": "),
+            }
+        }
+    } else {
+        Why::Other {
+            detail: chain(err).join(": "),
+        }
+    }
+}
+
+/// An I/O error under a request: refused (naming `endpoint`), timed out, or dropped.
+fn io_why(io: &io::Error, endpoint: &str) -> Why {
+    match io.kind() {
+        io::ErrorKind::ConnectionRefused => Why::Refused {
+            endpoint: endpoint.to_string(),
+        },
+        io::ErrorKind::TimedOut => Why::TimedOut {
+            after: Duration::ZERO,
+        },
+        _ => Why::Dropped {
+            detail: io.to_string(),
+        },
+    }
+}
+
 impl S3Error {
     /// Classify an SDK error. `endpoint` names where requests go, for "refused".
     pub fn from_sdk<E>(e: &SdkError<E, HttpResponse>, endpoint: &str) -> S3Error
@@ -99,75 +162,15 @@ impl S3Error {
     {
         let why = match e {
             SdkError::ServiceError(s) => {
-                let status = s.raw().status().as_u16();
                 let meta = s.err();
-                let code = nonempty(meta.code());
-                let message = nonempty(meta.message());
-                if code.is_none() && message.is_none() && (200..300).contains(&status) {
-                    Why::Unreadable { status }
-                } else {
-                    Why::Http {
-                        status,
-                        code,
-                        message,
-                    }
-                }
+                let (code, message) = (nonempty(meta.code()), nonempty(meta.message()));
+                answered(s.raw().status().as_u16(), code, message)
             }
-            SdkError::ResponseError(r) => {
-                let status = r.raw().status().as_u16();
-                if (200..300).contains(&status) {
-                    Why::Unreadable { status }
-                } else {
-                    Why::Http {
-                        status,
-                        code: None,
-                        message: None,
-                    }
-                }
-            }
+            SdkError::ResponseError(r) => answered(r.raw().status().as_u16(), None, None),
             SdkError::TimeoutError(_) => Why::TimedOut {
                 after: Duration::ZERO,
             },
-            _ => {
-                let err: &(dyn StdError + 'static) = e;
-                if let Some(c) =
-                    find::<aws_credential_types::provider::error::CredentialsError>(err)
-                {
-                    Why::NoCredentials {
-                        detail: chain(c).join(": "),
-                    }
-                } else if let Some(io) = find::<io::Error>(err) {
-                    match io.kind() {
-                        io::ErrorKind::ConnectionRefused => Why::Refused {
-                            endpoint: endpoint.to_string(),
-                        },
-                        io::ErrorKind::TimedOut => Why::TimedOut {
-                            after: Duration::ZERO,
-                        },
-                        _ => Why::Dropped {
-                            detail: io.to_string(),
-                        },
-                    }
-                } else if let SdkError::DispatchFailure(d) = e {
-                    if d.is_timeout() {
-                        Why::TimedOut {
-                            after: Duration::ZERO,
-                        }
-                    } else if d.is_io() || d.is_other() {
-                        Why::Dropped {
-                            detail: chain(err).into_iter().skip(1).last().unwrap_or_default(),
-                        }
-                    } else {
-                        Why::Other {
-                            detail: chain(err).join(": "),
-                        }
-                    }
-                } else {
-                    Why::Other {
-                        detail: chain(err).join(": "),
-                    }
-                }
-            }
+            _ => unanswered(e, endpoint),
         };
         why.into()
     }
