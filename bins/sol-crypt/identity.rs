@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 
 pub const RECIPIENT_HRP: &str = "sol-recipient-";
 pub const IDENTITY_HRP: &str = "sol-secret-key-";
-pub const FINGERPRINT_LEN: usize = 8;
+pub use sol_formats::crypt::v2::FINGERPRINT_LEN;
 
 /// A public key to seal file keys to.
 #[derive(Debug, Clone)]

@@ -31,212 +31,24 @@ use sol_common::progress::Progress;
 use sol_common::stdio::read_full;
 use sol_common::Fail;
 
-use super::identity::{Identity, Recipient, FINGERPRINT_LEN};
+use super::identity::{Identity, Recipient};
 use super::key::{self, Secret, SiteKey};
 use super::stream;
 use sol_common::hex;
-use sol_formats::crypt::{self as format, Cipher, MAGIC, SALT_LEN};
+use sol_formats::crypt::{self as format, Cipher, SALT_LEN};
 use zeroize::Zeroizing;
 
-pub const VERSION: u8 = format::VERSION_2;
-pub const FILE_KEY_LEN: usize = 16;
+pub use format::v2::FILE_KEY_LEN;
+#[cfg(test)]
+use format::v2::X25519_BODY;
+pub use format::v2::{
+    Header, HeaderError, Stanza, FIXED_LEN, MAC_LEN, MAX_HEADER, MIN_HEADER, SEALED_LEN, TYPE_KEY,
+    TYPE_X25519, VERSION,
+};
 
 /// A stream's file key, wiped when dropped.
 pub type FileKey = Zeroizing<[u8; FILE_KEY_LEN]>;
-pub const FIXED_LEN: usize = 52;
-pub const MAC_LEN: usize = 32;
-pub const MIN_HEADER: usize = FIXED_LEN + 3 + MAC_LEN;
-pub const MAX_HEADER: usize = 65536;
-pub const TYPE_X25519: u8 = 1;
-pub const TYPE_KEY: u8 = 2;
-const SEALED_LEN: usize = FILE_KEY_LEN + 16;
-const X25519_BODY: usize = FINGERPRINT_LEN + 32 + SEALED_LEN;
-const KEY_BODY: usize = format::KEY_ID_LEN + SEALED_LEN;
 const X25519_LABEL: &[u8] = b"sol-crypt v2 X25519";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stanza {
-    X25519 {
-        fingerprint: [u8; FINGERPRINT_LEN],
-        share: [u8; 32],
-        sealed: [u8; SEALED_LEN],
-    },
-    Key {
-        key_id: [u8; format::KEY_ID_LEN],
-        sealed: [u8; SEALED_LEN],
-    },
-    /// A type this version does not know: skipped (as age's identities skip stanzas they do
-    /// not recognise), yet covered by the MAC.
-    Unknown { kind: u8, body: Vec<u8> },
-}
-
-impl Stanza {
-    /// How `sol-crypt info` and messages show it: its type and whom it is for, no secret.
-    pub fn describe(&self) -> String {
-        match self {
-            Stanza::X25519 { fingerprint, .. } => {
-                format!("x25519 recipient fingerprint {}", hex(fingerprint))
-            }
-            Stanza::Key { key_id, .. } => format!("key-file key id {}", hex(key_id)),
-            Stanza::Unknown { kind, body } => format!("unknown type {kind} ({} bytes)", body.len()),
-        }
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        let (kind, body): (u8, Vec<u8>) = match self {
-            Stanza::X25519 {
-                fingerprint,
-                share,
-                sealed,
-            } => (TYPE_X25519, [&fingerprint[..], share, sealed].concat()),
-            Stanza::Key { key_id, sealed } => (TYPE_KEY, [&key_id[..], sealed].concat()),
-            Stanza::Unknown { kind, body } => (*kind, body.clone()),
-        };
-        out.push(kind);
-        out.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        out.extend_from_slice(&body);
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub chunk_size: u32,
-    pub salt: [u8; SALT_LEN],
-    pub stanzas: Vec<Stanza>,
-}
-
-impl Header {
-    /// Every byte before the MAC (the header length field counts the MAC).
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(FIXED_LEN + 80 * self.stanzas.len());
-        b.extend_from_slice(MAGIC);
-        b.push(VERSION);
-        b.push(Cipher::Aes256Gcm as u8);
-        b.extend_from_slice(&self.chunk_size.to_be_bytes());
-        b.extend_from_slice(&[0; 4]); // the length, below
-        b.extend_from_slice(&self.salt);
-        b.extend_from_slice(&(self.stanzas.len() as u16).to_be_bytes());
-        for s in &self.stanzas {
-            s.encode(&mut b);
-        }
-        let total = (b.len() + MAC_LEN) as u32;
-        b[14..18].copy_from_slice(&total.to_be_bytes());
-        b
-    }
-
-    /// Parse a whole header (MAC included; the caller checks it once it has the file key).
-    /// Every length is checked, and only the canonical layout is accepted: known stanza types
-    /// have their exact body length, the stanzas fill the header exactly.
-    pub fn parse(raw: &[u8]) -> Result<Header, String> {
-        let (chunk_size, salt, count) = parse_fixed(raw)?;
-        let stanzas = parse_stanzas(raw, count)?;
-        Ok(Header {
-            chunk_size,
-            salt,
-            stanzas,
-        })
-    }
-
-    pub fn describe_stanzas(&self) -> String {
-        let all: Vec<String> = self.stanzas.iter().map(Stanza::describe).collect();
-        all.join(", ")
-    }
-}
-
-/// The fixed fields before the stanzas (magic, version, cipher, chunk size, header length,
-/// salt, stanza count), each checked: the chunk size, salt and stanza count.
-fn parse_fixed(raw: &[u8]) -> Result<(u32, [u8; SALT_LEN], u16), String> {
-    if raw.len() < MIN_HEADER || &raw[..8] != MAGIC || raw[8] != VERSION {
-        return Err("not a sol-crypt v2 header".into());
-    }
-    if raw[9] != Cipher::Aes256Gcm as u8 {
-        return Err(format!("unknown cipher {} in header", raw[9]));
-    }
-    let chunk_size = u32::from_be_bytes(raw[10..14].try_into().expect("4 bytes"));
-    if !(format::MIN_CHUNK..=format::MAX_CHUNK).contains(&chunk_size) {
-        return Err(format!("chunk size {chunk_size} out of range in header"));
-    }
-    let len = u32::from_be_bytes(raw[14..18].try_into().expect("4 bytes")) as usize;
-    if len != raw.len() {
-        return Err(format!(
-            "header length {len} does not match ({})",
-            raw.len()
-        ));
-    }
-    let mut salt = [0u8; SALT_LEN];
-    salt.copy_from_slice(&raw[18..50]);
-    let count = u16::from_be_bytes([raw[50], raw[51]]);
-    if count == 0 {
-        return Err("no stanza in header".into());
-    }
-    Ok((chunk_size, salt, count))
-}
-
-/// The `count` stanzas after the fixed fields, which must fill the header up to the MAC
-/// exactly.
-fn parse_stanzas(raw: &[u8], count: u16) -> Result<Vec<Stanza>, String> {
-    let body_end = raw.len() - MAC_LEN;
-    let mut at = FIXED_LEN;
-    let mut stanzas = Vec::with_capacity(usize::from(count).min(raw.len() / 3));
-    for i in 0..count {
-        let (kind, body) = stanza_at(raw, &mut at, body_end)
-            .ok_or_else(|| format!("stanza {i} of {count} runs past the header"))?;
-        stanzas.push(Stanza::from_body(i, kind, body)?);
-    }
-    if at != body_end {
-        return Err(format!("{} bytes after the last stanza", body_end - at));
-    }
-    Ok(stanzas)
-}
-
-/// The type and body of the stanza at `*at`, moving `at` past it; None when it runs past
-/// `end`.
-fn stanza_at<'a>(raw: &'a [u8], at: &mut usize, end: usize) -> Option<(u8, &'a [u8])> {
-    if *at + 3 > end {
-        return None;
-    }
-    let kind = raw[*at];
-    let n = usize::from(u16::from_be_bytes([raw[*at + 1], raw[*at + 2]]));
-    *at += 3;
-    if *at + n > end {
-        return None;
-    }
-    let body = &raw[*at..*at + n];
-    *at += n;
-    Some((kind, body))
-}
-
-impl Stanza {
-    /// Stanza `i` of type `kind` from its body; a known type must have its exact length.
-    fn from_body(i: u16, kind: u8, body: &[u8]) -> Result<Stanza, String> {
-        let n = body.len();
-        let want = match kind {
-            TYPE_X25519 => X25519_BODY,
-            TYPE_KEY => KEY_BODY,
-            _ => n,
-        };
-        if n != want {
-            return Err(format!(
-                "stanza {i} (type {kind}) has {n} bytes, not {want}"
-            ));
-        }
-        Ok(match kind {
-            TYPE_X25519 => Stanza::X25519 {
-                fingerprint: body[..8].try_into().expect("8 bytes"),
-                share: body[8..40].try_into().expect("32 bytes"),
-                sealed: body[40..].try_into().expect("32 bytes"),
-            },
-            TYPE_KEY => Stanza::Key {
-                key_id: body[..8].try_into().expect("8 bytes"),
-                sealed: body[8..].try_into().expect("32 bytes"),
-            },
-            _ => Stanza::Unknown {
-                kind,
-                body: body.to_vec(),
-            },
-        })
-    }
-}
 
 /// The keys of one stream, from its file key and salt.
 pub fn payload_key(file_key: &[u8; FILE_KEY_LEN], salt: &[u8; SALT_LEN]) -> Secret {
@@ -633,27 +445,34 @@ mod tests {
         let mut extra = h.clone();
         extra.insert(h.len() - MAC_LEN, 0);
         let e = Header::parse(&with_len(extra)).unwrap_err();
-        assert!(e.contains("after the last stanza"), "{e}");
+        assert_eq!(e, HeaderError::TrailingBytes { bytes: 1 });
         // The stated length differs from the bytes.
         let mut longer = h.clone();
         longer.push(0);
-        assert!(Header::parse(&longer)
-            .unwrap_err()
-            .contains("header length"));
+        assert!(matches!(
+            Header::parse(&longer),
+            Err(HeaderError::LengthMismatch { .. })
+        ));
         // A known stanza type with a longer body.
         let mut body = h.clone();
         body[FIXED_LEN + 2] += 1;
         body.insert(FIXED_LEN + 3 + X25519_BODY, 0);
         let e = Header::parse(&with_len(body)).unwrap_err();
-        assert!(e.contains("not 72"), "{e}");
+        assert!(
+            matches!(e, HeaderError::StanzaLength { want: 72, .. }),
+            "{e}"
+        );
         // No stanza at all; a count larger than the stanzas.
         let mut none = h[..FIXED_LEN].to_vec();
         none[50..52].copy_from_slice(&[0, 0]);
         none.extend_from_slice(&[0; 3 + MAC_LEN]);
-        assert!(Header::parse(&with_len(none)).is_err());
+        assert_eq!(Header::parse(&with_len(none)), Err(HeaderError::NoStanza));
         let mut count = h.clone();
         count[51] = 2;
-        assert!(Header::parse(&count).unwrap_err().contains("runs past"));
+        assert!(matches!(
+            Header::parse(&count),
+            Err(HeaderError::StanzaPastHeader { index: 1, count: 2 })
+        ));
         // An unknown type is kept (and skipped by identities).
         let mut unknown = h[..h.len() - MAC_LEN].to_vec();
         unknown[51] = 2;

@@ -18,13 +18,15 @@
 //! ```
 //! Completeness can be checked without the key from the total length and the trailer: see
 //! [`is_complete`], or [`stream_is_complete`] for a whole stream seen from outside. Version 2
-//! (recipients, in sol-crypt's recipient.rs) has the same fields at 0..14, then its header
-//! length: see [`header_len`]. The ciphers themselves (OpenSSL) are sol-crypt's: this crate
+//! (recipients: [`v2`]) has the same fields at 0..14, then its header length: see
+//! [`header_len`]. The ciphers themselves (OpenSSL) are sol-crypt's: this crate
 //! only frames.
+
+pub mod v2;
 
 pub const MAGIC: &[u8; 8] = b"SOLCRYPT";
 pub const VERSION: u8 = 1;
-/// Stanzas for recipients and key files (recipient.rs); the header length at 14..18.
+/// Stanzas for recipients and key files ([`v2`]); the header length at 14..18.
 pub const VERSION_2: u8 = 2;
 pub const HEADER_LEN: usize = 86;
 pub const MAC_OFFSET: usize = 54;
