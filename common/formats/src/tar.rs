@@ -240,52 +240,52 @@ pub fn corrupt(e: io::Error) -> anyhow::Error {
 /// Check the headers in `region` (stream offset `base`): extended headers (pax `x`, GNU `L`
 /// and `K`), then the entry's own header last. With `complete`, the region ends exactly with
 /// the entry's header; otherwise it may stop anywhere (the crate gave up inside it).
-fn check_headers(region: &[u8], base: u64, index: u64, complete: bool) -> Result<(), String> {
+fn check_headers(region: &[u8], base: u64, index: u64, complete: bool) -> Result<(), TarError> {
     let mut at = 0;
     while region.len() - at >= BLOCK {
         let h = &region[at..at + BLOCK];
         let pos = base + at as u64;
-        let bad =
-            |what: String| format!("corrupt archive: entry {index} (header at byte {pos}): {what}");
+        let bad = |problem| TarError::Header {
+            index,
+            pos,
+            problem,
+        };
         if h.iter().all(|&b| b == 0) {
             return Ok(()); // the end-of-archive marker
         }
         check_header_block(h).map_err(bad)?;
-        let size = numeric(&h[124..136], false).ok_or_else(|| bad("invalid size field".into()))?;
+        let size =
+            numeric(&h[124..136], false).ok_or(bad(HeaderProblem::Field { name: "size" }))?;
         let typ = h[156];
         if !matches!(typ, b'x' | b'L' | b'K') {
             return Ok(()); // the entry's own header
         }
         if size > MAX_META as u64 {
-            return Err(bad(format!("extended header of {size} bytes is too large")));
+            return Err(bad(HeaderProblem::MetaTooLarge { size }));
         }
         let data_at = at + BLOCK;
         let data_end = data_at + size as usize;
         if data_end > region.len() {
             return if complete {
-                Err(bad("extended header cut short".into()))
+                Err(bad(HeaderProblem::MetaCutShort))
             } else {
                 Ok(())
             };
         }
         if typ == b'x' {
-            check_pax(&region[data_at..data_end])
-                .map_err(|why| bad(format!("malformed pax extended header: {why}")))?;
+            check_pax(&region[data_at..data_end]).map_err(|e| bad(HeaderProblem::Pax(e)))?;
         }
         at = data_at + (size as usize).div_ceil(BLOCK) * BLOCK;
     }
     if complete {
-        return Err(format!(
-            "corrupt archive: entry {index} (from byte {base}): its header is missing"
-        ));
+        return Err(TarError::MissingHeader { index, from: base });
     }
     Ok(())
 }
 
 /// The checksum, and the numeric fields every reader uses (mode, uid, gid, size, mtime).
-fn check_header_block(h: &[u8]) -> Result<(), String> {
-    let stored =
-        numeric(&h[148..156], false).ok_or_else(|| "invalid checksum field".to_string())?;
+fn check_header_block(h: &[u8]) -> Result<(), HeaderProblem> {
+    let stored = numeric(&h[148..156], false).ok_or(HeaderProblem::Field { name: "checksum" })?;
     let sum: u64 = h
         .iter()
         .enumerate()
@@ -298,7 +298,7 @@ fn check_header_block(h: &[u8]) -> Result<(), String> {
         })
         .sum();
     if stored != sum {
-        return Err("header checksum mismatch (not a tar header)".into());
+        return Err(HeaderProblem::ChecksumMismatch);
     }
     for (name, range, signed) in [
         ("mode", 100..108, false),
@@ -306,11 +306,11 @@ fn check_header_block(h: &[u8]) -> Result<(), String> {
         ("gid", 116..124, false),
         ("mtime", 136..148, true),
     ] {
-        numeric(&h[range], signed).ok_or_else(|| format!("invalid {name} field"))?;
+        numeric(&h[range], signed).ok_or(HeaderProblem::Field { name })?;
     }
     if matches!(h[156], b'3' | b'4') {
         for (name, range) in [("devmajor", 329..337), ("devminor", 337..345)] {
-            numeric(&h[range], false).ok_or_else(|| format!("invalid {name} field"))?;
+            numeric(&h[range], false).ok_or(HeaderProblem::Field { name })?;
         }
     }
     Ok(())
@@ -354,37 +354,36 @@ pub fn numeric(field: &[u8], signed: bool) -> Option<u64> {
 
 /// Strict pax records: `LEN SP KEY=VALUE NL` with LEN counting the whole record, covering
 /// the data exactly; numbers where the standard wants numbers; no empty path or link path.
-pub fn check_pax(mut data: &[u8]) -> Result<(), String> {
+pub fn check_pax(mut data: &[u8]) -> Result<(), PaxError> {
     let mut n = 0;
     while !data.is_empty() {
         n += 1;
         let digits = data.iter().take_while(|b| b.is_ascii_digit()).count();
         if digits == 0 || digits > 20 || data.get(digits) != Some(&b' ') {
-            return Err(format!("record {n}: missing length"));
+            return Err(PaxError::MissingLength { record: n });
         }
         let len: usize = std::str::from_utf8(&data[..digits])
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(usize::MAX);
         if len < digits + 4 || len > data.len() {
-            return Err(format!(
-                "record {n}: length {} out of range ({} bytes left)",
-                shown(&data[..digits]),
-                data.len()
-            ));
+            let (len, left) = (shown(&data[..digits]), data.len());
+            return Err(PaxError::LengthOutOfRange {
+                record: n,
+                len,
+                left,
+            });
         }
         if data[len - 1] != b'\n' {
-            return Err(format!(
-                "record {n}: length {len} does not end at a newline"
-            ));
+            return Err(PaxError::NoNewline { record: n, len });
         }
         let kv = &data[digits + 1..len - 1];
         let Some(eq) = kv.iter().position(|&b| b == b'=') else {
-            return Err(format!("record {n}: missing '='"));
+            return Err(PaxError::MissingEquals { record: n });
         };
         let (key, value) = (&kv[..eq], &kv[eq + 1..]);
         let valid = match key {
-            b"" => return Err(format!("record {n}: empty keyword")),
+            b"" => return Err(PaxError::EmptyKeyword { record: n }),
             b"path" | b"linkpath" => !value.is_empty(),
             b"size"
             | b"uid"
@@ -402,9 +401,12 @@ pub fn check_pax(mut data: &[u8]) -> Result<(), String> {
         if !valid {
             let key = shown(key);
             return Err(if value.is_empty() {
-                format!("empty {key}")
+                PaxError::Empty { key }
             } else {
-                format!("invalid {key}={}", shown(value))
+                PaxError::Invalid {
+                    key,
+                    value: shown(value),
+                }
             });
         }
         data = &data[len..];
@@ -436,6 +438,127 @@ fn shown(b: &[u8]) -> String {
     format!("{}{more}", sol_common::exit::printable(&cut))
 }
 
+/// Why a tar stream is refused at a header: one kind each; the text is what the tools print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TarError {
+    /// A header of entry INDEX, at byte POS of the stream, is wrong.
+    Header {
+        index: u64,
+        pos: u64,
+        problem: HeaderProblem,
+    },
+    /// The headers of entry INDEX, from byte FROM, end before its own header.
+    MissingHeader { index: u64, from: u64 },
+}
+
+/// What is wrong with one header block or the extended header it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderProblem {
+    /// A numeric field (checksum, mode, uid, gid, size, mtime, devmajor, devminor).
+    Field {
+        name: &'static str,
+    },
+    ChecksumMismatch,
+    MetaTooLarge {
+        size: u64,
+    },
+    MetaCutShort,
+    Pax(PaxError),
+}
+
+/// Why pax records are refused (RECORD counts from 1; keys and values shown escaped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaxError {
+    MissingLength {
+        record: usize,
+    },
+    LengthOutOfRange {
+        record: usize,
+        len: String,
+        left: usize,
+    },
+    NoNewline {
+        record: usize,
+        len: usize,
+    },
+    MissingEquals {
+        record: usize,
+    },
+    EmptyKeyword {
+        record: usize,
+    },
+    Empty {
+        key: String,
+    },
+    Invalid {
+        key: String,
+        value: String,
+    },
+}
+
+impl std::fmt::Display for TarError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            TarError::Header {
+                index,
+                pos,
+                problem,
+            } => {
+                write!(
+                    f,
+                    "corrupt archive: entry {index} (header at byte {pos}): {problem}"
+                )
+            }
+            TarError::MissingHeader { index, from } => {
+                write!(
+                    f,
+                    "corrupt archive: entry {index} (from byte {from}): its header is missing"
+                )
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for HeaderProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            HeaderProblem::Field { name } => write!(f, "invalid {name} field"),
+            HeaderProblem::ChecksumMismatch => {
+                write!(f, "header checksum mismatch (not a tar header)")
+            }
+            HeaderProblem::MetaTooLarge { size } => {
+                write!(f, "extended header of {size} bytes is too large")
+            }
+            HeaderProblem::MetaCutShort => write!(f, "extended header cut short"),
+            HeaderProblem::Pax(e) => write!(f, "malformed pax extended header: {e}"),
+        }
+    }
+}
+
+impl std::fmt::Display for PaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            PaxError::MissingLength { record } => write!(f, "record {record}: missing length"),
+            PaxError::LengthOutOfRange { record, len, left } => {
+                write!(
+                    f,
+                    "record {record}: length {len} out of range ({left} bytes left)"
+                )
+            }
+            PaxError::NoNewline { record, len } => {
+                write!(f, "record {record}: length {len} does not end at a newline")
+            }
+            PaxError::MissingEquals { record } => write!(f, "record {record}: missing '='"),
+            PaxError::EmptyKeyword { record } => write!(f, "record {record}: empty keyword"),
+            PaxError::Empty { key } => write!(f, "empty {key}"),
+            PaxError::Invalid { key, value } => write!(f, "invalid {key}={value}"),
+        }
+    }
+}
+
+impl std::error::Error for TarError {}
+impl std::error::Error for PaxError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,19 +585,47 @@ mod tests {
     fn pax_records() {
         assert_eq!(check_pax(b"9 path=a\n12 size=123\n"), Ok(()));
         assert_eq!(check_pax(b"16 mtime=-1.500\n"), Ok(()));
-        assert_eq!(check_pax(b"11 size=-1\n"), Err("invalid size=-1".into()));
-        assert_eq!(check_pax(b"8 path=\n"), Err("empty path".into()));
-        assert_eq!(check_pax(b"8 size=\n"), Err("empty size".into()));
-        assert!(check_pax(b"10 path=ab\n").unwrap_err().contains("newline"));
-        assert!(check_pax(b"99 path=a\n")
-            .unwrap_err()
-            .contains("out of range"));
-        assert!(check_pax(b"x path=a\n")
-            .unwrap_err()
-            .contains("missing length"));
-        assert!(check_pax(b"9 path=a\n\n")
-            .unwrap_err()
-            .contains("missing length"));
+        let key = |k: &str| k.to_string();
+        assert_eq!(
+            check_pax(b"11 size=-1\n"),
+            Err(PaxError::Invalid {
+                key: key("size"),
+                value: "-1".into()
+            })
+        );
+        assert_eq!(
+            check_pax(b"8 path=\n"),
+            Err(PaxError::Empty { key: key("path") })
+        );
+        assert_eq!(
+            check_pax(b"8 size=\n"),
+            Err(PaxError::Empty { key: key("size") })
+        );
+        assert_eq!(
+            check_pax(b"10 path=ab\n"),
+            Err(PaxError::NoNewline { record: 1, len: 10 })
+        );
+        assert!(matches!(
+            check_pax(b"99 path=a\n"),
+            Err(PaxError::LengthOutOfRange { record: 1, .. })
+        ));
+        assert_eq!(
+            check_pax(b"x path=a\n"),
+            Err(PaxError::MissingLength { record: 1 })
+        );
+        assert_eq!(
+            check_pax(b"9 path=a\n\n"),
+            Err(PaxError::MissingLength { record: 2 })
+        );
+        // The text of each kind is the message the tools print.
+        assert_eq!(
+            PaxError::Invalid {
+                key: key("size"),
+                value: "-1".into()
+            }
+            .to_string(),
+            "invalid size=-1"
+        );
         // A value may hold a newline: the length frames the record.
         assert_eq!(check_pax(b"12 path=a\nb\n"), Ok(()));
     }
