@@ -1,7 +1,10 @@
 //! s3-mput: stdin to one S3 object, parts uploaded in parallel.
 
+mod checks;
 pub mod cli;
+mod commit;
 pub mod reader;
+mod requests;
 pub mod upload;
 
 use std::process::ExitCode;
