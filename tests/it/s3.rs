@@ -2,16 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::s3env::{rt, Faults, Proxy, S3};
+use crate::s3env::{mput, rt, Faults, Proxy, S3};
 use crate::util::*;
-
-fn mput(s3: &S3, key: &str, data: &[u8], extra: &[&str]) -> Out {
-    s3.tool("s3-mput")
-        .args(extra)
-        .arg(s3.url(key))
-        .stdin(data.to_vec())
-        .run()
-}
 
 fn mget(s3: &S3, key: &str, extra: &[&str]) -> Out {
     s3.tool("s3-mget").args(extra).arg(s3.url(key)).run()

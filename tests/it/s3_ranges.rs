@@ -10,20 +10,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::counting::Counter;
-use crate::s3env::{Faults, Proxy, S3};
+use crate::s3env::{mput, Faults, Proxy, S3};
 use crate::util::*;
 
 /// What one answer's status line and headers may cost on the wire, on any server under
 /// test (s3s-fs sends about 300 bytes, moto and Ceph RGW a few hundred more).
 const PER_ANSWER: u64 = 2048;
-
-fn mput(s3: &S3, key: &str, data: &[u8], extra: &[&str]) -> Out {
-    s3.tool("s3-mput")
-        .args(extra)
-        .arg(s3.url(key))
-        .stdin(data.to_vec())
-        .run()
-}
 
 /// `s3-mget [extra] --range LIST URL`, through `endpoint` when given.
 fn ranged(s3: &S3, endpoint: Option<&str>, key: &str, list: &str, extra: &[&str]) -> Out {

@@ -551,6 +551,15 @@ async fn pump(
     }
 }
 
+/// `s3-mput [EXTRA] URL-of-KEY` with DATA on stdin.
+pub fn mput(s3: &S3, key: &str, data: &[u8], extra: &[&str]) -> Out {
+    s3.tool("s3-mput")
+        .args(extra)
+        .arg(s3.url(key))
+        .stdin(data.to_vec())
+        .run()
+}
+
 /// The in-process server's directory, for the tests of s3-local itself.
 pub fn root_of(s: &S3) -> &Path {
     s.root.as_deref().expect("in-process server")

@@ -10,15 +10,21 @@ fn make_tree() -> (tempfile::TempDir, std::path::PathBuf) {
     awkward_src(1)
 }
 
-#[test]
-fn round_trip_is_exact() {
-    let (t, src) = make_tree();
+/// `sol-tar create -C SRC sol0001`, which must succeed.
+fn created(src: &Path) -> Out {
     let ar = tool("sol-tar")
         .args(["create", "-C"])
-        .arg(&src)
+        .arg(src)
         .arg("sol0001")
         .run();
     ar.ok();
+    ar
+}
+
+#[test]
+fn round_trip_is_exact() {
+    let (t, src) = make_tree();
+    let ar = created(&src);
     let dest = t.path().join("dest");
     tool("sol-tar")
         .args(["extract", "-C"])
@@ -486,12 +492,7 @@ fn malformed_tar_metadata_is_refused_naming_the_entry() {
 #[test]
 fn other_formats_are_named_with_the_stage_they_need() {
     let (t, src) = make_tree();
-    let ar = tool("sol-tar")
-        .args(["create", "-C"])
-        .arg(&src)
-        .arg("sol0001")
-        .run();
-    ar.ok();
+    let ar = created(&src);
     let gz = tool("sol-zip").stdin(ar.stdout.clone()).run();
     let k = keyfile(t.path(), "k", 256);
     let sc = seal(&k, gz.stdout.clone());
