@@ -59,7 +59,7 @@ pub fn main(a: Audit) -> Result<u8> {
         now: common::now(),
         ..Default::default()
     };
-    survey(&mut cov, &work, a.max_age.as_deref(), o.max_age)?;
+    survey(&mut cov, a.max_age.as_deref(), o.max_age)?;
     let picked = pick(&cov, &a, o.budget);
     if !picked.is_empty() {
         content_audit(&a, &o, &work, &picked)?;
@@ -148,13 +148,8 @@ fn options(a: &Audit) -> Result<Options> {
 }
 
 /// Coverage: the listing, the sols here, their changes, and the problems found.
-fn survey(
-    cov: &mut Coverage,
-    work: &Work,
-    max_age_text: Option<&str>,
-    max_age: Option<i64>,
-) -> Result<()> {
-    read_listing(cov, work)?;
+fn survey(cov: &mut Coverage, max_age_text: Option<&str>, max_age: Option<i64>) -> Result<()> {
+    read_listing(cov)?;
     local_sols(cov)?;
     if cov.archived.is_empty() && cov.local.is_empty() {
         return Err(anyhow!(
@@ -213,9 +208,9 @@ fn keys(a: &Audit) -> Result<(Vec<OsString>, Vec<OsString>)> {
 
 /// The stored sols, the audit history and the change marks, from one listing; only safe
 /// names are ever used.
-fn read_listing(cov: &mut Coverage, work: &Work) -> Result<()> {
+fn read_listing(cov: &mut Coverage) -> Result<()> {
     let url = format!("{}/", cov.from);
-    for l in common::listing(&url, work, &url)? {
+    for l in common::listing(&url, &url)? {
         if let Some(sol) = l.key.strip_suffix(".tar.gz.sc") {
             if !common::listed_name_ok(sol) {
                 say(format!(

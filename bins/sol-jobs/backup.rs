@@ -127,7 +127,7 @@ fn plan(
     work: &Work,
 ) -> Result<(Vec<OsString>, Vec<OsString>, Option<String>)> {
     let stored: HashMap<String, Option<i64>> =
-        common::listing(&format!("{dest}/"), work, &format!("{dest}/"))?
+        common::listing(&format!("{dest}/"), &format!("{dest}/"))?
             .into_iter()
             .map(|l| (l.key, l.modified))
             .collect();

@@ -351,11 +351,10 @@ pub struct Listed {
 
 /// Everything under URL (a prefix, or a prefix and the start of a key), from one listing;
 /// a failure is one line, status 1.
-pub fn listing(url: &str, work: &Work, what: &str) -> Result<Vec<Listed>> {
+pub fn listing(url: &str, what: &str) -> Result<Vec<Listed>> {
     let mut c = Command::new("s3-ls");
     c.args(["--relative", "--", url]);
     let stdout = run(c, |first| format!("cannot list {what}: {first}"))?;
-    fs::write(work.path("stored"), &stdout)?;
     Ok(String::from_utf8_lossy(&stdout)
         .lines()
         .filter_map(|line| {

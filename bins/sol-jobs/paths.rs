@@ -165,11 +165,7 @@ fn archive(a: &Restore, from: &str, name: String, names: Vec<OsString>) -> Resul
         work,
     };
     let mut found = false;
-    for l in common::listing(
-        &format!("{from}/{}.", sol.name),
-        &sol.work,
-        &format!("{from}/"),
-    )? {
+    for l in common::listing(&format!("{from}/{}.", sol.name), &format!("{from}/"))? {
         match l.key.as_str() {
             "tar.gz.sc" => (found, sol.size, sol.etag) = (true, l.size, l.etag),
             "index.gz.sc" => sol.stored_index = Some(l.size),

@@ -159,10 +159,9 @@ fn report_of(dir: &Path, operands: &[OsString]) -> Result<u8> {
 fn last_sols(n: usize, url: &OsString) -> Result<u8> {
     let from = common::check_url(url)?;
     common::need_tools(&["s3-ls"])?;
-    let work = Work::new()?;
     let what = format!("{from}/");
     let mut names: Vec<String> = Vec::new();
-    for l in common::listing(&what, &work, &what)? {
+    for l in common::listing(&what, &what)? {
         let Some(sol) = l.key.strip_suffix(".tar.gz.sc") else {
             continue;
         };
