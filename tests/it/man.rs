@@ -90,16 +90,12 @@ fn man_pages_render_with_man() {
     assert!(names.iter().any(|n| n == "sol-backup-one.1"), "{names:?}");
     for name in names {
         let path = dir.join(&name);
-        let out = std::process::Command::new("man")
-            .arg("-l")
-            .arg(&path)
-            .env("MANWIDTH", "80")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = crate::util::output_ok(
+            std::process::Command::new("man")
+                .arg("-l")
+                .arg(&path)
+                .env("MANWIDTH", "80"),
+            &format!("{name}: "),
         );
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("EXIT STATUS"),

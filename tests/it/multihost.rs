@@ -95,28 +95,14 @@ fn lose_a_host_mid_upload(lose: &str) {
     let Site { s3, t, root, key } = site(0);
     big_mission(&root);
     let hosts = Hosts::start(t.path(), 3);
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
-        "s3-mput",
-        &format!("exec '{}' --limit-rate 3M \"$@\"", bin("s3-mput").display()),
-    );
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     // sol-backup of every sol over the hosts, with the slow uploads.
-    let run = faked(
-        &fakes,
-        &format!(
-            "{} {}",
-            hosts.env(),
-            call(
-                "sol-backup",
-                &format!(
-                    "--hosts '{}' -k '{k}' '{r}'/sol* {d}",
-                    hosts.logins.display()
-                )
-            )
-        ),
+    let logins = hosts.logins.display();
+    let all = call(
+        "sol-backup",
+        &format!("--hosts '{logins}' -k '{k}' '{r}'/sol* {d}"),
     );
+    let run = with_slow_mput(t.path(), "3M", &format!("{} {all}", hosts.env()));
     let report = t.path().join("report");
     let dir = hosts.dir.display();
     let out = run_sh(
@@ -188,14 +174,9 @@ fn stored_once_and_bound(s3: &S3, t: &tempfile::TempDir, key: &Path) {
         })
         .collect();
     assert_eq!(keys, want);
+    let (k, d) = (key.display(), s3.url("s"));
     for s in 1..=SOLS {
-        let list = run_sh(
-            s3,
-            &call(
-                "sol-restore",
-                &format!("--list -k '{}' {} sol{s:04}", key.display(), s3.url("s")),
-            ),
-        );
+        let list = restore(s3, &format!("--list -k '{k}' {d} sol{s:04}"));
         list.ok();
         assert!(
             list.stdout_str().contains("data/image.raw") && list.stderr.is_empty(),
@@ -205,16 +186,7 @@ fn stored_once_and_bound(s3: &S3, t: &tempfile::TempDir, key: &Path) {
         );
     }
     let dest = t.path().join("restored");
-    restore(
-        s3,
-        &format!(
-            "-k '{}' {} sol0001 '{}'",
-            key.display(),
-            s3.url("s"),
-            dest.display()
-        ),
-    )
-    .ok();
+    restore(s3, &format!("-k '{k}' {d} sol0001 '{}'", dest.display())).ok();
     fs::remove_dir_all(&dest).ok();
 }
 

@@ -13,6 +13,12 @@ use crate::util::*;
 
 const MIB: u64 = 1 << 20;
 
+/// A 50 MiB tmpfs mounted on `"$1"`: room for one staged copy of the sol's images, not two.
+const SMALL_TMPFS: &str = "mount -t tmpfs -o size=50m tmpfs \"$1\"";
+
+/// `"$1"` mounted read-only.
+const READ_ONLY: &str = "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\"";
+
 /// A sol of mission shape: 3,000 small text files in a deep tree, 24 large files of random
 /// (incompressible) data, 36 MiB in all, a hard link and symlinks.
 fn big_sol(root: &Path) -> PathBuf {
@@ -85,18 +91,39 @@ impl Mission {
     /// `sol-restore ARGS` through a counting proxy: its output and the bytes it received.
     fn restore(&self, args: &str) -> (Out, u64) {
         let proxy = Counter::start(self.s3.addr);
-        let out = self
-            .s3
-            .env_at(
-                sh(&format!(
-                    "'{}' -k '{}' {args}",
-                    script("sol-restore").display(),
-                    self.key.display()
-                )),
-                &proxy.endpoint,
-            )
-            .run();
+        let out = self.restore_at(&proxy.endpoint, args);
         (out, proxy.down())
+    }
+
+    /// `sol-restore -k KEY ARGS`, reaching the server at `endpoint`.
+    fn restore_at(&self, endpoint: &str, args: &str) -> Out {
+        let cmd = format!(
+            "'{}' -k '{}' {args}",
+            script("sol-restore").display(),
+            self.key.display()
+        );
+        self.s3.env_at(sh(&cmd), endpoint).run()
+    }
+
+    /// sol-restore ARGS into a new T/NAME, in a user and mount namespace after MOUNT of it ("$1").
+    fn restore_after_mount(&self, mount: &str, args: &str, name: &str) -> Out {
+        let dest = self.t.path().join(name);
+        fs::create_dir(&dest).unwrap();
+        self.s3
+            .env(sh(&format!(
+                "unshare -rm bash -c '{mount} && \
+                 exec \"$2\" -k \"$3\" {args} \"$4\" sol0100 \"$1\"' _ '{}' '{}' '{}' {}",
+                dest.display(),
+                script("sol-restore").display(),
+                self.key.display(),
+                self.url()
+            )))
+            .run()
+    }
+
+    /// `sol-restore --list URL sol0100`, as `restore` runs it.
+    fn list(&self) -> (Out, u64) {
+        self.restore(&format!("--list {} sol0100", self.url()))
     }
 
     /// `sol-restore ARGS URL sol0100 'DEST'`, as `restore` runs it.
@@ -224,7 +251,7 @@ fn one_file_and_one_subtree_cost_a_few_mib_and_come_back_exact() {
     );
 
     // --list reads only the index.
-    let (out, down) = m.restore(&format!("--list {} sol0100", m.url()));
+    let (out, down) = m.list();
     out.ok();
     let lines = out.stdout_str();
     assert_eq!(
@@ -304,18 +331,7 @@ fn existing_files_are_kept_unless_force() {
 #[test]
 fn a_failing_last_step_says_why_and_claims_nothing() {
     let m = backed_up();
-    let dest = m.t.path().join("full");
-    fs::create_dir(&dest).unwrap();
-    let out =
-        m.s3.env(sh(&format!(
-            "unshare -rm bash -c 'mount -t tmpfs -o size=50m tmpfs \"$1\" && \
-             exec \"$2\" -k \"$3\" --path images \"$4\" sol0100 \"$1\"' _ '{}' '{}' '{}' {}",
-            dest.display(),
-            script("sol-restore").display(),
-            m.key.display(),
-            m.url()
-        )))
-        .run();
+    let out = m.restore_after_mount(SMALL_TMPFS, "--path images", "full");
     out.code(1);
     out.stderr_has("No space left on device");
     out.stderr_has("not all of the 24 files were put in place");
@@ -335,18 +351,7 @@ fn a_failing_last_step_says_why_and_claims_nothing() {
     out.one_line_with("sol-restore: cannot create directory");
 
     // A read-only DEST: one line, prefixed, saying why (mktemp's own line came first).
-    let ro = m.t.path().join("ro");
-    fs::create_dir(&ro).unwrap();
-    let out =
-        m.s3.env(sh(&format!(
-            "unshare -rm bash -c 'mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && \
-             exec \"$2\" -k \"$3\" --path calib \"$4\" sol0100 \"$1\"' _ '{}' '{}' '{}' {}",
-            ro.display(),
-            script("sol-restore").display(),
-            m.key.display(),
-            m.url()
-        )))
-        .run();
+    let out = m.restore_after_mount(READ_ONLY, "--path calib", "ro");
     out.code(1);
     out.one_line_with("cannot create a staging directory");
     out.stderr_has("Read-only file system");
@@ -367,7 +372,7 @@ fn a_tampered_index_or_chunk_is_status_3_and_nothing_lands() {
     assert!(out.stderr.contains("sol-crypt"), "{}", out.stderr);
     assert!(names(&dest).is_empty(), "{:?}", names(&dest));
     // --list too.
-    let (out, _) = m.restore(&format!("--list {} sol0100", m.url()));
+    let (out, _) = m.list();
     out.code(3);
     assert!(out.stdout.is_empty());
 }
@@ -388,18 +393,12 @@ fn a_chunk_changed_on_the_wire_is_status_3_and_nothing_lands() {
         1,
     );
     let dest = m.t.path().join("b");
-    let out =
-        m.s3.env_at(
-            sh(&format!(
-                "'{}' -k '{}' --path images/img05.raw {} sol0100 '{}'",
-                script("sol-restore").display(),
-                m.key.display(),
-                m.url(),
-                dest.display()
-            )),
-            &proxy.endpoint,
-        )
-        .run();
+    let args = format!(
+        "--path images/img05.raw {} sol0100 '{}'",
+        m.url(),
+        dest.display()
+    );
+    let out = m.restore_at(&proxy.endpoint, &args);
     out.code(3);
     assert!(
         out.stderr.contains("sol-crypt") && out.stderr.contains("authentication failed at chunk"),
@@ -453,7 +452,7 @@ fn an_archive_without_an_index_or_with_another_ones_still_restores_a_path() {
     .run()
     .ok();
     // --list falls back to the archive's own listing.
-    let (out, _) = m.restore(&format!("--list {} sol0100", m.url()));
+    let (out, _) = m.list();
     out.ok();
     assert!(out.stdout_str().contains("sol0100/calib/dark.fits"));
 }
@@ -471,16 +470,15 @@ fn an_index_of_another_archive_is_never_read() {
         b"stored after the index\n",
     )
     .unwrap();
-    m.s3.env(sh(&format!(
+    let store_again = format!(
         "sol-tar create -C '{}' sol0100 | sol-zip | sol-crypt -e -k '{}' | \
          s3-mput --overwrite {}/sol0100.tar.gz.sc",
         m.sol.parent().unwrap().display(),
         m.key.display(),
         m.url()
-    )))
-    .run()
-    .ok();
-    let (out, _) = m.restore(&format!("--list {} sol0100", m.url()));
+    );
+    m.s3.env(sh(&store_again)).run().ok();
+    let (out, _) = m.list();
     out.ok();
     out.stderr_has("describes another archive");
     out.stderr_has("listing the whole archive");
@@ -523,25 +521,19 @@ fn a_path_is_the_name_itself_trailing_newline_included() {
         fs::read(dest.join("sol0100/calib/tab\there")).unwrap(),
         b"tab\n"
     );
-    let (out, _) = m.restore(&format!("--list {}  sol0100", m.url()));
+    let (out, _) = m.list();
     out.ok();
     assert!(out.stdout_str().contains("sol0100/calib/tab\\there\n"));
-    let (out, _) = m.restore_into(
-        "--path 'sol0100/calib/tab\\there'",
-        &m.t.path().join("escaped"),
-    );
-    out.code(1);
-    out.stderr_has("is not in the archive");
-    out.stderr_has("not escaped as --list prints it");
+    let escaped = |name: &str, says: &str| {
+        let (out, _) = m.restore_into("--path 'sol0100/calib/tab\\there'", &m.t.path().join(name));
+        out.code(1);
+        out.stderr_has(says);
+        out.stderr_has("not escaped as --list prints it");
+    };
+    escaped("escaped", "is not in the archive");
     // The same without an index (the whole archive streams): the same hint.
     m.delete_index();
-    let (out, _) = m.restore_into(
-        "--path 'sol0100/calib/tab\\there'",
-        &m.t.path().join("escaped-no-index"),
-    );
-    out.code(1);
-    out.stderr_has("not found in the archive");
-    out.stderr_has("not escaped as --list prints it");
+    escaped("escaped-no-index", "not found in the archive");
 }
 
 /// A signal that comes while sol-restore cleans up (its removal of the staged copy) does not

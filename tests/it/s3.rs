@@ -2,11 +2,16 @@
 
 use std::time::{Duration, Instant};
 
-use crate::s3env::{mput, rt, Faults, Proxy, S3};
+use crate::s3env::{faulty_network_opts, mput, rt, Faults, Proxy, S3};
 use crate::util::*;
 
 fn mget(s3: &S3, key: &str, extra: &[&str]) -> Out {
     s3.tool("s3-mget").args(extra).arg(s3.url(key)).run()
+}
+
+/// `s3-ls --head URL` of `key`.
+fn head_of(s3: &S3, key: &str) -> Out {
+    s3.tool("s3-ls").arg("--head").arg(s3.url(key)).run()
 }
 
 #[test]
@@ -220,16 +225,7 @@ fn uploads_and_downloads_survive_a_faulty_network() {
     };
     let proxy = Proxy::start(addr, faults, 0x5EED);
     let data = Rng::new(7).bytes(200 << 20);
-    let opts = [
-        "--part-size",
-        "8M",
-        "--concurrency",
-        "4",
-        "--timeout",
-        "3",
-        "--retries",
-        "12",
-    ];
+    let opts = faulty_network_opts("8M");
     let put = s3
         .env_at(tool("s3-mput"), &proxy.endpoint)
         .args(opts)
@@ -484,12 +480,7 @@ fn metadata_content_type_and_rate_limit_are_applied() {
     });
     assert_eq!(ct.as_deref(), Some("application/x-sol"));
     assert_eq!(meta.as_deref(), Some("0042"));
-    s3.tool("s3-mput")
-        .args(["--metadata", "bad key=1"])
-        .arg(s3.url("x"))
-        .stdin(Vec::new())
-        .run()
-        .code(2);
+    mput(&s3, "x", &[], &["--metadata", "bad key=1"]).code(2);
 }
 
 #[test]
@@ -553,11 +544,7 @@ fn s3_ls_head_prints_one_objects_line_or_no_such_object() {
     }
 
     // Exactly that key, not the keys it prefixes, in the listing's format.
-    let head = s3
-        .tool("s3-ls")
-        .arg("--head")
-        .arg(s3.url("sols/a.bin"))
-        .run();
+    let head = head_of(&s3, "sols/a.bin");
     head.ok();
     assert_eq!(head.stderr, "");
     let listed = s3.ls(&[], "sols/a.bin");
@@ -582,11 +569,7 @@ fn s3_ls_head_prints_one_objects_line_or_no_such_object() {
     assert_eq!(cols[3], etag);
     // A key with control characters is escaped as the listing escapes it.
     if odd_keys {
-        let odd = s3
-            .tool("s3-ls")
-            .arg("--head")
-            .arg(s3.url("sols/odd\tname\n"))
-            .run();
+        let odd = head_of(&s3, "sols/odd\tname\n");
         odd.ok();
         assert!(
             odd.stdout_str().starts_with("sols/odd\\tname\\n\t1\t"),
@@ -596,10 +579,7 @@ fn s3_ls_head_prints_one_objects_line_or_no_such_object() {
     }
     // No such object: one line, status 1; a prefix is no object.
     for key in ["sols/nope", "sols/a.bi"] {
-        s3.tool("s3-ls")
-            .arg("--head")
-            .arg(s3.url(key))
-            .run()
+        head_of(&s3, key)
             .code(1)
             .stderr_is(&format!("s3-ls: {}: no such object", s3.url(key)));
     }
@@ -615,10 +595,7 @@ fn s3_ls_head_prints_one_objects_line_or_no_such_object() {
         out.code(2);
         assert!(out.stdout.is_empty());
     }
-    s3.tool("s3-ls")
-        .arg("--head")
-        .arg(s3.url(""))
-        .run()
+    head_of(&s3, "")
         .code(2)
         .one_line_with("expected s3://BUCKET/KEY with a key");
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::counting::Counter;
-use crate::s3env::{mput, Faults, Proxy, S3};
+use crate::s3env::{faulty_network_opts, mput, Faults, Proxy, S3};
 use crate::util::*;
 
 /// What one answer's status line and headers may cost on the wire, on any server under
@@ -378,16 +378,7 @@ fn ranges_are_resumed_through_a_faulty_network() {
         Some(&proxy.endpoint),
         "obj",
         &text(&ranges),
-        &[
-            "--part-size",
-            "1M",
-            "--concurrency",
-            "4",
-            "--timeout",
-            "3",
-            "--retries",
-            "12",
-        ],
+        &faulty_network_opts("1M"),
     );
     out.ok();
     assert!(out.stdout == expected(&data, &ranges), "bytes differ");

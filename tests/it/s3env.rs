@@ -560,6 +560,20 @@ pub fn mput(s3: &S3, key: &str, data: &[u8], extra: &[&str]) -> Out {
         .run()
 }
 
+/// Options for a faulty network: PART_SIZE parts, 4 at once, short time-outs, many retries.
+pub fn faulty_network_opts(part_size: &str) -> [&str; 8] {
+    [
+        "--part-size",
+        part_size,
+        "--concurrency",
+        "4",
+        "--timeout",
+        "3",
+        "--retries",
+        "12",
+    ]
+}
+
 /// The in-process server's directory, for the tests of s3-local itself.
 pub fn root_of(s: &S3) -> &Path {
     s.root.as_deref().expect("in-process server")

@@ -68,6 +68,25 @@ pub(crate) fn fake(dir: &Path, name: &str, body: &str) {
     fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// A fake TOOL in DIR that runs the shell PRELUDE, then the real TOOL with its arguments.
+pub(crate) fn fake_after(dir: &Path, tool: &str, prelude: &str) {
+    let real = bin(tool);
+    fake(
+        dir,
+        tool,
+        &format!("{prelude}; exec '{}' \"$@\"", real.display()),
+    );
+}
+
+/// CMD with a fake s3-mput in T/fakes that uploads RATE bytes a second: a run to catch mid-upload.
+pub(crate) fn with_slow_mput(t: &Path, rate: &str, cmd: &str) -> String {
+    let fakes = t.join("fakes");
+    let real = bin("s3-mput");
+    let body = format!("exec '{}' --limit-rate {rate} \"$@\"", real.display());
+    fake(&fakes, "s3-mput", &body);
+    faked(&fakes, cmd)
+}
+
 #[test]
 fn backup_skip_audit_and_restore_by_script_and_by_make() {
     let Site { s3, t, root, key } = site(3);
@@ -182,12 +201,7 @@ fn a_killed_restore_is_completed_by_a_rerun() {
     ));
     // A slow s3-mget, so the kill lands mid-restore.
     let fakes = t.path().join("fakes");
-    let real = bin("s3-mget");
-    fake(
-        &fakes,
-        "s3-mget",
-        &format!("sleep 3; exec '{}' \"$@\"", real.display()),
-    );
+    fake_after(&fakes, "s3-mget", "sleep 3");
     let killed = run_sh(&s3, &faked(&fakes, &format!("timeout -s KILL 1 {mk}")));
     assert_ne!(killed.code, 0, "the restore should have been killed");
     assert!(
@@ -600,17 +614,8 @@ fn terminated(s3: &S3, cmd: &str, delay: f32, target: &str) -> Out {
 fn terminated_scripts_stop_everything_report_and_exit_130() {
     let Site { s3, t, root, key } = site(2);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
-        "s3-mput",
-        &format!(
-            "exec '{}' --limit-rate 100K \"$@\"",
-            bin("s3-mput").display()
-        ),
-    );
     let all = format!("-j 2 -k '{k}' '{r}'/sol* {d}");
-    let slow_backup = faked(&fakes, &call("sol-backup", &all));
+    let slow_backup = with_slow_mput(t.path(), "100K", &call("sol-backup", &all));
     for target in ["group", "script", "group-int"] {
         let out = terminated(&s3, &slow_backup, 2.0, target);
         let o = out.stdout_str();
@@ -630,6 +635,7 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
 
     // Restore and audit: a slow download.
     backup(&s3, &all).ok();
+    let fakes = t.path().join("fakes");
     fake(
         &fakes,
         "s3-mget",

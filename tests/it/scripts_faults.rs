@@ -21,13 +21,16 @@ fn big_sol(root: &Path, name: &str, mb: usize) {
     fs::write(d.join("notes.txt"), b"notes").unwrap();
 }
 
+/// A site whose one sol, sol0001, is a [`big_sol`] of `mb` MiB.
+fn site_with_big_sol0001(mb: usize) -> Site {
+    let at = site(0);
+    big_sol(&at.root, "sol0001", mb);
+    at
+}
+
 /// A fake s3-mget that waits SECS before the real one runs.
 fn slow_mget(fakes: &Path, secs: f32) {
-    fake(
-        fakes,
-        "s3-mget",
-        &format!("sleep {secs}; exec '{}' \"$@\"", bin("s3-mget").display()),
-    );
+    fake_after(fakes, "s3-mget", &format!("sleep {secs}"));
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -228,8 +231,7 @@ fn coverage_by_a_user_who_cannot_read_part_of_a_sol_is_cannot_check() {
 /// stored, reports "replaced during the audit", status 1: no false integrity alarm.
 #[test]
 fn an_audit_racing_a_replace_is_status_1_not_an_integrity_failure() {
-    let Site { s3, t, root, key } = site(0);
-    big_sol(&root, "sol0001", 24);
+    let Site { s3, t, root, key } = site_with_big_sol0001(24);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     backup(&s3, &format!("-k '{k}' '{r}'/sol0001 {d}")).ok();
     // The audit's download stalls after its first ranges until the replace is done.
@@ -278,15 +280,8 @@ fn a_stage_killed_by_sigkill_is_one_prefixed_line() {
         "sol-zip",
         "head -c 100000 > /dev/null; kill -KILL $$",
     );
-    let cmd = call(
-        "sol-backup",
-        &format!(
-            "-k '{}' '{}'/sol0001 {}",
-            key.display(),
-            root.display(),
-            s3.url("s")
-        ),
-    );
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let cmd = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
     let out = run_sh(&s3, &faked(&fakes, &cmd));
     out.code(1);
     let lines: Vec<&str> = out.stderr.lines().collect();
@@ -306,25 +301,13 @@ fn a_stage_killed_by_sigkill_is_one_prefixed_line() {
 /// run once its owner is gone; a live run's directory never is.
 #[test]
 fn a_sigkilled_run_leaves_nothing_for_good() {
-    let Site { s3, t, root, key } = site(0);
-    big_sol(&root, "sol0001", 20);
+    let Site { s3, t, root, key } = site_with_big_sol0001(20);
     let tmpdir = t.path().join("tmp");
     fs::create_dir_all(&tmpdir).unwrap();
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
-        "s3-mput",
-        &format!("exec '{}' --limit-rate 2M \"$@\"", bin("s3-mput").display()),
-    );
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let run = faked(
-        &fakes,
-        &format!(
-            "TMPDIR='{}' {}",
-            tmpdir.display(),
-            call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"))
-        ),
-    );
+    let one = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
+    let one = format!("TMPDIR='{}' {one}", tmpdir.display());
+    let run = with_slow_mput(t.path(), "2M", &one);
     // Killed while its upload is pending.
     let killed = run_sh(
         &s3,
@@ -361,14 +344,7 @@ fn a_sigkilled_run_leaves_nothing_for_good() {
     let o = live.stdout_str();
     let (live_dir, holder) = o.trim().split_once(' ').unwrap();
     let sleeper = live_dir.split('.').nth(1).unwrap();
-    let rerun = run_sh(
-        &s3,
-        &format!(
-            "TMPDIR='{}' {}",
-            tmpdir.display(),
-            call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"))
-        ),
-    );
+    let rerun = run_sh(&s3, &one);
     sh(&format!("kill {sleeper} {holder}")).run();
     rerun.ok();
     assert_eq!(names_in(&tmpdir), vec![live_dir.to_string()]);
@@ -505,23 +481,13 @@ fn scripts_a_failing_listing_is_one_line_and_status_1() {
 fn scripts_an_index_not_stored_is_a_warning_and_the_backup_stands() {
     let Site { s3, t, root, key } = site(1);
     let fakes = t.path().join("fakes");
-    fake(
+    fake_after(
         &fakes,
         "s3-mput",
-        &format!(
-            "case ${{!#}} in *.index.gz.sc) cat > /dev/null; echo 's3-mput: simulated refusal' >&2; exit 1 ;; esac; exec '{}' \"$@\"",
-            bin("s3-mput").display()
-        ),
+        "case ${!#} in *.index.gz.sc) cat > /dev/null; echo 's3-mput: simulated refusal' >&2; exit 1 ;; esac",
     );
-    let cmd = call(
-        "sol-backup",
-        &format!(
-            "-k '{}' '{}'/sol0001 {}",
-            key.display(),
-            root.display(),
-            s3.url("s")
-        ),
-    );
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let cmd = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
     let out = run_sh(&s3, &faked(&fakes, &cmd));
     out.ok().stdout_has("1 sols: 1 ok").stdout_has(
         "sol0001: warning: the restore index was not stored (s3-mput: simulated refusal)",
@@ -544,14 +510,10 @@ fn scripts_a_failing_keep_step_replaces_nothing() {
         "s3-mget",
         "echo 's3-mget: simulated failure' >&2; exit 1",
     );
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     let cmd = call(
         "sol-backup",
-        &format!(
-            "--changed -k '{}' '{}'/sol0001 {}",
-            key.display(),
-            root.display(),
-            s3.url("s")
-        ),
+        &format!("--changed -k '{k}' '{r}'/sol0001 {d}"),
     );
     let out = run_sh(&s3, &faked(&fakes, &cmd));
     out.code(1);
@@ -568,8 +530,7 @@ fn scripts_a_failing_keep_step_replaces_nothing() {
 #[test]
 fn scripts_a_stage_failing_mid_stream_stores_nothing_and_aborts_the_upload() {
     use crate::s3env::{Faults, Proxy, Trigger};
-    let Site { s3, t, root, key } = site(0);
-    big_sol(&root, "sol0001", 20);
+    let Site { s3, t, root, key } = site_with_big_sol0001(20);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     let one = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
     for (tool, says) in [
@@ -634,6 +595,7 @@ fn scripts_a_stage_failing_mid_stream_stores_nothing_and_aborts_the_upload() {
 #[test]
 fn scripts_a_restore_onto_a_full_or_read_only_disk_renames_nothing() {
     let Site { s3, t, key, .. } = site_with_sol0001_stored(1);
+    let (k, d) = (key.display(), s3.url("s"));
     for (what, opts) in [("full", "size=1m"), ("read-only", "ro")] {
         let dest = t.path().join(what);
         fs::create_dir_all(&dest).unwrap();
@@ -649,15 +611,7 @@ fn scripts_a_restore_onto_a_full_or_read_only_disk_renames_nothing() {
             ));
             return;
         }
-        let out = restore(
-            &s3,
-            &format!(
-                "-k '{}' {} sol0001 '{}'",
-                key.display(),
-                s3.url("s"),
-                dest.display()
-            ),
-        );
+        let out = restore(&s3, &format!("-k '{k}' {d} sol0001 '{}'", dest.display()));
         let left = names_in(&dest);
         sh(&format!("umount '{}'", dest.display())).run().ok();
         out.code(1);
@@ -708,13 +662,10 @@ fn scripts_a_failing_history_write_or_refresh_is_reported() {
     let Site { s3, t, root, key } = site_with_sol0001_stored(1);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     let fakes = t.path().join("fakes");
-    fake(
+    fake_after(
         &fakes,
         "s3-mput",
-        &format!(
-            "case ${{!#}} in */.sol-audit/*) echo 's3-mput: simulated refusal' >&2; exit 1 ;; esac; exec '{}' \"$@\"",
-            bin("s3-mput").display()
-        ),
+        "case ${!#} in */.sol-audit/*) echo 's3-mput: simulated refusal' >&2; exit 1 ;; esac",
     );
     let one = format!("--sol sol0001 -k '{k}' '{r}' {d}");
     let out = run_sh(&s3, &faked(&fakes, &call("sol-audit", &one)));
@@ -789,14 +740,10 @@ fn scripts_an_unreadable_file_fails_its_sol() {
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
     open_to_all(t.path());
     let nkey = nobody_key(t.path(), &key);
+    let (r, d) = (root.display(), s3.url("s"));
     let cmd = call(
         "sol-backup",
-        &format!(
-            "-k '{}' '{}'/sol* {}",
-            nkey.display(),
-            root.display(),
-            s3.url("s")
-        ),
+        &format!("-k '{}' '{r}'/sol* {d}", nkey.display()),
     );
     let Some(cmd) = as_nobody(&cmd) else {
         skip("running as another user needs root and setpriv");
@@ -821,15 +768,8 @@ fn scripts_show_progress_on_a_terminal_only() {
         root,
         key,
     } = site(2);
-    let cmd = call(
-        "sol-backup",
-        &format!(
-            "-k '{}' '{}'/sol* {}",
-            key.display(),
-            root.display(),
-            s3.url("s")
-        ),
-    );
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let cmd = call("sol-backup", &format!("-k '{k}' '{r}'/sol* {d}"));
     if sh("command -v script").run().code != 0 {
         skip("no script(1) to give the run a terminal");
         return;
@@ -841,18 +781,7 @@ fn scripts_show_progress_on_a_terminal_only() {
     assert!(o.contains("sol-backup: sol0001 ok on "), "{o}");
     assert!(o.contains(" of 2 sols, ") && o.contains(" MB, ETA "), "{o}");
     assert!(o.contains("summary: 2 sols"), "{o}");
-    let cron = run_sh(
-        &s3,
-        &call(
-            "sol-backup",
-            &format!(
-                "--force -k '{}' '{}'/sol* {}",
-                key.display(),
-                root.display(),
-                s3.url("s")
-            ),
-        ),
-    );
+    let cron = backup(&s3, &format!("--force -k '{k}' '{r}'/sol* {d}"));
     cron.ok();
     assert!(cron.stderr.is_empty(), "{}", cron.stderr);
 }
@@ -873,15 +802,8 @@ fn scripts_a_sigkilled_restores_staging_directory_is_removed_by_the_next() {
     for d in [&dead_dir, &live_dir] {
         fs::create_dir_all(dest.join(d).join("sol0001")).unwrap();
     }
-    let out = restore(
-        &s3,
-        &format!(
-            "-k '{}' {} sol0001 '{}'",
-            key.display(),
-            s3.url("s"),
-            dest.display()
-        ),
-    );
+    let (k, d) = (key.display(), s3.url("s"));
+    let out = restore(&s3, &format!("-k '{k}' {d} sol0001 '{}'", dest.display()));
     let mut live = live;
     live.kill().ok();
     live.wait().ok();
@@ -921,19 +843,9 @@ fn scripts_the_work_directory_sweep_keeps_what_is_not_ours() {
     let theirs = tmpdir.join("sol-0042.2024.backup");
     fs::create_dir_all(&theirs).unwrap();
     fs::write(theirs.join("data"), b"precious").unwrap();
-    let cmd = format!(
-        "TMPDIR='{}' {}",
-        tmpdir.display(),
-        call(
-            "sol-backup",
-            &format!(
-                "-k '{}' '{}'/sol0001 {}",
-                key.display(),
-                root.display(),
-                s3.url("s")
-            )
-        )
-    );
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let one = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
+    let cmd = format!("TMPDIR='{}' {one}", tmpdir.display());
     run_sh(&s3, &cmd).ok();
     assert_eq!(fs::read(theirs.join("data")).unwrap(), b"precious");
 }
@@ -1024,19 +936,10 @@ fn scripts_a_bad_hosts_file_is_a_usage_error() {
 /// (parent-death signal), nothing is stored after it, and the report does not say ok.
 #[test]
 fn scripts_gnu_parallel_killed_stops_its_jobs() {
-    let Site { s3, t, root, key } = site(0);
-    big_sol(&root, "sol0001", 20);
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
-        "s3-mput",
-        &format!("exec '{}' --limit-rate 3M \"$@\"", bin("s3-mput").display()),
-    );
+    let Site { s3, t, root, key } = site_with_big_sol0001(20);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let run = faked(
-        &fakes,
-        &call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}")),
-    );
+    let one = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
+    let run = with_slow_mput(t.path(), "3M", &one);
     let out = run_sh(
         &s3,
         &format!(
@@ -1068,20 +971,11 @@ fn scripts_gnu_parallel_killed_stops_its_jobs() {
 /// --changed stores the sol again; then coverage is clean.
 #[test]
 fn scripts_a_change_during_the_backup_is_not_lost() {
-    let Site { s3, t, root, key } = site(0);
-    big_sol(&root, "sol0001", 20);
+    let Site { s3, t, root, key } = site_with_big_sol0001(20);
     fs::write(root.join("sol0001/0small"), b"original").unwrap();
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
-        "s3-mput",
-        &format!("exec '{}' --limit-rate 6M \"$@\"", bin("s3-mput").display()),
-    );
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let run = faked(
-        &fakes,
-        &call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}")),
-    );
+    let one = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
+    let run = with_slow_mput(t.path(), "6M", &one);
     let small = root.join("sol0001/0small");
     let out = run_sh(
         &s3,
@@ -1110,13 +1004,12 @@ fn scripts_an_integrity_failure_is_not_called_a_replace_when_the_head_fails() {
     let Site { s3, t, root, key } = site_with_sol0001_stored(1);
     let fakes = t.path().join("fakes");
     let mark = t.path().join("headed");
-    fake(
+    fake_after(
         &fakes,
         "s3-ls",
         &format!(
-            "case \"$*\" in *--head*) [ ! -e '{0}' ] || exit 1; touch '{0}' ;; esac; exec '{1}' \"$@\"",
-            mark.display(),
-            bin("s3-ls").display()
+            "case \"$*\" in *--head*) [ ! -e '{0}' ] || exit 1; touch '{0}' ;; esac",
+            mark.display()
         ),
     );
     fake(
@@ -1124,15 +1017,8 @@ fn scripts_an_integrity_failure_is_not_called_a_replace_when_the_head_fails() {
         "s3-mget",
         "cat > /dev/null; echo 's3-mget: simulated integrity failure' >&2; exit 3",
     );
-    let cmd = call(
-        "sol-audit",
-        &format!(
-            "--sol sol0001 -k '{}' '{}' {}",
-            key.display(),
-            root.display(),
-            s3.url("s")
-        ),
-    );
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let cmd = call("sol-audit", &format!("--sol sol0001 -k '{k}' '{r}' {d}"));
     let out = run_sh(&s3, &faked(&fakes, &cmd));
     out.code(3);
     let o = out.stdout_str();

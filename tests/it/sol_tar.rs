@@ -26,9 +26,7 @@ fn round_trip_is_exact() {
     let (t, src) = make_tree();
     let ar = created(&src);
     let dest = t.path().join("dest");
-    tool("sol-tar")
-        .args(["extract", "-C"])
-        .arg(&dest)
+    extract_into(&dest)
         .stdin(ar.stdout.clone())
         .feed(Feed::Trickle)
         .run()
@@ -180,9 +178,7 @@ fn truncated_archives_are_integrity_failures() {
     // Cut at an entry boundary (after the first entries, before the end blocks) and inside data.
     for cut in [1024, 512 * 9, ar.len() - 1024, ar.len() / 2 + 100] {
         let t = tmp();
-        tool("sol-tar")
-            .args(["extract", "-C"])
-            .arg(t.path())
+        extract_into(t.path())
             .stdin(ar[..cut].to_vec())
             .run()
             .code(3)
@@ -209,16 +205,12 @@ fn hostile(dir: &Path, script: &str) -> Vec<u8> {
          def l(name, target, kind=tarfile.SYMTYPE):\n    i = tarfile.TarInfo(name); i.type = kind; i.linkname = target; t.addfile(i)\n\
          {script}\nt.close()\nsys.stdout.buffer.write(b.getvalue())\n"
     );
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(py)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(py)
+            .current_dir(dir),
+        "",
     );
     out.stdout
 }
@@ -266,11 +258,7 @@ fn extraction_refuses_to_leave_dest() {
     for (label, script, why) in cases {
         let dest = t.path().join(format!("dest-{label}"));
         let ar = hostile(t.path(), &script);
-        let out = tool("sol-tar")
-            .args(["extract", "-C"])
-            .arg(&dest)
-            .stdin(ar)
-            .run();
+        let out = extract_into(&dest).stdin(ar).run();
         out.code(3);
         assert!(out.stderr.contains(why), "{label}: {}", out.stderr);
         assert!(
@@ -300,12 +288,7 @@ fn extract_never_follows_a_symlink_already_in_dest() {
     fs::create_dir_all(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, dest.join("trap")).unwrap();
     let ar = hostile(t.path(), "f('trap/file')");
-    tool("sol-tar")
-        .args(["extract", "-C"])
-        .arg(&dest)
-        .stdin(ar)
-        .run()
-        .code(3);
+    extract_into(&dest).stdin(ar).run().code(3);
     assert!(fs::read_dir(&outside).unwrap().next().is_none());
 }
 
@@ -324,12 +307,7 @@ fn later_entries_win_and_links_see_the_written_file() {
     script.push_str("f('e', b'file')\nl('e', 'd/f')\nl('d/n7', 'n8')\n");
     let ar = hostile(t.path(), &script);
     let dest = t.path().join("dest");
-    tool("sol-tar")
-        .args(["extract", "-C"])
-        .arg(&dest)
-        .stdin(ar)
-        .run()
-        .ok();
+    extract_into(&dest).stdin(ar).run().ok();
     assert_eq!(fs::read(dest.join("d/f")).unwrap(), b"second");
     assert_eq!(fs::read(dest.join("d/g")).unwrap(), b"second");
     use std::os::unix::fs::MetadataExt;
@@ -535,10 +513,12 @@ fn other_formats_are_named_with_the_stage_they_need() {
     );
 }
 
-/// Run `extract` of `ar` into a fresh tmpfs of `size` (mounted `ro` or not) in a private
-/// mount namespace; returns (status, stderr, lines naming files that differ from SRC).
-fn extract_onto_tmpfs(ar: &Path, src: &Path, size: &str, ro: bool) -> (i32, String, String) {
+/// Run `extract` of a [`tree_and_archive`] of `n` files into a fresh tmpfs of `size` (mounted
+/// `ro` or not) in a private mount namespace; returns (status, stderr, lines naming files that
+/// differ from the tree).
+fn extract_onto_tmpfs(n: usize, size: &str, ro: bool) -> (i32, String, String) {
     let t = tmp();
+    let (src, ar) = tree_and_archive(t.path(), n);
     let dest = t.path().join("dest");
     fs::create_dir(&dest).unwrap();
     let opts = if ro {
@@ -591,9 +571,7 @@ fn tree_and_archive(t: &Path, n: usize) -> (std::path::PathBuf, std::path::PathB
 /// error ends it with one line and status 1, and every file left is complete.
 #[test]
 fn a_full_disk_stops_extraction_with_one_line_and_no_half_files() {
-    let t = tmp();
-    let (src, ar) = tree_and_archive(t.path(), 200);
-    let (rc, err, differs) = extract_onto_tmpfs(&ar, &src, "2m", false);
+    let (rc, err, differs) = extract_onto_tmpfs(200, "2m", false);
     assert_eq!(rc, 1, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
@@ -607,9 +585,7 @@ fn a_full_disk_stops_extraction_with_one_line_and_no_half_files() {
 /// ... and a read-only destination is one line too, not one per entry.
 #[test]
 fn a_read_only_destination_is_one_line() {
-    let t = tmp();
-    let (src, ar) = tree_and_archive(t.path(), 20);
-    let (rc, err, differs) = extract_onto_tmpfs(&ar, &src, "64m", true);
+    let (rc, err, differs) = extract_onto_tmpfs(20, "64m", true);
     assert_eq!(rc, 1, "{err}");
     assert_eq!(
         err,
@@ -628,9 +604,7 @@ fn a_truncated_stream_leaves_no_half_file() {
     // sol/, sol/a/, then big1's header: cut 1 MiB into big1's data.
     let cut = 512 * 3 + (1 << 20) + 100;
     let dest = t.path().join("dest");
-    tool("sol-tar")
-        .args(["extract", "-C"])
-        .arg(&dest)
+    extract_into(&dest)
         .stdin(data[..cut].to_vec())
         .run()
         .code(3)
@@ -673,6 +647,25 @@ fn index_tree(root: &Path) {
     fs::hard_link(s.join(&deep), s.join("hard-long")).unwrap();
     fs::set_permissions(s.join("k70"), fs::Permissions::from_mode(0o600)).unwrap();
     set_mtime(&s.join("b512"), 981_173_106);
+}
+
+/// A temporary directory holding `src/`, an [`index_tree`].
+fn index_src() -> (tempfile::TempDir, std::path::PathBuf) {
+    let t = tmp();
+    let src = t.path().join("src");
+    index_tree(&src);
+    (t, src)
+}
+
+/// `sol-tar create --index IX -C SRC sol0009`.
+fn create_with_index(ix: &Path, src: &Path) -> Out {
+    tool("sol-tar")
+        .args(["create", "--index"])
+        .arg(ix)
+        .arg("-C")
+        .arg(src)
+        .arg("sol0009")
+        .run()
 }
 
 /// One member line of a `create --index` file, as sol-tar(1) RESTORE INDEX describes it.
@@ -811,18 +804,10 @@ fn gnu_tar_lists_one(stream: Vec<u8>) -> (char, String, u64, Vec<u8>) {
 /// `sol-tar extract PATH...` restores them from.
 #[test]
 fn the_index_gives_each_members_bytes_which_gnu_tar_reads_alone() {
-    let t = tmp();
-    let src = t.path().join("src");
-    index_tree(&src);
+    let (t, src) = index_src();
     let ix = t.path().join("ix");
     fs::write(&ix, "stale contents of an older index\n".repeat(100)).unwrap();
-    let out = tool("sol-tar")
-        .args(["create", "--index"])
-        .arg(&ix)
-        .arg("-C")
-        .arg(&src)
-        .arg("sol0009")
-        .run();
+    let out = create_with_index(&ix, &src);
     out.ok();
     let stream = out.stdout.clone();
     let (members, total) = read_index(&fs::read(&ix).unwrap());
@@ -920,9 +905,7 @@ fn the_index_gives_each_members_bytes_which_gnu_tar_reads_alone() {
         }
     }
     cut.extend([0u8; 1024]);
-    tool("sol-tar")
-        .args(["extract", "-C"])
-        .arg(&dest)
+    extract_into(&dest)
         .args(paths.iter().map(|p| OsStr::from_bytes(p)))
         .stdin(cut)
         .run()
@@ -942,17 +925,9 @@ fn the_index_gives_each_members_bytes_which_gnu_tar_reads_alone() {
 /// end blocks, so no reader takes it for complete.
 #[test]
 fn an_index_that_cannot_be_written_is_one_line_and_status_1() {
-    let t = tmp();
-    let src = t.path().join("src");
-    index_tree(&src);
+    let (t, src) = index_src();
     let missing = t.path().join("no/such/dir/ix");
-    let out = tool("sol-tar")
-        .args(["create", "--index"])
-        .arg(&missing)
-        .arg("-C")
-        .arg(&src)
-        .arg("sol0009")
-        .run();
+    let out = create_with_index(&missing, &src);
     out.code(1).stderr_is(&format!(
         "sol-tar: index file '{}': No such file or directory",
         missing.display()
@@ -1010,9 +985,7 @@ fn extract_paths_writes_only_what_they_name_as_gnu_tar_does() {
         b"sol0001/a/link-rel",
     ];
     let ours = t.path().join("ours");
-    tool("sol-tar")
-        .args(["extract", "-C"])
-        .arg(&ours)
+    extract_into(&ours)
         .arg("-f")
         .arg(&ar)
         .args(paths.iter().map(|p| OsStr::from_bytes(p)))
@@ -1028,18 +1001,14 @@ fn extract_paths_writes_only_what_they_name_as_gnu_tar_does() {
     ];
     let gnu = t.path().join("gnu");
     fs::create_dir(&gnu).unwrap();
-    let out = std::process::Command::new("tar")
-        .arg("-xf")
-        .arg(&ar)
-        .arg("-C")
-        .arg(&gnu)
-        .args(selected.iter().map(|p| OsStr::from_bytes(p)))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        std::process::Command::new("tar")
+            .arg("-xf")
+            .arg(&ar)
+            .arg("-C")
+            .arg(&gnu)
+            .args(selected.iter().map(|p| OsStr::from_bytes(p))),
+        "",
     );
     // The same entries as GNU tar; the selected ones as in the source tree.
     let names = |m: &std::collections::BTreeMap<Vec<u8>, String>| -> Vec<Vec<u8>> {
@@ -1065,9 +1034,7 @@ fn extract_paths_writes_only_what_they_name_as_gnu_tar_does() {
     // The same from stdin, with -f - and with no -f.
     for f in [&["-f", "-"][..], &[]] {
         let dest = t.path().join(format!("stdin{}", f.len()));
-        tool("sol-tar")
-            .args(["extract", "-C"])
-            .arg(&dest)
+        extract_into(&dest)
             .args(f)
             .args(paths.iter().map(|p| OsStr::from_bytes(p)))
             .stdin(fs::read(&ar).unwrap())
@@ -1085,9 +1052,7 @@ fn extract_paths_report_what_they_did_not_find_or_could_not_link() {
     let (t, src) = make_tree();
     let ar = archive(&src, "sol0001");
     let dest = t.path().join("dest");
-    let out = tool("sol-tar")
-        .args(["extract", "-C"])
-        .arg(&dest)
+    let out = extract_into(&dest)
         .args([
             "sol0001/nope",
             "sol0001/run.sh",
@@ -1112,9 +1077,7 @@ fn extract_paths_report_what_they_did_not_find_or_could_not_link() {
     );
     assert!(!dest.join("sol0001/a/notes.txt").exists());
     // Named together, the link is made.
-    tool("sol-tar")
-        .args(["extract", "-C"])
-        .arg(&dest)
+    extract_into(&dest)
         .args(["sol0001/a/notes.txt", "sol0001/a/b/hard-notes-2"])
         .stdin(ar)
         .run()
@@ -1131,9 +1094,7 @@ fn extract_paths_check_the_members_they_skip() {
     let ar = archive(&src, "sol0001");
     for cut in [ar.len() - 1024, ar.len() / 2 + 100] {
         let t = tmp();
-        tool("sol-tar")
-            .args(["extract", "-C"])
-            .arg(t.path())
+        extract_into(t.path())
             .arg("sol0001/a")
             .stdin(ar[..cut].to_vec())
             .run()
@@ -1143,15 +1104,9 @@ fn extract_paths_check_the_members_they_skip() {
     for record in [&b"11 size=-1\n"[..], b"10 path=fg\n"] {
         let bad = archive_with(Some(record), None, b"data");
         let t = tmp();
-        let whole = tool("sol-tar")
-            .args(["extract", "-C"])
-            .arg(t.path())
-            .stdin(bad.clone())
-            .run();
+        let whole = extract_into(t.path()).stdin(bad.clone()).run();
         whole.code(3);
-        tool("sol-tar")
-            .args(["extract", "-C"])
-            .arg(t.path())
+        extract_into(t.path())
             .arg("other")
             .stdin(bad)
             .run()
@@ -1169,12 +1124,7 @@ fn keep_old_files_keeps_what_is_there_and_extracts_what_is_missing() {
     let (t, src) = make_tree();
     let ar = archive(&src, "sol0001");
     let dest = t.path().join("dest");
-    tool("sol-tar")
-        .args(["extract", "-C"])
-        .arg(&dest)
-        .stdin(ar.clone())
-        .run()
-        .ok();
+    extract_into(&dest).stdin(ar.clone()).run().ok();
     let s = dest.join("sol0001");
     fs::write(s.join("run.sh"), b"mine\n").unwrap();
     fs::remove_file(s.join("a/link-rel")).unwrap();
@@ -1235,12 +1185,7 @@ fn keep_old_files_keeps_what_is_there_and_extracts_what_is_missing() {
     assert_eq!(manifest_under(&dest, &back).len(), 4);
     // Without the option, everything is replaced.
     fs::remove_file(s.join("empty")).unwrap();
-    tool("sol-tar")
-        .args(["extract", "-C"])
-        .arg(&dest)
-        .stdin(ar)
-        .run()
-        .ok();
+    extract_into(&dest).stdin(ar).run().ok();
     assert_same_tree(&src, &dest);
 }
 

@@ -582,6 +582,23 @@ pub fn archive(dir: &Path, name: &str) -> Vec<u8> {
     out.stdout.clone()
 }
 
+/// `sol-tar extract -C DEST`, to be given its input (and any more arguments) and run.
+pub fn extract_into(dest: &Path) -> Run {
+    tool("sol-tar").args(["extract", "-C"]).arg(dest)
+}
+
+/// The output of CMD, which must exit 0 (else the panic shows `WHAT` and its stderr).
+#[track_caller]
+pub fn output_ok(cmd: &mut Command, what: &str) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn tmp() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("sol-test-")
