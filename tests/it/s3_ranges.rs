@@ -294,21 +294,9 @@ fn an_object_replaced_between_head_and_get_is_an_error_not_a_mix() {
 fn malformed_range_lists_are_usage_errors() {
     let s3 = S3::start();
     mput(&s3, "k", b"0123456789", &[]).ok();
-    for bad in [
-        "",
-        "5",
-        "-5",
-        "5-",
-        "a-b",
-        "9-3",
-        "0-9,5-12",
-        "5-9,0-3",
-        "0-1,,3-4",
-        "0-1,",
-        " 1-2",
-        "0x1-0x2",
-        "0-18446744073709551615",
-    ] {
+    // Every malformed kind is refused by the parser (common/src/ranges.rs's unit test);
+    // here, one of each shape reaches the command line as a usage error.
+    for bad in ["", "-5", "9-3", "5-9,0-3", "0-1,", "0-18446744073709551615"] {
         // `--range=LIST`, so that "-5" is a value, not an option.
         let out = s3
             .tool("s3-mget")
