@@ -37,7 +37,12 @@ sol_need_tools() {
     command -v "$t" >/dev/null 2>&1 || sol_die "'$t' not found on PATH or beside $0"
   done
 }
-sol_check_url() { case $1 in s3://?*) ;; *) sol_usage_error "'$1': expected s3://BUCKET/PREFIX" ;; esac; }
+sol_check_url() {
+  case $1 in
+    s3://?* | [A-Za-z0-9_.-]*:s3://?*) ;;
+    *) sol_usage_error "'$1': expected s3://BUCKET/PREFIX or PROFILE:s3://BUCKET/PREFIX" ;;
+  esac
+}
 sol_trim_slash() { local u=$1; while [ "${u%/}" != "$u" ]; do u=${u%/}; done; printf '%s' "$u"; }
 # A sol name the operator types may hold spaces, quotes and globs but no slash, backslash
 # or control character, and is not . or ..

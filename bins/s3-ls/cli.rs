@@ -33,7 +33,7 @@ without a Date header"#,
 #[derive(Debug, Parser)]
 #[command(name = "s3-ls", version, max_term_width = 100)]
 pub struct Cli {
-    /// s3://BUCKET or s3://BUCKET/PREFIX
+    /// s3://BUCKET or s3://BUCKET/PREFIX, or PROFILE:s3://... (see TARGETS in s3-ls(1))
     #[arg(value_name = "URL")]
     pub url: String,
     /// Only objects modified at or after TIME (RFC 3339, YYYY-MM-DD, or epoch seconds).

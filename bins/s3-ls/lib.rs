@@ -49,7 +49,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let s3 = s3::client(&cli.conn).await?;
+        let s3 = s3::client(&cli.conn, &url).await?;
         if cli.uploads || cli.abort_older_than.is_some() {
             return uploads::run(&s3, &url, cli.abort_older_than, TOOL).await;
         }

@@ -120,6 +120,7 @@ enum Aborted {
 /// Aborts the pending upload `p` under `url`'s bucket, saying on stderr what became of it.
 async fn abort(s3: &S3Client, url: &S3Url, p: &Pending, tool: &str) -> Aborted {
     let at = S3Url {
+        profile: url.profile.clone(),
         bucket: url.bucket.clone(),
         key: p.key.clone(),
     };

@@ -70,7 +70,7 @@ fn parse_etag(s: &str) -> Result<String, String> {
 #[derive(Debug, Parser)]
 #[command(name = "s3-mget", version, max_term_width = 100)]
 pub struct Cli {
-    /// Source s3://BUCKET/KEY
+    /// Source s3://BUCKET/KEY, or PROFILE:s3://BUCKET/KEY (see TARGETS in s3-mget(1))
     #[arg(value_name = "URL")]
     pub url: String,
     /// A specific version of the object.

@@ -22,7 +22,7 @@ pub async fn download(
     url: &S3Url,
     out: impl Write + Send + 'static,
 ) -> anyhow::Result<sol_common::Status> {
-    let s3 = s3::client(&cli.conn).await?;
+    let s3 = s3::client(&cli.conn, url).await?;
     let Plan {
         etag,
         version_id,

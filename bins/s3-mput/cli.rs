@@ -80,7 +80,7 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 #[derive(Debug, Parser)]
 #[command(name = "s3-mput", version, max_term_width = 100)]
 pub struct Cli {
-    /// Destination s3://BUCKET/KEY
+    /// Destination s3://BUCKET/KEY, or PROFILE:s3://BUCKET/KEY (see TARGETS in s3-mput(1))
     #[arg(value_name = "URL")]
     pub url: String,
     /// Size of each part (K/M/G), 5M to 5G; the first 1000 parts have this size.

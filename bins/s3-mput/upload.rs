@@ -79,7 +79,7 @@ pub struct Destination {
 /// Upload stdin to `url` as `cli` asks; on failure, SIGINT or SIGTERM, end as the phase it
 /// reached requires.
 pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
-    let s3 = s3::client(&cli.conn).await?;
+    let s3 = s3::client(&cli.conn, &url).await?;
     let buffers = Buffers::new(usize::from(cli.concurrency) + 1);
     let mut dest = Destination::new(Ctx::new(s3, url, &cli), &cli, buffers.clone());
     let result = tokio::select! {

@@ -98,11 +98,15 @@ pub fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// s3://BUCKET/PREFIX without trailing slashes, or a usage error.
+/// s3://BUCKET/PREFIX or PROFILE:s3://BUCKET/PREFIX without trailing slashes, or a usage
+/// error.
 pub fn check_url(url: &OsStr) -> Result<String> {
     let u = url.to_string_lossy();
-    if !u.starts_with("s3://") || u.len() == 5 || url.to_str().is_none() {
-        return Err(usage(format!("'{u}': expected s3://BUCKET/PREFIX")));
+    let (_, plain) = sol_common::target::split(&u);
+    if !plain.starts_with("s3://") || plain.len() == 5 || url.to_str().is_none() {
+        return Err(usage(format!(
+            "'{u}': expected s3://BUCKET/PREFIX or PROFILE:s3://BUCKET/PREFIX"
+        )));
     }
     Ok(u.trim_end_matches('/').to_string())
 }

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod ranges;
 pub mod size;
 pub mod stdio;
+pub mod target;
 pub mod time;
 
 pub use cli::{parse_cli, parse_cli_from, ManText};

@@ -22,4 +22,5 @@ mod sol_crypt;
 mod sol_tar;
 mod sol_zip;
 mod tar_md5;
+mod targets;
 mod util;

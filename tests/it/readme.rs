@@ -100,7 +100,10 @@ impl Site {
             }
         }
         fs::create_dir_all(t.path().join("etc/sol")).unwrap();
-        Site { t, s3: S3::start() }
+        let s3 = S3::start();
+        // The README's second vendor: the same server, as profile `ceph`.
+        s3.add_profile(s3.home(), "ceph");
+        Site { t, s3 }
     }
 
     fn p(&self) -> &Path {

@@ -597,7 +597,7 @@ fn s3_ls_head_prints_one_objects_line_or_no_such_object() {
     }
     head_of(&s3, "")
         .code(2)
-        .one_line_with("expected s3://BUCKET/KEY with a key");
+        .one_line_with("expected s3://BUCKET/KEY or PROFILE:s3://BUCKET/KEY with a key");
 }
 
 /// libfaketime, to run a tool with its clock off, or None when it is not installed.

@@ -162,6 +162,34 @@ impl S3 {
         self.env(tool(name))
     }
 
+    /// The directory of the shared AWS files (`config`, `credentials`) that `env` names.
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Add this server as profile `name` to the shared config and credentials files in
+    /// `dir` (`config`, `credentials`): its endpoint, keys and region.
+    pub fn add_profile(&self, dir: &Path, name: &str) {
+        let add = |file: &str, text: String| {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(file))
+                .unwrap();
+            std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+        };
+        let endpoint = &self.endpoint;
+        add(
+            "config",
+            format!("[profile {name}]\nendpoint_url = {endpoint}\nregion = us-east-1\n\n"),
+        );
+        let (a, s) = (&self.access, &self.secret);
+        add(
+            "credentials",
+            format!("[{name}]\naws_access_key_id = {a}\naws_secret_access_key = {s}\n\n"),
+        );
+    }
+
     /// A plain `Command` for one of our tools with this server's environment (for tests
     /// that signal the process): AWS_* and SOL_* cleared, then set as `env` does.
     pub fn command(&self, name: &str) -> std::process::Command {

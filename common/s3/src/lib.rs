@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod etag;
+pub mod target;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -30,24 +31,30 @@ pub use error::{S3Error, Why};
 /// The ENVIRONMENT section of every S3 tool's man page.
 pub const MAN_ENVIRONMENT: &str = include_str!("environment.roff");
 
-/// `s3://BUCKET/KEY` (KEY may be empty for a prefix).
+/// A target: `s3://BUCKET/KEY` (KEY may be empty for a prefix), reached through the default
+/// chain, or `PROFILE:s3://BUCKET/KEY`, reached through that profile only ([`target`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Url {
+    pub profile: Option<String>,
     pub bucket: String,
     pub key: String,
 }
 
 impl fmt::Display for S3Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.profile {
+            write!(f, "{p}:")?;
+        }
         write!(f, "s3://{}/{}", self.bucket, self.key)
     }
 }
 
 impl S3Url {
     pub fn parse(s: &str) -> Result<S3Url, String> {
-        let rest = s
+        let (profile, url) = target::split(s);
+        let rest = url
             .strip_prefix("s3://")
-            .ok_or_else(|| format!("'{s}': expected s3://BUCKET/KEY"))?;
+            .ok_or_else(|| format!("'{s}': expected s3://BUCKET/KEY or PROFILE:s3://BUCKET/KEY"))?;
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.len() < 3 || bucket.len() > 63 {
             return Err(format!("'{s}': a bucket name has 3 to 63 characters"));
@@ -59,6 +66,7 @@ impl S3Url {
             return Err(format!("'{s}': invalid bucket name '{bucket}'"));
         }
         Ok(S3Url {
+            profile: profile.map(str::to_string),
             bucket: bucket.to_string(),
             key: key.to_string(),
         })
@@ -68,7 +76,9 @@ impl S3Url {
     pub fn parse_object(s: &str) -> Result<S3Url, String> {
         let u = S3Url::parse(s)?;
         if u.key.is_empty() || u.key.ends_with('/') {
-            return Err(format!("'{s}': expected s3://BUCKET/KEY with a key"));
+            return Err(format!(
+                "'{s}': expected s3://BUCKET/KEY or PROFILE:s3://BUCKET/KEY with a key"
+            ));
         }
         Ok(u)
     }
@@ -236,14 +246,24 @@ fn shown(e: &str) -> String {
     }
 }
 
-/// Build a client from the standard AWS chain (env, profile, instance role) and the options.
-/// A malformed endpoint is a usage error (status 2).
-pub async fn client(a: &ConnArgs) -> anyhow::Result<S3Client> {
+/// Where a client connects and with which identity: the endpoint (as given, and as
+/// messages show it) and the SDK's shared configuration.
+struct Connection {
+    endpoint: Option<(String, String)>,
+    shared: aws_config::SdkConfig,
+}
+
+/// A plain `s3://` URL: the standard AWS chain (environment, profile, instance role) and the
+/// options. A malformed endpoint is a usage error (status 2).
+async fn default_chain(a: &ConnArgs) -> anyhow::Result<Connection> {
     let from_env = std::env::var("AWS_ENDPOINT_URL")
         .ok()
         .filter(|e| !e.is_empty());
-    let shown_endpoint = match a.endpoint_url.as_ref().or(from_env.as_ref()) {
-        Some(e) => Some(check_endpoint(e).map_err(sol_common::Fail::usage)?),
+    let endpoint = match a.endpoint_url.as_ref().or(from_env.as_ref()) {
+        Some(e) => Some((
+            e.clone(),
+            check_endpoint(e).map_err(sol_common::Fail::usage)?,
+        )),
         None => None,
     };
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -257,9 +277,44 @@ pub async fn client(a: &ConnArgs) -> anyhow::Result<S3Client> {
         loader = loader.endpoint_url(e);
     }
     let shared = loader.load().await;
-    let endpoint = shown_endpoint;
+    // Else the endpoint_url of the profile the chain chose, if any.
+    let endpoint = endpoint.or_else(|| {
+        let e = shared.endpoint_url()?;
+        Some((e.to_string(), shown(e)))
+    });
+    Ok(Connection { endpoint, shared })
+}
+
+/// A `PROFILE:` target: endpoint, region and credentials from that profile only.
+async fn profile_only(name: &str) -> anyhow::Result<Connection> {
+    let p = target::profiled(name)
+        .await
+        .map_err(sol_common::Fail::usage)?;
+    let region = p.region.unwrap_or_else(|| "us-east-1".to_string());
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .profile_name(name)
+        .region(Region::new(region))
+        .credentials_provider(p.credentials)
+        .load()
+        .await;
+    Ok(Connection {
+        endpoint: p.endpoint,
+        shared,
+    })
+}
+
+/// Build the client that reaches `url` (its profile's connection, or the default chain and
+/// the options) with the rules every request follows.
+pub async fn client(a: &ConnArgs, url: &S3Url) -> anyhow::Result<S3Client> {
+    let Connection { endpoint, shared } = match &url.profile {
+        Some(name) => profile_only(name).await?,
+        None => default_chain(a).await?,
+    };
     let timeout = Duration::from_secs(a.timeout);
-    let mut b = aws_sdk_s3::config::Builder::from(&shared)
+    let mut b = aws_sdk_s3::config::Builder::from(&shared);
+    // A PROFILE: target's endpoint is its profile's, whatever AWS_ENDPOINT_URL says.
+    b.set_endpoint_url(endpoint.as_ref().map(|(given, _)| given.clone()));
+    let mut b = b
         .force_path_style(a.path_style || endpoint.is_some())
         // We checksum bodies ourselves (Content-MD5) unless told otherwise; the SDK's default
         // CRC trailers are not understood by every S3-compatible server.
@@ -288,7 +343,9 @@ pub async fn client(a: &ConnArgs) -> anyhow::Result<S3Client> {
         client: Client::from_conf(b.build()),
         retries: a.retries,
         timeout,
-        endpoint: endpoint.unwrap_or_else(|| "the AWS endpoint".to_string()),
+        endpoint: endpoint
+            .map(|(_, shown)| shown)
+            .unwrap_or_else(|| "the AWS endpoint".to_string()),
         clock,
     })
 }
@@ -461,10 +518,15 @@ mod tests {
         assert_eq!(
             S3Url::parse_object("s3://bkt/a/b.sc").unwrap(),
             S3Url {
+                profile: None,
                 bucket: "bkt".into(),
                 key: "a/b.sc".into()
             }
         );
+        let t = S3Url::parse_object("ceph:s3://bkt/a").unwrap();
+        assert_eq!(t.profile.as_deref(), Some("ceph"));
+        assert_eq!(t.to_string(), "ceph:s3://bkt/a");
+        assert!(S3Url::parse("a b:s3://bkt/k").is_err());
         assert_eq!(S3Url::parse("s3://bkt").unwrap().key, "");
         assert!(S3Url::parse("s3://ab/k").is_err());
         assert!(S3Url::parse("http://bkt/k").is_err());

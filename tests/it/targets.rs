@@ -1,0 +1,188 @@
+//! Targets (issue 24, item 1): `PROFILE:s3://BUCKET/KEY` reaches the bucket through that
+//! profile of the shared AWS files and nothing else, so one command line can name several
+//! vendors. Two servers stand for two vendors: the server under test and an s3s-fs of its
+//! own; the environment points at a third, dead one with wrong keys, which only plain
+//! `s3://` URLs would use.
+
+use std::fs;
+use std::path::Path;
+
+use crate::scripts::call;
+use crate::s3env::S3;
+use crate::util::*;
+
+/// Two vendors as profiles `one` and `two` in `dir`'s shared files.
+fn two_vendors(dir: &Path) -> (S3, S3) {
+    let (one, two) = (S3::start(), S3::start_local());
+    one.add_profile(dir, "one");
+    two.add_profile(dir, "two");
+    (one, two)
+}
+
+/// A tool with the shared files of `dir` and an environment that must not be used: a dead
+/// endpoint, wrong keys, another region, a profile that does not exist.
+fn with_decoys(name: &str, dir: &Path) -> Run {
+    decoys(tool(name), dir)
+}
+
+/// `run` with the shared files of `dir` and the decoys of [`with_decoys`].
+fn decoys(run: Run, dir: &Path) -> Run {
+    run.env("AWS_CONFIG_FILE", dir.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "WRONG")
+        .env("AWS_SECRET_ACCESS_KEY", "WRONG")
+        .env("AWS_REGION", "eu-nowhere-1")
+        .env("AWS_PROFILE", "nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+fn target(profile: &str, s3: &S3, key: &str) -> String {
+    format!("{profile}:{}", s3.url(key))
+}
+
+#[test]
+fn each_profile_target_reaches_its_own_vendor() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    let data = Rng::new(24).bytes(3 << 20);
+    for (p, s3) in [("one", &one), ("two", &two)] {
+        with_decoys("s3-mput", t.path())
+            .args(["--part-size", "5M"])
+            .arg(target(p, s3, "d/obj"))
+            .stdin(data.clone())
+            .run()
+            .ok();
+        assert_eq!(s3.get("d/obj").as_deref(), Some(&data[..]), "{p}");
+        let got = with_decoys("s3-mget", t.path())
+            .arg(target(p, s3, "d/obj"))
+            .run();
+        got.ok();
+        assert!(got.stdout == data, "{p}: s3-mget read other bytes");
+        let listed = with_decoys("s3-ls", t.path())
+            .arg(target(p, s3, "d/"))
+            .run();
+        listed.ok();
+        assert!(
+            listed.stdout_str().starts_with("d/obj\t3145728\t"),
+            "{p}: {}",
+            listed.stdout_str()
+        );
+        with_decoys("s3-ls", t.path())
+            .arg("--head")
+            .arg(target(p, s3, "d/obj"))
+            .run()
+            .ok()
+            .stdout_has("d/obj\t3145728\t");
+    }
+}
+
+/// The decoys are real: a plain URL with the same environment goes to the dead endpoint.
+#[test]
+fn a_plain_url_still_takes_the_environment() {
+    let t = tmp();
+    let (one, _two) = two_vendors(t.path());
+    let out = with_decoys("s3-ls", t.path())
+        .args(["--retries", "1", "--timeout", "2"])
+        .arg(one.url(""))
+        .run();
+    out.code(1);
+    out.one_line_with("127.0.0.1:9");
+}
+
+#[test]
+fn a_profile_in_neither_file_is_one_usage_line() {
+    let t = tmp();
+    let (one, _two) = two_vendors(t.path());
+    for name in ["s3-mput", "s3-mget", "s3-ls"] {
+        let out = with_decoys(name, t.path())
+            .arg(target("three", &one, "k"))
+            .stdin(b"x".to_vec())
+            .run();
+        out.code(2);
+        out.one_line_with(&format!("{name}: profile 'three' is in neither"));
+        assert!(out.stdout.is_empty());
+    }
+    assert!(one.get("k").is_none());
+}
+
+#[test]
+fn a_profile_endpoint_with_a_path_is_a_usage_error() {
+    let t = tmp();
+    std::fs::write(
+        t.path().join("config"),
+        "[profile bad]\nendpoint_url = http://127.0.0.1:9000/some/path\n",
+    )
+    .unwrap();
+    let out = with_decoys("s3-ls", t.path()).arg("bad:s3://bkt/").run();
+    out.code(2);
+    out.one_line_with("profile 'bad': endpoint 'http://127.0.0.1:9000/some/path'");
+}
+
+/// Wrong keys in one profile fail that target only, named, and store nothing.
+#[test]
+fn wrong_keys_in_a_profile_fail_that_target_by_name() {
+    let t = tmp();
+    let (_one, two) = two_vendors(t.path());
+    std::fs::write(
+        t.path().join("credentials"),
+        "[two]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n",
+    )
+    .unwrap();
+    let out = with_decoys("s3-mput", t.path())
+        .arg(target("two", &two, "k"))
+        .stdin(b"data".to_vec())
+        .run();
+    out.code(1);
+    out.one_line_with(&format!("two:s3://{}/k", two.bucket));
+    assert!(two.get("k").is_none());
+}
+
+#[test]
+fn a_malformed_target_is_a_usage_error() {
+    let t = tmp();
+    for bad in [
+        "a b:s3://bkt/k",
+        ":s3://bkt/k",
+        "one:http://bkt/k",
+        "one:s3://B/k",
+    ] {
+        let out = with_decoys("s3-mget", t.path()).arg(bad).run();
+        out.code(2);
+        out.one_line_with(&format!("'{bad}': "));
+    }
+}
+
+/// The nightly job, the audit and the restore take a target as their URL: each sol stored
+/// at the profile's vendor, audited and restored from there, the environment unused.
+#[test]
+fn the_scripts_take_a_profile_target() {
+    let t = tmp();
+    let (_one, two) = two_vendors(t.path());
+    let key = keyfile(t.path(), "site.key", 256);
+    let root = t.path().join("mission");
+    let mut rng = Rng::new(2024);
+    for sol in ["sol0001", "sol0002"] {
+        let d = root.join(sol).join("inst");
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("a.txt"), rng.text(5000)).unwrap();
+    }
+    let (k, r, d) = (key.display(), root.display(), target("two", &two, "s"));
+    let run = |name: &str, args: String| decoys(sh(&call(name, &args)), t.path()).run();
+    run("sol-backup", format!("-k '{k}' '{r}'/sol0001 '{r}'/sol0002 {d}"))
+        .ok()
+        .stdout_has("2 sols: 2 ok");
+    assert!(two.get("s/sol0001.tar.gz.sc").is_some());
+    assert!(two.get("s/sol0002.index.gz.sc").is_some());
+    run("sol-audit", format!("-n 2 -k '{k}' '{r}' {d}")).ok();
+    let dest = t.path().join("restored");
+    fs::create_dir(&dest).unwrap();
+    let dt = dest.display();
+    run("sol-restore", format!("-k '{k}' {d} sol0001 sol0002 '{dt}'")).ok();
+    for sol in ["sol0001", "sol0002"] {
+        assert_same_tree(&root.join(sol), &dest.join(sol));
+    }
+    run("sol-restore", format!("--list -k '{k}' {d} sol0001"))
+        .ok()
+        .stdout_has("sol0001/inst/a.txt");
+}
