@@ -92,21 +92,20 @@ fn lose_a_host_mid_upload(lose: &str) {
         skip(&why);
         return;
     }
-    let Site { s3, t, root, key } = site(0);
-    big_mission(&root);
+    let at = site(0);
+    let Site { s3, t, root, key } = &at;
+    big_mission(root);
     let hosts = Hosts::start(t.path(), 3);
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let d = s3.url("s");
     // sol-backup of every sol over the hosts, with the slow uploads.
     let logins = hosts.logins.display();
-    let all = call(
-        "sol-backup",
-        &format!("--hosts '{logins}' -k '{k}' '{r}'/sol* {d}"),
-    );
-    let run = with_slow_mput(t.path(), "3M", &format!("{} {all}", hosts.env()));
+    let all = format!("--hosts '{logins}' {}", at.sols("sol*"));
+    let all = call("sol-backup", &all);
+    let run = at.with_slow_mput("3M", &format!("{} {all}", hosts.env()));
     let report = t.path().join("report");
     let dir = hosts.dir.display();
     let out = run_sh(
-        &s3,
+        s3,
         &format!(
             "set +e; {run} > '{0}' 2> '{0}.err' & pid=$!
             for i in $(seq 300); do s3-ls --uploads {d}/ | grep -q . && break; sleep 0.1; done
@@ -135,21 +134,21 @@ fn lose_a_host_mid_upload(lose: &str) {
         let host = row[0].split_whitespace().last().unwrap();
         assert!(["h1", "h2", "h3"].contains(&host), "{text}");
     }
-    stored_once_and_bound(&s3, &t, &key);
+    stored_once_and_bound(s3, t, key);
     s3.assert_no_pending_uploads();
     // A late completion by a cut-off host can no longer land: give it time to try.
     if lose == "cut" {
         std::thread::sleep(Duration::from_secs(8));
-        stored_once_and_bound(&s3, &t, &key);
+        stored_once_and_bound(s3, t, key);
     }
     // The next run: every sol stored already, nothing pending.
-    run_sh(&s3, &run)
+    run_sh(s3, &run)
         .ok()
         .stdout_has(&format!("{SOLS} sols: 0 ok, {SOLS} skipped"));
     s3.assert_no_pending_uploads();
     // No process of the lost host's sessions outlives the test.
     let started = Instant::now();
-    while !processes_mentioning(&root).is_empty() && started.elapsed() < Duration::from_secs(60) {
+    while !processes_mentioning(root).is_empty() && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -27,6 +27,49 @@ pub(crate) fn site(n: usize) -> Site {
     Site { s3, t, root, key }
 }
 
+impl Site {
+    /// The arguments `-k KEY ROOT/SOLS s3://BUCKET/s` that back SOLS (a name or a glob) up.
+    pub fn sols(&self, sols: &str) -> String {
+        let (k, r) = (self.key.display(), self.root.display());
+        format!("-k '{k}' '{r}'/{sols} {}", self.s3.url("s"))
+    }
+
+    /// The site's directory of fake tools, `t/fakes`.
+    pub fn fakes(&self) -> PathBuf {
+        self.t.path().join("fakes")
+    }
+
+    /// A fake TOOL among the site's fakes that runs the shell BODY.
+    pub fn fake(&self, tool: &str, body: &str) {
+        fake(&self.fakes(), tool, body);
+    }
+
+    /// A fake TOOL among the site's fakes that runs the shell PRELUDE, then the real TOOL.
+    pub fn fake_after(&self, tool: &str, prelude: &str) {
+        let real = bin(tool);
+        let body = format!("{prelude}; exec '{}' \"$@\"", real.display());
+        self.fake(tool, &body);
+    }
+
+    /// The shell command CMD with the site's fakes first on PATH.
+    pub fn with_fakes(&self, cmd: &str) -> String {
+        faked(&self.fakes(), cmd)
+    }
+
+    /// What scripts/NAME with ARGS gives, run with the site's fakes first on PATH.
+    pub fn run_faked(&self, name: &str, args: &str) -> Out {
+        run_sh(&self.s3, &self.with_fakes(&call(name, args)))
+    }
+
+    /// CMD with a fake s3-mput that uploads RATE bytes a second: a run to catch mid-upload.
+    pub fn with_slow_mput(&self, rate: &str, cmd: &str) -> String {
+        let real = bin("s3-mput");
+        let body = format!("exec '{}' --limit-rate {rate} \"$@\"", real.display());
+        self.fake("s3-mput", &body);
+        self.with_fakes(cmd)
+    }
+}
+
 /// A site without a key file: an S3 server, and a mission of `n` sols in `t/mission`.
 pub(crate) fn keyless_site(n: usize) -> (S3, tempfile::TempDir, PathBuf) {
     let s3 = S3::start();
@@ -60,31 +103,12 @@ fn copy_tree(from: &Path, to: &Path) {
         .ok();
 }
 
-/// A directory of fake tools that shadow the real ones on PATH.
+/// A fake tool NAME in DIR (a directory to put first on PATH): a bash script of BODY.
 pub(crate) fn fake(dir: &Path, name: &str, body: &str) {
     fs::create_dir_all(dir).unwrap();
     let p = dir.join(name);
     fs::write(&p, format!("#!/usr/bin/env bash\n{body}\n")).unwrap();
     fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// A fake TOOL in DIR that runs the shell PRELUDE, then the real TOOL with its arguments.
-pub(crate) fn fake_after(dir: &Path, tool: &str, prelude: &str) {
-    let real = bin(tool);
-    fake(
-        dir,
-        tool,
-        &format!("{prelude}; exec '{}' \"$@\"", real.display()),
-    );
-}
-
-/// CMD with a fake s3-mput in T/fakes that uploads RATE bytes a second: a run to catch mid-upload.
-pub(crate) fn with_slow_mput(t: &Path, rate: &str, cmd: &str) -> String {
-    let fakes = t.join("fakes");
-    let real = bin("s3-mput");
-    let body = format!("exec '{}' --limit-rate {rate} \"$@\"", real.display());
-    fake(&fakes, "s3-mput", &body);
-    faked(&fakes, cmd)
 }
 
 #[test]
@@ -153,24 +177,22 @@ fn backup_skip_audit_and_restore_by_script_and_by_make() {
 
 #[test]
 fn a_failing_stage_fails_its_sol_and_stores_nothing() {
-    let Site { s3, t, root, key } = site(2);
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let at = site(2);
+    let Site { s3, root, .. } = &at;
+    let (r, d) = (root.display(), s3.url("s"));
 
     // An unusable key: a clear line, status 1, no object.
-    backup(&s3, &format!("-k /nonexistent.key '{r}'/sol0001 {d}"))
+    backup(s3, &format!("-k /nonexistent.key '{r}'/sol0001 {d}"))
         .code(1)
         .stderr_has("key file '/nonexistent.key'");
 
     // sol-zip dies mid-stream; sol-crypt seals what it got into a complete stream, but the
     // pipeline's verdict keeps s3-mput from completing. The other sol goes on.
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
+    at.fake(
         "sol-zip",
         "head -c 100000; echo 'sol-zip: simulated crash' >&2; exit 1",
     );
-    let crashed = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
-    let out = run_sh(&s3, &faked(&fakes, &crashed));
+    let out = at.run_faked("sol-backup", &at.sols("sol0001"));
     out.code(1)
         .stdout_has("sol0001          FAILED")
         .stderr_has("sol0001: sol-zip: simulated crash");
@@ -184,25 +206,23 @@ fn a_failing_stage_fails_its_sol_and_stores_nothing() {
     assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
     s3.assert_no_pending_uploads();
     // Without the fake, both sols go through.
-    backup(&s3, &format!("-k '{k}' '{r}'/sol* {d}"))
-        .ok()
-        .stdout_has("2 ok");
+    backup(s3, &at.sols("sol*")).ok().stdout_has("2 ok");
 }
 
 #[test]
 fn a_killed_restore_is_completed_by_a_rerun() {
-    let Site { s3, t, root, key } = site(2);
+    let at = site(2);
+    let Site { s3, t, root, key } = &at;
     let (k, d) = (key.display(), s3.url("s"));
-    backup(&s3, &format!("-k '{k}' '{}'/sol* {d}", root.display())).ok();
+    backup(s3, &at.sols("sol*")).ok();
     let dest = t.path().join("dest");
     let mk = make_restore(&format!(
         "FROM={d} DEST='{}' SOLS='sol0001 sol0002' KEY='{k}' -j 2",
         dest.display()
     ));
     // A slow s3-mget, so the kill lands mid-restore.
-    let fakes = t.path().join("fakes");
-    fake_after(&fakes, "s3-mget", "sleep 3");
-    let killed = run_sh(&s3, &faked(&fakes, &format!("timeout -s KILL 1 {mk}")));
+    at.fake_after("s3-mget", "sleep 3");
+    let killed = run_sh(s3, &at.with_fakes(&format!("timeout -s KILL 1 {mk}")));
     assert_ne!(killed.code, 0, "the restore should have been killed");
     assert!(
         !dest.join("sol0001").exists() && !dest.join("sol0002").exists(),
@@ -212,11 +232,8 @@ fn a_killed_restore_is_completed_by_a_rerun() {
     // staging directories stay until the next restore of each sol).
     std::thread::sleep(std::time::Duration::from_secs(5));
     let landed = |dest: &std::path::Path| -> Vec<String> {
-        fs::read_dir(dest)
+        names_in(dest)
             .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.contains("sol000") && !n.ends_with(".restored"))
             .collect()
     };
@@ -225,11 +242,11 @@ fn a_killed_restore_is_completed_by_a_rerun() {
         after_kill.iter().all(|n| n.ends_with(".partial")),
         "after make was killed: {after_kill:?}"
     );
-    run_sh(&s3, &mk).ok();
+    run_sh(s3, &mk).ok();
     let mut after_rerun = landed(&dest);
     after_rerun.sort();
     assert_eq!(after_rerun, ["sol0001", "sol0002"], "staging left");
-    run_sh(&s3, &format!("{mk} -q")).ok();
+    run_sh(s3, &format!("{mk} -q")).ok();
     for sol in ["sol0001", "sol0002"] {
         assert_same_tree(&root.join(sol), &dest.join(sol));
     }
@@ -323,12 +340,7 @@ pub(crate) fn timed(what: &str, run: impl FnOnce() -> Out) -> (Out, std::time::D
 /// A site whose first sol is stored already, as `s3://BUCKET/s/sol0001.tar.gz.sc`.
 pub(crate) fn site_with_sol0001_stored(n: usize) -> Site {
     let at = site(n);
-    let (k, r) = (at.key.display(), at.root.display());
-    backup(
-        &at.s3,
-        &format!("-k '{k}' '{r}'/sol0001 {}", at.s3.url("s")),
-    )
-    .ok();
+    backup(&at.s3, &at.sols("sol0001")).ok();
     at
 }
 
@@ -382,6 +394,26 @@ pub(crate) fn processes_mentioning(marker: &Path) -> Vec<String> {
     found
 }
 
+/// The names in DIR (none when it cannot be read).
+pub(crate) fn names_in(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Asserts that no staging directory (NAME.partial) is left in DEST.
+pub(crate) fn no_staging_left(dest: &Path) {
+    let left: Vec<String> = names_in(dest)
+        .into_iter()
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "staging directories left: {left:?}");
+}
+
 pub(crate) fn rows_for<'a>(report: &'a str, sol: &str) -> Vec<&'a str> {
     report
         .lines()
@@ -393,23 +425,21 @@ pub(crate) fn rows_for<'a>(report: &'a str, sol: &str) -> Vec<&'a str> {
 /// entry is not the sol's directory is never stored.
 #[test]
 fn a_symlinked_sol_is_refused_and_only_a_sol_directory_is_stored() {
-    let Site { s3, t, root, key } = site(1);
+    let at = site(1);
+    let Site { s3, t, root, .. } = &at;
     std::os::unix::fs::symlink(root.join("sol0001"), root.join("sol0002")).unwrap();
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     for arg in ["sol0002", "sol0002/"] {
-        backup(&s3, &format!("-k '{k}' '{r}'/{arg} {d}"))
+        backup(s3, &at.sols(arg))
             .code(2)
             .stderr_has("a symbolic link");
     }
     assert!(s3.get("s/sol0002.tar.gz.sc").is_none());
     // A sol-tar that archives a link where the directory should be: refused, not stored
     // (its index, --index FILE, tells the first entry).
-    let fakes = t.path().join("fakes");
     let link = t.path().join("elsewhere");
     fs::create_dir_all(&link).unwrap();
     std::os::unix::fs::symlink(root.join("sol0001"), link.join("sol0001")).unwrap();
-    fake(
-        &fakes,
+    at.fake(
         "sol-tar",
         &format!(
             "if [ \"$1\" = create ]; then exec '{}' create --index \"$3\" -C '{}' sol0001; fi; exec '{}' \"$@\"",
@@ -418,8 +448,7 @@ fn a_symlinked_sol_is_refused_and_only_a_sol_directory_is_stored() {
             bin("sol-tar").display()
         ),
     );
-    let linked = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
-    run_sh(&s3, &faked(&fakes, &linked))
+    at.run_faked("sol-backup", &at.sols("sol0001"))
         .code(1)
         .stderr_has("the archive's first entry is 'sol0001', not the directory 'sol0001/'");
     assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
@@ -550,14 +579,7 @@ fn a_missing_object_is_status_1_with_one_line() {
             out.stdout_str()
         );
     }
-    let staged: Vec<String> = fs::read_dir(&dest)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".partial"))
-        .collect();
-    assert!(staged.is_empty(), "{staged:?}");
+    no_staging_left(&dest);
 }
 
 /// Item 6: a key sol-crypt refuses (readable by the group) is found once, before any
@@ -612,12 +634,13 @@ fn terminated(s3: &S3, cmd: &str, delay: f32, target: &str) -> Out {
 /// the script alone), restore, audit and restore.mk.
 #[test]
 fn terminated_scripts_stop_everything_report_and_exit_130() {
-    let Site { s3, t, root, key } = site(2);
+    let at = site(2);
+    let Site { s3, t, root, key } = &at;
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let all = format!("-j 2 -k '{k}' '{r}'/sol* {d}");
-    let slow_backup = with_slow_mput(t.path(), "100K", &call("sol-backup", &all));
+    let all = format!("-j 2 {}", at.sols("sol*"));
+    let slow_backup = at.with_slow_mput("100K", &call("sol-backup", &all));
     for target in ["group", "script", "group-int"] {
-        let out = terminated(&s3, &slow_backup, 2.0, target);
+        let out = terminated(s3, &slow_backup, 2.0, target);
         let o = out.stdout_str();
         assert!(
             o.ends_with("rc=130\n"),
@@ -634,10 +657,8 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
     }
 
     // Restore and audit: a slow download.
-    backup(&s3, &all).ok();
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
+    backup(s3, &all).ok();
+    at.fake(
         "s3-mget",
         &format!(
             "c=$(mktemp -p \"$(dirname \"$0\")\"); trap 'rm -f \"$c\"' EXIT; '{}' \"$@\" | while :; do dd bs=16384 count=1 iflag=fullblock status=none of=\"$c\"; [ -s \"$c\" ] || break; cat \"$c\"; sleep 0.2; done",
@@ -658,7 +679,7 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
         ),
         ("restore.mk", mk),
     ] {
-        let out = terminated(&s3, &faked(&fakes, &cmd), 2.0, "group");
+        let out = terminated(s3, &at.with_fakes(&cmd), 2.0, "group");
         let o = out.stdout_str();
         if what != "restore.mk" {
             assert!(o.ends_with("rc=130\n"), "{what}: {o}\n{}", out.stderr);
@@ -671,13 +692,7 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
         }
         let left = processes_mentioning(t.path());
         assert!(left.is_empty(), "{what} left {left:?}");
-        let names: Vec<String> = fs::read_dir(&dest)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let names = names_in(&dest);
         assert!(
             !names
                 .iter()
@@ -686,7 +701,7 @@ fn terminated_scripts_stop_everything_report_and_exit_130() {
         );
     }
     // A rerun completes.
-    restore(&s3, &both).ok();
+    restore(s3, &both).ok();
     assert_same_tree(&root.join("sol0001"), &dest.join("sol0001"));
 }
 
@@ -770,20 +785,12 @@ fn restore_refuses_an_archive_whose_sol_is_a_link() {
 /// Item 10: du failing part way still gives one number: the report line stays one line.
 #[test]
 fn a_partly_failing_du_keeps_the_report_whole() {
-    let Site { s3, t, root, key } = site(1);
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
+    let at = site(1);
+    at.fake(
         "du",
         "echo \"123\t${!#}\"; echo 'du: cannot read directory: Permission denied' >&2; exit 1",
     );
-    let one = format!(
-        "-k '{}' '{}'/sol0001 {}",
-        key.display(),
-        root.display(),
-        s3.url("s")
-    );
-    let out = run_sh(&s3, &faked(&fakes, &call("sol-backup", &one)));
+    let out = at.run_faked("sol-backup", &at.sols("sol0001"));
     out.ok();
     let o = out.stdout_str();
     let rows = rows_for(&o, "sol0001");

@@ -29,26 +29,8 @@ fn site_with_big_sol0001(mb: usize) -> Site {
 }
 
 /// A fake s3-mget that waits SECS before the real one runs.
-fn slow_mget(fakes: &Path, secs: f32) {
-    fake_after(fakes, "s3-mget", &format!("sleep {secs}"));
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn no_staging_left(dest: &Path) {
-    let left: Vec<String> = names_in(dest)
-        .into_iter()
-        .filter(|n| n.ends_with(".partial"))
-        .collect();
-    assert!(left.is_empty(), "staging directories left: {left:?}");
+fn slow_mget(at: &Site, secs: f32) {
+    at.fake_after("s3-mget", &format!("sleep {secs}"));
 }
 
 /// DEST/SOL a dangling link: the rename fails, the sol is FAILED (status 1), the link is
@@ -88,24 +70,22 @@ fn a_restore_onto_a_dangling_link_fails_and_says_so() {
 /// or renamed over it, the sol is FAILED, and no staged copy is left.
 #[test]
 fn a_sol_that_appears_in_dest_during_the_restore_is_kept_and_the_restore_fails() {
-    let Site { s3, t, key, .. } = site_with_sol0001_stored(1);
+    let at = site_with_sol0001_stored(1);
+    let Site { s3, t, key, .. } = &at;
     let (k, d) = (key.display(), s3.url("s"));
     let dest = t.path().join("dest");
-    let fakes = t.path().join("fakes");
-    slow_mget(&fakes, 2.0);
+    slow_mget(&at, 2.0);
     let theirs = dest.join("sol0001");
+    let one = call(
+        "sol-restore",
+        &format!("-k '{k}' {d} sol0001 '{}'", dest.display()),
+    );
     let cmd = format!(
         "( sleep 1; mkdir -p '{0}'; echo theirs > '{0}/mine.txt' ) & {1}; rc=$?; wait; exit $rc",
         theirs.display(),
-        faked(
-            &fakes,
-            &call(
-                "sol-restore",
-                &format!("-k '{k}' {d} sol0001 '{}'", dest.display())
-            )
-        )
+        at.with_fakes(&one)
     );
-    let out = run_sh(&s3, &format!("set +e; {cmd}"));
+    let out = run_sh(s3, &format!("set +e; {cmd}"));
     out.code(1);
     let o = out.stdout_str();
     assert!(rows_for(&o, "sol0001")[0].contains("FAILED"), "{o}");
@@ -118,20 +98,18 @@ fn a_sol_that_appears_in_dest_during_the_restore_is_kept_and_the_restore_fails()
 /// one restores it, the other fails or skips it, and DEST/SOL is the whole sol.
 #[test]
 fn two_restores_of_one_sol_into_one_dest() {
-    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
+    let at = site_with_sol0001_stored(1);
+    let Site { s3, t, root, key } = &at;
     let (k, d) = (key.display(), s3.url("s"));
     let dest = t.path().join("dest");
-    let fakes = t.path().join("fakes");
-    slow_mget(&fakes, 1.0);
-    let one = faked(
-        &fakes,
-        &call(
-            "sol-restore",
-            &format!("-k '{k}' {d} sol0001 '{}'", dest.display()),
-        ),
+    slow_mget(&at, 1.0);
+    let one = call(
+        "sol-restore",
+        &format!("-k '{k}' {d} sol0001 '{}'", dest.display()),
     );
+    let one = at.with_fakes(&one);
     let out = run_sh(
-        &s3,
+        s3,
         &format!(
             "set +e; {one} > '{0}/a.out' 2>&1 & {one} > '{0}/b.out' 2>&1 & a=$!; wait %1; x=$?; wait $a; y=$?; echo \"$x $y\"",
             t.path().display()
@@ -231,26 +209,23 @@ fn coverage_by_a_user_who_cannot_read_part_of_a_sol_is_cannot_check() {
 /// stored, reports "replaced during the audit", status 1: no false integrity alarm.
 #[test]
 fn an_audit_racing_a_replace_is_status_1_not_an_integrity_failure() {
-    let Site { s3, t, root, key } = site_with_big_sol0001(24);
+    let at = site_with_big_sol0001(24);
+    let Site { s3, root, key, .. } = &at;
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    backup(&s3, &format!("-k '{k}' '{r}'/sol0001 {d}")).ok();
+    backup(s3, &at.sols("sol0001")).ok();
     // The audit's download stalls after its first ranges until the replace is done.
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
+    at.fake(
         "s3-mget",
         &format!(
             "set -o pipefail; '{}' --part-size 1M --concurrency 1 \"$@\" | {{ sleep 4; cat; }}",
             bin("s3-mget").display()
         ),
     );
-    let audit = faked(
-        &fakes,
-        &call("sol-audit", &format!("--sol sol0001 -k '{k}' '{r}' {d}")),
-    );
-    let replace = call("sol-backup", &format!("--force -k '{k}' '{r}'/sol0001 {d}"));
+    let audit = call("sol-audit", &format!("--sol sol0001 -k '{k}' '{r}' {d}"));
+    let audit = at.with_fakes(&audit);
+    let replace = call("sol-backup", &format!("--force {}", at.sols("sol0001")));
     let out = run_sh(
-        &s3,
+        s3,
         &format!("set +e; {audit} & a=$!; sleep 1; {replace} > /dev/null; wait $a"),
     );
     let o = out.stdout_str();
@@ -262,7 +237,7 @@ fn an_audit_racing_a_replace_is_status_1_not_an_integrity_failure() {
     assert!(rows_for(&o, "sol0001")[0].contains("FAILED"), "{o}");
     out.code(1);
     // The archive itself is sound.
-    audit_ok(&s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}"));
+    audit_ok(s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}"));
 }
 
 fn audit_ok(s3: &S3, args: &str) {
@@ -273,16 +248,9 @@ fn audit_ok(s3: &S3, args: &str) {
 /// job dump of script source, and the sol FAILED.
 #[test]
 fn a_stage_killed_by_sigkill_is_one_prefixed_line() {
-    let Site { s3, t, root, key } = site(1);
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
-        "sol-zip",
-        "head -c 100000 > /dev/null; kill -KILL $$",
-    );
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let cmd = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
-    let out = run_sh(&s3, &faked(&fakes, &cmd));
+    let at = site(1);
+    at.fake("sol-zip", "head -c 100000 > /dev/null; kill -KILL $$");
+    let out = at.run_faked("sol-backup", &at.sols("sol0001"));
     out.code(1);
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{}", out.stderr);
@@ -293,7 +261,7 @@ fn a_stage_killed_by_sigkill_is_one_prefixed_line() {
         out.stderr
     );
     assert!(rows_for(&out.stdout_str(), "sol0001")[0].contains("FAILED"));
-    assert!(s3.get("s/sol0001.tar.gz.sc").is_none());
+    assert!(at.s3.get("s/sol0001.tar.gz.sc").is_none());
 }
 
 /// A run killed by SIGKILL (no trap runs): its GNU parallel and jobs stop (their parent is
@@ -301,16 +269,17 @@ fn a_stage_killed_by_sigkill_is_one_prefixed_line() {
 /// run once its owner is gone; a live run's directory never is.
 #[test]
 fn a_sigkilled_run_leaves_nothing_for_good() {
-    let Site { s3, t, root, key } = site_with_big_sol0001(20);
+    let at = site_with_big_sol0001(20);
+    let Site { s3, t, .. } = &at;
     let tmpdir = t.path().join("tmp");
     fs::create_dir_all(&tmpdir).unwrap();
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let one = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
+    let d = s3.url("s");
+    let one = call("sol-backup", &at.sols("sol0001"));
     let one = format!("TMPDIR='{}' {one}", tmpdir.display());
-    let run = with_slow_mput(t.path(), "2M", &one);
+    let run = at.with_slow_mput("2M", &one);
     // Killed while its upload is pending.
     let killed = run_sh(
-        &s3,
+        s3,
         &format!(
             "set +e; {run} > /dev/null 2>&1 & pid=$!; for i in $(seq 100); do \
              s3-ls --uploads {d}/ | grep -q . && break; sleep 0.1; done; kill -KILL $pid; wait $pid; echo killed"
@@ -333,7 +302,7 @@ fn a_sigkilled_run_leaves_nothing_for_good() {
     assert_eq!(dead.len(), 1, "{dead:?}");
     // A live run's directory: its pid is alive and its lock held.
     let live = run_sh(
-        &s3,
+        s3,
         &format!(
             "cd '{}'; sleep 60 > /dev/null 2>&1 & d=sol-backup.$!.abcdef; mkdir $d; \
              flock $d/.lock sleep 60 > /dev/null 2>&1 & echo \"$d $!\"",
@@ -344,7 +313,7 @@ fn a_sigkilled_run_leaves_nothing_for_good() {
     let o = live.stdout_str();
     let (live_dir, holder) = o.trim().split_once(' ').unwrap();
     let sleeper = live_dir.split('.').nth(1).unwrap();
-    let rerun = run_sh(&s3, &one);
+    let rerun = run_sh(s3, &one);
     sh(&format!("kill {sleeper} {holder}")).run();
     rerun.ok();
     assert_eq!(names_in(&tmpdir), vec![live_dir.to_string()]);
@@ -448,12 +417,8 @@ fn scripts_judge_changes_on_the_servers_clock() {
 /// say so in one line, status 1, and do nothing else.
 #[test]
 fn scripts_a_failing_listing_is_one_line_and_status_1() {
-    let Site {
-        s3,
-        t: _t,
-        root,
-        key,
-    } = site(1);
+    let at = site(1);
+    let Site { s3, root, key, .. } = &at;
     let (k, r) = (key.display(), root.display());
     let none = "s3://no-such-bucket-sol-test/s";
     for (cmd, says) in [
@@ -467,7 +432,7 @@ fn scripts_a_failing_listing_is_one_line_and_status_1() {
         ),
         (call("sol-restore", &format!("--last 3 {none}")), "s3-ls:"),
     ] {
-        let out = run_sh(&s3, &cmd);
+        let out = run_sh(s3, &cmd);
         out.code(1);
         let lines: Vec<&str> = out.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{cmd}: {}", out.stderr);
@@ -479,43 +444,30 @@ fn scripts_a_failing_listing_is_one_line_and_status_1() {
 /// The restore index not stored: a warning of the sol, which is stored (ok, status 0).
 #[test]
 fn scripts_an_index_not_stored_is_a_warning_and_the_backup_stands() {
-    let Site { s3, t, root, key } = site(1);
-    let fakes = t.path().join("fakes");
-    fake_after(
-        &fakes,
+    let at = site(1);
+    at.fake_after(
         "s3-mput",
         "case ${!#} in *.index.gz.sc) cat > /dev/null; echo 's3-mput: simulated refusal' >&2; exit 1 ;; esac",
     );
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let cmd = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
-    let out = run_sh(&s3, &faked(&fakes, &cmd));
+    let out = at.run_faked("sol-backup", &at.sols("sol0001"));
     out.ok().stdout_has("1 sols: 1 ok").stdout_has(
         "sol0001: warning: the restore index was not stored (s3-mput: simulated refusal)",
     );
-    assert!(s3.get("s/sol0001.tar.gz.sc").is_some());
-    assert!(s3.get("s/sol0001.index.gz.sc").is_none());
+    assert!(at.s3.get("s/sol0001.tar.gz.sc").is_some());
+    assert!(at.s3.get("s/sol0001.index.gz.sc").is_none());
 }
 
 /// --changed cannot keep the stored archive (its copy fails): the sol is FAILED and the
 /// stored archive is unchanged.
 #[test]
 fn scripts_a_failing_keep_step_replaces_nothing() {
-    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
+    let at = site_with_sol0001_stored(1);
+    let Site { s3, root, .. } = &at;
     let before = s3.get("s/sol0001.tar.gz.sc").unwrap();
     std::thread::sleep(Duration::from_millis(1100));
     fs::write(root.join("sol0001/late.txt"), b"late").unwrap();
-    let fakes = t.path().join("fakes");
-    fake(
-        &fakes,
-        "s3-mget",
-        "echo 's3-mget: simulated failure' >&2; exit 1",
-    );
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let cmd = call(
-        "sol-backup",
-        &format!("--changed -k '{k}' '{r}'/sol0001 {d}"),
-    );
-    let out = run_sh(&s3, &faked(&fakes, &cmd));
+    at.fake("s3-mget", "echo 's3-mget: simulated failure' >&2; exit 1");
+    let out = at.run_faked("sol-backup", &format!("--changed {}", at.sols("sol0001")));
     out.code(1);
     let o = out.stdout_str();
     assert!(rows_for(&o, "sol0001")[0].contains("FAILED"), "{o}");
@@ -530,9 +482,9 @@ fn scripts_a_failing_keep_step_replaces_nothing() {
 #[test]
 fn scripts_a_stage_failing_mid_stream_stores_nothing_and_aborts_the_upload() {
     use crate::s3env::{Faults, Proxy, Trigger};
-    let Site { s3, t, root, key } = site_with_big_sol0001(20);
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let one = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
+    let at = site_with_big_sol0001(20);
+    let Site { s3, t, .. } = &at;
+    let one = call("sol-backup", &at.sols("sol0001"));
     for (tool, says) in [
         ("sol-tar", "sol-tar: simulated"),
         ("sol-crypt", "sol-crypt: simulated"),
@@ -547,7 +499,7 @@ fn scripts_a_stage_failing_mid_stream_stores_nothing_and_aborts_the_upload() {
                 bin(tool).display()
             ),
         );
-        let out = run_sh(&s3, &faked(&fakes, &one));
+        let out = run_sh(s3, &faked(&fakes, &one));
         assert!(
             out.stderr.contains(says),
             "{tool}: {}\n{}",
@@ -659,29 +611,25 @@ fn scripts_an_archive_corrupted_mid_stream_is_status_3_and_nothing_lands() {
 /// cannot keep the old archive says "refresh failed" and changes nothing.
 #[test]
 fn scripts_a_failing_history_write_or_refresh_is_reported() {
-    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
+    let at = site_with_sol0001_stored(1);
+    let Site { s3, root, key, .. } = &at;
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let fakes = t.path().join("fakes");
-    fake_after(
-        &fakes,
+    at.fake_after(
         "s3-mput",
         "case ${!#} in */.sol-audit/*) echo 's3-mput: simulated refusal' >&2; exit 1 ;; esac",
     );
     let one = format!("--sol sol0001 -k '{k}' '{r}' {d}");
-    let out = run_sh(&s3, &faked(&fakes, &call("sol-audit", &one)));
+    let out = at.run_faked("sol-audit", &one);
     out.ok()
         .stdout_has("sol0001: warning: the audit was not recorded");
     let before = s3.get("s/sol0001.tar.gz.sc").unwrap();
     fs::write(root.join("sol0001/inst1/seq01/log001.txt"), b"changed").unwrap();
-    fake(&fakes, "s3-mget", &format!(
+    at.fake("s3-mget", &format!(
         "case \"$*\" in *--no-md5*) exec '{}' \"$@\" ;; esac; echo 's3-mget: simulated failure' >&2; exit 1",
         bin("s3-mget").display()
     ));
-    fs::remove_file(fakes.join("s3-mput")).unwrap();
-    let out = run_sh(
-        &s3,
-        &faked(&fakes, &call("sol-audit", &format!("{one} --refresh"))),
-    );
+    fs::remove_file(at.fakes().join("s3-mput")).unwrap();
+    let out = at.run_faked("sol-audit", &format!("{one} --refresh"));
     out.code(3);
     out.stdout_has("sol0001: refresh failed:");
     assert_eq!(s3.get("s/sol0001.tar.gz.sc").unwrap(), before);
@@ -762,26 +710,21 @@ fn scripts_an_unreadable_file_fails_its_sol() {
 /// bytes and an ETA (on stderr, prefixed); under cron (no terminal) nothing but the report.
 #[test]
 fn scripts_show_progress_on_a_terminal_only() {
-    let Site {
-        s3,
-        t: _t,
-        root,
-        key,
-    } = site(2);
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let cmd = call("sol-backup", &format!("-k '{k}' '{r}'/sol* {d}"));
+    let at = site(2);
+    let s3 = &at.s3;
+    let cmd = call("sol-backup", &at.sols("sol*"));
     if sh("command -v script").run().code != 0 {
         skip("no script(1) to give the run a terminal");
         return;
     }
     let quoted = cmd.replace('\'', "'\\''");
-    let out = run_sh(&s3, &format!("script -qec '{quoted}' /dev/null"));
+    let out = run_sh(s3, &format!("script -qec '{quoted}' /dev/null"));
     out.ok();
     let o = out.stdout_str().replace('\r', "");
     assert!(o.contains("sol-backup: sol0001 ok on "), "{o}");
     assert!(o.contains(" of 2 sols, ") && o.contains(" MB, ETA "), "{o}");
     assert!(o.contains("summary: 2 sols"), "{o}");
-    let cron = backup(&s3, &format!("--force -k '{k}' '{r}'/sol* {d}"));
+    let cron = backup(s3, &format!("--force {}", at.sols("sol*")));
     cron.ok();
     assert!(cron.stderr.is_empty(), "{}", cron.stderr);
 }
@@ -855,23 +798,19 @@ fn scripts_the_work_directory_sweep_keeps_what_is_not_ours() {
 /// count as a recent audit of the new one.
 #[test]
 fn scripts_coverage_names_what_it_skips_and_audits_of_replaced_archives_do_not_count() {
-    let Site {
-        s3,
-        t: _t,
-        root,
-        key,
-    } = site_with_sol0001_stored(1);
+    let at = site_with_sol0001_stored(1);
+    let Site { s3, root, key, .. } = &at;
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    audit(&s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}")).ok();
+    audit(s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}")).ok();
     fs::create_dir_all(root.join("new one")).unwrap();
-    let out = audit(&s3, &format!("--coverage-only '{r}' {d}"));
+    let out = audit(s3, &format!("--coverage-only '{r}' {d}"));
     out.code(4);
     out.stdout_has("'new one': not checked");
     fs::remove_dir(root.join("new one")).unwrap();
     std::thread::sleep(Duration::from_millis(1100));
     fs::write(root.join("sol0001/late.txt"), b"late").unwrap();
-    backup(&s3, &format!("--changed -k '{k}' '{r}'/sol0001 {d}")).ok();
-    audit(&s3, &format!("--coverage-only '{r}' {d}"))
+    backup(s3, &format!("--changed {}", at.sols("sol0001"))).ok();
+    audit(s3, &format!("--coverage-only '{r}' {d}"))
         .ok()
         .stdout_has("0 of 1 sols content-audited in the last 30 days");
 }
@@ -936,12 +875,12 @@ fn scripts_a_bad_hosts_file_is_a_usage_error() {
 /// (parent-death signal), nothing is stored after it, and the report does not say ok.
 #[test]
 fn scripts_gnu_parallel_killed_stops_its_jobs() {
-    let Site { s3, t, root, key } = site_with_big_sol0001(20);
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let one = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
-    let run = with_slow_mput(t.path(), "3M", &one);
+    let at = site_with_big_sol0001(20);
+    let Site { s3, t, .. } = &at;
+    let run = at.with_slow_mput("3M", &call("sol-backup", &at.sols("sol0001")));
+    let d = s3.url("s");
     let out = run_sh(
-        &s3,
+        s3,
         &format!(
             "set +e; {run} & pid=$!
             for i in $(seq 200); do s3-ls --uploads {d}/ | grep -q . && break; sleep 0.1; done
@@ -971,14 +910,14 @@ fn scripts_gnu_parallel_killed_stops_its_jobs() {
 /// --changed stores the sol again; then coverage is clean.
 #[test]
 fn scripts_a_change_during_the_backup_is_not_lost() {
-    let Site { s3, t, root, key } = site_with_big_sol0001(20);
+    let at = site_with_big_sol0001(20);
+    let Site { s3, root, key, .. } = &at;
     fs::write(root.join("sol0001/0small"), b"original").unwrap();
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let one = call("sol-backup", &format!("-k '{k}' '{r}'/sol0001 {d}"));
-    let run = with_slow_mput(t.path(), "6M", &one);
+    let run = at.with_slow_mput("6M", &call("sol-backup", &at.sols("sol0001")));
     let small = root.join("sol0001/0small");
     let out = run_sh(
-        &s3,
+        s3,
         &format!(
             "{run} & pid=$!; sleep 1.5; echo modified > '{}'; wait $pid",
             small.display()
@@ -986,14 +925,14 @@ fn scripts_a_change_during_the_backup_is_not_lost() {
     );
     out.ok()
         .stdout_has("sol0001: warning: changed while it was backed up (0small)");
-    let cov = audit(&s3, &format!("--coverage-only '{r}' {d}"));
+    let cov = audit(s3, &format!("--coverage-only '{r}' {d}"));
     cov.code(4);
     cov.stdout_has("sol0001: changed while it was backed up");
-    backup(&s3, &format!("--changed -k '{k}' '{r}'/sol0001 {d}"))
+    backup(s3, &format!("--changed {}", at.sols("sol0001")))
         .ok()
         .stdout_has("1 sols: 1 ok");
-    audit(&s3, &format!("--coverage-only '{r}' {d}")).ok();
-    audit(&s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}")).ok();
+    audit(s3, &format!("--coverage-only '{r}' {d}")).ok();
+    audit(s3, &format!("--sol sol0001 -k '{k}' '{r}' {d}")).ok();
 }
 
 /// s3-mget's integrity failure (status 3) is "replaced during the audit" only when a HEAD
@@ -1001,25 +940,22 @@ fn scripts_a_change_during_the_backup_is_not_lost() {
 /// stays status 3.
 #[test]
 fn scripts_an_integrity_failure_is_not_called_a_replace_when_the_head_fails() {
-    let Site { s3, t, root, key } = site_with_sol0001_stored(1);
-    let fakes = t.path().join("fakes");
+    let at = site_with_sol0001_stored(1);
+    let Site { s3, t, root, key } = &at;
     let mark = t.path().join("headed");
-    fake_after(
-        &fakes,
+    at.fake_after(
         "s3-ls",
         &format!(
             "case \"$*\" in *--head*) [ ! -e '{0}' ] || exit 1; touch '{0}' ;; esac",
             mark.display()
         ),
     );
-    fake(
-        &fakes,
+    at.fake(
         "s3-mget",
         "cat > /dev/null; echo 's3-mget: simulated integrity failure' >&2; exit 3",
     );
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    let cmd = call("sol-audit", &format!("--sol sol0001 -k '{k}' '{r}' {d}"));
-    let out = run_sh(&s3, &faked(&fakes, &cmd));
+    let out = at.run_faked("sol-audit", &format!("--sol sol0001 -k '{k}' '{r}' {d}"));
     out.code(3);
     let o = out.stdout_str();
     assert!(!o.contains("replaced during the audit"), "{o}");
