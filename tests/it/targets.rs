@@ -7,8 +7,8 @@
 use std::fs;
 use std::path::Path;
 
-use crate::scripts::call;
 use crate::s3env::S3;
+use crate::scripts::call;
 use crate::util::*;
 
 /// Two vendors as profiles `one` and `two` in `dir`'s shared files.
@@ -106,35 +106,40 @@ fn a_profile_in_neither_file_is_one_usage_line() {
     assert!(one.get("k").is_none());
 }
 
+/// A profile that cannot serve fails its target in one line: an endpoint with a path is a
+/// usage error before any request; wrong keys are refused by the server, named by target,
+/// and nothing is stored.
 #[test]
-fn a_profile_endpoint_with_a_path_is_a_usage_error() {
-    let t = tmp();
-    std::fs::write(
-        t.path().join("config"),
-        "[profile bad]\nendpoint_url = http://127.0.0.1:9000/some/path\n",
-    )
-    .unwrap();
-    let out = with_decoys("s3-ls", t.path()).arg("bad:s3://bkt/").run();
-    out.code(2);
-    out.one_line_with("profile 'bad': endpoint 'http://127.0.0.1:9000/some/path'");
-}
-
-/// Wrong keys in one profile fail that target only, named, and store nothing.
-#[test]
-fn wrong_keys_in_a_profile_fail_that_target_by_name() {
+fn a_bad_profile_fails_its_target_in_one_line() {
     let t = tmp();
     let (_one, two) = two_vendors(t.path());
-    std::fs::write(
-        t.path().join("credentials"),
-        "[two]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n",
-    )
-    .unwrap();
-    let out = with_decoys("s3-mput", t.path())
-        .arg(target("two", &two, "k"))
-        .stdin(b"data".to_vec())
-        .run();
-    out.code(1);
-    out.one_line_with(&format!("two:s3://{}/k", two.bucket));
+    let bad_endpoint = "[profile bad]\nendpoint_url = http://127.0.0.1:9000/some/path\n";
+    let wrong_keys = "[two]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n";
+    let cases = [
+        (
+            "config",
+            bad_endpoint,
+            "bad:s3://bkt/k".to_string(),
+            2,
+            "profile 'bad': endpoint 'http://127.0.0.1:9000/some/path'".to_string(),
+        ),
+        (
+            "credentials",
+            wrong_keys,
+            target("two", &two, "k"),
+            1,
+            format!("two:s3://{}/k", two.bucket),
+        ),
+    ];
+    for (file, text, url, code, says) in cases {
+        fs::write(t.path().join(file), text).unwrap();
+        let out = with_decoys("s3-mput", t.path())
+            .arg(&url)
+            .stdin(b"data".to_vec())
+            .run();
+        out.code(code);
+        out.one_line_with(&says);
+    }
     assert!(two.get("k").is_none());
 }
 
@@ -169,16 +174,23 @@ fn the_scripts_take_a_profile_target() {
     }
     let (k, r, d) = (key.display(), root.display(), target("two", &two, "s"));
     let run = |name: &str, args: String| decoys(sh(&call(name, &args)), t.path()).run();
-    run("sol-backup", format!("-k '{k}' '{r}'/sol0001 '{r}'/sol0002 {d}"))
-        .ok()
-        .stdout_has("2 sols: 2 ok");
+    run(
+        "sol-backup",
+        format!("-k '{k}' '{r}'/sol0001 '{r}'/sol0002 {d}"),
+    )
+    .ok()
+    .stdout_has("2 sols: 2 ok");
     assert!(two.get("s/sol0001.tar.gz.sc").is_some());
     assert!(two.get("s/sol0002.index.gz.sc").is_some());
     run("sol-audit", format!("-n 2 -k '{k}' '{r}' {d}")).ok();
     let dest = t.path().join("restored");
     fs::create_dir(&dest).unwrap();
     let dt = dest.display();
-    run("sol-restore", format!("-k '{k}' {d} sol0001 sol0002 '{dt}'")).ok();
+    run(
+        "sol-restore",
+        format!("-k '{k}' {d} sol0001 sol0002 '{dt}'"),
+    )
+    .ok();
     for sol in ["sol0001", "sol0002"] {
         assert_same_tree(&root.join(sol), &dest.join(sol));
     }
