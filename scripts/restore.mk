@@ -12,6 +12,11 @@
 #
 #   make -f restore.mk -j8 FROM=s3://BUCKET/PREFIX DEST=/restore LAST=10 IDENTITY=/etc/sol/site.id
 #
+# ALSO="TARGET..." names other copies of FROM (PROFILE:s3://BUCKET/PREFIX at another vendor),
+# tried in order for a sol whose download fails or whose archive does not verify.
+#
+#   make -f restore.mk -j8 FROM=s3://BUCKET/PREFIX ALSO=ceph:s3://BUCKET/PREFIX DEST=/restore LAST=10
+#
 # Sol names become make targets and shell words, so every name must match
 # [A-Za-z0-9][A-Za-z0-9._-]*: LAST=N takes its names from `sol-restore --last N`, which
 # reports and skips any stored key whose name does not; a SOLS word that does not is refused.
@@ -66,9 +71,9 @@ all: $(if $(MISSING),restore-missing)
 restore-missing:
 	@rm -rf -- '$(REPORT)' $(foreach f,$(STALE),'$(f)') && mkdir -p -- '$(REPORT)/rows' && date -u +%FT%TZ > '$(REPORT)/started'
 	@exec setpriv --pdeathsig KILL -- bash -c 'trap : INT TERM; rc=0; \
-	  setpriv --pdeathsig TERM -- $(MAKE) --no-print-directory -f "$$1" FROM="$$2" DEST="$$3" SOLS="$$4" KEY="$$5" IDENTITY="$$6" stamps || rc=$$?; \
+	  setpriv --pdeathsig TERM -- $(MAKE) --no-print-directory -f "$$1" FROM="$$2" DEST="$$3" SOLS="$$4" KEY="$$5" IDENTITY="$$6" ALSO="$$9" stamps || rc=$$?; \
 	  "$$7" --report-of "$$8" -- "$$2" "$$3" || rc=$$?; \
-	  rm -rf -- "$$8"; exit $$rc' restore.mk '$(SELF)' '$(FROM)' '$(DEST)' '$(SOLS)' '$(KEY)' '$(IDENTITY)' '$(SOL_RESTORE)' '$(REPORT)'
+	  rm -rf -- "$$8"; exit $$rc' restore.mk '$(SELF)' '$(FROM)' '$(DEST)' '$(SOLS)' '$(KEY)' '$(IDENTITY)' '$(SOL_RESTORE)' '$(REPORT)' '$(ALSO)'
 
 stamps: $(STAMPS)
 
@@ -76,5 +81,5 @@ stamps: $(STAMPS)
 # its row goes to the report either way. If make itself is killed (SIGKILL, no trap), the
 # parent-death signal stops the restore: nothing lands after make is gone.
 $(DEST)/.%.restored:
-	@exec setpriv --pdeathsig TERM -- '$(SOL_RESTORE_ONE)' $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') -- '$(FROM)' '$*' '$(DEST)' > '$(REPORT)/rows/$*'
+	@exec setpriv --pdeathsig TERM -- '$(SOL_RESTORE_ONE)' $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') $(foreach t,$(ALSO),--also '$(t)') -- '$(FROM)' '$*' '$(DEST)' > '$(REPORT)/rows/$*'
 	@touch -- '$@'

@@ -206,6 +206,11 @@ pub struct Restore {
     /// in DEST is kept (status 1) unless --force
     #[arg(long, value_name = "PATH")]
     pub path: Vec<OsString>,
+    /// Another copy of s3://BUCKET/PREFIX (another vendor: PROFILE:s3://BUCKET/PREFIX, see
+    /// s3-mput(1), TARGETS), tried in order when a sol's download fails or its archive does
+    /// not verify; repeatable. The report's warnings say which sols came from where
+    #[arg(long, value_name = "TARGET")]
+    pub also: Vec<OsString>,
     /// With --path: replace existing files in DEST
     #[arg(long)]
     pub force: bool,

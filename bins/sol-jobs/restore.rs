@@ -27,6 +27,9 @@ pub fn main(a: Restore) -> Result<u8> {
         return last_sols(n as usize, &a.operands[0]);
     }
     if a.list || !a.path.is_empty() {
+        if !a.also.is_empty() {
+            return Err(usage("--also goes with whole sols (--path and --list read one target)"));
+        }
         return crate::paths::main(&a);
     }
     restore_sols(&a)
@@ -65,6 +68,11 @@ fn restore_sols(a: &Restore) -> Result<u8> {
         common::check_hosts(h)?;
     }
     let from = common::check_url(&a.operands[0])?;
+    let also = a
+        .also
+        .iter()
+        .map(|t| common::check_url(t))
+        .collect::<Result<Vec<String>>>()?;
     let dest = not_an_option(&a.operands[a.operands.len() - 1]);
     let sols = &a.operands[1..a.operands.len() - 1];
     check_sols(sols)?;
@@ -88,12 +96,16 @@ fn restore_sols(a: &Restore) -> Result<u8> {
     if !list.is_empty() {
         let mut cmd = vec![common::scripts().join("sol-restore-one").into_os_string()];
         cmd.extend(keys);
+        for t in &also {
+            cmd.extend(["--also".into(), t.into()]);
+        }
         cmd.extend(["--".into(), from.clone().into(), "{}".into()]);
         cmd.push(common::absolute(&dest).into_os_string()); // the same path on every host
         let hosts = c.hosts.as_ref().map(|h| common::absolute(h));
         Engine::new(&work, c.jobs, hosts, cmd).run(&list)?;
     }
-    let title = format!("sol-restore from {from}/ to {}", dest.display());
+    let then: String = also.iter().map(|t| format!(", then {t}/")).collect();
+    let title = format!("sol-restore from {from}/{then} to {}", dest.display());
     Report::of(Kind::Restore, title, "in DEST already", &work).print(&work)
 }
 

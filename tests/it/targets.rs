@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::s3env::S3;
-use crate::scripts::call;
+use crate::scripts::{call, make_restore};
 use crate::util::*;
 
 /// Two vendors as profiles `one` and `two` in `dir`'s shared files.
@@ -197,4 +197,86 @@ fn the_scripts_take_a_profile_target() {
     run("sol-restore", format!("--list -k '{k}' {d} sol0001"))
         .ok()
         .stdout_has("sol0001/inst/a.txt");
+}
+
+/// Item 5: restore fails over. The first target is dead, the second holds a corrupt copy,
+/// the third a good one: each sol comes from the third, the report says so and why the
+/// others failed; with no good copy anywhere the sol fails with every target's cause.
+/// sol-restore and restore.mk (ALSO=) alike.
+#[test]
+fn a_restore_fails_over_to_the_next_target() {
+    let t = tmp();
+    // Profile `one` holds a corrupt copy, `two` the good one, `dead` answers nothing.
+    let (one, two) = two_vendors(t.path());
+    let dead_profile = "[profile dead]\nendpoint_url = http://127.0.0.1:9\n";
+    let dead_keys = "[dead]\naws_access_key_id = a\naws_secret_access_key = b\n";
+    for (file, text) in [("config", dead_profile), ("credentials", dead_keys)] {
+        let was = fs::read_to_string(t.path().join(file)).unwrap();
+        fs::write(t.path().join(file), was + text).unwrap();
+    }
+    let key = keyfile(t.path(), "site.key", 256);
+    let root = t.path().join("mission");
+    let mut rng = Rng::new(5);
+    for sol in ["sol0001", "sol0002"] {
+        fs::create_dir_all(root.join(sol)).unwrap();
+        fs::write(root.join(sol).join("a.txt"), rng.text(20000)).unwrap();
+    }
+    let (k, r) = (key.display(), root.display());
+    let run = |name: &str, args: String| decoys(sh(&call(name, &args)), t.path()).run();
+    let good = target("two", &two, "s");
+    run(
+        "sol-backup",
+        format!("-k '{k}' '{r}'/sol0001 '{r}'/sol0002 {good}"),
+    )
+    .ok();
+    // The second target: sol0001's archive with one byte changed; sol0002 absent.
+    let mut bad = two.get("s/sol0001.tar.gz.sc").unwrap();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    one.mput("s/sol0001.tar.gz.sc", &bad, &[]).ok();
+    let dead = format!("dead:s3://{}/s", one.bucket);
+    let corrupt = target("one", &one, "s");
+    let also = format!("--also {corrupt} --also {good}");
+
+    let dest = t.path().join("restored");
+    let dt = dest.display();
+    let out = run(
+        "sol-restore",
+        format!("-k '{k}' {also} {dead} sol0001 sol0002 '{dt}'"),
+    );
+    out.ok()
+        .stdout_has(&format!(
+            "sol-restore from {dead}/, then {corrupt}/, then {good}/"
+        ))
+        .stdout_has(&format!("  sol0001: restored from {good}, after:\n"))
+        .stdout_has(&format!("  sol0001: {dead}: s3-mget: {dead}/sol0001.tar.gz.sc: "))
+        .stdout_has(&format!("  sol0001: {corrupt}: sol-crypt: "))
+        .stdout_has(&format!("  sol0002: {corrupt}: s3-mget: "));
+    for sol in ["sol0001", "sol0002"] {
+        assert_same_tree(&root.join(sol), &dest.join(sol));
+    }
+
+    // restore.mk with ALSO=.
+    let made = t.path().join("made");
+    let md = made.display();
+    let mk = make_restore(&format!(
+        "FROM={dead} ALSO='{corrupt} {good}' DEST='{md}' KEY='{k}' SOLS='sol0001 sol0002'"
+    ));
+    decoys(sh(&mk), t.path())
+        .run()
+        .ok()
+        .stdout_has(&format!("sol0001: restored from {good}"));
+    assert_same_tree(&root.join("sol0001"), &made.join("sol0001"));
+
+    // No good copy: FAILED, with each target's cause, and nothing in DEST.
+    let none = t.path().join("none");
+    let nd = none.display();
+    let out = run(
+        "sol-restore",
+        format!("-k '{k}' --also {corrupt} {dead} sol0001 '{nd}'"),
+    );
+    out.code(3)
+        .stdout_has(&format!("sol0001: {dead}: s3-mget"))
+        .stdout_has(&format!("sol0001: {corrupt}: sol-crypt"));
+    assert!(!none.join("sol0001").exists());
 }
