@@ -28,7 +28,9 @@ pub fn main(a: Restore) -> Result<u8> {
     }
     if a.list || !a.path.is_empty() {
         if !a.also.is_empty() {
-            return Err(usage("--also goes with whole sols (--path and --list read one target)"));
+            return Err(usage(
+                "--also goes with whole sols (--path and --list read one target)",
+            ));
         }
         return crate::paths::main(&a);
     }

@@ -249,7 +249,9 @@ fn a_restore_fails_over_to_the_next_target() {
             "sol-restore from {dead}/, then {corrupt}/, then {good}/"
         ))
         .stdout_has(&format!("  sol0001: restored from {good}, after:\n"))
-        .stdout_has(&format!("  sol0001: {dead}: s3-mget: {dead}/sol0001.tar.gz.sc: "))
+        .stdout_has(&format!(
+            "  sol0001: {dead}: s3-mget: {dead}/sol0001.tar.gz.sc: "
+        ))
         .stdout_has(&format!("  sol0001: {corrupt}: sol-crypt: "))
         .stdout_has(&format!("  sol0002: {corrupt}: s3-mget: "));
     for sol in ["sol0001", "sol0002"] {
