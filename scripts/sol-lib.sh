@@ -38,10 +38,8 @@ sol_need_tools() {
   done
 }
 sol_check_url() {
-  case $1 in
-    s3://?* | [A-Za-z0-9_.-]*:s3://?*) ;;
-    *) sol_usage_error "'$1': expected s3://BUCKET/PREFIX or PROFILE:s3://BUCKET/PREFIX" ;;
-  esac
+  [[ $1 =~ ^([A-Za-z0-9_.-]+:)?s3://. ]] ||
+    sol_usage_error "'$1': expected s3://BUCKET/PREFIX or PROFILE:s3://BUCKET/PREFIX"
 }
 sol_trim_slash() { local u=$1; while [ "${u%/}" != "$u" ]; do u=${u%/}; done; printf '%s' "$u"; }
 # A sol name the operator types may hold spaces, quotes and globs but no slash, backslash
