@@ -118,9 +118,19 @@ pub struct Cli {
     /// Show bytes, rate and elapsed time on stderr [default: when stderr is a terminal].
     #[arg(long)]
     pub progress: bool,
-    /// On success print ETAG<TAB>BYTES<TAB>PARTS on stdout.
+    /// On success print ETAG<TAB>BYTES<TAB>PARTS on stdout (with --also, a line per stored
+    /// target: TARGET<TAB>ETAG<TAB>BYTES<TAB>PARTS).
     #[arg(long)]
     pub print: bool,
+    /// Store the same stream at TARGET too (another bucket or vendor:
+    /// PROFILE:s3://BUCKET/KEY, see TARGETS), reading stdin once; repeatable. Each target
+    /// has its own upload, retries and confirmation; one that falls more than 8 parts
+    /// behind the fastest is dropped and aborted (SEVERAL TARGETS)
+    #[arg(long, value_name = "TARGET")]
+    pub also: Vec<String>,
+    /// With --also: how many targets must store the object for status 0 (default: all)
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..))]
+    pub min_ok: Option<u16>,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

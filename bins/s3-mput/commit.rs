@@ -5,7 +5,6 @@
 
 use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::Bytes;
 use sol_common::{hex, Fail};
 use sol_s3::{self as s3, S3Error};
 
@@ -33,7 +32,7 @@ fn other_object(ctx: &Ctx, etag: &str, size: u64, want: &str) -> anyhow::Error {
 pub async fn put_single(ctx: &Ctx, part: Part, md5: [u8; 16]) -> anyhow::Result<String> {
     let want = hex(&md5);
     let len = part.len;
-    let body = Bytes::from(part.data).slice(..len);
+    let body = part.data.slice(..len);
     let r = ctx
         .s3
         .retry(|| {

@@ -6,11 +6,13 @@
 //! a buffer, and a place is freed once its part's buffer is back in the pool (or dropped).
 
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bytes::Bytes;
+use md5::{Digest, Md5};
 use sol_common::pool::Pool;
 use sol_common::progress::Progress;
 use sol_common::stdio::read_full;
@@ -21,15 +23,38 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 /// Bytes read between checks of --limit-rate.
 const SLICE: usize = 1 << 20;
 
-/// One part of the stream, in a buffer that holds one of the places in flight.
+/// One part of the stream, in a buffer that holds one of the places in flight. Cloned for
+/// each destination: the bytes are shared, and the place is freed when the last clone is
+/// dropped.
+#[derive(Clone)]
 pub struct Part {
     /// 1-based part number.
     pub number: u64,
     /// The buffer (its length may exceed `len`; only `..len` is data).
-    pub data: Vec<u8>,
+    pub data: Bytes,
     pub len: usize,
-    /// Its place among the buffers in flight: freed when the part is given back or dropped.
-    pub place: OwnedSemaphorePermit,
+    /// Its place among the buffers in flight (held, not read: dropping the last clone frees
+    /// it).
+    _place: Arc<OwnedSemaphorePermit>,
+    /// The MD5 of its data, computed once by whichever destination asks first.
+    md5: Arc<OnceLock<[u8; 16]>>,
+}
+
+impl Part {
+    /// The MD5 of the part's data.
+    pub fn md5(&self) -> [u8; 16] {
+        *self
+            .md5
+            .get_or_init(|| Md5::digest(&self.data[..self.len]).into())
+    }
+
+    /// Done with this clone: the last one gives the buffer back for the next part (without a
+    /// copy; the pool makes a fresh one when that is not possible).
+    pub fn recycle(self, buffers: &Buffers) {
+        if let Ok(m) = self.data.try_into_mut() {
+            buffers.pool.give(Vec::from(m));
+        }
+    }
 }
 
 /// What the whole stream looked like, for the sol-crypt completeness check.
@@ -87,10 +112,14 @@ impl Buffers {
         Some((self.pool.take(), place))
     }
 
-    /// Give a part's buffer back for the next part, then free its place.
-    pub fn give(&self, data: Vec<u8>, place: OwnedSemaphorePermit) {
-        self.pool.give(data);
-        drop(place);
+    /// Buffers for `n` destinations of `concurrency` parts each: (concurrency + 1) places
+    /// for one; for several, `window` more (the parts a destination may fall behind the
+    /// fastest before it is dropped) and one more (the part that drops it).
+    pub fn for_destinations(n: usize, concurrency: usize, window: usize) -> Buffers {
+        match n {
+            1 => Buffers::new(concurrency + 1),
+            _ => Buffers::new(concurrency + window + 2),
+        }
     }
 
     /// No more buffers: a reader waiting for one stops.
@@ -182,9 +211,10 @@ impl<R: Read> Reader<R> {
             }
             let part = Part {
                 number,
-                data,
+                data: Bytes::from(data),
                 len,
-                place,
+                _place: Arc::new(place),
+                md5: Arc::default(),
             };
             if parts.blocking_send(part).is_err() {
                 break; // the uploader stopped; it reports why
@@ -239,7 +269,17 @@ mod tests {
         let (_, first) = buffers.take_blocking(rt.handle()).unwrap();
         let (_, _second) = buffers.take_blocking(rt.handle()).unwrap();
         assert_eq!(buffers.places.available_permits(), 0);
-        buffers.give(vec![1, 2, 3], first);
+        let part = Part {
+            number: 1,
+            data: Bytes::from(vec![1, 2, 3]),
+            len: 3,
+            _place: Arc::new(first),
+            md5: Arc::default(),
+        };
+        let other = part.clone();
+        part.recycle(&buffers);
+        assert_eq!(buffers.places.available_permits(), 0, "a clone holds it");
+        other.recycle(&buffers);
         let (again, _third) = buffers.take_blocking(rt.handle()).unwrap();
         assert_eq!(again, vec![1, 2, 3]);
         buffers.close();

@@ -14,7 +14,6 @@ use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, ServerSideEncryption, StorageClass,
 };
 use bytes::Bytes;
-use md5::{Digest, Md5};
 use sol_common::{hex, Fail};
 use sol_s3::{Checksum, S3Client, S3Error, S3Url, Why};
 
@@ -274,25 +273,16 @@ pub async fn upload_part(
     part: Part,
     buffers: &Buffers,
 ) -> anyhow::Result<Uploaded> {
-    let Part {
-        number,
-        data,
-        len,
-        place,
-    } = part;
-    let md5: [u8; 16] = Md5::digest(&data[..len]).into();
-    let full = Bytes::from(data);
+    let (number, len, md5) = (part.number, part.len, part.md5());
+    let body = part.data.slice(..len);
     let r = ctx
         .s3
-        .retry(|| send_part(ctx, id, number, full.slice(..len), &md5))
+        .retry(|| send_part(ctx, id, number, body.clone(), &md5))
         .await;
+    drop(body);
     match r {
         Ok((etag, crc32c)) => {
-            // Hand the buffer back for the next part (no copy when nothing else holds it;
-            // otherwise the pool makes a fresh one).
-            if let Ok(m) = full.try_into_mut() {
-                buffers.give(Vec::from(m), place);
-            }
+            part.recycle(buffers);
             Ok(Uploaded {
                 number,
                 etag,

@@ -16,14 +16,15 @@
 //! Several destinations would be several machines fed the same parts.
 
 use std::mem;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use md5::{Digest, Md5};
 use sol_common::exit::{one_line, status_of};
 use sol_common::{hex, Fail, Status};
 use sol_s3::{self as s3, S3Url, MAX_PARTS};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use super::checks::{check_commit, check_complete};
@@ -76,64 +77,325 @@ pub struct Destination {
     phase: Phase,
 }
 
-/// Upload stdin to `url` as `cli` asks; on failure, SIGINT or SIGTERM, end as the phase it
-/// reached requires.
-pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
-    let s3 = s3::client(&cli.conn, &url).await?;
-    let buffers = Buffers::new(usize::from(cli.concurrency) + 1);
-    let mut dest = Destination::new(Ctx::new(s3, url, &cli), &cli, buffers.clone());
-    let result = tokio::select! {
-        r = drive(&cli, &mut dest, &buffers) => r,
-        _ = s3::interrupted() => Err(Fail::interrupted().into()),
-    };
-    match result {
-        Ok(line) => {
-            if cli.print {
-                print_line(&line)?;
-            }
-            Ok(Status::Success)
+/// How many parts a destination may fall behind the fastest one (parts read and not yet
+/// taken by it) before it is dropped from the upload (s3-mput(1), SEVERAL TARGETS).
+pub const WINDOW: usize = 8;
+
+/// One destination's end of the fan-out: where its parts go, how far it is, how to stop
+/// it, its task.
+struct Link {
+    url: S3Url,
+    parts: Option<mpsc::Sender<Part>>,
+    /// Parts sent to it, and (in its inbox) parts it took.
+    sent: usize,
+    taken: Arc<AtomicUsize>,
+    verdict: Option<oneshot::Sender<Verdict>>,
+    stop: watch::Sender<Option<Stop>>,
+    task: JoinHandle<anyhow::Result<String>>,
+}
+
+/// A destination's end of its channel: it counts the parts it takes and says so.
+struct Inbox {
+    rx: mpsc::Receiver<Part>,
+    taken: Arc<AtomicUsize>,
+    moved: Arc<Notify>,
+}
+
+impl Inbox {
+    /// The next part; None at the end of stdin. Cancel-safe.
+    async fn recv(&mut self) -> Option<Part> {
+        let p = self.rx.recv().await;
+        if p.is_some() {
+            self.taken.fetch_add(1, Ordering::AcqRel);
+            self.moved.notify_one();
         }
-        Err(err) => Err(dest.stop(err).await),
+        p
     }
 }
 
-/// Stdin to `dest`: its parts as they are read, then, once stdin ended and passed its checks,
-/// the commit. Returns --print's line.
-async fn drive(cli: &Cli, dest: &mut Destination, buffers: &Buffers) -> anyhow::Result<String> {
-    if !cli.overwrite {
-        ensure_absent(&dest.ctx).await?;
+/// What a destination is told once stdin ended: commit `total` bytes, or abort.
+enum Verdict {
+    Commit(u64),
+    Abort(Stop),
+}
+
+/// Why a destination must stop before it is done: the status and the line to tell.
+#[derive(Clone)]
+struct Stop {
+    status: Status,
+    message: String,
+}
+
+impl Stop {
+    fn of(err: &anyhow::Error) -> Stop {
+        Stop {
+            status: status_of(err),
+            message: one_line(err),
+        }
     }
+
+    fn error(self) -> anyhow::Error {
+        Fail {
+            status: self.status,
+            message: self.message,
+        }
+        .into()
+    }
+}
+
+/// Upload stdin to `url` and every --also target as `cli` asks: stdin is read once and each
+/// part handed to every destination; on failure, SIGINT or SIGTERM, each ends as the phase
+/// it reached requires.
+pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
+    let mut urls = vec![url];
+    for t in &cli.also {
+        urls.push(S3Url::parse_object(t).map_err(Fail::usage)?);
+    }
+    let min_ok = usize::from(cli.min_ok.unwrap_or(urls.len() as u16));
+    if min_ok > urls.len() {
+        Err(Fail::usage(format!(
+            "--min-ok {min_ok}: only {} targets",
+            urls.len()
+        )))?;
+    }
+    let limit = usize::from(cli.concurrency);
+    let buffers = Buffers::for_destinations(urls.len(), limit, WINDOW);
+    let moved = Arc::new(Notify::new());
+    let mut links = Vec::new();
+    for url in urls {
+        let s3 = s3::client(&cli.conn, &url).await?;
+        let dest = Destination::new(Ctx::new(s3, url.clone(), &cli), &cli, buffers.clone());
+        links.push(Link::start(dest, url, moved.clone()));
+    }
+    let verdict = tokio::select! {
+        v = feed(&cli, &buffers, &mut links, &moved) => v,
+        _ = s3::interrupted() => Err(Stop::of(&Fail::interrupted().into())),
+    };
+    let stream_failed = verdict.is_err();
+    let results = finish(links, verdict).await;
+    report(&cli, results, min_ok, stream_failed)
+}
+
+impl Link {
+    /// Start `dest` on a task of its own, fed parts through a channel that holds its window
+    /// (and one more, so that sending never waits: the window is kept by `hand_out`).
+    fn start(dest: Destination, url: S3Url, moved: Arc<Notify>) -> Link {
+        let (parts, rx) = mpsc::channel(WINDOW + 1);
+        let taken = Arc::new(AtomicUsize::new(0));
+        let inbox = Inbox {
+            rx,
+            taken: taken.clone(),
+            moved,
+        };
+        let (verdict, vrx) = oneshot::channel();
+        let (stop, srx) = watch::channel(None);
+        let task = tokio::spawn(run_destination(dest, inbox, vrx, srx));
+        Link {
+            url,
+            parts: Some(parts),
+            sent: 0,
+            taken,
+            verdict: Some(verdict),
+            stop,
+            task,
+        }
+    }
+
+    /// Parts sent and not yet taken.
+    fn queued(&self) -> usize {
+        self.sent - self.taken.load(Ordering::Acquire)
+    }
+
+    /// Whether it still takes parts.
+    fn live(&self) -> bool {
+        self.parts.as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+}
+
+/// Stdin to every destination, part by part, at the pace of the fastest; then, once it
+/// ended and passed its checks, the verdict: commit its length (or abort, and why).
+async fn feed(
+    cli: &Cli,
+    buffers: &Buffers,
+    links: &mut [Link],
+    moved: &Notify,
+) -> Result<u64, Stop> {
     let cfg = reader::Config {
         part_size: cli.part_size,
         limit_rate: cli.limit_rate,
         progress: cli.progress || sol_common::stdio::is_terminal(2),
     };
     let mut feed = Feed::start(sol_common::stdio::input(), cfg, buffers.clone());
-    while let Some(part) = next_part(&mut feed, dest).await? {
-        dest.accept(part)?;
+    loop {
+        if !fastest_caught_up(links, moved).await {
+            // Every destination failed (each says why): stop reading.
+            return Err(Stop {
+                status: Status::Failure,
+                message: "every target failed".into(),
+            });
+        }
+        let Some(part) = feed.next().await else { break };
+        hand_out(links, part);
     }
-    dest.settle().await?;
-    let url = dest.ctx.url.clone();
-    let sum = feed.finish(&url)?;
-    if matches!(dest.phase, Phase::Starting) {
-        anyhow::bail!("reading stdin: the reader stopped");
+    for link in links.iter_mut() {
+        link.parts = None; // the end of stdin
     }
-    check_complete(&sum, cli.require_complete, &url)?;
-    check_commit(cli, &url)?;
-    dest.commit(sum.total).await?;
-    dest.settle().await?;
-    dest.line(sum.total)
+    let url = links[0].url.clone();
+    let sum = feed.finish(&url).map_err(|e| Stop::of(&e))?;
+    check_complete(&sum, cli.require_complete, &url).map_err(|e| Stop::of(&e))?;
+    check_commit(cli, &url).map_err(|e| Stop::of(&e))?;
+    Ok(sum.total)
 }
 
-/// The next part for `dest` (None at the end of stdin), moving it along meanwhile.
-async fn next_part(feed: &mut Feed, dest: &mut Destination) -> anyhow::Result<Option<Part>> {
-    // Every wait also watches its tasks, so a part that failed past its retries ends the
-    // upload at once (the reader may be waiting for a buffer only a successful part frees).
+/// Wait until a live destination has taken every part sent to it (the next part is then
+/// worth reading); false when none is live.
+async fn fastest_caught_up(links: &[Link], moved: &Notify) -> bool {
     loop {
-        tokio::select! {
-            p = feed.next(), if dest.ready() => return Ok(p),
-            r = dest.advance(), if dest.busy() => r?,
+        let waiting = moved.notified();
+        if !links.iter().any(Link::live) {
+            return false;
         }
+        if links.iter().any(|l| l.live() && l.queued() == 0) {
+            return true;
+        }
+        waiting.await;
+    }
+}
+
+/// `part` to every live destination; one that has WINDOW parts queued already (it fell
+/// that far behind the fastest, which has none) is dropped and told why.
+fn hand_out(links: &mut [Link], part: Part) {
+    for link in links.iter_mut().filter(|l| l.live()) {
+        if link.queued() >= WINDOW {
+            let message = format!(
+                "{}: fell more than {WINDOW} parts behind the fastest target: dropped from this \
+                 upload",
+                link.url
+            );
+            let _ = link.stop.send(Some(Stop {
+                status: Status::Failure,
+                message,
+            }));
+            link.parts = None;
+            continue;
+        }
+        if let Some(tx) = &link.parts {
+            if tx.try_send(part.clone()).is_ok() {
+                link.sent += 1;
+            }
+        }
+    }
+}
+
+/// Tell every destination the verdict (on SIGINT or SIGTERM, to stop), and collect what
+/// became of each.
+async fn finish(links: Vec<Link>, verdict: Result<u64, Stop>) -> Vec<anyhow::Result<String>> {
+    let interrupted = matches!(&verdict, Err(s) if s.status == Status::Interrupted);
+    let mut results = Vec::new();
+    for mut link in links {
+        link.parts = None;
+        if interrupted {
+            let _ = link.stop.send(verdict.clone().err());
+        } else if let Some(tx) = link.verdict.take() {
+            let _ = tx.send(match &verdict {
+                Ok(total) => Verdict::Commit(*total),
+                Err(stop) => Verdict::Abort(stop.clone()),
+            });
+        }
+        let r = tokio::select! {
+            r = &mut link.task => r,
+            // A second signal while a destination ends: it is told to stop too.
+            _ = s3::interrupted(), if !interrupted => {
+                let _ = link.stop.send(Some(Stop::of(&Fail::interrupted().into())));
+                (&mut link.task).await
+            }
+        };
+        results
+            .push(r.unwrap_or_else(|_| Err(anyhow::anyhow!("{}: the upload task died", link.url))));
+    }
+    results
+}
+
+/// One destination from its first part to its end: its parts, then the verdict; stopped
+/// early when told (dropped, or SIGINT or SIGTERM). Returns --print's line.
+async fn run_destination(
+    mut dest: Destination,
+    mut parts: Inbox,
+    verdict: oneshot::Receiver<Verdict>,
+    mut stop: watch::Receiver<Option<Stop>>,
+) -> anyhow::Result<String> {
+    let r = tokio::select! {
+        r = dest.drive(&mut parts, verdict) => r,
+        s = stop.wait_for(Option::is_some) => Err(match s.as_deref() {
+            Ok(Some(s)) => s.clone().error(),
+            _ => anyhow::anyhow!("{}: the upload was stopped", dest.ctx.url),
+        }),
+    };
+    let moved = parts.moved.clone();
+    drop(parts); // its queued parts free their places
+    moved.notify_one(); // the feed may be waiting for it
+    match r {
+        Ok(line) => Ok(line),
+        Err(err) => Err(dest.stop(err).await),
+    }
+}
+
+/// The end of the run: --print's lines, a line on stderr per failed target, and the
+/// status. The only target's failure is told as it is; of several, each different failure
+/// once, and when the stream itself failed (or was interrupted) the last of them is the
+/// error, else the count stored when fewer than --min-ok.
+fn report(
+    cli: &Cli,
+    results: Vec<anyhow::Result<String>>,
+    min_ok: usize,
+    stream_failed: bool,
+) -> anyhow::Result<Status> {
+    if cli.also.is_empty() {
+        let line = results.into_iter().next().expect("one destination")?;
+        if cli.print {
+            print_line(&line)?;
+        }
+        return Ok(Status::Success);
+    }
+    let targets = std::iter::once(&cli.url).chain(cli.also.iter());
+    let (mut lines, mut failures) = (Vec::new(), Vec::<anyhow::Error>::new());
+    for (target, r) in targets.zip(results) {
+        match r {
+            Ok(line) => lines.push(format!("{target}\t{line}")),
+            Err(e) if failures.iter().all(|f| one_line(f) != one_line(&e)) => failures.push(e),
+            Err(_) => {}
+        }
+    }
+    if cli.print && !lines.is_empty() {
+        print_line(&lines.join("\n"))?;
+    }
+    let worst = failures.iter().map(status_of).max_by_key(|s| rank(*s));
+    let last = if stream_failed { failures.pop() } else { None };
+    for f in &failures {
+        sol_common::warn(super::TOOL, one_line(f));
+    }
+    let (stored, n) = (lines.len(), cli.also.len() + 1);
+    let message = match last {
+        Some(last) => one_line(&last),
+        None if stored < min_ok => {
+            format!("{stored} of {n} targets stored the object (--min-ok {min_ok})")
+        }
+        None => return Ok(Status::Success),
+    };
+    Err(Fail {
+        status: worst.unwrap_or(Status::Failure),
+        message,
+    }
+    .into())
+}
+
+/// Which failure's status the run ends with: an interruption, then an integrity failure,
+/// then any other.
+fn rank(s: Status) -> u8 {
+    match s {
+        Status::Interrupted => 3,
+        Status::Integrity => 2,
+        _ => 1,
     }
 }
 
@@ -146,6 +408,45 @@ impl Destination {
             limit: usize::from(cli.concurrency),
             buffers,
             phase: Phase::Starting,
+        }
+    }
+
+    /// Its parts as they come, then, once stdin ended, the verdict: commit (the key is
+    /// looked up first unless --overwrite) or abort. Returns --print's line.
+    async fn drive(
+        &mut self,
+        parts: &mut Inbox,
+        verdict: oneshot::Receiver<Verdict>,
+    ) -> anyhow::Result<String> {
+        if !self.ctx.object.overwrite {
+            ensure_absent(&self.ctx).await?;
+        }
+        while let Some(part) = self.next_part(parts).await? {
+            self.accept(part)?;
+        }
+        self.settle().await?;
+        let total = match verdict.await {
+            Ok(Verdict::Commit(total)) => total,
+            Ok(Verdict::Abort(stop)) => return Err(stop.error()),
+            Err(_) => anyhow::bail!("{}: reading stdin: the reader stopped", self.ctx.url),
+        };
+        if matches!(self.phase, Phase::Starting) {
+            anyhow::bail!("reading stdin: the reader stopped");
+        }
+        self.commit(total).await?;
+        self.settle().await?;
+        self.line(total)
+    }
+
+    /// The next part (None at the end of stdin), moving the upload along meanwhile.
+    async fn next_part(&mut self, parts: &mut Inbox) -> anyhow::Result<Option<Part>> {
+        // Every wait also watches its tasks, so a part that failed past its retries ends the
+        // upload at once (the reader may be waiting for a buffer only a successful part frees).
+        loop {
+            tokio::select! {
+                p = parts.recv(), if self.ready() => return Ok(p),
+                r = self.advance(), if self.busy() => r?,
+            }
         }
     }
 
@@ -259,7 +560,7 @@ impl Destination {
         let ctx = self.ctx.clone();
         self.phase = match mem::replace(&mut self.phase, Phase::Aborting { id: None }) {
             Phase::Single { part } => {
-                let md5: [u8; 16] = Md5::digest(&part.data[..part.len]).into();
+                let md5 = part.md5();
                 let task = tokio::spawn(async move { put_single(&ctx, part, md5).await });
                 let (id, want, parts) = (None, hex(&md5), 1);
                 Phase::Committing {
@@ -427,7 +728,7 @@ fn spawn_part(
     part: Part,
 ) -> anyhow::Result<()> {
     if part.len == 0 {
-        buffers.give(part.data, part.place);
+        part.recycle(buffers);
         return Ok(());
     }
     if part.number > MAX_PARTS {

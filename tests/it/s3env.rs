@@ -170,6 +170,11 @@ impl S3 {
     /// Add this server as profile `name` to the shared config and credentials files in
     /// `dir` (`config`, `credentials`): its endpoint, keys and region.
     pub fn add_profile(&self, dir: &Path, name: &str) {
+        self.add_profile_at(dir, name, &self.endpoint);
+    }
+
+    /// [`S3::add_profile`] with another endpoint (a proxy in front of this server).
+    pub fn add_profile_at(&self, dir: &Path, name: &str, endpoint: &str) {
         let add = |file: &str, text: String| {
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
@@ -178,7 +183,6 @@ impl S3 {
                 .unwrap();
             std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
         };
-        let endpoint = &self.endpoint;
         add(
             "config",
             format!("[profile {name}]\nendpoint_url = {endpoint}\nregion = us-east-1\n\n"),

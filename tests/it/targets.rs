@@ -6,9 +6,10 @@
 
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
-use crate::s3env::S3;
-use crate::scripts::{call, make_restore};
+use crate::s3env::{Faults, Proxy, S3};
+use crate::scripts::{call, fake, faked, make_restore};
 use crate::util::*;
 
 /// Two vendors as profiles `one` and `two` in `dir`'s shared files.
@@ -281,4 +282,247 @@ fn a_restore_fails_over_to_the_next_target() {
         .stdout_has(&format!("sol0001: {dead}: s3-mget"))
         .stdout_has(&format!("sol0001: {corrupt}: sol-crypt"));
     assert!(!none.join("sol0001").exists());
+}
+
+// ---- item 2: s3-mput to several targets in one pass ---------------------------------------
+
+/// s3-mput with --also: the same object at every target (a single PUT and a multipart
+/// upload alike), --print a line per target, each confirmed by its ETag.
+#[test]
+fn one_pass_stores_the_stream_at_every_target() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    for (key, size) in [("small", 1000), ("big", 12 << 20)] {
+        let data = Rng::new(size as u64).bytes(size);
+        let (a, b) = (target("one", &one, key), target("two", &two, key));
+        let out = with_decoys("s3-mput", t.path())
+            .args(["--part-size", "5M", "--print", "--also", &b])
+            .arg(&a)
+            .stdin(data.clone())
+            .run();
+        out.ok();
+        assert_eq!(one.get(key).as_deref(), Some(&data[..]), "{key} at one");
+        assert_eq!(two.get(key).as_deref(), Some(&data[..]), "{key} at two");
+        let lines: Vec<String> = out.stdout_str().lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), 2, "{}", out.stdout_str());
+        let parts = if size > 5 << 20 { 3 } else { 1 };
+        for (line, url) in lines.iter().zip([&a, &b]) {
+            let f: Vec<&str> = line.split('\t').collect();
+            assert_eq!(f[0], url.as_str());
+            assert_eq!(
+                (f[2], f[3]),
+                (size.to_string().as_str(), parts.to_string().as_str())
+            );
+        }
+        assert_eq!(
+            lines[0].split('\t').nth(1),
+            lines[1].split('\t').nth(1),
+            "ETags"
+        );
+        assert!(out.stderr.is_empty(), "{}", out.stderr);
+    }
+}
+
+/// A dead target fails alone: one stderr line naming it; by default (all must store it)
+/// status 1 with a summary line, with --min-ok 1 status 0; the live target has the object
+/// either way, and the dead one nothing.
+#[test]
+fn a_dead_target_fails_alone_and_min_ok_decides() {
+    let t = tmp();
+    let (one, _two) = two_vendors(t.path());
+    let dead = "[profile dead]\nendpoint_url = http://127.0.0.1:9\n";
+    let keys = "[dead]\naws_access_key_id = a\naws_secret_access_key = b\n";
+    for (file, text) in [("config", dead), ("credentials", keys)] {
+        let was = fs::read_to_string(t.path().join(file)).unwrap();
+        fs::write(t.path().join(file), was + text).unwrap();
+    }
+    let data = Rng::new(7).bytes(7 << 20);
+    for (key, min_ok, code) in [("all", None, 1), ("one", Some("1"), 0)] {
+        let mut run = with_decoys("s3-mput", t.path())
+            .args(["--part-size", "5M", "--retries", "2", "--timeout", "2"])
+            .args(["--also", &format!("dead:s3://{}/{key}", one.bucket)]);
+        if let Some(k) = min_ok {
+            run = run.args(["--min-ok", k]);
+        }
+        let out = run.arg(target("one", &one, key)).stdin(data.clone()).run();
+        out.code(code);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert!(
+            lines[0].starts_with(&format!("s3-mput: dead:s3://{}/{key}: ", one.bucket)),
+            "{}",
+            out.stderr
+        );
+        match code {
+            0 => assert_eq!(lines.len(), 1, "{}", out.stderr),
+            _ => assert_eq!(
+                lines[1],
+                "s3-mput: 1 of 2 targets stored the object (--min-ok 2)"
+            ),
+        }
+        assert_eq!(one.get(key).as_deref(), Some(&data[..]));
+    }
+}
+
+/// A stream cut short (the commit file not written: a stage before s3-mput failed) is
+/// stored at no target, and no upload is left pending at any.
+#[test]
+fn a_cut_stream_is_stored_nowhere() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    let out = with_decoys("s3-mput", t.path())
+        .args(["--part-size", "5M", "--commit-file"])
+        .arg(t.path().join("never-written"))
+        .args(["--also", &target("two", &two, "k")])
+        .arg(target("one", &one, "k"))
+        .stdin(Rng::new(3).bytes(11 << 20))
+        .run();
+    out.code(1);
+    out.one_line_with("never-written");
+    for s3 in [&one, &two] {
+        assert!(s3.get("k").is_none());
+        assert!(
+            s3.pending_uploads().is_empty(),
+            "{:?}",
+            s3.pending_uploads()
+        );
+    }
+}
+
+/// Peak RSS in KiB of a finished `/usr/bin/time -v` run, from its stderr.
+fn peak_rss_kib(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("/usr/bin/time -v's peak RSS line")
+}
+
+/// A target throttled by a proxy falls behind: past the window it is dropped and its upload
+/// aborted, the other finishes, and memory stays within the stated bound: (concurrency +
+/// window + 2) parts of buffers, plus the program (s3-mput(1), SEVERAL TARGETS).
+#[test]
+fn a_slow_target_is_dropped_past_the_window_and_memory_stays_bounded() {
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        return skip("no /usr/bin/time to measure peak RSS");
+    }
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    let slow = Proxy::start(
+        two.addr,
+        Faults {
+            delay: Duration::from_millis(40),
+            ..Faults::NONE
+        },
+        24,
+    );
+    two.add_profile_at(t.path(), "slow", &slow.endpoint);
+    let data = Rng::new(11).bytes(100 << 20);
+    let cmd = format!(
+        "/usr/bin/time -v '{}' --part-size 5M --concurrency 2 --min-ok 1 --also '{}' '{}'",
+        bin("s3-mput").display(),
+        target("slow", &two, "k"),
+        target("one", &one, "k")
+    );
+    let out = decoys(sh(&cmd), t.path()).stdin(data.clone()).run();
+    out.ok();
+    assert!(
+        out.stderr.contains(&format!(
+            "s3-mput: slow:s3://{}/k: fell more than 8 parts behind the fastest target: dropped from this upload",
+            two.bucket
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(one.get("k").as_deref(), Some(&data[..]));
+    assert!(two.get("k").is_none());
+    assert!(
+        two.pending_uploads().is_empty(),
+        "{:?}",
+        two.pending_uploads()
+    );
+    // (2 + 8 + 2) parts of 5 MiB, and 40 MiB for the program and its runtime.
+    let bound = (12 * 5 + 40) << 10;
+    let rss = peak_rss_kib(&out.stderr);
+    assert!(rss < bound, "peak RSS {rss} KiB, bound {bound} KiB");
+}
+
+/// What another target cannot change ends the failover, and what it can is failed over:
+/// an interrupted download is INTERRUPTED (130), not a dead target; a malformed target is a
+/// usage error before any work; an archive that does not hold SOL/ (status 3) moves on.
+#[test]
+fn failover_stops_where_another_target_cannot_help() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    let key = keyfile(t.path(), "site.key", 256);
+    let root = t.path().join("mission");
+    for sol in ["sol0001", "sol0002"] {
+        fs::create_dir_all(root.join(sol)).unwrap();
+        fs::write(root.join(sol).join("a.txt"), sol).unwrap();
+    }
+    let (k, r) = (key.display(), root.display());
+    let run = |name: &str, args: String| decoys(sh(&call(name, &args)), t.path()).run();
+    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    run(
+        "sol-backup",
+        format!("-k '{k}' '{r}'/sol0001 '{r}'/sol0002 {b}"),
+    )
+    .ok();
+    // At `one`, sol0001's key holds sol0002's archive.
+    one.mput(
+        "s/sol0001.tar.gz.sc",
+        &two.get("s/sol0002.tar.gz.sc").unwrap(),
+        &[],
+    )
+    .ok();
+    let dest = t.path().join("d");
+    let dt = dest.display();
+    let out = run(
+        "sol-restore",
+        format!("-k '{k}' --also {b} {a} sol0001 '{dt}'"),
+    );
+    out.ok()
+        .stdout_has(&format!("  sol0001: restored from {b}, after:\n"))
+        .stdout_has(&format!(
+            "  sol0001: {a}: the archive does not hold the directory 'sol0001/'"
+        ));
+    assert_same_tree(&root.join("sol0001"), &dest.join("sol0001"));
+
+    // s3-mget interrupted at the first target: the sol is INTERRUPTED, `two` is not tried.
+    let fakes = t.path().join("fakes");
+    let real = bin("s3-mget");
+    fake(
+        &fakes,
+        "s3-mget",
+        &format!(
+            "case \"$*\" in *one:*) kill -INT $$ ;; esac; exec '{}' \"$@\"",
+            real.display()
+        ),
+    );
+    let one_sol = format!("-k '{k}' --also {b} -- {a} sol0002 '{dt}'");
+    let out = decoys(
+        sh(&faked(&fakes, &call("sol-restore-one", &one_sol))),
+        t.path(),
+    )
+    .run();
+    out.code(130);
+    assert!(
+        out.stdout_str().contains("\tINTERRUPTED\t130\t"),
+        "{}",
+        out.stdout_str()
+    );
+    assert!(!dest.join("sol0002").exists());
+
+    // A malformed target: a usage error, nothing fetched.
+    for bad in ["x y:s3://b/s", "a:b:s3://b/s", ":s3://b/s"] {
+        let args = format!("-k '{k}' --also '{bad}' -- {a} sol0002 '{dt}'");
+        let out = decoys(sh(&call("sol-restore-one", &args)), t.path()).run();
+        out.code(2);
+        let first = out.stderr.lines().next().unwrap_or_default();
+        let says = format!("sol-restore-one: '{bad}': expected s3://BUCKET/PREFIX");
+        assert!(first.starts_with(&says), "{}", out.stderr);
+    }
+    assert!(!dest.join("sol0002").exists());
 }
