@@ -42,6 +42,49 @@ fn target(profile: &str, s3: &S3, key: &str) -> String {
     format!("{profile}:{}", s3.url(key))
 }
 
+/// A dead vendor as profile `dead` in `dir`'s shared files: keys, and an endpoint where
+/// nothing listens.
+fn add_dead_profile(dir: &Path) {
+    let dead = "[profile dead]\nendpoint_url = http://127.0.0.1:9\n";
+    let keys = "[dead]\naws_access_key_id = a\naws_secret_access_key = b\n";
+    for (file, text) in [("config", dead), ("credentials", keys)] {
+        let was = fs::read_to_string(dir.join(file)).unwrap_or_default();
+        fs::write(dir.join(file), was + text).unwrap();
+    }
+}
+
+/// A site in `dir`: a key, and a mission of sol0001 and sol0002 (`inst/a.txt` each).
+struct Mission<'a> {
+    dir: &'a Path,
+    key: std::path::PathBuf,
+    root: std::path::PathBuf,
+}
+
+impl Mission<'_> {
+    fn new(dir: &Path, seed: u64) -> Mission<'_> {
+        let (key, root) = (keyfile(dir, "site.key", 256), dir.join("mission"));
+        let mut rng = Rng::new(seed);
+        for sol in ["sol0001", "sol0002"] {
+            let d = root.join(sol).join("inst");
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("a.txt"), rng.text(5000)).unwrap();
+        }
+        Mission { dir, key, root }
+    }
+
+    /// scripts/NAME with `-k KEY` and ARGS, with the shared files and the decoys.
+    fn run(&self, name: &str, args: &str) -> Out {
+        let args = format!("-k '{}' {args}", self.key.display());
+        decoys(sh(&call(name, &args)), self.dir).run()
+    }
+
+    /// Back both sols up to URL.
+    fn back_up(&self, url: &str) -> Out {
+        let r = self.root.display();
+        self.run("sol-backup", &format!("'{r}'/sol0001 '{r}'/sol0002 {url}"))
+    }
+}
+
 #[test]
 fn each_profile_target_reaches_its_own_vendor() {
     let t = tmp();
@@ -76,13 +119,7 @@ fn each_profile_target_reaches_its_own_vendor() {
             .ok()
             .stdout_has("d/obj\t3145728\t");
     }
-}
-
-/// The decoys are real: a plain URL with the same environment goes to the dead endpoint.
-#[test]
-fn a_plain_url_still_takes_the_environment() {
-    let t = tmp();
-    let (one, _two) = two_vendors(t.path());
+    // The decoys are real: a plain URL with the same environment goes to the dead endpoint.
     let out = with_decoys("s3-ls", t.path())
         .args(["--retries", "1", "--timeout", "2"])
         .arg(one.url(""))
@@ -165,37 +202,21 @@ fn a_malformed_target_is_a_usage_error() {
 fn the_scripts_take_a_profile_target() {
     let t = tmp();
     let (_one, two) = two_vendors(t.path());
-    let key = keyfile(t.path(), "site.key", 256);
-    let root = t.path().join("mission");
-    let mut rng = Rng::new(2024);
-    for sol in ["sol0001", "sol0002"] {
-        let d = root.join(sol).join("inst");
-        fs::create_dir_all(&d).unwrap();
-        fs::write(d.join("a.txt"), rng.text(5000)).unwrap();
-    }
-    let (k, r, d) = (key.display(), root.display(), target("two", &two, "s"));
-    let run = |name: &str, args: String| decoys(sh(&call(name, &args)), t.path()).run();
-    run(
-        "sol-backup",
-        format!("-k '{k}' '{r}'/sol0001 '{r}'/sol0002 {d}"),
-    )
-    .ok()
-    .stdout_has("2 sols: 2 ok");
+    let m = Mission::new(t.path(), 2024);
+    let (r, d) = (m.root.display(), target("two", &two, "s"));
+    m.back_up(&d).ok().stdout_has("2 sols: 2 ok");
     assert!(two.get("s/sol0001.tar.gz.sc").is_some());
     assert!(two.get("s/sol0002.index.gz.sc").is_some());
-    run("sol-audit", format!("-n 2 -k '{k}' '{r}' {d}")).ok();
+    m.run("sol-audit", &format!("-n 2 '{r}' {d}")).ok();
     let dest = t.path().join("restored");
     fs::create_dir(&dest).unwrap();
     let dt = dest.display();
-    run(
-        "sol-restore",
-        format!("-k '{k}' {d} sol0001 sol0002 '{dt}'"),
-    )
-    .ok();
+    m.run("sol-restore", &format!("{d} sol0001 sol0002 '{dt}'"))
+        .ok();
     for sol in ["sol0001", "sol0002"] {
-        assert_same_tree(&root.join(sol), &dest.join(sol));
+        assert_same_tree(&m.root.join(sol), &dest.join(sol));
     }
-    run("sol-restore", format!("--list -k '{k}' {d} sol0001"))
+    m.run("sol-restore", &format!("--list {d} sol0001"))
         .ok()
         .stdout_has("sol0001/inst/a.txt");
 }
@@ -209,27 +230,11 @@ fn a_restore_fails_over_to_the_next_target() {
     let t = tmp();
     // Profile `one` holds a corrupt copy, `two` the good one, `dead` answers nothing.
     let (one, two) = two_vendors(t.path());
-    let dead_profile = "[profile dead]\nendpoint_url = http://127.0.0.1:9\n";
-    let dead_keys = "[dead]\naws_access_key_id = a\naws_secret_access_key = b\n";
-    for (file, text) in [("config", dead_profile), ("credentials", dead_keys)] {
-        let was = fs::read_to_string(t.path().join(file)).unwrap();
-        fs::write(t.path().join(file), was + text).unwrap();
-    }
-    let key = keyfile(t.path(), "site.key", 256);
-    let root = t.path().join("mission");
-    let mut rng = Rng::new(5);
-    for sol in ["sol0001", "sol0002"] {
-        fs::create_dir_all(root.join(sol)).unwrap();
-        fs::write(root.join(sol).join("a.txt"), rng.text(20000)).unwrap();
-    }
-    let (k, r) = (key.display(), root.display());
-    let run = |name: &str, args: String| decoys(sh(&call(name, &args)), t.path()).run();
+    add_dead_profile(t.path());
+    let m = Mission::new(t.path(), 5);
+    let (k, root) = (m.key.display(), &m.root);
     let good = target("two", &two, "s");
-    run(
-        "sol-backup",
-        format!("-k '{k}' '{r}'/sol0001 '{r}'/sol0002 {good}"),
-    )
-    .ok();
+    m.back_up(&good).ok();
     // The second target: sol0001's archive with one byte changed; sol0002 absent.
     let mut bad = two.get("s/sol0001.tar.gz.sc").unwrap();
     let mid = bad.len() / 2;
@@ -241,9 +246,9 @@ fn a_restore_fails_over_to_the_next_target() {
 
     let dest = t.path().join("restored");
     let dt = dest.display();
-    let out = run(
+    let out = m.run(
         "sol-restore",
-        format!("-k '{k}' {also} {dead} sol0001 sol0002 '{dt}'"),
+        &format!("{also} {dead} sol0001 sol0002 '{dt}'"),
     );
     out.ok()
         .stdout_has(&format!(
@@ -274,9 +279,9 @@ fn a_restore_fails_over_to_the_next_target() {
     // No good copy: FAILED, with each target's cause, and nothing in DEST.
     let none = t.path().join("none");
     let nd = none.display();
-    let out = run(
+    let out = m.run(
         "sol-restore",
-        format!("-k '{k}' --also {corrupt} {dead} sol0001 '{nd}'"),
+        &format!("--also {corrupt} {dead} sol0001 '{nd}'"),
     );
     out.code(3)
         .stdout_has(&format!("sol0001: {dead}: s3-mget"))
@@ -330,12 +335,7 @@ fn one_pass_stores_the_stream_at_every_target() {
 fn a_dead_target_fails_alone_and_min_ok_decides() {
     let t = tmp();
     let (one, _two) = two_vendors(t.path());
-    let dead = "[profile dead]\nendpoint_url = http://127.0.0.1:9\n";
-    let keys = "[dead]\naws_access_key_id = a\naws_secret_access_key = b\n";
-    for (file, text) in [("config", dead), ("credentials", keys)] {
-        let was = fs::read_to_string(t.path().join(file)).unwrap();
-        fs::write(t.path().join(file), was + text).unwrap();
-    }
+    add_dead_profile(t.path());
     let data = Rng::new(7).bytes(7 << 20);
     for (key, min_ok, code) in [("all", None, 1), ("one", Some("1"), 0)] {
         let mut run = with_decoys("s3-mput", t.path())
@@ -456,20 +456,10 @@ fn a_slow_target_is_dropped_past_the_window_and_memory_stays_bounded() {
 fn failover_stops_where_another_target_cannot_help() {
     let t = tmp();
     let (one, two) = two_vendors(t.path());
-    let key = keyfile(t.path(), "site.key", 256);
-    let root = t.path().join("mission");
-    for sol in ["sol0001", "sol0002"] {
-        fs::create_dir_all(root.join(sol)).unwrap();
-        fs::write(root.join(sol).join("a.txt"), sol).unwrap();
-    }
-    let (k, r) = (key.display(), root.display());
-    let run = |name: &str, args: String| decoys(sh(&call(name, &args)), t.path()).run();
+    let m = Mission::new(t.path(), 6);
+    let (k, root) = (m.key.display(), &m.root);
     let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
-    run(
-        "sol-backup",
-        format!("-k '{k}' '{r}'/sol0001 '{r}'/sol0002 {b}"),
-    )
-    .ok();
+    m.back_up(&b).ok();
     // At `one`, sol0001's key holds sol0002's archive.
     one.mput(
         "s/sol0001.tar.gz.sc",
@@ -479,10 +469,7 @@ fn failover_stops_where_another_target_cannot_help() {
     .ok();
     let dest = t.path().join("d");
     let dt = dest.display();
-    let out = run(
-        "sol-restore",
-        format!("-k '{k}' --also {b} {a} sol0001 '{dt}'"),
-    );
+    let out = m.run("sol-restore", &format!("--also {b} {a} sol0001 '{dt}'"));
     out.ok()
         .stdout_has(&format!("  sol0001: restored from {b}, after:\n"))
         .stdout_has(&format!(
