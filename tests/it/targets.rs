@@ -144,6 +144,23 @@ fn a_profile_in_neither_file_is_one_usage_line() {
     assert!(one.get("k").is_none());
 }
 
+/// A profile without credentials says so of that profile (not the default chain's advice
+/// to set AWS_ACCESS_KEY_ID), with why, in one line, status 1.
+#[test]
+fn a_profile_without_credentials_names_the_profile() {
+    let t = tmp();
+    let (one, _two) = two_vendors(t.path());
+    let was = fs::read_to_string(t.path().join("config")).unwrap();
+    let bare = format!("{was}[profile bare]\nendpoint_url = {}\n", one.endpoint);
+    fs::write(t.path().join("config"), bare).unwrap();
+    let out = with_decoys("s3-ls", t.path())
+        .arg(format!("bare:s3://{}/", one.bucket))
+        .run();
+    out.code(1);
+    out.one_line_with("no credentials from profile 'bare' (its keys or credential_process");
+    assert!(!out.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", out.stderr);
+}
+
 /// A profile that cannot serve fails its target in one line: an endpoint with a path is a
 /// usage error before any request; wrong keys are refused by the server, named by target,
 /// and nothing is stored.

@@ -263,6 +263,11 @@ impl S3Error {
             Why::TimedOut { after } => format!("no answer in {} s (timed out)", after.as_secs()),
             Why::Dropped { detail } if detail.is_empty() => "the connection dropped".to_string(),
             Why::Dropped { detail } => format!("the connection dropped ({detail})"),
+            Why::NoCredentials { detail } if url.profile.is_some() => format!(
+                "no credentials from profile '{}' (its keys or credential_process, in the \
+                 files AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name): {detail}",
+                url.profile.as_deref().unwrap_or_default()
+            ),
             Why::NoCredentials { .. } => "no credentials: set AWS_ACCESS_KEY_ID and \
                  AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials (looked at the \
                  environment, ~/.aws/config, ~/.aws/credentials, web identity, container and \
