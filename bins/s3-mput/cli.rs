@@ -131,6 +131,11 @@ pub struct Cli {
     /// With --also: how many targets must store the object for status 0 (default: all)
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..))]
     pub min_ok: Option<u16>,
+    /// Stdin is a copy of the object at SOURCE (`s3-mget SOURCE | s3-mput --copy-of SOURCE
+    /// URL`): lay the parts out as SOURCE's, and store nothing unless the copy has SOURCE's
+    /// length and ETag (status 3). Overrides --part-size (COPIES in s3-mput(1))
+    #[arg(long, value_name = "SOURCE")]
+    pub copy_of: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

@@ -3,6 +3,7 @@
 mod checks;
 pub mod cli;
 mod commit;
+mod copy;
 pub mod reader;
 mod requests;
 pub mod upload;

@@ -18,6 +18,7 @@ use sol_common::{hex, Fail};
 use sol_s3::{Checksum, S3Client, S3Error, S3Url, Why};
 
 use super::cli::Cli;
+use super::copy::Source;
 use super::reader::{Buffers, Part};
 
 /// What every request to one destination needs.
@@ -29,6 +30,8 @@ pub struct Ctx {
     pub etag_is_md5: bool,
     /// What the command line asks of the object.
     pub object: Object,
+    /// --copy-of: what the stored object must match.
+    pub copy_of: Option<Source>,
 }
 
 /// What the command line asks of the object: set alike whichever way it is stored (a single
@@ -84,6 +87,7 @@ impl Ctx {
                 sse: cli.sse.clone(),
                 overwrite: cli.overwrite,
             },
+            copy_of: None,
         }
     }
 

@@ -30,6 +30,7 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 use super::checks::{check_commit, check_complete};
 use super::cli::Cli;
 use super::commit::{complete, multipart_etag, put_single};
+use super::copy::{self, Source};
 use super::reader::{self, Buffers, Feed, Part};
 use super::requests::{abort, confirm, create, ensure_absent, upload_part, Ctx, Uploaded};
 
@@ -146,7 +147,8 @@ impl Stop {
 /// Upload stdin to `url` and every --also target as `cli` asks: stdin is read once and each
 /// part handed to every destination; on failure, SIGINT or SIGTERM, each ends as the phase
 /// it reached requires.
-pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
+pub async fn upload(mut cli: Cli, url: S3Url) -> anyhow::Result<Status> {
+    let source = copy::layout(&mut cli).await?;
     let mut urls = vec![url];
     for t in &cli.also {
         urls.push(S3Url::parse_object(t).map_err(Fail::usage)?);
@@ -164,11 +166,13 @@ pub async fn upload(cli: Cli, url: S3Url) -> anyhow::Result<Status> {
     let mut links = Vec::new();
     for url in urls {
         let s3 = s3::client(&cli.conn, &url).await?;
-        let dest = Destination::new(Ctx::new(s3, url.clone(), &cli), &cli, buffers.clone());
+        let mut ctx = Ctx::new(s3, url.clone(), &cli);
+        ctx.copy_of = source.clone();
+        let dest = Destination::new(ctx, &cli, buffers.clone());
         links.push(Link::start(dest, url, moved.clone()));
     }
     let verdict = tokio::select! {
-        v = feed(&cli, &buffers, &mut links, &moved) => v,
+        v = feed(&cli, source.as_ref(), &buffers, &mut links, &moved) => v,
         _ = s3::interrupted() => Err(Stop::of(&Fail::interrupted().into())),
     };
     let stream_failed = verdict.is_err();
@@ -216,6 +220,7 @@ impl Link {
 /// ended and passed its checks, the verdict: commit its length (or abort, and why).
 async fn feed(
     cli: &Cli,
+    source: Option<&Source>,
     buffers: &Buffers,
     links: &mut [Link],
     moved: &Notify,
@@ -244,6 +249,7 @@ async fn feed(
     let sum = feed.finish(&url).map_err(|e| Stop::of(&e))?;
     check_complete(&sum, cli.require_complete, &url).map_err(|e| Stop::of(&e))?;
     check_commit(cli, &url).map_err(|e| Stop::of(&e))?;
+    copy::check_length(source, sum.total, &url).map_err(|e| Stop::of(&e))?;
     Ok(sum.total)
 }
 
@@ -433,9 +439,25 @@ impl Destination {
         if matches!(self.phase, Phase::Starting) {
             anyhow::bail!("reading stdin: the reader stopped");
         }
+        self.check_copy()?;
         self.commit(total).await?;
         self.settle().await?;
         self.line(total)
+    }
+
+    /// --copy-of: the ETag our data gives is the source's, or nothing is committed (the
+    /// upload, still pending, is aborted).
+    fn check_copy(&mut self) -> anyhow::Result<()> {
+        let ours = match &mut self.phase {
+            _ if self.ctx.copy_of.is_none() => return Ok(()),
+            Phase::Single { part } => hex(&part.md5()),
+            Phase::Uploading { done, .. } => {
+                done.sort_by_key(|u| u.number);
+                multipart_etag(done)
+            }
+            _ => return Ok(()),
+        };
+        copy::check_etag(self.ctx.copy_of.as_ref(), &ours, &self.ctx.url)
     }
 
     /// The next part (None at the end of stdin), moving the upload along meanwhile.

@@ -66,6 +66,7 @@ pub fn main(a: Audit) -> Result<u8> {
     }
     let rows = fs::read_to_string(work.path("rows"))?;
     let r = Report {
+        targets: 0,
         kind: Kind::Audit,
         title: format!("sol-audit of {} against {}/", cov.root, cov.from),
         skipped: "none",

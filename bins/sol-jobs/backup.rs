@@ -13,6 +13,7 @@ use crate::cli::Backup;
 use crate::common::{self, say, usage, Work};
 use crate::engine::{sol_of, Engine};
 use crate::report::{Kind, Report};
+use crate::targets::{self, Cells, Targets};
 
 /// The tools sol-backup and sol-backup-one run.
 const NEEDS: [&str; 8] = [
@@ -35,49 +36,82 @@ pub fn main(a: Backup) -> Result<u8> {
     if let Some(h) = &c.hosts {
         common::check_hosts(h)?;
     }
-    let dest = common::check_url(&url[0])?;
+    let mut urls = vec![common::check_url(&url[0])?];
+    for t in &a.also {
+        urls.push(common::check_url(t)?);
+    }
+    let k = a.min_ok.map_or(urls.len(), usize::from);
+    if k > urls.len() {
+        return Err(usage(format!("--min-ok {k}: only {} targets", urls.len())));
+    }
     let keys = common::key_args(true, c.key.as_deref(), a.recipients.as_deref())?;
     common::need_tools(&NEEDS)?;
     let dirs = soldirs(dirs)?;
     let work = Work::new()?;
-    let (new, replace, clock) = plan(&a, &dirs, &dest, &work)?;
-    // Uploads a killed run left pending over a day keep their parts stored (and billed).
-    common::abort_uploads(
-        &format!("{dest}/"),
-        "24h",
-        &format!("warning: cleaning pending uploads under {dest}/"),
-    );
-    let one = common::scripts().join("sol-backup-one");
-    let cmd = |mode: &[&str]| -> Vec<OsString> {
-        let mut v = vec![one.clone().into_os_string()];
-        v.extend(keys.iter().cloned());
-        v.extend(mode.iter().map(OsString::from));
-        v.extend(["--", "{}", &dest].map(OsString::from));
-        v
-    };
-    let mut engine = Engine::new(
-        &work,
-        c.jobs,
-        c.hosts.as_ref().map(|h| common::absolute(h)),
-        Vec::new(),
-    );
-    engine.abort_under = Some(dest.clone());
-    if !new.is_empty() {
-        engine.cmd = cmd(if a.force { &["--force"] } else { &[] });
-        engine.run(&new)?;
+    let targets = Targets::list(urls)?;
+    let (groups, cells, clock) = plan(&a, &dirs, &targets, k, &work)?;
+    for i in targets.live() {
+        let dest = &targets.urls[i];
+        // Uploads a killed run left pending over a day keep their parts stored (and billed).
+        common::abort_uploads(
+            &format!("{dest}/"),
+            "24h",
+            &format!("warning: cleaning pending uploads under {dest}/"),
+        );
     }
-    if !replace.is_empty() && !engine.interrupted {
-        engine.cmd = cmd(&["--replace"]);
-        engine.run(&replace)?;
+    run(&a, &keys, &targets, &groups, &work)?;
+    if targets.urls.len() > 1 {
+        targets::merge_rows(&work, &cells)?;
     }
+    let names: Vec<String> = targets.urls.iter().map(|u| format!("{u}/")).collect();
     let mut r = Report::of(
         Kind::Backup,
-        format!("sol-backup to {dest}/"),
+        format!("sol-backup to {}", names.join(", ")),
         "stored already",
         &work,
     );
-    r.head = clock.map(|l| l + "\n").unwrap_or_default();
-    r.print(&work)
+    r.targets = if names.len() > 1 { names.len() } else { 0 };
+    r.head = clock.map(|l| l + "\n").unwrap_or_default() + &targets.legend();
+    let code = r.print(&work)?;
+    Ok(if targets.live().len() < k {
+        code.max(1)
+    } else {
+        code
+    })
+}
+
+/// The groups of sols, each one engine run of sol-backup-one with its arguments; the
+/// replacements last.
+fn run(
+    a: &Backup,
+    keys: &[OsString],
+    targets: &Targets,
+    groups: &[Group],
+    work: &Work,
+) -> Result<()> {
+    let one = common::scripts().join("sol-backup-one");
+    let mut engine = Engine::new(
+        work,
+        a.common.jobs,
+        a.common.hosts.as_ref().map(|h| common::absolute(h)),
+        Vec::new(),
+    );
+    engine.abort_under = targets
+        .live()
+        .iter()
+        .map(|&i| targets.urls[i].clone())
+        .collect();
+    for g in groups {
+        if engine.interrupted {
+            break;
+        }
+        let mut cmd = vec![one.clone().into_os_string()];
+        cmd.extend(keys.iter().cloned());
+        cmd.extend(g.args.iter().map(OsString::from));
+        engine.cmd = cmd;
+        engine.run(&g.dirs)?;
+    }
+    Ok(())
 }
 
 /// Every SOLDIR checked before any work: a real directory, a usable name, no two alike;
@@ -117,53 +151,127 @@ fn soldirs(given: &[OsString]) -> Result<Vec<OsString>> {
     Ok(dirs)
 }
 
-/// What to do with each sol, from one listing (its first field is one whole key): back it
-/// up (new), store it again (replace: --changed, and changed since stored), or skip it (a
-/// row). Also the clock warning (--changed judges changes on the server's clock).
-fn plan(
-    a: &Backup,
-    dirs: &[OsString],
-    dest: &str,
-    work: &Work,
-) -> Result<(Vec<OsString>, Vec<OsString>, Option<String>)> {
-    let stored: HashMap<String, Option<i64>> =
-        common::listing(&format!("{dest}/"), &format!("{dest}/"))?
-            .into_iter()
-            .map(|l| (l.key, l.modified))
-            .collect();
+/// One engine run: sol-backup-one ARGS (its options, then `-- {} TARGET`) for each DIR.
+pub struct Group {
+    args: Vec<String>,
+    dirs: Vec<OsString>,
+}
+
+/// The plan: the groups to run, each sol's known cells, the clock warning.
+type Plan = (Vec<Group>, HashMap<String, Cells>, Option<String>);
+
+/// What to do with each sol, from one listing per target (its first field is one whole
+/// key): back it up to every live target (new, or --force), store it again where it is
+/// stored (--changed, and changed since stored), copy it to the live targets that lack it
+/// from the first that has it (catch up), or skip it (a row). --changed judges changes on
+/// the first holder's server clock.
+fn plan(a: &Backup, dirs: &[OsString], t: &Targets, k: usize, work: &Work) -> Result<Plan> {
+    let live = t.live();
+    let stored: Vec<HashMap<&str, Option<i64>>> = (0..t.urls.len())
+        .map(|i| match &t.lists[i] {
+            Ok(l) => l.iter().map(|l| (l.key.as_str(), l.modified)).collect(),
+            Err(_) => HashMap::new(),
+        })
+        .collect();
     let (skew, warning) = if a.changed {
-        common::clock(&format!("{dest}/"))
+        common::clock(&format!("{}/", t.urls[live[0]]))
     } else {
         (0, None)
     };
-    let (mut new, mut replace) = (Vec::new(), Vec::new());
+    let (mut groups, mut cells): (Vec<Group>, HashMap<String, Cells>) = Default::default();
     for d in dirs {
         let name = sol_of(d);
-        let Some(t) = stored
-            .get(&format!("{name}.tar.gz.sc"))
-            .filter(|_| !a.force)
-        else {
-            new.push(d.clone());
+        let archive = format!("{name}.tar.gz.sc");
+        let have: Vec<usize> = live
+            .iter()
+            .copied()
+            .filter(|&i| !a.force && stored[i].contains_key(archive.as_str()))
+            .collect();
+        let missing: Vec<usize> = live.iter().copied().filter(|i| !have.contains(i)).collect();
+        let stale = match have.first() {
+            Some(&h) if a.changed => changed(&stored[h], d, &name, skew, work)?,
+            _ => Some(false),
+        };
+        let Some((mode, to, held)) = decide(a, t, &name, (&have, missing, stale), work)? else {
             continue;
         };
-        let mut changed = None;
-        if let (true, Some(t)) = (a.changed, t) {
-            // Changed while it was backed up (sol-backup-one's mark, newer than the archive).
-            let mark = stored
-                .get(&format!(".sol-changed/{name}"))
-                .copied()
-                .flatten();
-            changed = match mark {
-                Some(m) if m >= *t => Some(true),
-                _ => changed_since(Path::new(d), *t - skew, &name, work)?,
-            };
+        let args = one_args(mode, &to, t, k.saturating_sub(held));
+        match groups.iter_mut().find(|g| g.args == args) {
+            Some(g) => g.dirs.push(d.clone()),
+            None => groups.push(Group {
+                args,
+                dirs: vec![d.clone()],
+            }),
         }
-        match changed {
-            None | Some(false) => work.row(&name, "skipped", 0, "")?,
-            Some(true) => replace.push(d.clone()),
-        }
+        cells.insert(name, Cells::of(t, &have, to));
     }
-    Ok((new, replace, warning))
+    groups.sort_by_key(|g| g.args.contains(&"--replace".to_string()));
+    Ok((groups, cells, warning))
+}
+
+/// A sol's mode, the targets it goes to and how many hold it already, from the live
+/// targets that `have` it, those `missing` it and whether it is `stale` (None: cannot
+/// tell, its FAILED row written); None when there is nothing to do (a skipped row).
+type Decision = Option<(Vec<String>, Vec<usize>, usize)>;
+fn decide(
+    a: &Backup,
+    t: &Targets,
+    name: &str,
+    (have, missing, stale): (&[usize], Vec<usize>, Option<bool>),
+    work: &Work,
+) -> Result<Decision> {
+    Ok(match stale {
+        _ if have.is_empty() && a.force => Some((vec!["--force".into()], t.live(), 0)),
+        _ if have.is_empty() => Some((vec![], t.live(), 0)),
+        None => None,
+        Some(true) => Some((vec!["--replace".into()], have.to_vec(), 0)),
+        Some(false) if missing.is_empty() => {
+            work.row(name, "skipped", 0, "")?;
+            None
+        }
+        Some(false) => {
+            let from = vec!["--from".to_string(), t.urls[have[0]].clone()];
+            Some((from, missing, have.len()))
+        }
+    })
+}
+
+/// sol-backup-one's arguments after the key options: MODE, each target of `to` after the
+/// first as --also (and --min-ok K when the run has several targets), then `-- {} FIRST`.
+fn one_args(mode: Vec<String>, to: &[usize], t: &Targets, k: usize) -> Vec<String> {
+    let mut args = mode;
+    for &i in &to[1..] {
+        args.extend(["--also".to_string(), t.urls[i].clone()]);
+    }
+    if t.urls.len() > 1 {
+        args.extend(["--min-ok".to_string(), k.to_string()]);
+    }
+    args.extend(["--".into(), "{}".into(), t.urls[to[0]].clone()]);
+    args
+}
+
+/// --changed: has the sol in DIR changed since its archive in `stored` was stored? Its
+/// mark of a change during its backup, else its files' change times. None (and a FAILED
+/// row) when it cannot be told.
+fn changed(
+    stored: &HashMap<&str, Option<i64>>,
+    d: &OsString,
+    name: &str,
+    skew: i64,
+    work: &Work,
+) -> Result<Option<bool>> {
+    let Some(Some(t)) = stored.get(format!("{name}.tar.gz.sc").as_str()).copied() else {
+        return Ok(Some(false));
+    };
+    // Changed while it was backed up (sol-backup-one's mark, newer than the archive).
+    let mark = stored
+        .get(format!(".sol-changed/{name}").as_str())
+        .copied()
+        .flatten();
+    Ok(match mark {
+        Some(m) if m >= t => Some(true),
+        _ => changed_since(Path::new(d), t - skew, name, work)?,
+    })
 }
 
 /// Has anything in DIR (DIR included) changed since an archive stored at EPOCH (on this

@@ -107,6 +107,15 @@ pub struct Backup {
     /// to tell is FAILED, "cannot check"
     #[arg(long)]
     pub changed: bool,
+    /// The same prefix at another bucket or vendor (PROFILE:s3://BUCKET/PREFIX, see
+    /// s3-mput(1), TARGETS); repeatable. One pipeline stores each sol at every target; a
+    /// sol a target lacks is copied there from a target that has it (the same bytes,
+    /// verified); a target that cannot be listed is dead for the run
+    #[arg(long, value_name = "TARGET")]
+    pub also: Vec<OsString>,
+    /// With --also: a sol is ok when K targets hold it (default: all)
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..))]
+    pub min_ok: Option<u16>,
     /// SOLDIR... then s3://BUCKET/PREFIX
     #[arg(value_name = "OPERAND", num_args = 2.., required = true)]
     pub operands: Vec<OsString>,

@@ -30,8 +30,9 @@ pub struct Engine<'a> {
     /// The per-sol command and its arguments; `{}` is the entry (a sol, or a directory
     /// whose last name is the sol).
     pub cmd: Vec<OsString>,
-    /// sol-backup: the prefix under which a lost sol's pending uploads are aborted.
-    pub abort_under: Option<String>,
+    /// sol-backup: the prefixes (one per target) under which a lost sol's pending uploads
+    /// are aborted.
+    pub abort_under: Vec<String>,
     /// The field of a row that progress counts as bytes.
     pub bytes_field: usize,
     /// INT, TERM or HUP came, or GNU parallel was ended by one.
@@ -59,7 +60,7 @@ impl<'a> Engine<'a> {
             jobs,
             hosts,
             cmd,
-            abort_under: None,
+            abort_under: Vec::new(),
             bytes_field: 5,
             interrupted: false,
             how: HashMap::new(),
@@ -139,9 +140,12 @@ impl<'a> Engine<'a> {
     /// sol-backup: abort the sols' pending uploads, so that a lost host still alive can no
     /// longer complete one and replace the archive stored by the retry.
     fn before_retry(&self, sols: &[String]) {
-        let Some(under) = &self.abort_under else {
-            return;
-        };
+        for under in &self.abort_under {
+            self.abort_each(under, sols);
+        }
+    }
+
+    fn abort_each(&self, under: &str, sols: &[String]) {
         for sol in sols {
             common::abort_uploads(
                 &format!("{under}/{sol}.tar.gz.sc"),

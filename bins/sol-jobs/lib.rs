@@ -14,6 +14,7 @@ mod engine;
 mod paths;
 mod report;
 mod restore;
+mod targets;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -25,6 +25,9 @@ pub struct Report<'a> {
     pub head: String,
     pub engine: String,
     pub tail: String,
+    /// sol-backup with several targets: how many (a column each, from the rows' third
+    /// field); 0: no such columns.
+    pub targets: usize,
     /// No summary line when there are no rows (sol-audit --coverage-only).
     pub no_rows_no_summary: bool,
     pub started: String,
@@ -40,6 +43,7 @@ impl Report<'_> {
             head: String::new(),
             engine: std::fs::read_to_string(work.path("engine")).unwrap_or_default(),
             tail: String::new(),
+            targets: 0,
             no_rows_no_summary: false,
             started: common::started(),
         }
@@ -64,7 +68,9 @@ fn rate(b: i64, t: i64) -> String {
     format!("{}.{} MB/s", r / 1000, r % 1000 / 100)
 }
 
-fn line(kind: Kind, c: [&str; 7]) -> String {
+/// A line of the table; `each` is a cell per target (sol-backup --also), before the host.
+fn line(kind: Kind, c: [&str; 7], each: &[&str]) -> String {
+    let each: String = each.iter().map(|e| format!("{e:<8}")).collect();
     match kind {
         Kind::Audit => format!(
             "{:<16} {:<11} {:>10} {:>12} {:>11} {:>8}  {}\n",
@@ -75,7 +81,7 @@ fn line(kind: Kind, c: [&str; 7]) -> String {
             c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         ),
         Kind::Backup => format!(
-            "{:<16} {:<11} {:>12} {:>12} {:>12} {:>8}  {}\n",
+            "{:<16} {:<11} {:>12} {:>12} {:>12} {:>8}  {each}{}\n",
             c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         ),
     }
@@ -98,7 +104,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, kind: Kind, row: &str) {
+    fn add(&mut self, kind: Kind, targets: usize, row: &str) {
         let f: Vec<&str> = row.split('\t').collect();
         let num = |i: usize| f.get(i).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
         let s = |i: usize| *f.get(i).unwrap_or(&"");
@@ -127,7 +133,9 @@ impl Tally {
             Kind::Audit => [a.to_string(), mb(b), c.to_string()],
         };
         let cells = [s(0), s(2), &cols[0], &cols[1], &cols[2], &sec(num(4)), s(1)];
-        self.table.push_str(&line(kind, cells));
+        let mut each: Vec<&str> = s(7).split(',').take(targets).collect();
+        each.resize(targets, "-");
+        self.table.push_str(&line(kind, cells, &each));
         for note in f.iter().skip(8) {
             if s(2) == "ok" {
                 let _ = writeln!(self.warn, "  {}: {note}", s(0));
@@ -145,7 +153,7 @@ pub fn render(r: &Report, rows: &str) -> (String, u8) {
     out.push_str(&r.head);
     out.push_str(&r.engine);
     let mut t = Tally::default();
-    rows.lines().for_each(|row| t.add(r.kind, row));
+    rows.lines().for_each(|row| t.add(r.kind, r.targets, row));
     if !t.table.is_empty() {
         let h = match r.kind {
             Kind::Backup => ["SOL", "STATUS", "IN", "OUT", "RATE", "TIME", "HOST"],
@@ -160,7 +168,9 @@ pub fn render(r: &Report, rows: &str) -> (String, u8) {
                 "HOST",
             ],
         };
-        out.push_str(&line(r.kind, h));
+        let labels: Vec<String> = (1..=r.targets).map(|i| format!("T{i}")).collect();
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        out.push_str(&line(r.kind, h, &labels));
         out.push_str(&t.table);
     }
     let what = match r.kind {

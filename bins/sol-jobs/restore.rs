@@ -151,6 +151,7 @@ fn report_of(dir: &Path, operands: &[OsString]) -> Result<u8> {
             .unwrap_or_default()
     };
     let r = Report {
+        targets: 0,
         kind: Kind::Restore,
         title: format!("restore.mk from {}/ to {}", arg(0), arg(1)),
         skipped: "in DEST already",

@@ -530,3 +530,166 @@ fn failover_stops_where_another_target_cannot_help() {
     }
     assert!(!dest.join("sol0002").exists());
 }
+
+/// The line `s3-ls` prints for KEY at `s3`: size and ETag (the fields a copy must keep).
+fn size_etag(s3: &S3, key: &str) -> (String, String) {
+    let out = s3.ls(&["--head"], key);
+    out.ok();
+    let f: Vec<String> = out
+        .stdout_str()
+        .trim_end()
+        .split('\t')
+        .map(String::from)
+        .collect();
+    (f[1].clone(), f[3].clone())
+}
+
+/// Item 3 (and s3-mput --copy-of, which it rests on): a copy has the source's bytes and
+/// ETag, or is not stored.
+#[test]
+fn a_copy_keeps_the_source_etag_or_is_not_stored() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    let data = Rng::new(31).bytes(12 << 20);
+    one.mput("src", &data, &["--part-size", "5M"]).ok();
+    let src = target("one", &one, "src");
+    let copy = |input: Vec<u8>, key: &str| {
+        with_decoys("s3-mput", t.path())
+            .args(["--copy-of", &src, &target("two", &two, key)])
+            .stdin(input)
+            .run()
+    };
+    copy(data.clone(), "same").ok();
+    assert_eq!(size_etag(&two, "same"), size_etag(&one, "src"));
+    assert!(size_etag(&two, "same").1.ends_with("-3"));
+    // Other bytes of the same length, and a short stream: status 3, nothing stored.
+    let mut other = data.clone();
+    other[7 << 20] ^= 1;
+    copy(other, "other")
+        .code(3)
+        .one_line_with("the copy's ETag");
+    copy(data[..1000].to_vec(), "short")
+        .code(3)
+        .one_line_with("1000 bytes arrived");
+    // No such source: one line, status 1.
+    let missing = target("one", &one, "nothing-here");
+    with_decoys("s3-mput", t.path())
+        .args(["--copy-of", &missing, &target("two", &two, "x")])
+        .stdin(Vec::new())
+        .run()
+        .code(1)
+        .one_line_with("no such object to copy");
+    for key in ["other", "short", "x"] {
+        assert!(two.get(key).is_none(), "{key} was stored");
+    }
+}
+
+/// Item 3: sol-backup --also. One pipeline stores a sol at every target; a sol a target
+/// lacks is copied there from one that has it (same bytes and ETag, its index too); a dead
+/// target is DEAD for the whole run, once, and --min-ok decides the status; the report has
+/// a column per target.
+#[test]
+fn sol_backup_stores_every_sol_at_every_target_and_catches_up() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    add_dead_profile(t.path());
+    let m = Mission::new(t.path(), 9);
+    // sol0002 is two parts, so the copy must keep the part layout to keep the ETag.
+    fs::write(
+        m.root.join("sol0002/inst/big.bin"),
+        Rng::new(3).bytes(20 << 20),
+    )
+    .unwrap();
+    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    let dead = format!("dead:s3://{}/s", one.bucket);
+    let r = m.root.display();
+    let sols = format!("'{r}'/sol0001 '{r}'/sol0002");
+    m.back_up(&a).ok();
+
+    // Caught up at `two` from `one`; `dead` is dead for the run; --min-ok 2 holds.
+    let out = m.run(
+        "sol-backup",
+        &format!("--also {b} --also {dead} --min-ok 2 {sols} {a}"),
+    );
+    out.ok()
+        .stdout_has(&format!("sol-backup to {a}/, {b}/, {dead}/\n"))
+        .stdout_has(&format!("targets: T1 {a}/ T2 {b}/ T3 {dead}/\n"))
+        .stdout_has("T3 DEAD for this run: ")
+        .stdout_has("had     copied  DEAD    ")
+        .stdout_has(&format!("sol0002: caught up from {a}"));
+    assert_eq!(
+        out.stderr.matches("127.0.0.1:9").count(),
+        0,
+        "{}",
+        out.stderr
+    );
+    for key in [
+        "sol0001.tar.gz.sc",
+        "sol0002.tar.gz.sc",
+        "sol0002.index.gz.sc",
+    ] {
+        let key = format!("s/{key}");
+        assert_eq!(size_etag(&two, &key), size_etag(&one, &key), "{key}");
+    }
+    assert!(size_etag(&two, "s/sol0002.tar.gz.sc").1.ends_with("-2"));
+    // The copy restores on its own.
+    let dest = t.path().join("from-two");
+    let out = m.run("sol-restore", &format!("{b} sol0002 '{}'", dest.display()));
+    out.ok();
+    assert_same_tree(&m.root.join("sol0002"), &dest.join("sol0002"));
+
+    // Nothing to do at the live targets, but by default every target must hold each sol.
+    let out = m.run(
+        "sol-backup",
+        &format!("--also {b} --also {dead} {sols} {a}"),
+    );
+    out.code(1).stdout_has("T3 DEAD for this run: ");
+
+    // A new sol: one pipeline to both live targets.
+    let d = m.root.join("sol0003/inst");
+    fs::create_dir_all(&d).unwrap();
+    fs::write(d.join("c.txt"), "three").unwrap();
+    let out = m.run(
+        "sol-backup",
+        &format!("--also {b} --also {dead} --min-ok 2 '{r}'/sol0003 {a}"),
+    );
+    out.ok().stdout_has("stored  stored  DEAD    ");
+    for key in ["s/sol0003.tar.gz.sc", "s/sol0003.index.gz.sc"] {
+        assert_eq!(size_etag(&two, key), size_etag(&one, key), "{key}");
+    }
+    assert!(
+        !out.stdout_str().contains("warning"),
+        "{}",
+        out.stdout_str()
+    );
+}
+
+/// Item 3: a catch-up copy is verified on the way: a source archive that is not a complete
+/// sol-crypt stream is copied nowhere (status 3, the sol FAILED).
+#[test]
+fn a_catch_up_from_a_truncated_archive_stores_nothing() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    let m = Mission::new(t.path(), 11);
+    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    let r = m.root.display();
+    m.back_up(&a).ok();
+    let whole = one.get("s/sol0001.tar.gz.sc").unwrap();
+    // Stored by another client (s3-mput itself refuses a sol-crypt stream cut short).
+    let cut = whole[..whole.len() - 40].to_vec();
+    one.sdk(|c, bucket| async move {
+        let body = aws_sdk_s3::primitives::ByteStream::from(cut);
+        c.put_object()
+            .bucket(bucket)
+            .key("s/sol0001.tar.gz.sc")
+            .body(body)
+            .send()
+            .await
+    })
+    .unwrap();
+    let out = m.run("sol-backup", &format!("--also {b} '{r}'/sol0001 {a}"));
+    out.code(3)
+        .stdout_has("sol0001          FAILED")
+        .stdout_has(&format!("not caught up from {a}: "));
+    assert!(two.get("s/sol0001.tar.gz.sc").is_none());
+}
