@@ -1,8 +1,9 @@
 //! sol-audit: coverage from one listing and the top of SOLROOT, then the content audit of
 //! the sols picked (sol-audit-one), and the report with the problems first.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::fs;
 use std::process::{Command, Stdio};
 
@@ -10,6 +11,7 @@ use anyhow::{anyhow, Result};
 
 use crate::cli::Audit;
 use crate::common::{self, say, usage, Work};
+use crate::copies::{self, Held};
 use crate::engine::Engine;
 use crate::report::{self, Kind, Report};
 
@@ -30,6 +32,10 @@ struct Coverage {
     problems: Vec<String>,
     counts: [usize; 3],
     newest_words: String,
+    /// What each target holds (T1, then each --also).
+    held: Vec<Held>,
+    /// Problems that are differences: copies of a sol that are not the same bytes.
+    differ: bool,
 }
 
 impl Coverage {
@@ -42,6 +48,7 @@ impl Coverage {
 struct Options {
     root: String,
     from: String,
+    also: Vec<String>,
     budget: Option<u64>,
     max_age: Option<i64>,
     keys: Vec<OsString>,
@@ -59,27 +66,30 @@ pub fn main(a: Audit) -> Result<u8> {
         now: common::now(),
         ..Default::default()
     };
-    survey(&mut cov, a.max_age.as_deref(), o.max_age)?;
+    survey(&mut cov, &o.also, a.max_age.as_deref(), o.max_age)?;
     let picked = pick(&cov, &a, o.budget);
+    let mut from = HashMap::new();
     if !picked.is_empty() {
-        content_audit(&a, &o, &work, &picked)?;
+        from = content_audit(&a, &cov, &o, &work, &picked)?;
     }
     let rows = fs::read_to_string(work.path("rows"))?;
+    let tail = tail(&cov, &rows, a.days, &from);
     let r = Report {
         targets: 0,
+        from,
         kind: Kind::Audit,
-        title: format!("sol-audit of {} against {}/", cov.root, cov.from),
+        title: format!("sol-audit of {} against {}", cov.root, against(&cov.held)),
         skipped: "none",
         head: head(&cov, &rows, clock),
         engine: fs::read_to_string(work.path("engine")).unwrap_or_default(),
-        tail: tail(&cov, &rows, a.days),
+        tail,
         no_rows_no_summary: a.coverage_only,
         started: common::started(),
     };
     let (text, mut code) = report::render(&r, &rows);
     // 130 beats 3 beats 4 (a protection gap) beats 1.
     if !cov.problems.is_empty() && (code == 0 || code == 1) {
-        code = 4;
+        code = if cov.differ { 3 } else { 4 };
     }
     if !a.quiet || code != 0 {
         report::emit(&text);
@@ -91,29 +101,23 @@ fn options(a: &Audit) -> Result<Options> {
     if let Some(u) = &a.common.endpoint_url {
         std::env::set_var("AWS_ENDPOINT_URL", u);
     }
-    let budget = match &a.budget {
-        Some(b) => Some(
-            sol_common::parse_size(b)
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| usage(format!("--budget: '{b}' is not a size (N, NK, NM, NG)")))?,
-        ),
-        None => None,
-    };
-    let max_age = match &a.max_age {
-        Some(m) => Some(
-            sol_common::time::parse_duration(m)
-                .ok()
-                .map(|d| d.as_secs() as i64)
-                .filter(|&s| s > 0)
-                .ok_or_else(|| {
-                    usage(format!(
-                        "--max-age: '{m}' is not a duration (N, Ns, Nm, Nh, Nd)"
-                    ))
-                })?,
-        ),
-        None => None,
-    };
+    let budget = a.budget.as_ref().map(|b| {
+        let size = sol_common::parse_size(b).ok().filter(|&n| n > 0);
+        size.ok_or_else(|| usage(format!("--budget: '{b}' is not a size (N, NK, NM, NG)")))
+    });
+    let budget = budget.transpose()?;
+    let max_age = a.max_age.as_ref().map(|m| {
+        let secs = sol_common::time::parse_duration(m)
+            .ok()
+            .map(|d| d.as_secs() as i64);
+        let bad = || {
+            usage(format!(
+                "--max-age: '{m}' is not a duration (N, Ns, Nm, Nh, Nd)"
+            ))
+        };
+        secs.filter(|&s| s > 0).ok_or_else(bad)
+    });
+    let max_age = max_age.transpose()?;
     if let Some(h) = &a.common.hosts {
         common::check_hosts(h)?;
     }
@@ -122,6 +126,11 @@ fn options(a: &Audit) -> Result<Options> {
         root = format!("./{root}"); // never an option to find
     }
     let from = common::check_url(&a.operands[1])?;
+    let also = a
+        .also
+        .iter()
+        .map(|t| common::check_url(t))
+        .collect::<Result<_>>()?;
     if !std::path::Path::new(&root).is_dir() {
         return Err(usage(format!("'{root}': not a directory")));
     }
@@ -141,6 +150,7 @@ fn options(a: &Audit) -> Result<Options> {
     Ok(Options {
         root,
         from,
+        also,
         budget,
         max_age,
         keys,
@@ -149,8 +159,16 @@ fn options(a: &Audit) -> Result<Options> {
 }
 
 /// Coverage: the listing, the sols here, their changes, and the problems found.
-fn survey(cov: &mut Coverage, max_age_text: Option<&str>, max_age: Option<i64>) -> Result<()> {
+fn survey(
+    cov: &mut Coverage,
+    also: &[String],
+    max_age_text: Option<&str>,
+    max_age: Option<i64>,
+) -> Result<()> {
     read_listing(cov)?;
+    if !also.is_empty() {
+        several(cov, also);
+    }
     local_sols(cov)?;
     if cov.archived.is_empty() && cov.local.is_empty() {
         return Err(anyhow!(
@@ -164,19 +182,64 @@ fn survey(cov: &mut Coverage, max_age_text: Option<&str>, max_age: Option<i64>) 
     Ok(())
 }
 
-/// sol-audit-one for each sol picked, under GNU parallel.
-fn content_audit(a: &Audit, o: &Options, work: &Work, picked: &[OsString]) -> Result<()> {
-    let mut cmd = vec![common::scripts().join("sol-audit-one").into_os_string()];
-    cmd.extend(o.keys.iter().cloned());
-    cmd.extend(o.enc.iter().cloned());
-    cmd.push("--".into());
-    // The same path on every host.
-    cmd.push(common::absolute(std::path::Path::new(&o.root)).into_os_string());
-    cmd.extend([o.from.clone(), "{}".into()].map(OsString::from));
+/// The --also targets: what each holds (a sol held only there counts as stored), the gaps
+/// between them and the copies that differ.
+fn several(cov: &mut Coverage, also: &[String]) {
+    cov.held.extend(copies::list_others(also));
+    for h in &cov.held[1..] {
+        for (sol, &(t, size, _)) in &h.sols {
+            cov.archived.entry(sol.clone()).or_insert((t, size));
+        }
+    }
+    let (gaps, differ) = copies::compare(&cov.held);
+    cov.differ = !differ.is_empty();
+    cov.problems.extend(gaps.into_iter().chain(differ));
+}
+
+/// sol-audit-one for each sol picked, under GNU parallel, reading each from its target
+/// (copies::source_of; --refresh stores it again at every target). Returns, with several
+/// targets, the label of the target each sol was read from.
+fn content_audit(
+    a: &Audit,
+    cov: &Coverage,
+    o: &Options,
+    work: &Work,
+    picked: &[OsString],
+) -> Result<HashMap<String, String>> {
     let hosts = a.common.hosts.as_ref().map(|h| common::absolute(h));
-    let mut engine = Engine::new(work, a.common.jobs, hosts, cmd);
+    let mut engine = Engine::new(work, a.common.jobs, hosts, Vec::new());
     engine.bytes_field = 6;
-    engine.run(picked)
+    let urls: Vec<&String> = std::iter::once(&o.from).chain(&o.also).collect();
+    let mut from = HashMap::new();
+    for (i, url) in urls.iter().enumerate() {
+        let sols: Vec<OsString> = picked
+            .iter()
+            .filter(|s| copies::source_of(&cov.held, &s.to_string_lossy()) == i)
+            .cloned()
+            .collect();
+        if sols.is_empty() || engine.interrupted {
+            continue;
+        }
+        let mut cmd = vec![common::scripts().join("sol-audit-one").into_os_string()];
+        cmd.extend(o.keys.iter().cloned());
+        cmd.extend(o.enc.iter().cloned());
+        for other in urls.iter().filter(|u| *u != url) {
+            cmd.extend(["--also".into(), OsString::from(other.as_str())]);
+        }
+        cmd.push("--".into());
+        // The same path on every host.
+        cmd.push(common::absolute(std::path::Path::new(&o.root)).into_os_string());
+        cmd.extend([url.to_string(), "{}".into()].map(OsString::from));
+        engine.cmd = cmd;
+        engine.run(&sols)?;
+        if urls.len() > 1 {
+            from.extend(
+                sols.iter()
+                    .map(|s| (s.to_string_lossy().into(), format!("T{}", i + 1))),
+            );
+        }
+    }
+    Ok(from)
 }
 
 /// sol-crypt's options for opening archives, and --refresh's for sealing the new one.
@@ -211,7 +274,9 @@ fn keys(a: &Audit) -> Result<(Vec<OsString>, Vec<OsString>)> {
 /// names are ever used.
 fn read_listing(cov: &mut Coverage) -> Result<()> {
     let url = format!("{}/", cov.from);
-    for l in common::listing(&url, &url)? {
+    let listing = common::listing(&url, &url)?;
+    cov.held = vec![Held::of(&cov.from, &listing)];
+    for l in listing {
         if let Some(sol) = l.key.strip_suffix(".tar.gz.sc") {
             if !common::listed_name_ok(sol) {
                 say(format!(
@@ -428,8 +493,8 @@ fn pick(cov: &Coverage, a: &Audit, budget: Option<u64>) -> Vec<OsString> {
         .archived
         .iter()
         .filter(|(n, _)| cov.local.contains(*n))
-        .map(|(n, &(t, size))| {
-            let audited = cov.audited.get(n).copied().filter(|&x| x >= t).unwrap_or(0);
+        .map(|(n, &(_, size))| {
+            let audited = cov.held[copies::source_of(&cov.held, n)].audited_since(n);
             (audited, n, size)
         })
         .collect();
@@ -490,12 +555,20 @@ fn head(cov: &Coverage, rows: &str, clock: Option<String>) -> String {
         out += &c;
         out.push('\n');
     }
+    if cov.held.len() > 1 {
+        out += "targets:";
+        for (i, h) in cov.held.iter().enumerate() {
+            let _ = write!(out, " T{} {}/", i + 1, h.url);
+        }
+        out.push('\n');
+    }
     out
 }
 
 /// The coverage line and how many sols were content-audited in the last D days (an audit
-/// of an archive stored since does not count).
-fn tail(cov: &Coverage, rows: &str, days: u32) -> String {
+/// of an archive stored since does not count); with several targets, a line per target
+/// (`from`: the target each sol of this run was read from).
+fn tail(cov: &Coverage, rows: &str, days: u32, from: &HashMap<String, String>) -> String {
     let ok_now: HashSet<&str> = rows
         .lines()
         .filter_map(|r| {
@@ -503,22 +576,41 @@ fn tail(cov: &Coverage, rows: &str, days: u32) -> String {
             (f.get(2) == Some(&"ok")).then_some(f[0])
         })
         .collect();
-    let recent = cov
-        .archived
-        .iter()
-        .filter(|(n, (t, _))| {
-            let audited = cov.audited.get(*n).copied().unwrap_or(0);
-            ok_now.contains(n.as_str())
-                || (audited >= *t && cov.now + cov.skew - audited <= days as i64 * 86_400)
-        })
-        .count();
     let [not, changed, missing] = cov.counts;
-    format!(
-        "coverage: {} sols in {}, {} stored; {not} not stored, {changed} changed since stored, {missing} missing locally; {}\n{recent} of {} sols content-audited in the last {days} days\n",
+    let mut out = format!(
+        "coverage: {} sols in {}, {} stored; {not} not stored, {changed} changed since stored, {missing} missing locally; {}\n",
         cov.local.len(),
         cov.root,
         cov.archived.len(),
         cov.newest_words,
-        cov.archived.len()
-    )
+    );
+    let several = cov.held.len() > 1;
+    for (i, h) in cov.held.iter().enumerate() {
+        let label = format!("T{}", i + 1);
+        let recent = h
+            .sols
+            .keys()
+            .filter(|n| {
+                let audited = h.audited_since(n);
+                let here = !several || from.get(*n) == Some(&label);
+                (here && ok_now.contains(n.as_str()))
+                    || (audited > 0 && cov.now + cov.skew - audited <= days as i64 * 86_400)
+            })
+            .count();
+        if several {
+            let _ = write!(out, "{label} {}/: ", h.url);
+        }
+        let _ = writeln!(
+            out,
+            "{recent} of {} sols content-audited in the last {days} days",
+            h.sols.len()
+        );
+    }
+    out
+}
+
+/// The title's targets: PREFIX/, or each target's.
+fn against(held: &[Held]) -> String {
+    let urls: Vec<String> = held.iter().map(|h| format!("{}/", h.url)).collect();
+    urls.join(", ")
 }

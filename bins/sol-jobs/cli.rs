@@ -181,6 +181,12 @@ pub struct Audit {
     /// For --refresh: the recipients to seal the new archive to
     #[arg(short = 'R', value_name = "FILE", requires = "refresh")]
     pub recipients: Option<PathBuf>,
+    /// The same prefix at another bucket or vendor (PROFILE:s3://BUCKET/PREFIX);
+    /// repeatable. Coverage per target (a sol one lacks is a gap naming it), the copies
+    /// compared by size and ETag (status 3 when they differ), and each audited sol read
+    /// from the target where it was audited least recently
+    #[arg(long, value_name = "TARGET")]
+    pub also: Vec<OsString>,
     /// SOLROOT then s3://BUCKET/PREFIX
     #[arg(value_name = "OPERAND", num_args = 2, required = true)]
     pub operands: Vec<OsString>,

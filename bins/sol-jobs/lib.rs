@@ -10,6 +10,7 @@ pub mod cli;
 mod audit;
 mod backup;
 mod common;
+mod copies;
 mod engine;
 mod paths;
 mod report;

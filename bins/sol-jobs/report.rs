@@ -28,6 +28,8 @@ pub struct Report<'a> {
     /// sol-backup with several targets: how many (a column each, from the rows' third
     /// field); 0: no such columns.
     pub targets: usize,
+    /// sol-audit with several targets: the FROM column (the target each sol was read from).
+    pub from: std::collections::HashMap<String, String>,
     /// No summary line when there are no rows (sol-audit --coverage-only).
     pub no_rows_no_summary: bool,
     pub started: String,
@@ -44,6 +46,7 @@ impl Report<'_> {
             engine: std::fs::read_to_string(work.path("engine")).unwrap_or_default(),
             tail: String::new(),
             targets: 0,
+            from: Default::default(),
             no_rows_no_summary: false,
             started: common::started(),
         }
@@ -73,7 +76,7 @@ fn line(kind: Kind, c: [&str; 7], each: &[&str]) -> String {
     let each: String = each.iter().map(|e| format!("{e:<8}")).collect();
     match kind {
         Kind::Audit => format!(
-            "{:<16} {:<11} {:>10} {:>12} {:>11} {:>8}  {}\n",
+            "{:<16} {:<11} {:>10} {:>12} {:>11} {:>8}  {each}{}\n",
             c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         ),
         Kind::Restore => format!(
@@ -104,7 +107,8 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, kind: Kind, targets: usize, row: &str) {
+    fn add(&mut self, r: &Report, row: &str) {
+        let (kind, targets) = (r.kind, r.targets);
         let f: Vec<&str> = row.split('\t').collect();
         let num = |i: usize| f.get(i).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
         let s = |i: usize| *f.get(i).unwrap_or(&"");
@@ -135,6 +139,9 @@ impl Tally {
         let cells = [s(0), s(2), &cols[0], &cols[1], &cols[2], &sec(num(4)), s(1)];
         let mut each: Vec<&str> = s(7).split(',').take(targets).collect();
         each.resize(targets, "-");
+        if !r.from.is_empty() {
+            each = vec![r.from.get(s(0)).map_or("-", String::as_str)];
+        }
         self.table.push_str(&line(kind, cells, &each));
         for note in f.iter().skip(8) {
             if s(2) == "ok" {
@@ -153,7 +160,7 @@ pub fn render(r: &Report, rows: &str) -> (String, u8) {
     out.push_str(&r.head);
     out.push_str(&r.engine);
     let mut t = Tally::default();
-    rows.lines().for_each(|row| t.add(r.kind, r.targets, row));
+    rows.lines().for_each(|row| t.add(r, row));
     if !t.table.is_empty() {
         let h = match r.kind {
             Kind::Backup => ["SOL", "STATUS", "IN", "OUT", "RATE", "TIME", "HOST"],
@@ -168,7 +175,10 @@ pub fn render(r: &Report, rows: &str) -> (String, u8) {
                 "HOST",
             ],
         };
-        let labels: Vec<String> = (1..=r.targets).map(|i| format!("T{i}")).collect();
+        let mut labels: Vec<String> = (1..=r.targets).map(|i| format!("T{i}")).collect();
+        if !r.from.is_empty() {
+            labels = vec!["FROM".into()];
+        }
         let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
         out.push_str(&line(r.kind, h, &labels));
         out.push_str(&t.table);

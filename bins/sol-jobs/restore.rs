@@ -152,6 +152,7 @@ fn report_of(dir: &Path, operands: &[OsString]) -> Result<u8> {
     };
     let r = Report {
         targets: 0,
+        from: Default::default(),
         kind: Kind::Restore,
         title: format!("restore.mk from {}/ to {}", arg(0), arg(1)),
         skipped: "in DEST already",

@@ -693,3 +693,71 @@ fn a_catch_up_from_a_truncated_archive_stores_nothing() {
         .stdout_has(&format!("not caught up from {a}: "));
     assert!(two.get("s/sol0001.tar.gz.sc").is_none());
 }
+
+/// Item 4: sol-audit --also. Coverage per target (a sol one target lacks is a gap, status
+/// 4, naming it; a target that cannot be listed too), copies compared by size and ETag
+/// without downloading them (status 3 when they differ), and the content audit reads each
+/// sol from the target where it was audited least recently, so it rotates.
+#[test]
+fn sol_audit_checks_every_target_and_rotates_its_reads() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    add_dead_profile(t.path());
+    let m = Mission::new(t.path(), 13);
+    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    let r = m.root.display();
+    m.run(
+        "sol-backup",
+        &format!("--also {b} '{r}'/sol0001 '{r}'/sol0002 {a}"),
+    )
+    .ok();
+    let audit = |args: &str| m.run("sol-audit", &format!("{args} --also {b} '{r}' {a}"));
+    for (from, t2) in [("T1", "0 of 2"), ("T2", "2 of 2")] {
+        audit("-n 2")
+            .ok()
+            .stdout_has(&format!("sol-audit of {r} against {a}/, {b}/\n"))
+            .stdout_has(&format!("targets: T1 {a}/ T2 {b}/\n"))
+            .stdout_has(&format!("s  {from}      "))
+            .stdout_has(&format!("T1 {a}/: 2 of 2 sols content-audited"))
+            .stdout_has(&format!("T2 {b}/: {t2} sols content-audited"));
+    }
+
+    // A target that cannot be listed is a gap.
+    let dead = format!("dead:s3://{}/s", one.bucket);
+    m.run(
+        "sol-audit",
+        &format!("--coverage-only --also {dead} '{r}' {a}"),
+    )
+    .code(4)
+    .stdout_has(&format!("T2 {dead}/: cannot check its copies: "));
+
+    // A sol missing at T2, and a copy at T2 that is not the same bytes.
+    let sealed = two.get("s/sol0002.tar.gz.sc").unwrap();
+    two.sdk(|c, bucket| async move {
+        c.delete_object()
+            .bucket(&bucket)
+            .key("s/sol0002.tar.gz.sc")
+            .send()
+            .await
+            .unwrap();
+        let body = aws_sdk_s3::primitives::ByteStream::from(sealed);
+        c.put_object()
+            .bucket(bucket)
+            .key("s/sol0001.tar.gz.sc")
+            .body(body)
+            .send()
+            .await
+    })
+    .unwrap();
+    audit("--coverage-only")
+        .code(3)
+        .stdout_has(&format!(
+            "sol0002: not on T2 {b}/ (stored on 1 of 2 targets; sol-backup --also catches it up)"
+        ))
+        .stdout_has(&format!("sol0001: the copies differ: T1 {a}/ has "));
+    // Only the gap: status 4.
+    let good = one.get("s/sol0001.tar.gz.sc").unwrap();
+    two.mput("s/sol0001.tar.gz.sc", &good, &["--overwrite"])
+        .ok();
+    audit("--coverage-only").code(4).stdout_has("problems (1):");
+}
