@@ -179,6 +179,9 @@ fn plan(a: &Backup, dirs: &[OsString], t: &Targets, k: usize, work: &Work) -> Re
         (0, None)
     };
     let (mut groups, mut cells): (Vec<Group>, HashMap<String, Cells>) = Default::default();
+    // The targets found dead during the run (sol-backup-one --dead-dir).
+    let dead = work.path("dead").to_string_lossy().into_owned();
+    std::fs::create_dir_all(&dead)?;
     for d in dirs {
         let name = sol_of(d);
         let archive = format!("{name}.tar.gz.sc");
@@ -195,7 +198,7 @@ fn plan(a: &Backup, dirs: &[OsString], t: &Targets, k: usize, work: &Work) -> Re
         let Some((mode, to, held)) = decide(a, t, &name, (&have, missing, stale), work)? else {
             continue;
         };
-        let args = one_args(mode, &to, t, k.saturating_sub(held));
+        let args = one_args(mode, &to, t, k.saturating_sub(held), &dead);
         match groups.iter_mut().find(|g| g.args == args) {
             Some(g) => g.dirs.push(d.clone()),
             None => groups.push(Group {
@@ -237,14 +240,16 @@ fn decide(
 }
 
 /// sol-backup-one's arguments after the key options: MODE, each target of `to` after the
-/// first as --also (and --min-ok K when the run has several targets), then `-- {} FIRST`.
-fn one_args(mode: Vec<String>, to: &[usize], t: &Targets, k: usize) -> Vec<String> {
+/// first as --also (and, when the run has several targets, --min-ok K and the directory
+/// of targets found dead), then `-- {} FIRST`.
+fn one_args(mode: Vec<String>, to: &[usize], t: &Targets, k: usize, dead: &str) -> Vec<String> {
     let mut args = mode;
     for &i in &to[1..] {
         args.extend(["--also".to_string(), t.urls[i].clone()]);
     }
     if t.urls.len() > 1 {
-        args.extend(["--min-ok".to_string(), k.to_string()]);
+        args.extend(["--min-ok".to_string(), k.to_string(), "--dead-dir".into()]);
+        args.push(dead.to_string());
     }
     args.extend(["--".into(), "{}".into(), t.urls[to[0]].clone()]);
     args

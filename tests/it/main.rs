@@ -24,3 +24,4 @@ mod sol_zip;
 mod tar_md5;
 mod targets;
 mod util;
+mod vendors;

@@ -38,7 +38,7 @@ fn decoys(run: Run, dir: &Path) -> Run {
         .env("AWS_EC2_METADATA_DISABLED", "true")
 }
 
-fn target(profile: &str, s3: &S3, key: &str) -> String {
+pub fn target(profile: &str, s3: &S3, key: &str) -> String {
     format!("{profile}:{}", s3.url(key))
 }
 
@@ -54,14 +54,14 @@ fn add_dead_profile(dir: &Path) {
 }
 
 /// A site in `dir`: a key, and a mission of sol0001 and sol0002 (`inst/a.txt` each).
-struct Mission<'a> {
+pub struct Mission<'a> {
     dir: &'a Path,
-    key: std::path::PathBuf,
-    root: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub root: std::path::PathBuf,
 }
 
 impl Mission<'_> {
-    fn new(dir: &Path, seed: u64) -> Mission<'_> {
+    pub fn new(dir: &Path, seed: u64) -> Mission<'_> {
         let (key, root) = (keyfile(dir, "site.key", 256), dir.join("mission"));
         let mut rng = Rng::new(seed);
         for sol in ["sol0001", "sol0002"] {
@@ -73,7 +73,7 @@ impl Mission<'_> {
     }
 
     /// scripts/NAME with `-k KEY` and ARGS, with the shared files and the decoys.
-    fn run(&self, name: &str, args: &str) -> Out {
+    pub fn run(&self, name: &str, args: &str) -> Out {
         let args = format!("-k '{}' {args}", self.key.display());
         decoys(sh(&call(name, &args)), self.dir).run()
     }
@@ -532,7 +532,7 @@ fn failover_stops_where_another_target_cannot_help() {
 }
 
 /// The line `s3-ls` prints for KEY at `s3`: size and ETag (the fields a copy must keep).
-fn size_etag(s3: &S3, key: &str) -> (String, String) {
+pub fn size_etag(s3: &S3, key: &str) -> (String, String) {
     let out = s3.ls(&["--head"], key);
     out.ok();
     let f: Vec<String> = out
