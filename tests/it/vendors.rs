@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::s3env::{Faults, Proxy, S3};
@@ -20,9 +21,11 @@ fn vendors() -> Option<Vec<(String, S3)>> {
         return None;
     };
     let text = fs::read_to_string(file).expect("SOL_TEST_VENDORS names a readable file");
+    static N: AtomicU64 = AtomicU64::new(0);
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
+        let n = N.fetch_add(1, Ordering::Relaxed);
         let bucket = format!("sol-vendor-{}-{n}", std::process::id());
         out.push((f[0].to_string(), S3::at(f[1], f[2], f[3], &bucket, tmp())));
     }
@@ -64,10 +67,17 @@ fn a_vendor_killed_mid_backup_is_caught_up_the_next_night() {
         .collect();
     let (killed, back) = (target("fs", &fs3, "s"), target("fsback", &fs3, "s"));
 
-    // The vendor dies once the first sol is stored there.
-    let first = fs3.root.clone().unwrap().join(&fs3.bucket).join("s/sol0001.tar.gz.sc");
+    // The vendor dies once the first sol is stored there (its index is stored after its
+    // archive was confirmed).
+    let first = fs3
+        .root
+        .clone()
+        .unwrap()
+        .join(&fs3.bucket)
+        .join("s/sol0001.index.gz.sc");
     let out = std::thread::scope(|scope| {
-        let run = scope.spawn(|| m.run("sol-backup", &format!("--min-ok 2 {others}{sols}{killed}")));
+        let run =
+            scope.spawn(|| m.run("sol-backup", &format!("--min-ok 2 {others}{sols}{killed}")));
         let start = Instant::now();
         while !first.exists() && start.elapsed() < Duration::from_secs(120) {
             std::thread::sleep(Duration::from_millis(5));
@@ -88,7 +98,10 @@ fn a_vendor_killed_mid_backup_is_caught_up_the_next_night() {
 
     // The audit names each sol the vendor lacks.
     let r = m.root.display();
-    let audit = m.run("sol-audit", &format!("--coverage-only {others}'{r}' {back}"));
+    let audit = m.run(
+        "sol-audit",
+        &format!("--coverage-only {others}'{r}' {back}"),
+    );
     audit.code(4);
     for s in &missing {
         audit.stdout_has(&format!("{s}: not on T1 {back}/ (stored on 2 of 3 targets"));
@@ -146,7 +159,10 @@ fn wrong_keys_at_one_vendor_cost_one_line() {
     let wrong = format!("wrong:s3://{}/s", fs3.bucket);
     let line = |out: &Out| {
         let s = out.stdout_str();
-        let dead: Vec<&str> = s.lines().filter(|l| l.contains("DEAD for this run")).collect();
+        let dead: Vec<&str> = s
+            .lines()
+            .filter(|l| l.contains("DEAD for this run"))
+            .collect();
         assert_eq!(dead.len(), 1, "{s}");
         assert!(dead[0].starts_with("T4 DEAD for this run: "), "{s}");
     };
