@@ -406,7 +406,7 @@ fn a_cut_stream_is_stored_nowhere() {
 }
 
 /// Peak RSS in KiB of a finished `/usr/bin/time -v` run, from its stderr.
-fn peak_rss_kib(stderr: &str) -> u64 {
+pub fn peak_rss_kib(stderr: &str) -> u64 {
     stderr
         .lines()
         .find_map(|l| {

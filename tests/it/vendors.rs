@@ -178,3 +178,57 @@ fn wrong_keys_at_one_vendor_cost_one_line() {
     line(&out);
     assert!(Path::new(&dir.join("config")).exists());
 }
+
+/// The slow vendor (s3s-fs behind a proxy that delays every read) of three: dropped past
+/// the window and its upload aborted, the two others store the stream at full speed, and
+/// memory stays within s3-mput(1)'s bound for several targets.
+#[test]
+fn a_slow_vendor_of_three_is_dropped_and_memory_stays_bounded() {
+    let Some(v) = vendors() else { return };
+    if !Path::new("/usr/bin/time").exists() {
+        return skip("no /usr/bin/time to measure peak RSS");
+    }
+    let t = tmp();
+    let fs3 = S3::start_local();
+    let delay = Duration::from_millis(40);
+    let slow = Proxy::start(
+        fs3.addr,
+        Faults {
+            delay,
+            ..Faults::NONE
+        },
+        7,
+    );
+    fs3.add_profile_at(t.path(), "slow", &slow.endpoint);
+    for (name, s3) in &v {
+        s3.add_profile(t.path(), name);
+    }
+    let data = Rng::new(12).bytes(100 << 20);
+    let others: String = v
+        .iter()
+        .map(|(n, s3)| format!("--also '{}' ", target(n, s3, "k")))
+        .collect();
+    let cmd = format!(
+        "/usr/bin/time -v '{}' --part-size 5M --concurrency 2 --min-ok 2 {others}'{}'",
+        bin("s3-mput").display(),
+        target("slow", &fs3, "k"),
+    );
+    let run = sh(&cmd)
+        .env("AWS_CONFIG_FILE", t.path().join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", t.path().join("credentials"));
+    let out = run.stdin(data.clone()).run();
+    out.ok();
+    let dropped = format!(
+        "s3-mput: slow:s3://{}/k: fell more than 8 parts behind the fastest target: dropped from this upload",
+        fs3.bucket
+    );
+    assert!(out.stderr.contains(&dropped), "{}", out.stderr);
+    for (name, s3) in &v {
+        assert_eq!(s3.get("k").as_deref(), Some(&data[..]), "{name}");
+    }
+    assert!(fs3.get("k").is_none());
+    assert!(fs3.pending_uploads().is_empty());
+    let bound = (12 * 5 + 40) << 10;
+    let rss = crate::targets::peak_rss_kib(&out.stderr);
+    assert!(rss < bound, "peak RSS {rss} KiB, bound {bound} KiB");
+}
