@@ -126,11 +126,7 @@ fn options(a: &Audit) -> Result<Options> {
         root = format!("./{root}"); // never an option to find
     }
     let from = common::check_url(&a.operands[1])?;
-    let also = a
-        .also
-        .iter()
-        .map(|t| common::check_url(t))
-        .collect::<Result<_>>()?;
+    let also = targets(&from, &a.also)?;
     if !std::path::Path::new(&root).is_dir() {
         return Err(usage(format!("'{root}': not a directory")));
     }
@@ -158,6 +154,19 @@ fn options(a: &Audit) -> Result<Options> {
     })
 }
 
+/// The --also targets, checked: each a target, none named twice.
+fn targets(from: &str, also: &[OsString]) -> Result<Vec<String>> {
+    let mut urls = vec![from.to_string()];
+    for t in also {
+        let u = common::check_url(t)?;
+        if urls.contains(&u) {
+            return Err(usage(format!("'{u}' is named twice: each target once")));
+        }
+        urls.push(u);
+    }
+    Ok(urls.split_off(1))
+}
+
 /// Coverage: the listing, the sols here, their changes, and the problems found.
 fn survey(
     cov: &mut Coverage,
@@ -167,7 +176,7 @@ fn survey(
 ) -> Result<()> {
     read_listing(cov)?;
     if !also.is_empty() {
-        several(cov, also);
+        several(cov, also)?;
     }
     local_sols(cov)?;
     if cov.archived.is_empty() && cov.local.is_empty() {
@@ -184,16 +193,20 @@ fn survey(
 
 /// The --also targets: what each holds (a sol held only there counts as stored), the gaps
 /// between them and the copies that differ.
-fn several(cov: &mut Coverage, also: &[String]) {
-    cov.held.extend(copies::list_others(also));
+fn several(cov: &mut Coverage, also: &[String]) -> Result<()> {
+    cov.held.extend(copies::list_others(also)?);
+    // A sol's time is its oldest copy's: a copy made by a catch-up is newer than the sol it
+    // holds, and a change since the oldest is not in it.
     for h in &cov.held[1..] {
         for (sol, &(t, size, _)) in &h.sols {
-            cov.archived.entry(sol.clone()).or_insert((t, size));
+            let e = cov.archived.entry(sol.clone()).or_insert((t, size));
+            e.0 = e.0.min(t);
         }
     }
     let (gaps, differ) = copies::compare(&cov.held);
     cov.differ = !differ.is_empty();
     cov.problems.extend(gaps.into_iter().chain(differ));
+    Ok(())
 }
 
 /// sol-audit-one for each sol picked, under GNU parallel, reading each from its target

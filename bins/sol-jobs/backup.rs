@@ -38,11 +38,18 @@ pub fn main(a: Backup) -> Result<u8> {
     }
     let mut urls = vec![common::check_url(&url[0])?];
     for t in &a.also {
-        urls.push(common::check_url(t)?);
+        let u = common::check_url(t)?;
+        if urls.contains(&u) {
+            return Err(usage(format!("'{u}' is named twice: each target once")));
+        }
+        urls.push(u);
     }
     let k = a.min_ok.map_or(urls.len(), usize::from);
     if k > urls.len() {
-        return Err(usage(format!("--min-ok {k}: only {} targets", urls.len())));
+        return Err(usage(format!(
+            "--min-ok {k} is more than the {} target(s) given",
+            urls.len()
+        )));
     }
     let keys = common::key_args(true, c.key.as_deref(), a.recipients.as_deref())?;
     common::need_tools(&NEEDS)?;
@@ -191,7 +198,12 @@ fn plan(a: &Backup, dirs: &[OsString], t: &Targets, k: usize, work: &Work) -> Re
             .filter(|&i| !a.force && stored[i].contains_key(archive.as_str()))
             .collect();
         let missing: Vec<usize> = live.iter().copied().filter(|i| !have.contains(i)).collect();
-        let stale = match have.first() {
+        // Judged against the oldest copy: a copy made by a catch-up is newer than the sol
+        // it holds.
+        let oldest = have
+            .iter()
+            .min_by_key(|&&i| stored[i].get(archive.as_str()).copied());
+        let stale = match oldest {
             Some(&h) if a.changed => changed(&stored[h], d, &name, skew, work)?,
             _ => Some(false),
         };
@@ -233,8 +245,10 @@ fn decide(
             None
         }
         Some(false) => {
-            let from = vec!["--from".to_string(), t.urls[have[0]].clone()];
-            Some((from, missing, have.len()))
+            let from = have
+                .iter()
+                .flat_map(|&i| ["--from".to_string(), t.urls[i].clone()]);
+            Some((from.collect(), missing, have.len()))
         }
     })
 }

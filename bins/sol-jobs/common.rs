@@ -440,10 +440,12 @@ pub fn run(mut c: Command, why: impl Fn(&str) -> String) -> Result<Vec<u8>> {
         .map_err(|e| anyhow!("{name}: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(anyhow!(
-            "{}",
-            why(err.lines().next().unwrap_or(&format!("{name} failed")))
-        ));
+        let line = why(err.lines().next().unwrap_or(&format!("{name} failed")));
+        // The tool's usage error (a target's profile in neither AWS file, say) is the run's.
+        if out.status.code() == Some(2) {
+            return Err(usage(line));
+        }
+        return Err(anyhow!("{line}"));
     }
     Ok(out.stdout)
 }

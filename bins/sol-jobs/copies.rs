@@ -7,6 +7,9 @@
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
+use sol_common::exit::status_of;
+use sol_common::Status;
+
 use crate::common::{self, Listed};
 
 /// What one target holds: per sol its archive's (Last-Modified, size, ETag), and when it
@@ -53,21 +56,23 @@ impl Held {
     }
 }
 
-/// Each --also target, listed; one that cannot be listed is dead (a problem).
-pub fn list_others(urls: &[String]) -> Vec<Held> {
-    urls.iter()
-        .map(|u| {
-            let what = format!("{u}/");
-            match common::listing(&what, &what) {
-                Ok(l) => Held::of(u, &l),
-                Err(e) => Held {
-                    url: u.clone(),
-                    dead: Some(format!("{e:#}")),
-                    ..Default::default()
-                },
-            }
-        })
-        .collect()
+/// Each --also target, listed; one that cannot be listed is dead (a problem), one named
+/// wrong (its profile in neither AWS file) a usage error.
+pub fn list_others(urls: &[String]) -> anyhow::Result<Vec<Held>> {
+    let mut out = Vec::new();
+    for u in urls {
+        let what = format!("{u}/");
+        out.push(match common::listing(&what, &what) {
+            Ok(l) => Held::of(u, &l),
+            Err(e) if status_of(&e) == Status::Usage => return Err(e),
+            Err(e) => Held {
+                url: u.clone(),
+                dead: Some(format!("{e:#}")),
+                ..Default::default()
+            },
+        });
+    }
+    Ok(out)
 }
 
 /// The problems of several targets: a target that cannot be listed, a sol stored on some

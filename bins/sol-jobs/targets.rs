@@ -7,6 +7,9 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
+use sol_common::exit::status_of;
+use sol_common::Status;
+
 use crate::common::{self, Listed, Work};
 
 /// The run's targets and what each holds.
@@ -43,9 +46,19 @@ impl Targets {
     /// with several, that target is dead, unless all are.
     pub fn list(urls: Vec<String>) -> Result<Targets> {
         let mut lists = Vec::new();
-        for u in &urls {
+        for (i, u) in urls.iter().enumerate() {
             let what = format!("{u}/");
-            lists.push(common::listing(&what, &what).map_err(|e| format!("{e:#}")));
+            match common::listing(&what, &what) {
+                Ok(l) => lists.push(Ok(l)),
+                // A target named wrong (its profile in neither file): no run at all.
+                Err(e) if status_of(&e) == Status::Usage => return Err(e),
+                Err(e) => {
+                    if urls.len() > 1 {
+                        common::say(format!("T{} {u}/: dead for this run: {e:#}", i + 1));
+                    }
+                    lists.push(Err(format!("{e:#}")));
+                }
+            }
         }
         if lists.iter().all(|l| l.is_err()) {
             let first = lists.swap_remove(0).err().unwrap_or_default();
@@ -74,7 +87,7 @@ impl Targets {
         for (i, l) in self.lists.iter().enumerate() {
             if let Err(why) = l {
                 out.push_str(&format!(
-                    "T{} DEAD for this run: {why}; its sols are caught up by the next run\n",
+                    "T{} DEAD for this run: {why}; its sols are caught up by a later run that reaches it\n",
                     i + 1
                 ));
             }
