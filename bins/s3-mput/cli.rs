@@ -44,6 +44,13 @@ fn parse_part(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
+fn parse_retain(s: &str) -> Result<std::time::Duration, String> {
+    match sol_common::time::parse_duration(s)? {
+        d if d.is_zero() => Err("a retention must be longer than 0".into()),
+        d => Ok(d),
+    }
+}
+
 fn parse_rate(s: &str) -> Result<u64, String> {
     let n = sol_common::parse_size(s)?;
     if n < 1024 {
@@ -131,6 +138,22 @@ pub struct Cli {
     /// With --also: how many targets must store the object for status 0 (default: all)
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..))]
     pub min_ok: Option<u16>,
+    /// Lock the object for DURATION (s, m, h, d, w, y: 90d, 1y) from now on the server's
+    /// clock (Object Lock retention; the bucket must have Object Lock). See OBJECT LOCK
+    #[arg(long, value_name = "DURATION", value_parser = parse_retain,
+          conflicts_with = "retain_until")]
+    pub retain: Option<std::time::Duration>,
+    /// Lock the object until TIME (RFC 3339, e.g. 2031-01-01T00:00:00Z)
+    #[arg(long, value_name = "TIME", value_parser = super::lock::parse_until)]
+    pub retain_until: Option<aws_sdk_s3::primitives::DateTime>,
+    /// The retention's mode: COMPLIANCE (nobody can shorten or remove it) or GOVERNANCE
+    /// (only with --bypass-governance, where a tool offers it)
+    #[arg(long, value_name = "MODE", default_value = "COMPLIANCE",
+          value_parser = ["COMPLIANCE", "GOVERNANCE"])]
+    pub lock_mode: String,
+    /// Put a legal hold on the object (it stays until removed, whatever the retention)
+    #[arg(long)]
+    pub legal_hold: bool,
     /// Stdin is a copy of the object at SOURCE (`s3-mget SOURCE | s3-mput --copy-of SOURCE
     /// URL`): lay the parts out as SOURCE's, and store nothing unless the copy has SOURCE's
     /// length and ETag (status 3). Overrides --part-size (COPIES in s3-mput(1))

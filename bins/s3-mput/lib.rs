@@ -4,6 +4,7 @@ mod checks;
 pub mod cli;
 mod commit;
 mod copy;
+mod lock;
 pub mod reader;
 mod requests;
 pub mod upload;

@@ -11,7 +11,8 @@ use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, CompletedMultipartUpload, ServerSideEncryption, StorageClass,
+    ChecksumAlgorithm, CompletedMultipartUpload, ObjectLockLegalHoldStatus, ServerSideEncryption,
+    StorageClass,
 };
 use bytes::Bytes;
 use sol_common::{hex, Fail};
@@ -19,6 +20,7 @@ use sol_s3::{Checksum, S3Client, S3Error, S3Url, Why};
 
 use super::cli::Cli;
 use super::copy::Source;
+use super::lock::Lock;
 use super::reader::{Buffers, Part};
 
 /// What every request to one destination needs.
@@ -42,6 +44,8 @@ pub struct Object {
     pub storage_class: Option<String>,
     pub sse: Option<String>,
     pub overwrite: bool,
+    /// Object Lock, set at creation (and after, where a server ignored it).
+    pub lock: Option<Lock>,
 }
 
 /// A part the server took: what Complete lists, and its MD5 for the multipart ETag.
@@ -86,6 +90,7 @@ impl Ctx {
                 storage_class: cli.storage_class.clone(),
                 sse: cli.sse.clone(),
                 overwrite: cli.overwrite,
+                lock: None,
             },
             copy_of: None,
         }
@@ -127,7 +132,10 @@ impl Ctx {
             .content_length(body.len() as i64)
             .body(ByteStream::from(body))
             .set_if_none_match((!o.overwrite).then(|| "*".to_string()));
+        let req = locked_put(req, o.lock.as_ref());
         match self.checksum {
+            // A locked write must carry a checksum (AWS refuses it otherwise).
+            Checksum::None if o.lock.is_some() => req.content_md5(b64(md5)),
             Checksum::Md5 => req.content_md5(b64(md5)),
             Checksum::Crc32c => req.checksum_algorithm(ChecksumAlgorithm::Crc32C),
             Checksum::None => req,
@@ -151,6 +159,13 @@ impl Ctx {
             .set_content_type(o.content_type.clone())
             .set_storage_class(o.storage_class.as_deref().map(StorageClass::from))
             .set_server_side_encryption(o.sse.as_deref().map(ServerSideEncryption::from));
+        let req = match &o.lock {
+            Some(l) => req
+                .set_object_lock_mode(l.until.map(|_| l.mode.clone()))
+                .set_object_lock_retain_until_date(l.until)
+                .set_object_lock_legal_hold_status(l.hold.then_some(ObjectLockLegalHoldStatus::On)),
+            None => req,
+        };
         match self.checksum {
             Checksum::Crc32c => req.checksum_algorithm(ChecksumAlgorithm::Crc32C),
             _ => req,
@@ -176,6 +191,7 @@ impl Ctx {
             .content_length(body.len() as i64)
             .body(ByteStream::from(body));
         match self.checksum {
+            Checksum::None if self.object.lock.is_some() => req.content_md5(b64(md5)),
             Checksum::Md5 => req.content_md5(b64(md5)),
             Checksum::Crc32c => req.checksum_algorithm(ChecksumAlgorithm::Crc32C),
             Checksum::None => req,
@@ -243,10 +259,9 @@ pub async fn abort(ctx: &Ctx, id: &str) -> Option<String> {
         Err(e) => Some(format!(
             "; the upload could not be aborted ({}): its parts stay stored until removed \
              (UploadId {id}; sol-backup removes it after a day, or now: \
-             s3-ls --abort-older-than 0s s3://{}/{})",
+             s3-ls --abort-older-than 0s {})",
             e.reason(&ctx.url),
-            ctx.url.bucket,
-            ctx.url.key
+            ctx.url
         )),
     }
 }
@@ -325,4 +340,15 @@ async fn send_part(
         }));
     }
     Ok((etag, out.checksum_crc32_c().map(str::to_string)))
+}
+
+/// A PutObject with the lock asked for, if any (a mode only with a retention).
+fn locked_put(req: PutObjectFluentBuilder, lock: Option<&Lock>) -> PutObjectFluentBuilder {
+    match lock {
+        Some(l) => req
+            .set_object_lock_mode(l.until.map(|_| l.mode.clone()))
+            .set_object_lock_retain_until_date(l.until)
+            .set_object_lock_legal_hold_status(l.hold.then_some(ObjectLockLegalHoldStatus::On)),
+        None => req,
+    }
 }

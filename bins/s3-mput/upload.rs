@@ -18,7 +18,7 @@
 use std::mem;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sol_common::exit::{one_line, status_of};
@@ -31,6 +31,7 @@ use super::checks::{check_commit, check_complete};
 use super::cli::Cli;
 use super::commit::{complete, multipart_etag, put_single};
 use super::copy::{self, Source};
+use super::lock;
 use super::reader::{self, Buffers, Feed, Part};
 use super::requests::{abort, confirm, create, ensure_absent, upload_part, Ctx, Uploaded};
 
@@ -148,6 +149,7 @@ impl Stop {
 /// part handed to every destination; on failure, SIGINT or SIGTERM, each ends as the phase
 /// it reached requires.
 pub async fn upload(mut cli: Cli, url: S3Url) -> anyhow::Result<Status> {
+    let started = Instant::now();
     let source = copy::layout(&mut cli).await?;
     let mut urls = vec![url];
     for t in &cli.also {
@@ -166,8 +168,10 @@ pub async fn upload(mut cli: Cli, url: S3Url) -> anyhow::Result<Status> {
     let mut links = Vec::new();
     for url in urls {
         let s3 = s3::client(&cli.conn, &url).await?;
+        let lock = lock::asked(&cli, &s3, &url).await?;
         let mut ctx = Ctx::new(s3, url.clone(), &cli);
         ctx.copy_of = source.clone();
+        ctx.object.lock = lock;
         let dest = Destination::new(ctx, &cli, buffers.clone());
         links.push(Link::start(dest, url, moved.clone()));
     }
@@ -176,7 +180,7 @@ pub async fn upload(mut cli: Cli, url: S3Url) -> anyhow::Result<Status> {
         _ = s3::interrupted() => Err(Stop::of(&Fail::interrupted().into())),
     };
     let stream_failed = verdict.is_err();
-    let results = finish(links, verdict).await;
+    let results = finish(links, verdict, started).await;
     report(&cli, results, min_ok, stream_failed)
 }
 
@@ -293,12 +297,18 @@ fn hand_out(links: &mut [Link], part: Part) {
     }
 }
 
-/// Tell every destination the verdict (on SIGINT or SIGTERM, to stop), and collect what
-/// became of each.
-async fn finish(links: Vec<Link>, verdict: Result<u64, Stop>) -> Vec<anyhow::Result<String>> {
+/// The end of every destination: the verdict sent to each (or, on a signal, the order to
+/// stop), then their outcomes. Once one target has stored the object, the others have as
+/// long again as it took (at least LAGGARD_MIN) before they are dropped and aborted, so a
+/// target that stopped answering cannot hold the upload for its whole retry budget.
+async fn finish(
+    mut links: Vec<Link>,
+    verdict: Result<u64, Stop>,
+    started: Instant,
+) -> Vec<anyhow::Result<String>> {
     let interrupted = matches!(&verdict, Err(s) if s.status == Status::Interrupted);
-    let mut results = Vec::new();
-    for mut link in links {
+    let mut tasks = JoinSet::new();
+    for (i, link) in links.iter_mut().enumerate() {
         link.parts = None;
         if interrupted {
             let _ = link.stop.send(verdict.clone().err());
@@ -308,18 +318,60 @@ async fn finish(links: Vec<Link>, verdict: Result<u64, Stop>) -> Vec<anyhow::Res
                 Err(stop) => Verdict::Abort(stop.clone()),
             });
         }
-        let r = tokio::select! {
-            r = &mut link.task => r,
-            // A second signal while a destination ends: it is told to stop too.
-            _ = s3::interrupted(), if !interrupted => {
-                let _ = link.stop.send(Some(Stop::of(&Fail::interrupted().into())));
-                (&mut link.task).await
+        let task = mem::replace(&mut link.task, tokio::spawn(async { Ok(String::new()) }));
+        tasks.spawn(async move { (i, task.await) });
+    }
+    let mut results: Vec<Option<anyhow::Result<String>>> = links.iter().map(|_| None).collect();
+    let (mut deadline, mut grace, mut signalled) = (None::<Instant>, LAGGARD_MIN, interrupted);
+    loop {
+        let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            next = tasks.join_next() => {
+                let Some(Ok((i, r))) = next else { break };
+                let r = r.unwrap_or_else(|_| Err(anyhow::anyhow!("{}: the upload task died", links[i].url)));
+                if r.is_ok() && deadline.is_none() && links.len() > 1 {
+                    grace = started.elapsed().max(LAGGARD_MIN);
+                    deadline = Some(Instant::now() + grace);
+                }
+                results[i] = Some(r);
             }
-        };
-        results
-            .push(r.unwrap_or_else(|_| Err(anyhow::anyhow!("{}: the upload task died", link.url))));
+            // A second signal while a destination ends: every one is told to stop too.
+            _ = s3::interrupted(), if !signalled => {
+                signalled = true;
+                for link in &links {
+                    let _ = link.stop.send(Some(Stop::of(&Fail::interrupted().into())));
+                }
+            }
+            _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {
+                deadline = None;
+                drop_laggards(&links, &results, grace);
+            }
+        }
     }
     results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("the upload task was lost"))))
+        .collect()
+}
+
+/// A laggard gets at least this long after another target stored the object.
+const LAGGARD_MIN: Duration = Duration::from_secs(60);
+
+/// The targets still storing when the laggards' time ran out: each told to stop.
+fn drop_laggards(links: &[Link], results: &[Option<anyhow::Result<String>>], grace: Duration) {
+    for (link, r) in links.iter().zip(results) {
+        if r.is_none() {
+            let _ = link.stop.send(Some(Stop {
+                status: Status::Failure,
+                message: format!(
+                    "{}: still storing {} s after another target stored the object: dropped \
+                     from this upload",
+                    link.url,
+                    grace.as_secs()
+                ),
+            }));
+        }
+    }
 }
 
 /// One destination from its first part to its end: its parts, then the verdict; stopped
@@ -442,6 +494,9 @@ impl Destination {
         self.check_copy()?;
         self.commit(total).await?;
         self.settle().await?;
+        if let Some(l) = &self.ctx.object.lock {
+            lock::ensure(&self.ctx.s3, &self.ctx.url, l).await?;
+        }
         self.line(total)
     }
 

@@ -40,6 +40,8 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
+        "w" => 7 * 86_400,
+        "y" => 365 * 86_400,
         _ => return Err(bad()),
     };
     n.checked_mul(secs)

@@ -616,14 +616,14 @@ fn libfaketime() -> Option<std::path::PathBuf> {
 
 /// `run` with this host's clock `offset` seconds off (libfaketime), for the tool only: the
 /// in-process server keeps the true time.
-fn clock_off(run: Run, lib: &std::path::Path, offset: i64) -> Run {
+pub fn clock_off(run: Run, lib: &std::path::Path, offset: i64) -> Run {
     run.env("LD_PRELOAD", lib)
         .env("FAKETIME", format!("{offset:+}"))
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
 }
 
 /// libfaketime, when it is installed and moves a process's clock here; else says why not.
-fn working_faketime() -> Option<std::path::PathBuf> {
+pub fn working_faketime() -> Option<std::path::PathBuf> {
     let Some(lib) = libfaketime() else {
         skip("libfaketime is not installed (Debian: faketime)");
         return None;

@@ -113,6 +113,23 @@ impl S3 {
         s
     }
 
+    /// A fresh bucket with Object Lock on SOL_TEST_S3_ENDPOINT (moto, Ceph RGW); None on the
+    /// in-process s3s-fs, which has no Object Lock.
+    pub fn start_locked() -> Option<S3> {
+        std::env::var("SOL_TEST_S3_ENDPOINT").ok()?;
+        let mut s = S3::start();
+        s.bucket = format!("{}-lock", s.bucket);
+        s.sdk(|c, b| async move {
+            c.create_bucket()
+                .bucket(b)
+                .object_lock_enabled_for_bucket(true)
+                .send()
+                .await
+                .expect("create a bucket with Object Lock");
+        });
+        Some(s)
+    }
+
     /// A fresh bucket on a new in-process s3s-fs server.
     pub fn start_local() -> S3 {
         static N: AtomicU64 = AtomicU64::new(0);

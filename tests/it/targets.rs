@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::s3env::{Faults, Proxy, S3};
+use crate::s3env::{Faults, Proxy, Trigger, S3};
 use crate::scripts::{call, fake, faked, make_restore};
 use crate::util::*;
 
@@ -617,9 +617,16 @@ fn sol_backup_stores_every_sol_at_every_target_and_catches_up() {
         .stdout_has("T3 DEAD for this run: ")
         .stdout_has("had     copied  DEAD    ")
         .stdout_has(&format!("sol0002: caught up from {a}"));
+    // The dead target is one line on stderr for the whole run, no sol tries it.
     assert_eq!(
         out.stderr.matches("127.0.0.1:9").count(),
-        0,
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .starts_with(&format!("sol-backup: T3 {dead}/: dead for this run: ")),
         "{}",
         out.stderr
     );
@@ -760,4 +767,144 @@ fn sol_audit_checks_every_target_and_rotates_its_reads() {
     two.mput("s/sol0001.tar.gz.sc", &good, &["--overwrite"])
         .ok();
     audit("--coverage-only").code(4).stdout_has("problems (1):");
+}
+
+/// A copy made by a catch-up is newer than the sol it holds: a change made between the
+/// first backup and the catch-up is still seen, by sol-audit and by sol-backup --changed,
+/// which judge against the oldest copy (found by a helper trying the feature).
+#[test]
+fn a_change_before_a_catch_up_is_still_seen() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    let m = Mission::new(t.path(), 17);
+    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    let r = m.root.display();
+    m.back_up(&a).ok();
+    // ctime is compared in whole seconds after the archive's.
+    std::thread::sleep(Duration::from_millis(2100));
+    fs::write(m.root.join("sol0001/inst/late.txt"), "late").unwrap();
+    let sols = format!("'{r}'/sol0001 '{r}'/sol0002");
+    m.run("sol-backup", &format!("--also {b} {sols} {a}"))
+        .ok()
+        .stdout_has("had     copied  ");
+    // The catch-up's copy is newer than the change, T1's archive is not: judged on T1's.
+    for (first, also) in [(&a, &b), (&b, &a)] {
+        m.run(
+            "sol-audit",
+            &format!("--coverage-only --also {also} '{r}' {first}"),
+        )
+        .code(4)
+        .stdout_has("sol0001: changed since stored");
+    }
+    m.run("sol-backup", &format!("--changed --also {a} {sols} {b}"))
+        .ok()
+        .stdout_has("sol0001          ok")
+        .stdout_has("stored  stored  ");
+    m.run(
+        "sol-audit",
+        &format!("--coverage-only --also {b} '{r}' {a}"),
+    )
+    .ok();
+}
+
+/// A target whose name ends another's (`x:s3://B/s` and `ax:s3://B/s`: the same bucket name
+/// at two vendors) is told apart in sol-backup-one's states: a dead `x` is DEAD, not
+/// counted as stored because `ax` stored the sol (found by a helper: a suffix match).
+#[test]
+fn a_target_that_ends_another_is_not_taken_for_it() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    two.add_profile(t.path(), "ax");
+    let dead = "[profile x]\nendpoint_url = http://127.0.0.1:9\n";
+    let keys = "[x]\naws_access_key_id = a\naws_secret_access_key = b\n";
+    for (file, text) in [("config", dead), ("credentials", keys)] {
+        let was = fs::read_to_string(t.path().join(file)).unwrap_or_default();
+        fs::write(t.path().join(file), was + text).unwrap();
+    }
+    let m = Mission::new(t.path(), 19);
+    let (x, ax) = (target("x", &two, "s"), target("ax", &two, "s"));
+    // x found dead earlier in the run (sol-backup-one --dead-dir: a file named by its MD5).
+    let deadd = t.path().join("dead");
+    fs::create_dir(&deadd).unwrap();
+    let mark = format!("{:x}", <md5::Md5 as md5::Digest>::digest(x.as_bytes()));
+    fs::write(deadd.join(mark), "").unwrap();
+    let r = m.root.display();
+    let out = m.run(
+        "sol-backup-one",
+        &format!(
+            "--dead-dir '{}' --also {ax} --also {} '{r}'/sol0001 {x}",
+            deadd.display(),
+            target("one", &one, "s")
+        ),
+    );
+    out.code(1);
+    let row: Vec<String> = out
+        .stdout_str()
+        .trim_end()
+        .split('\t')
+        .map(String::from)
+        .collect();
+    assert_eq!(row[7], "DEAD,stored,stored", "{row:?}");
+    assert!(two.get("s/sol0001.tar.gz.sc").is_some());
+}
+
+/// A target named wrong (its profile in neither AWS file) or twice is a usage error before
+/// any work, not a target dead for the night (found by a helper).
+#[test]
+fn a_target_named_wrong_or_twice_is_a_usage_error() {
+    let t = tmp();
+    let (one, _two) = two_vendors(t.path());
+    let m = Mission::new(t.path(), 23);
+    let a = target("one", &one, "s");
+    let r = m.root.display();
+    for script in ["sol-backup", "sol-audit"] {
+        let sols = if script == "sol-backup" {
+            format!("'{r}'/sol0001")
+        } else {
+            format!("'{r}'")
+        };
+        m.run(script, &format!("--also nosuch:s3://bucket/s {sols} {a}"))
+            .code(2)
+            .stderr_has("profile 'nosuch' is in neither");
+        m.run(script, &format!("--also {a}/ {sols} {a}"))
+            .code(2)
+            .stderr_has(&format!("{script}: '{a}' is named twice"));
+    }
+    assert!(one.get("s/sol0001.tar.gz.sc").is_none());
+}
+
+/// A target that stops answering (every PUT's answer held) cannot hold a short upload, one
+/// that never falls 8 parts behind, for its whole retry budget: once another target has
+/// stored the object it has as long again (at least 60 s), then is dropped and aborted
+/// (found by a helper: a stopped vendor held each sol for 9.5 minutes).
+#[test]
+fn a_target_that_stops_answering_is_dropped_after_the_others_finish() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    let on = Some(Trigger {
+        pattern: b"PUT /",
+        hold: Duration::from_secs(3600),
+        cut: false,
+        times: 1_000_000,
+    });
+    let stopped = Proxy::start(two.addr, Faults { on, ..Faults::NONE }, 5);
+    two.add_profile_at(t.path(), "stopped", &stopped.endpoint);
+    let data = Rng::new(29).bytes(12 << 20);
+    let out = with_decoys("s3-mput", t.path())
+        .args(["--part-size", "5M", "--timeout", "600", "--min-ok", "1"])
+        .args(["--also", &target("stopped", &two, "k")])
+        .arg(target("one", &one, "k"))
+        .stdin(data.clone())
+        .run();
+    out.ok().one_line_with(&format!(
+        "s3-mput: stopped:s3://{}/k: still storing 60 s after another target stored the object: dropped from this upload",
+        two.bucket
+    ));
+    assert_eq!(one.get("k").as_deref(), Some(&data[..]));
+    assert!(two.get("k").is_none());
+    assert!(
+        two.pending_uploads().is_empty(),
+        "{:?}",
+        two.pending_uploads()
+    );
 }
