@@ -114,6 +114,9 @@ fn run(
         }
         let mut cmd = vec![one.clone().into_os_string()];
         cmd.extend(keys.iter().cloned());
+        if let Some(r) = &a.retain {
+            cmd.extend(["--retain".into(), OsString::from(r)]);
+        }
         cmd.extend(g.args.iter().map(OsString::from));
         engine.cmd = cmd;
         engine.run(&g.dirs)?;

@@ -113,6 +113,10 @@ pub struct Backup {
     /// verified); a target that cannot be listed is dead for the run
     #[arg(long, value_name = "TARGET")]
     pub also: Vec<OsString>,
+    /// Store each archive and its index under Object Lock for DURATION (90d, 1y: s3-mput
+    /// --retain, COMPLIANCE), at every target; the bucket must have Object Lock
+    #[arg(long, value_name = "DURATION", value_parser = retention)]
+    pub retain: Option<String>,
     /// With --also: a sol is ok when K targets hold it (default: all)
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..))]
     pub min_ok: Option<u16>,
@@ -241,4 +245,12 @@ pub struct Restore {
     /// s3://BUCKET/PREFIX, then SOL... and DEST
     #[arg(value_name = "OPERAND", required = true)]
     pub operands: Vec<OsString>,
+}
+
+/// A retention: a duration longer than 0 (s, m, h, d, w, y).
+fn retention(s: &str) -> Result<String, String> {
+    match sol_common::time::parse_duration(s)? {
+        d if d.is_zero() => Err("a retention must be longer than 0".into()),
+        _ => Ok(s.to_string()),
+    }
 }

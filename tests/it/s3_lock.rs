@@ -9,7 +9,10 @@ use crate::s3env::S3;
 use crate::util::*;
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// The bucket with Object Lock, or the test skipped.
@@ -65,7 +68,10 @@ fn s3_mput_locks_single_and_multipart_uploads_and_their_deletes_are_refused() {
         let until = until.expect("a retain-until date");
         assert!((until - (now() + 2 * 86_400)).abs() < 120, "{key}: {until}");
         assert_eq!(hold, key == "multi", "{key}");
-        assert!(delete_refused(&s3, key, &version.unwrap()), "{key}: deleted");
+        assert!(
+            delete_refused(&s3, key, &version.unwrap()),
+            "{key}: deleted"
+        );
         assert_eq!(s3.get(key).as_deref(), Some(&data[..]));
     }
 }
@@ -76,7 +82,12 @@ fn s3_mput_retain_until_and_governance_mode() {
     s3.mput(
         "g",
         b"governed",
-        &["--retain-until", "2031-01-01T00:00:00Z", "--lock-mode", "GOVERNANCE"],
+        &[
+            "--retain-until",
+            "2031-01-01T00:00:00Z",
+            "--lock-mode",
+            "GOVERNANCE",
+        ],
     )
     .ok();
     let (mode, until, _, _) = lock_of(&s3, "g");
@@ -92,8 +103,12 @@ fn s3_mput_retain_until_and_governance_mode() {
 #[test]
 fn s3_mput_a_locked_write_carries_a_checksum_even_with_checksum_none() {
     let Some(s3) = locked() else { return };
-    s3.mput("n", b"no checksum asked", &["--checksum", "none", "--retain", "1d"])
-        .ok();
+    s3.mput(
+        "n",
+        b"no checksum asked",
+        &["--checksum", "none", "--retain", "1d"],
+    )
+    .ok();
     assert_eq!(lock_of(&s3, "n").0.as_deref(), Some("COMPLIANCE"));
 }
 
@@ -102,9 +117,14 @@ fn s3_mput_a_locked_write_carries_a_checksum_even_with_checksum_none() {
 #[test]
 fn s3_mput_retention_counts_from_the_servers_clock() {
     let Some(s3) = locked() else { return };
-    let Some(lib) = working_faketime() else { return };
+    let Some(lib) = working_faketime() else {
+        return;
+    };
     let run = s3.tool("s3-mput").args(["--retain", "1d"]).arg(s3.url("c"));
-    clock_off(run, &lib, -600).stdin(b"clocked".to_vec()).run().ok();
+    clock_off(run, &lib, -600)
+        .stdin(b"clocked".to_vec())
+        .run()
+        .ok();
     let until = lock_of(&s3, "c").1.unwrap();
     assert!((until - (now() + 86_400)).abs() < 120, "{until}");
 }
@@ -117,4 +137,40 @@ fn s3_mput_a_bucket_without_object_lock_is_one_line() {
         .code(1)
         .one_line_with("has no Object Lock (GetObjectLockConfiguration); a bucket must be created with Object Lock enabled");
     assert!(s3.get("k").is_none());
+}
+
+/// Item 2: sol-backup --retain stores each archive and its index locked.
+#[test]
+fn s3_sol_backup_retain_locks_each_archive_and_its_index() {
+    let Some(s3) = locked() else { return };
+    let t = tmp();
+    let key = keyfile(t.path(), "k", 256);
+    let sol = t.path().join("sol0001/inst");
+    std::fs::create_dir_all(&sol).unwrap();
+    std::fs::write(sol.join("a.txt"), "locked sol").unwrap();
+    let script = crate::scripts::call(
+        "sol-backup",
+        &format!(
+            "-k '{}' --retain 3d '{}' {}",
+            key.display(),
+            t.path().join("sol0001").display(),
+            s3.url("sols")
+        ),
+    );
+    s3.env(sh(&script))
+        .run()
+        .ok()
+        .stdout_has("sol0001          ok");
+    for k in ["sols/sol0001.tar.gz.sc", "sols/sol0001.index.gz.sc"] {
+        let (mode, until, _, _) = lock_of(&s3, k);
+        assert_eq!(mode.as_deref(), Some("COMPLIANCE"), "{k}");
+        assert!((until.unwrap() - (now() + 3 * 86_400)).abs() < 120, "{k}");
+    }
+    // A bad duration is a usage error before any work.
+    s3.env(sh(&crate::scripts::call(
+        "sol-backup",
+        "--retain 3x /tmp s3://b/p",
+    )))
+    .run()
+    .code(2);
 }
