@@ -59,6 +59,16 @@ pub struct Cli {
     /// a HEAD of exactly that key (not the keys it prefixes); no such object is status 1.
     #[arg(long, conflicts_with_all = ["since", "relative", "uploads", "abort_older_than", "clock"])]
     pub head: bool,
+    /// Add each object's Object Lock to its line, from a HEAD of each: MODE (COMPLIANCE,
+    /// GOVERNANCE or -), RETAIN-UNTIL (RFC 3339 or -), LEGAL-HOLD (ON or -). See OBJECT LOCK
+    #[arg(long, conflicts_with_all = ["uploads", "abort_older_than", "clock", "head"])]
+    pub locks: bool,
+    /// Renew each object's retention that ends within DURATION (90d, 1y) to end DURATION from
+    /// now on the server's clock, in its own mode (PutObjectRetention); never shortens one,
+    /// never locks an object that has none. Prints as --locks does, after the renewal
+    #[arg(long, value_name = "DURATION", value_parser = sol_common::time::parse_duration,
+          conflicts_with_all = ["uploads", "abort_older_than", "clock", "head"])]
+    pub extend_locks: Option<std::time::Duration>,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

@@ -1,6 +1,7 @@
 //! s3-ls: list the objects under a prefix, one tab-separated line each.
 
 pub mod cli;
+mod locks;
 pub mod uploads;
 
 use std::io::Write;
@@ -59,42 +60,67 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         if cli.head {
             return head(&s3, &cli.url).await;
         }
-        let mut out = sol_common::stdio::text_output();
-        let mut token: Option<String> = None;
-        loop {
-            let page = s3
-                .call(|c| {
-                    c.list_objects_v2()
-                        .bucket(&url.bucket)
-                        .prefix(&url.key)
-                        .set_continuation_token(token.clone())
-                        .send()
-                })
-                .await
-                .map_err(|e| e.at(&url, "listing"))?;
-            for o in page.contents() {
-                let secs = o.last_modified().map(|d| d.secs()).unwrap_or(0);
-                if since.is_some_and(|s| secs < s) {
-                    continue;
-                }
-                let key = o.key().unwrap_or_default();
-                let shown = if cli.relative {
-                    key.strip_prefix(url.key.as_str()).unwrap_or(key)
-                } else {
-                    key
-                };
-                let line = line(shown, o.size(), secs, o.e_tag());
-                out.write_all(line.as_bytes()).context("writing output")?;
-            }
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        out.flush().context("writing output")?;
+        list(&s3, &url, &cli, since).await?;
         warn_of_skew(&s3);
         Ok(Status::Success)
     })
+}
+
+/// The listing: a line per object (--since filters, --relative shortens the keys); with
+/// --locks or --extend-locks, each line with the object's lock.
+async fn list(
+    s3: &s3::S3Client,
+    url: &S3Url,
+    cli: &cli::Cli,
+    since: Option<i64>,
+) -> anyhow::Result<()> {
+    let mut out = sol_common::stdio::text_output();
+    let mut token: Option<String> = None;
+    let with_locks = cli.locks || cli.extend_locks.is_some();
+    let mut items = Vec::new();
+    loop {
+        let page = s3
+            .call(|c| {
+                c.list_objects_v2()
+                    .bucket(&url.bucket)
+                    .prefix(&url.key)
+                    .set_continuation_token(token.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| e.at(url, "listing"))?;
+        for o in page.contents() {
+            let secs = o.last_modified().map(|d| d.secs()).unwrap_or(0);
+            if since.is_some_and(|s| secs < s) {
+                continue;
+            }
+            let key = o.key().unwrap_or_default();
+            let shown = if cli.relative {
+                key.strip_prefix(url.key.as_str()).unwrap_or(key)
+            } else {
+                key
+            };
+            let line = line(shown, o.size(), secs, o.e_tag());
+            if with_locks {
+                let key = key.to_string();
+                items.push(locks::Item { key, line });
+                continue;
+            }
+            out.write_all(line.as_bytes()).context("writing output")?;
+        }
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    if with_locks {
+        let n = locks::print(s3, url, items, cli.extend_locks, &mut out).await?;
+        if cli.extend_locks.is_some() {
+            sol_common::warn(TOOL, format!("{n} retentions extended"));
+        }
+    }
+    out.flush().context("writing output")?;
+    Ok(())
 }
 
 /// One object's line: KEY<TAB>SIZE<TAB>LAST-MODIFIED<TAB>ETAG (ETag without its quotes).

@@ -13,6 +13,7 @@ use crate::cli::Audit;
 use crate::common::{self, say, usage, Work};
 use crate::copies::{self, Held};
 use crate::engine::Engine;
+use crate::locks;
 use crate::report::{self, Kind, Report};
 
 /// What the listing and SOLROOT say, and the problems found.
@@ -36,6 +37,8 @@ struct Coverage {
     held: Vec<Held>,
     /// Problems that are differences: copies of a sol that are not the same bytes.
     differ: bool,
+    /// --locks: the tail's lines on the archives' locks.
+    locks: String,
 }
 
 impl Coverage {
@@ -67,13 +70,16 @@ pub fn main(a: Audit) -> Result<u8> {
         ..Default::default()
     };
     survey(&mut cov, &o.also, a.max_age.as_deref(), o.max_age)?;
+    if a.locks || a.extend_locks.is_some() {
+        check_locks(&mut cov, &a)?;
+    }
     let picked = pick(&cov, &a, o.budget);
     let mut from = HashMap::new();
     if !picked.is_empty() {
         from = content_audit(&a, &cov, &o, &work, &picked)?;
     }
     let rows = fs::read_to_string(work.path("rows"))?;
-    let tail = tail(&cov, &rows, a.days, &from);
+    let tail = tail(&cov, &rows, a.days, &from) + &cov.locks;
     let r = Report {
         targets: 0,
         from,
@@ -152,6 +158,30 @@ fn options(a: &Audit) -> Result<Options> {
         keys,
         enc,
     })
+}
+
+/// --locks: each target's archives' Object Lock (renewed first with --extend-locks).
+fn check_locks(cov: &mut Coverage, a: &Audit) -> Result<()> {
+    let warn = sol_common::time::parse_duration(&a.lock_warn).map_err(usage)?;
+    let now = cov.now + cov.skew;
+    let several = cov.held.len() > 1;
+    for (i, h) in cov.held.iter().enumerate() {
+        if h.dead.is_some() {
+            continue;
+        }
+        let sols: Vec<String> = h.sols.keys().cloned().collect();
+        let w = (warn.as_secs() as i64, a.lock_warn.as_str());
+        let l = locks::check(&h.url, &sols, now, w, a.extend_locks.as_deref())?;
+        let label = if several {
+            format!("T{} ", i + 1)
+        } else {
+            String::new()
+        };
+        cov.problems
+            .extend(l.problems.into_iter().map(|p| format!("{label}{p}")));
+        cov.locks.push_str(&format!("{label}{}", l.line));
+    }
+    Ok(())
 }
 
 /// The --also targets, checked: each a target, none named twice.

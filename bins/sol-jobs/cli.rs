@@ -164,6 +164,18 @@ pub struct Audit {
     /// Check coverage only (no key needed): the dead-man's switch
     #[arg(long)]
     pub coverage_only: bool,
+    /// Check each archive's Object Lock (a HEAD of each): an archive without a retention
+    /// or legal hold, or whose retention ends within --lock-warn, is a protection gap
+    #[arg(long)]
+    pub locks: bool,
+    /// With --locks: a retention that ends within D (30d, 6w, 1y) is a gap
+    #[arg(long, value_name = "D", default_value = "30d", value_parser = retention)]
+    pub lock_warn: String,
+    /// Renew each archive's retention that ends within DURATION to end DURATION from now
+    /// on the server's clock, in its own mode (never shorter, never a new lock); implies
+    /// --locks
+    #[arg(long, value_name = "DURATION", value_parser = retention)]
+    pub extend_locks: Option<String>,
     /// The newest archive older than DURATION (N, Ns, Nm, Nh, Nd) is a problem
     #[arg(long, value_name = "DURATION")]
     pub max_age: Option<String>,

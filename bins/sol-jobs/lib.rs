@@ -12,6 +12,7 @@ mod backup;
 mod common;
 mod copies;
 mod engine;
+mod locks;
 mod paths;
 mod report;
 mod restore;

@@ -174,3 +174,49 @@ fn s3_sol_backup_retain_locks_each_archive_and_its_index() {
     .run()
     .code(2);
 }
+
+/// Item 2: sol-audit --locks reports an archive that is not locked, and one whose lock ends
+/// within --lock-warn, as gaps (status 4); --extend-locks renews them (never a new lock on
+/// an archive without one), after which only the unlocked one is a gap.
+#[test]
+fn s3_sol_audit_reports_and_extends_locks() {
+    let Some(s3) = locked() else { return };
+    let t = tmp();
+    let key = keyfile(t.path(), "k", 256);
+    let root = t.path().join("m");
+    for sol in ["sol0001", "sol0002"] {
+        std::fs::create_dir_all(root.join(sol)).unwrap();
+        std::fs::write(root.join(sol).join("f"), sol).unwrap();
+    }
+    let k = key.display();
+    let run = |script: &str, args: String| {
+        s3.env(sh(&crate::scripts::call(
+            script,
+            &format!("-k '{k}' {args}"),
+        )))
+        .run()
+    };
+    let (r, url) = (root.display(), s3.url("s"));
+    run("sol-backup", format!("--retain 3d '{r}'/sol0001 {url}")).ok();
+    run("sol-backup", format!("'{r}'/sol0002 {url}")).ok();
+    run(
+        "sol-audit",
+        format!("--coverage-only --locks --lock-warn 5d '{r}' {url}"),
+    )
+    .code(4)
+    .stdout_has("problems (2):")
+    .stdout_has("  sol0001: its lock ends ")
+    .stdout_has(", within --lock-warn 5d (sol-audit --extend-locks renews it)")
+    .stdout_has("  sol0002: not locked (no Object Lock retention or legal hold")
+    .stdout_has("locks: 1 of 2 archives locked; the earliest retention ends ");
+    run(
+        "sol-audit",
+        format!("--coverage-only --extend-locks 10d --lock-warn 5d '{r}' {url}"),
+    )
+    .code(4)
+    .stdout_has("problems (1):")
+    .stdout_has("  sol0002: not locked");
+    let until = lock_of(&s3, "s/sol0001.tar.gz.sc").1.unwrap();
+    assert!((until - (now() + 10 * 86_400)).abs() < 120, "{until}");
+    assert_eq!(lock_of(&s3, "s/sol0002.tar.gz.sc").0, None);
+}

@@ -1,0 +1,77 @@
+//! sol-audit --locks, --lock-warn D, --extend-locks D: each stored archive's Object Lock,
+//! from `s3-ls --locks` (a HEAD of each object, 16 at a time), or `s3-ls --extend-locks D`
+//! (renewed first). An archive without a retention or legal hold, or whose retention ends
+//! within --lock-warn, is a protection gap; the tail says until when the sols are protected.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::common;
+
+/// What the archives' locks say: the problems, and the tail's line.
+pub struct Locks {
+    pub problems: Vec<String>,
+    pub line: String,
+}
+
+/// The locks of the archives of `sols` under `url` (epoch seconds `now` on the server's
+/// clock), renewed first to `extend` seconds from now when asked.
+pub fn check(
+    url: &str,
+    sols: &[String],
+    now: i64,
+    warn: (i64, &str),
+    extend: Option<&str>,
+) -> Result<Locks> {
+    let mut c = Command::new("s3-ls");
+    c.arg("--relative");
+    match extend {
+        Some(d) => c.args(["--extend-locks", d]),
+        None => c.arg("--locks"),
+    };
+    c.args(["--", &format!("{url}/")]);
+    let out = common::run(c, |first| {
+        format!("cannot read the locks under {url}/: {first}")
+    })?;
+    let text = String::from_utf8_lossy(&out);
+    let mut until: BTreeMap<&str, (Option<i64>, bool)> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if let (Some(sol), 7) = (f[0].strip_suffix(".tar.gz.sc"), f.len()) {
+            until.insert(sol, (common::epoch(f[5]), f[6] == "ON"));
+        }
+    }
+    let (mut problems, mut locked, mut earliest) = (Vec::new(), 0, None::<(i64, &str)>);
+    for sol in sols {
+        match until.get(sol.as_str()) {
+            Some((Some(t), _)) => {
+                locked += 1;
+                if !earliest.is_some_and(|e| *t >= e.0) {
+                    earliest = Some((*t, sol.as_str()));
+                }
+                if *t - now < warn.0 {
+                    problems.push(format!(
+                        "{sol}: its lock ends {}, within --lock-warn {} (sol-audit --extend-locks renews it)",
+                        common::utc(*t),
+                        warn.1
+                    ));
+                }
+            }
+            Some((None, true)) => locked += 1,
+            _ => problems.push(format!(
+                "{sol}: not locked (no Object Lock retention or legal hold on {sol}.tar.gz.sc)"
+            )),
+        }
+    }
+    let line = match earliest {
+        Some((t, sol)) => format!(
+            "locks: {locked} of {} archives locked; the earliest retention ends {} ({sol})\n",
+            sols.len(),
+            common::utc(t)
+        ),
+        None => format!("locks: {locked} of {} archives locked\n", sols.len()),
+    };
+    Ok(Locks { problems, line })
+}
