@@ -154,6 +154,11 @@ pub struct Cli {
     /// Put a legal hold on the object (it stays until removed, whatever the retention)
     #[arg(long)]
     pub legal_hold: bool,
+    /// After storing stdin locked at URL (with --retain or --retain-until), prove the lock
+    /// holds: try to delete that version by its id and to overwrite the key, then read the
+    /// version back; prints URL<TAB>VERSION<TAB>holds, or status 3 (see OBJECT LOCK)
+    #[arg(long, requires = "overwrite", conflicts_with_all = ["also", "copy_of"])]
+    pub lock_canary: bool,
     /// Stdin is a copy of the object at SOURCE (`s3-mget SOURCE | s3-mput --copy-of SOURCE
     /// URL`): lay the parts out as SOURCE's, and store nothing unless the copy has SOURCE's
     /// length and ETag (status 3). Overrides --part-size (COPIES in s3-mput(1))

@@ -1,5 +1,6 @@
 //! s3-mput: stdin to one S3 object, parts uploaded in parallel.
 
+mod canary;
 mod checks;
 pub mod cli;
 mod commit;
@@ -25,5 +26,17 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(upload::upload(cli, url))
+    if cli.lock_canary && cli.retain.is_none() && cli.retain_until.is_none() {
+        Err(Fail::usage(
+            "--lock-canary needs --retain or --retain-until",
+        ))?;
+    }
+    let canary = cli.lock_canary.then(|| cli.conn.clone());
+    rt.block_on(async {
+        let status = upload::upload(cli, url.clone()).await?;
+        match canary {
+            Some(conn) if status == Status::Success => canary::prove(&conn, &url).await,
+            _ => Ok(status),
+        }
+    })
 }

@@ -70,7 +70,7 @@ pub fn main(a: Audit) -> Result<u8> {
         ..Default::default()
     };
     survey(&mut cov, &o.also, a.max_age.as_deref(), o.max_age)?;
-    if a.locks || a.extend_locks.is_some() {
+    if a.locks || a.check_lock || a.extend_locks.is_some() {
         check_locks(&mut cov, &a)?;
     }
     let picked = pick(&cov, &a, o.budget);
@@ -180,6 +180,11 @@ fn check_locks(cov: &mut Coverage, a: &Audit) -> Result<()> {
         cov.problems
             .extend(l.problems.into_iter().map(|p| format!("{label}{p}")));
         cov.locks.push_str(&format!("{label}{}", l.line));
+        if a.check_lock {
+            let (problem, line) = locks::canary(&h.url);
+            cov.problems.extend(problem.map(|p| format!("{label}{p}")));
+            cov.locks.push_str(&format!("{label}{line}"));
+        }
     }
     Ok(())
 }

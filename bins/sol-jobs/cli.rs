@@ -168,6 +168,11 @@ pub struct Audit {
     /// or legal hold, or whose retention ends within --lock-warn, is a protection gap
     #[arg(long)]
     pub locks: bool,
+    /// Prove that Object Lock holds: store a canary locked for a day under the prefix, try
+    /// to delete it and overwrite it with this host's credentials, read it back (a gap if
+    /// it was deleted or changed); implies --locks
+    #[arg(long)]
+    pub check_lock: bool,
     /// With --locks: a retention that ends within D (30d, 6w, 1y) is a gap
     #[arg(long, value_name = "D", default_value = "30d", value_parser = retention)]
     pub lock_warn: String,

@@ -75,3 +75,50 @@ pub fn check(
     };
     Ok(Locks { problems, line })
 }
+
+/// --check-lock: a canary stored locked for a day under `url` (`s3-mput --lock-canary`: a
+/// new version of PREFIX/.sol-lock-canary each run), which this host's credentials then
+/// fail to delete or overwrite. A problem when the lock did not hold or could not be
+/// tried; the tail's line either way.
+pub fn canary(url: &str) -> (Option<String>, String) {
+    let key = format!("{url}/.sol-lock-canary");
+    let text = format!("sol-audit lock canary, {}\n", common::utc(common::now()));
+    let out = Command::new("s3-mput")
+        .args(["--overwrite", "--retain", "1d", "--lock-canary", "--", &key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(text.as_bytes())?;
+            }
+            child.wait_with_output()
+        });
+    match out {
+        Ok(o) if o.status.success() => {
+            let said = String::from_utf8_lossy(&o.stdout);
+            let version = said
+                .trim_end()
+                .split('\t')
+                .nth(1)
+                .unwrap_or("?")
+                .to_string();
+            (
+                None,
+                format!("lock canary: {key} version {version} held (its delete and overwrite were refused)\n"),
+            )
+        }
+        Ok(o) => {
+            let why = String::from_utf8_lossy(&o.stderr);
+            let why = why.lines().next().unwrap_or("s3-mput failed").to_string();
+            let p = format!("lock canary: {why}");
+            (Some(p.clone()), format!("{p}\n"))
+        }
+        Err(e) => {
+            let p = format!("lock canary: cannot run s3-mput: {e}");
+            (Some(p.clone()), format!("{p}\n"))
+        }
+    }
+}

@@ -220,3 +220,85 @@ fn s3_sol_audit_reports_and_extends_locks() {
     assert!((until - (now() + 10 * 86_400)).abs() < 120, "{until}");
     assert_eq!(lock_of(&s3, "s/sol0002.tar.gz.sc").0, None);
 }
+
+/// Item 4: sol-audit --check-lock stores a canary locked for a day, fails to delete and
+/// overwrite it with the host's credentials, reads it back: all holds, status 0 (the
+/// archives locked beyond --lock-warn).
+#[test]
+fn s3_sol_audit_check_lock_proves_the_lock_holds() {
+    let Some(s3) = locked() else { return };
+    let (t, url) = (tmp(), s3.url("s"));
+    let site = LockSite::new(t.path(), &s3);
+    site.run(
+        "sol-backup",
+        &format!("--retain 40d '{}'/sol0001 {url}", site.r()),
+    )
+    .ok();
+    site.run(
+        "sol-audit",
+        &format!("--coverage-only --check-lock '{}' {url}", site.r()),
+    )
+    .ok()
+    .stdout_has("no problems")
+    .stdout_has("locks: 1 of 1 archives locked")
+    .stdout_has(&format!("lock canary: {url}/.sol-lock-canary version "))
+    .stdout_has("held (its delete and overwrite were refused)");
+    // Run again: a new version of the same key; the first one still reads back.
+    site.run(
+        "sol-audit",
+        &format!("--coverage-only --check-lock '{}' {url}", site.r()),
+    )
+    .ok();
+    assert_eq!(lock_of(&s3, "s/.sol-lock-canary").0.as_deref(), None);
+}
+
+/// Item 4 on a bucket without Object Lock: the canary cannot be locked and the archives
+/// are not: gaps, status 4; nothing of the sols is touched.
+#[test]
+fn s3_sol_audit_check_lock_on_a_bucket_without_object_lock_is_a_gap() {
+    let s3 = S3::start();
+    let (t, url) = (tmp(), s3.url("s"));
+    let site = LockSite::new(t.path(), &s3);
+    site.run("sol-backup", &format!("'{}'/sol0001 {url}", site.r()))
+        .ok();
+    let before = s3.get("s/sol0001.tar.gz.sc");
+    site.run(
+        "sol-audit",
+        &format!("--coverage-only --check-lock '{}' {url}", site.r()),
+    )
+    .code(4)
+    .stdout_has("  sol0001: not locked")
+    .stdout_has("  lock canary: s3-mput: ")
+    .stdout_has("has no Object Lock");
+    assert_eq!(s3.get("s/sol0001.tar.gz.sc"), before);
+}
+
+/// A key and one sol under DIR/m, and the scripts run with the server's environment.
+struct LockSite<'a> {
+    s3: &'a S3,
+    key: std::path::PathBuf,
+    root: std::path::PathBuf,
+}
+
+impl LockSite<'_> {
+    fn new<'a>(dir: &std::path::Path, s3: &'a S3) -> LockSite<'a> {
+        let root = dir.join("m");
+        std::fs::create_dir_all(root.join("sol0001")).unwrap();
+        std::fs::write(root.join("sol0001/f"), "canary site").unwrap();
+        LockSite {
+            s3,
+            key: keyfile(dir, "k", 256),
+            root,
+        }
+    }
+
+    fn r(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn run(&self, script: &str, args: &str) -> Out {
+        let k = self.key.display();
+        let cmd = crate::scripts::call(script, &format!("-k '{k}' {args}"));
+        self.s3.env(sh(&cmd)).run()
+    }
+}
