@@ -69,6 +69,20 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = sol_common::time::parse_duration,
           conflicts_with_all = ["uploads", "abort_older_than", "clock", "head"])]
     pub extend_locks: Option<std::time::Duration>,
+    /// List every version of every key under the prefix: KEY<TAB>VERSION-ID<TAB>SIZE<TAB>
+    /// LAST-MODIFIED<TAB>ETAG<TAB>KIND (latest, old, or marker for a delete marker). See
+    /// VERSIONS
+    #[arg(long, conflicts_with_all = ["since", "relative", "uploads", "abort_older_than", "clock", "head", "locks", "extend_locks"])]
+    pub versions: bool,
+    /// Delete the versions named on stdin, KEY<TAB>VERSION-ID a line (keys under the
+    /// prefix only), each by its id: its bytes are gone, not hidden behind a delete marker.
+    /// A version Object Lock keeps is printed as retained, not an error. See VERSIONS
+    #[arg(long, conflicts_with_all = ["since", "relative", "uploads", "abort_older_than", "clock", "head", "locks", "extend_locks", "versions"])]
+    pub delete_versions: bool,
+    /// With --delete-versions: also delete versions under a GOVERNANCE retention (the only
+    /// way any tool here shortens or removes a lock; COMPLIANCE ones stay retained)
+    #[arg(long, requires = "delete_versions")]
+    pub bypass_governance: bool,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

@@ -3,6 +3,7 @@
 pub mod cli;
 mod locks;
 pub mod uploads;
+mod versions;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -59,6 +60,12 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         }
         if cli.head {
             return head(&s3, &cli.url).await;
+        }
+        if cli.versions {
+            return versions::list(&s3, &url, &mut sol_common::stdio::text_output()).await;
+        }
+        if cli.delete_versions {
+            return versions::delete(&s3, &url, cli.bypass_governance).await;
         }
         list(&s3, &url, &cli, since).await?;
         warn_of_skew(&s3);

@@ -40,6 +40,8 @@ pub enum Cmd {
     Audit(Audit),
     /// sol-restore: restore whole sols (one sol-restore-one per sol), or paths of one sol
     Restore(Restore),
+    /// sol-prune: a retention policy for keys with a UTC time stamp in their name
+    Prune(Prune),
 }
 
 /// A count of at least 1.
@@ -270,4 +272,55 @@ fn retention(s: &str) -> Result<String, String> {
         d if d.is_zero() => Err("a retention must be longer than 0".into()),
         _ => Ok(s.to_string()),
     }
+}
+
+/// Apply a retention policy to the keys under s3://BUCKET/PREFIX that carry a UTC time
+/// stamp in their name (YYYYMMDDTHHMMSSZ: periodic dumps such as db-20261201T020000Z.sql.gz.sc,
+/// the .replaced-<UTC time> archives of sol-backup --changed). Keys equal once the stamp is
+/// removed form a series; the stamp is the key's time, never its Last-Modified. Each series
+/// keeps what the policy says (restic forget's rules, on UTC calendar periods) and always
+/// its newest key; keys without a stamp are never touched. A dry run by default: every key
+/// it would keep (and why) or delete. With --delete, every version of each pruned key is
+/// deleted by its id (the bytes are gone, not hidden behind a delete marker); a version
+/// Object Lock keeps is reported "retained until T", not an error.
+#[derive(Args, Debug)]
+#[command(
+    name = "sol-prune",
+    version,
+    override_usage = "sol-prune [--delete [--max-delete N] [--bypass-governance]] POLICY... [--] s3://BUCKET/PREFIX"
+)]
+pub struct Prune {
+    /// Keep the N newest keys of each series
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub keep_last: Option<u32>,
+    /// Keep the newest key of each of the N newest hours (UTC) that have one
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest key of each of the N newest days (UTC) that have one
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest key of each of the N newest ISO weeks that have one
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest key of each of the N newest months (UTC) that have one
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub keep_monthly: Option<u32>,
+    /// Keep every key within DURATION (90m, 36h, 30d, 1y) of its series' newest
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<String>,
+    /// Delete what the policy does not keep (without it, a dry run)
+    #[arg(long)]
+    pub delete: bool,
+    /// With --delete: refuse, deleting nothing, when more than N keys would be deleted
+    #[arg(long, value_name = "N", requires = "delete")]
+    pub max_delete: Option<u32>,
+    /// With --delete: delete versions under a GOVERNANCE retention too (COMPLIANCE ones stay)
+    #[arg(long, requires = "delete")]
+    pub bypass_governance: bool,
+    /// S3 endpoint, e.g. http://127.0.0.1:9000 [env: AWS_ENDPOINT_URL]
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// s3://BUCKET/PREFIX or PROFILE:s3://BUCKET/PREFIX
+    #[arg(value_name = "URL")]
+    pub url: OsString,
 }

@@ -14,6 +14,7 @@ mod copies;
 mod engine;
 mod locks;
 mod paths;
+mod prune;
 mod report;
 mod restore;
 mod targets;
@@ -36,11 +37,13 @@ pub fn main() -> ExitCode {
         Cmd::Backup(a) => a.common.scripts.as_deref(),
         Cmd::Audit(a) => a.common.scripts.as_deref(),
         Cmd::Restore(a) => a.common.scripts.as_deref(),
+        Cmd::Prune(_) => None,
     });
     let result = match cli.cmd {
         Cmd::Backup(a) => backup::main(a),
         Cmd::Audit(a) => audit::main(a),
         Cmd::Restore(a) => restore::main(a),
+        Cmd::Prune(a) => prune::main(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -67,6 +70,7 @@ fn parse(mut args: Vec<OsString>) -> (&'static str, Cli) {
         "backup" => "sol-backup",
         "audit" => "sol-audit",
         "restore" => "sol-restore",
+        "prune" => "sol-prune",
         _ => return (TOOL, sol_common::parse_cli_from::<Cli>(TOOL, args)),
     };
     args.splice(0..2, [OsString::from(prog)]);
@@ -89,6 +93,7 @@ impl Cmd {
         Ok(match prog {
             "sol-backup" => Cmd::Backup(one(prog, args)?),
             "sol-audit" => Cmd::Audit(one(prog, args)?),
+            "sol-prune" => Cmd::Prune(one(prog, args)?),
             _ => Cmd::Restore(one(prog, args)?),
         })
     }

@@ -15,6 +15,7 @@ mod restore_path;
 mod s3;
 mod s3_lock;
 mod s3_promises;
+mod s3_prune;
 mod s3_ranges;
 mod s3env;
 mod scripts;

@@ -1,0 +1,300 @@
+//! sol-prune: a retention policy for keys that carry a UTC time stamp in their name
+//! (`db-20261201T020000Z.sql.gz.sc`, the `.replaced-<UTC time>` archives of --changed).
+//! Keys equal once the stamp is removed form a series; the stamp is the time (never
+//! Last-Modified). restic's `forget` rules decide what each series keeps; the newest key
+//! of a series is always kept; keys without a stamp are never touched. A dry run by default;
+//! with --delete every version of each pruned key is deleted by its id (`s3-ls
+//! --delete-versions`), and a version Object Lock keeps is reported, not an error.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use anyhow::{anyhow, Result};
+
+use crate::cli::Prune;
+use crate::common::{self, usage};
+
+/// A stamped key and every version of it.
+struct Key {
+    key: String,
+    time: i64,
+    versions: Vec<String>,
+}
+
+pub fn main(a: Prune) -> Result<u8> {
+    if let Some(u) = &a.endpoint_url {
+        std::env::set_var("AWS_ENDPOINT_URL", u);
+    }
+    let url = common::check_url(&a.url)?;
+    let within = a
+        .keep_within
+        .as_deref()
+        .map(|d| sol_common::time::parse_duration(d).map_err(usage))
+        .transpose()?;
+    let counts = [
+        a.keep_last,
+        a.keep_hourly,
+        a.keep_daily,
+        a.keep_weekly,
+        a.keep_monthly,
+    ];
+    if counts.iter().all(Option::is_none) && within.is_none() {
+        return Err(usage(
+            "no policy: give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-within",
+        ));
+    }
+    common::need_tools(&["s3-ls"])?;
+    let (series, unstamped) = series(&url)?;
+    let mut out = format!("sol-prune of {url}/ ({})\n", policy(&a));
+    let mut doomed = Vec::new();
+    for (name, mut keys) in series {
+        keys.sort_by(|x, y| y.time.cmp(&x.time).then(y.key.cmp(&x.key)));
+        let why = keep(&keys, counts, within.map(|d| d.as_secs() as i64));
+        for (k, reasons) in keys.into_iter().zip(why) {
+            match reasons.is_empty() {
+                false => writeln!(out, "keep    {}  ({})", k.key, reasons.join(", "))?,
+                true => {
+                    writeln!(
+                        out,
+                        "delete  {}  ({} version(s); series {name})",
+                        k.key,
+                        k.versions.len()
+                    )?;
+                    doomed.push(k);
+                }
+            }
+        }
+    }
+    writeln!(
+        out,
+        "{unstamped} key(s) without a time stamp: never touched"
+    )?;
+    act(&a, &url, doomed, out)
+}
+
+/// The stamped keys under URL by series (the key without its stamp), and how many keys
+/// have none. Keys printed escaped (a control character or backslash) are left alone.
+fn series(url: &str) -> Result<(BTreeMap<String, Vec<Key>>, usize)> {
+    let mut c = Command::new("s3-ls");
+    c.args(["--versions", "--", &format!("{url}/")]);
+    let listing = common::run(c, |first| {
+        format!("cannot list the versions under {url}/: {first}")
+    })?;
+    let prefix = format!(
+        "{}/",
+        sol_common::target::split(url)
+            .1
+            .splitn(4, '/')
+            .nth(3)
+            .unwrap_or("")
+    );
+    let prefix = if prefix == "/" { String::new() } else { prefix };
+    let mut keys: BTreeMap<String, Key> = BTreeMap::new();
+    let mut unstamped = std::collections::BTreeSet::new();
+    for line in String::from_utf8_lossy(&listing).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (Some(full), Some(version)) = (f.first(), f.get(1)) else {
+            continue;
+        };
+        let rel = full.strip_prefix(prefix.as_str()).unwrap_or(full);
+        match stamp(rel) {
+            Some(t) if !full.contains('\\') => {
+                let k = keys.entry(full.to_string()).or_insert_with(|| Key {
+                    key: full.to_string(),
+                    time: t,
+                    versions: Vec::new(),
+                });
+                k.versions.push(version.to_string());
+            }
+            _ => {
+                unstamped.insert(full.to_string());
+            }
+        }
+    }
+    let mut series: BTreeMap<String, Vec<Key>> = BTreeMap::new();
+    for (full, k) in keys {
+        series.entry(without_stamp(&full)).or_default().push(k);
+    }
+    Ok((series, unstamped.len()))
+}
+
+/// The last `YYYYMMDDTHHMMSSZ` in a key that is a real UTC time: where it starts, and its
+/// epoch seconds.
+fn stamp_at(key: &str) -> Option<(usize, i64)> {
+    let b = key.as_bytes();
+    (0..b.len().saturating_sub(15)).rev().find_map(|i| {
+        let s = &b[i..i + 16];
+        let digits = |r: std::ops::Range<usize>| s[r].iter().all(u8::is_ascii_digit);
+        if !(digits(0..8) && s[8] == b'T' && digits(9..15) && s[15] == b'Z') {
+            return None;
+        }
+        let t = &key[i..i + 16]; // ASCII: on char boundaries
+        let text = format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &t[0..4],
+            &t[4..6],
+            &t[6..8],
+            &t[9..11],
+            &t[11..13],
+            &t[13..15]
+        );
+        let secs = common::epoch(&text)?;
+        (common::utc(secs) == text).then_some((i, secs))
+    })
+}
+
+fn stamp(key: &str) -> Option<i64> {
+    stamp_at(key).map(|(_, t)| t)
+}
+
+/// The key with its last stamp replaced by `*`: the series' name.
+fn without_stamp(key: &str) -> String {
+    match stamp_at(key) {
+        Some((i, _)) => format!("{}*{}", &key[..i], &key[i + 16..]),
+        None => key.to_string(),
+    }
+}
+
+/// Why each key (newest first) is kept: restic's rules. --keep-last N the N newest; the
+/// --keep-hourly/daily/weekly/monthly N the newest key of each of the N newest calendar
+/// hours, days, ISO weeks, months (UTC) that have one; --keep-within D each key within D
+/// of the newest. The newest is always kept. An empty list: deleted.
+fn keep(keys: &[Key], counts: [Option<u32>; 5], within: Option<i64>) -> Vec<Vec<String>> {
+    let mut why: Vec<Vec<String>> = keys.iter().map(|_| Vec::new()).collect();
+    if let Some(n) = counts[0] {
+        for w in why.iter_mut().take(n as usize) {
+            w.push("last".into());
+        }
+    }
+    let rules: [(&str, Period); 4] = [
+        ("hourly", |t| common::utc(t)[..13].to_string()),
+        ("daily", |t| common::utc(t)[..10].to_string()),
+        ("weekly", iso_week),
+        ("monthly", |t| common::utc(t)[..7].to_string()),
+    ];
+    for ((rule, period), n) in rules.into_iter().zip(&counts[1..]) {
+        let Some(n) = n else { continue };
+        let mut seen: Option<String> = None;
+        let mut taken = 0;
+        for (k, w) in keys.iter().zip(why.iter_mut()) {
+            let p = period(k.time);
+            if seen.as_deref() != Some(p.as_str()) && taken < *n {
+                w.push(format!("{rule} {p}"));
+                taken += 1;
+            }
+            seen = Some(p);
+        }
+    }
+    if let (Some(d), Some(newest)) = (within, keys.first()) {
+        for (k, w) in keys.iter().zip(why.iter_mut()) {
+            if k.time >= newest.time - d {
+                w.push("within".into());
+            }
+        }
+    }
+    if let Some(w) = why.first_mut() {
+        if w.is_empty() {
+            w.push("the newest of its series".into());
+        }
+    }
+    why
+}
+
+/// A calendar period of a time: the hour, day, ISO week or month it falls in.
+type Period = fn(i64) -> String;
+
+/// The ISO 8601 week of epoch seconds T: `2026-W49`.
+fn iso_week(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let weekday = (days + 3).rem_euclid(7); // 1970-01-01 was a Thursday: Monday is 0
+    let thursday = days - weekday + 3;
+    let year = &common::utc(thursday * 86_400)[..4];
+    let jan1 = common::epoch(&format!("{year}-01-01T00:00:00Z")).unwrap_or(0) / 86_400;
+    format!("{year}-W{:02}", (thursday - jan1) / 7 + 1)
+}
+
+/// The policy as the report's title shows it.
+fn policy(a: &Prune) -> String {
+    let mut p = Vec::new();
+    let rules = [
+        ("last", a.keep_last),
+        ("hourly", a.keep_hourly),
+        ("daily", a.keep_daily),
+        ("weekly", a.keep_weekly),
+        ("monthly", a.keep_monthly),
+    ];
+    for (name, n) in rules {
+        if let Some(n) = n {
+            p.push(format!("--keep-{name} {n}"));
+        }
+    }
+    if let Some(d) = &a.keep_within {
+        p.push(format!("--keep-within {d}"));
+    }
+    p.join(" ")
+}
+
+/// The dry run's end, or the deletion (every version of each doomed key, by id) and its
+/// report; --max-delete refuses a plan larger than it, before any deletion.
+fn act(a: &Prune, url: &str, doomed: Vec<Key>, mut out: String) -> Result<u8> {
+    let n = doomed.len();
+    if !a.delete {
+        writeln!(
+            out,
+            "dry run: {n} key(s) would be deleted; nothing was (sol-prune --delete deletes them)"
+        )?;
+        crate::report::emit(&out);
+        return Ok(0);
+    }
+    if let Some(max) = a.max_delete.filter(|&m| n > m as usize) {
+        crate::report::emit(&out);
+        return Err(anyhow!(
+            "{n} keys to delete, more than --max-delete {max}: nothing deleted"
+        ));
+    }
+    let mut input = String::new();
+    for k in &doomed {
+        for v in &k.versions {
+            writeln!(input, "{}\t{v}", k.key)?;
+        }
+    }
+    let mut c = Command::new("s3-ls");
+    c.arg("--delete-versions");
+    if a.bypass_governance {
+        c.arg("--bypass-governance");
+    }
+    let mut child = c
+        .args(["--", &format!("{url}/")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .map(|mut s| s.write_all(input.as_bytes()))
+        .transpose()?;
+    let done = child.wait_with_output()?;
+    let said = String::from_utf8_lossy(&done.stdout);
+    let (deleted, retained) = (
+        said.matches("deleted\t").count(),
+        said.matches("retained\t").count(),
+    );
+    for line in said.lines().filter(|l| l.starts_with("retained\t")) {
+        let f: Vec<&str> = line.split('\t').collect();
+        writeln!(
+            out,
+            "retained until {}: {} version {}",
+            f.get(3).unwrap_or(&"?"),
+            f[1],
+            f[2]
+        )?;
+    }
+    writeln!(
+        out,
+        "deleted {deleted} version(s) of {n} key(s); {retained} retained by Object Lock"
+    )?;
+    crate::report::emit(&out);
+    Ok(if done.status.success() { 0 } else { 1 })
+}

@@ -1,0 +1,148 @@
+//! sol-prune (issue 25, item 3): restic forget's rules on keys with a UTC time stamp in
+//! their name, a dry run by default, deletion of every version by its id with --delete, the
+//! guards, and Object Lock in the way (moto and Ceph RGW; s3s-fs keeps no versions and no
+//! locks: its objects are their own null versions).
+
+use crate::s3env::S3;
+use crate::util::*;
+
+/// A prefix of periodic dumps (two series), one key without a stamp, and the script run
+/// with the server's environment.
+fn dumps(s3: &S3, args: &[&str]) {
+    for day in [
+        "20261101", "20261115", "20261201", "20261202", "20261203", "20261206",
+    ] {
+        s3.mput(
+            &format!("d/db-{day}T020000Z.sql.gz.sc"),
+            day.as_bytes(),
+            args,
+        )
+        .ok();
+    }
+    s3.mput("d/sol0001.tar.gz.sc", b"the sol's own archive", &[])
+        .ok();
+    s3.mput(
+        "d/sol0001.tar.gz.sc.replaced-20261130T120000Z",
+        b"old",
+        args,
+    )
+    .ok();
+}
+
+fn prune(s3: &S3, args: &str) -> Out {
+    let cmd = crate::scripts::call("sol-prune", &format!("{args} {}", s3.url("d")));
+    s3.env(sh(&cmd)).run()
+}
+
+fn keys(s3: &S3) -> String {
+    s3.ls(&["--relative"], "d/").stdout_str()
+}
+
+#[test]
+fn s3_sol_prune_dry_run_keeps_by_the_policy_and_deletes_nothing() {
+    let s3 = S3::start();
+    dumps(&s3, &[]);
+    let before = keys(&s3);
+    prune(&s3, "--keep-last 2 --keep-weekly 2 --keep-monthly 3")
+        .ok()
+        .stdout_has("keep    d/db-20261206T020000Z.sql.gz.sc  (last, weekly 2026-W49, monthly 2026-12)\n")
+        .stdout_has("keep    d/db-20261203T020000Z.sql.gz.sc  (last)\n")
+        .stdout_has("delete  d/db-20261202T020000Z.sql.gz.sc  (1 version(s); series d/db-*.sql.gz.sc)\n")
+        .stdout_has("keep    d/db-20261115T020000Z.sql.gz.sc  (weekly 2026-W46, monthly 2026-11)\n")
+        .stdout_has("delete  d/db-20261101T020000Z.sql.gz.sc")
+        .stdout_has("keep    d/sol0001.tar.gz.sc.replaced-20261130T120000Z  (last, weekly 2026-W49, monthly 2026-11)\n")
+        .stdout_has("1 key(s) without a time stamp: never touched\n")
+        .stdout_has("dry run: 3 key(s) would be deleted; nothing was");
+    assert_eq!(keys(&s3), before);
+    // The newest of a series is kept even when no rule keeps it; --keep-within counts back
+    // from the newest.
+    prune(&s3, "--keep-within 4d")
+        .ok()
+        .stdout_has("keep    d/db-20261202T020000Z.sql.gz.sc  (within)\n")
+        .stdout_has("delete  d/db-20261201T020000Z.sql.gz.sc");
+    prune(&s3, "").code(2).stderr_has("no policy");
+}
+
+#[test]
+fn s3_sol_prune_delete_removes_what_the_policy_drops_and_max_delete_guards() {
+    let s3 = S3::start();
+    dumps(&s3, &[]);
+    let before = keys(&s3);
+    prune(&s3, "--delete --max-delete 4 --keep-last 1")
+        .code(1)
+        .stderr_has("sol-prune: 5 keys to delete, more than --max-delete 4: nothing deleted");
+    assert_eq!(keys(&s3), before);
+    prune(&s3, "--delete --max-delete 5 --keep-last 1")
+        .ok()
+        .stdout_has("deleted 5 version(s) of 5 key(s); 0 retained by Object Lock");
+    let left: Vec<String> = keys(&s3)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "db-20261206T020000Z.sql.gz.sc",
+            "sol0001.tar.gz.sc",
+            "sol0001.tar.gz.sc.replaced-20261130T120000Z"
+        ]
+    );
+    // Nothing under a prefix: nothing to do.
+    let cmd = crate::scripts::call(
+        "sol-prune",
+        &format!("--delete --keep-last 1 {}", s3.url("none")),
+    );
+    s3.env(sh(&cmd))
+        .run()
+        .ok()
+        .stdout_has("0 key(s) without a time stamp");
+}
+
+/// On a bucket with versions and Object Lock: every version of a pruned key is deleted by
+/// its id (no delete marker is left), a locked version is "retained until T", a GOVERNANCE
+/// one is deleted only with --bypass-governance, a COMPLIANCE one never.
+#[test]
+fn s3_sol_prune_deletes_versions_by_id_and_locks_stand_in_its_way() {
+    let Some(s3) = S3::start_locked() else {
+        return skip(
+            "the in-process s3s-fs has no versions or Object Lock (moto and Ceph RGW run this)",
+        );
+    };
+    dumps(&s3, &["--retain", "1d", "--lock-mode", "GOVERNANCE"]);
+    s3.mput(
+        "d/db-20261101T020000Z.sql.gz.sc",
+        b"a second version",
+        &["--overwrite"],
+    )
+    .ok();
+    s3.mput(
+        "d/db-20261201T020000Z.sql.gz.sc",
+        b"compliance",
+        &["--overwrite", "--retain", "1d"],
+    )
+    .ok();
+    prune(&s3, "--delete --keep-last 1")
+        .ok()
+        .stdout_has("retained until ")
+        .stdout_has("d/db-20261101T020000Z.sql.gz.sc version ")
+        .stdout_has("deleted 1 version(s) of 5 key(s); 6 retained by Object Lock");
+    let out = prune(&s3, "--delete --bypass-governance --keep-last 1");
+    out.ok()
+        .stdout_has("deleted 5 version(s) of 5 key(s); 1 retained by Object Lock");
+    let versions = s3.ls(&["--versions"], "d/").stdout_str();
+    assert!(!versions.contains("marker"), "{versions}");
+    let left: Vec<&str> = versions
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "d/db-20261201T020000Z.sql.gz.sc",
+            "d/db-20261206T020000Z.sql.gz.sc",
+            "d/sol0001.tar.gz.sc",
+            "d/sol0001.tar.gz.sc.replaced-20261130T120000Z"
+        ],
+        "{versions}"
+    );
+}
