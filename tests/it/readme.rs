@@ -71,7 +71,12 @@ fn examples() -> Vec<(String, String)> {
             other => panic!("README.md: a fence '{other}': say sh (run by the tests) or console"),
         }
     }
-    for page in ["sol-backup.1", "sol-audit.1", "sol-restore.1", "sol-prune.1"] {
+    for page in [
+        "sol-backup.1",
+        "sol-audit.1",
+        "sol-restore.1",
+        "sol-prune.1",
+    ] {
         let text = fs::read_to_string(repo().join("man").join(page)).unwrap();
         let ex = man_examples(&text);
         assert!(!ex.is_empty(), "{page} has no EXAMPLES");
