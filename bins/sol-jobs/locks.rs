@@ -73,7 +73,38 @@ pub fn check(
         ),
         None => format!("locks: {locked} of {} archives locked\n", sols.len()),
     };
+    let line = line + &per_sol(sols, &until);
     Ok(Locks { problems, line })
+}
+
+/// Until when each sol is protected, runs of sols with the same end day on one line:
+/// `  sol0001 .. sol0120: until 2027-01-05`.
+fn per_sol(sols: &[String], until: &BTreeMap<&str, (Option<i64>, bool)>) -> String {
+    let state = |sol: &str| match until.get(sol) {
+        Some((Some(t), hold)) => {
+            let day = &common::utc(*t)[..10];
+            format!(
+                "until {day}{}",
+                if *hold { ", and a legal hold" } else { "" }
+            )
+        }
+        Some((None, true)) => "a legal hold".to_string(),
+        _ => "NOT LOCKED".to_string(),
+    };
+    let mut runs: Vec<(&str, &str, String)> = Vec::new();
+    for sol in sols {
+        let s = state(sol);
+        match runs.last_mut() {
+            Some(last) if last.2 == s => last.1 = sol,
+            _ => runs.push((sol, sol, s)),
+        }
+    }
+    runs.iter()
+        .map(|(a, b, s)| match a == b {
+            true => format!("  {a}: {s}\n"),
+            false => format!("  {a} .. {b}: {s}\n"),
+        })
+        .collect()
 }
 
 /// --check-lock: a canary stored locked for a day under `url` (`s3-mput --lock-canary`: a

@@ -208,7 +208,9 @@ fn s3_sol_audit_reports_and_extends_locks() {
     .stdout_has("  sol0001: its lock ends ")
     .stdout_has(", within --lock-warn 5d (sol-audit --extend-locks renews it)")
     .stdout_has("  sol0002: not locked (no Object Lock retention or legal hold")
-    .stdout_has("locks: 1 of 2 archives locked; the earliest retention ends ");
+    .stdout_has("locks: 1 of 2 archives locked; the earliest retention ends ")
+    .stdout_has("\n  sol0001: until ")
+    .stdout_has("\n  sol0002: NOT LOCKED\n");
     run(
         "sol-audit",
         format!("--coverage-only --extend-locks 10d --lock-warn 5d '{r}' {url}"),
