@@ -304,3 +304,41 @@ impl LockSite<'_> {
         self.s3.env(sh(&cmd)).run()
     }
 }
+
+/// What s3-mput's checksum is for: moto, like AWS, refuses a locked PUT that carries no body
+/// checksum (Ceph RGW and MinIO accept one; s3-mput(1), OBJECT LOCK).
+#[test]
+fn s3_a_locked_put_without_a_checksum_is_refused_by_moto() {
+    let Some(s3) = locked() else { return };
+    if std::env::var("SOL_TEST_S3_SERVER").as_deref() != Ok("moto") {
+        return skip("only moto (and AWS) refuse a locked write without a checksum");
+    }
+    let refused = s3.sdk(|c, b| async move {
+        use aws_sdk_s3::config::RequestChecksumCalculation;
+        let conf = c
+            .config()
+            .to_builder()
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .build();
+        let bare = aws_sdk_s3::Client::from_conf(conf);
+        let until = aws_sdk_s3::primitives::DateTime::from_secs(now() + 86_400);
+        bare.put_object()
+            .bucket(b)
+            .key("bare")
+            .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(until)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                b"no checksum",
+            ))
+            .send()
+            .await
+            .is_err()
+    });
+    assert!(refused, "moto stored a locked PUT without a checksum");
+    s3.mput(
+        "with",
+        b"s3-mput sends one",
+        &["--checksum", "none", "--retain", "1d"],
+    )
+    .ok();
+}
