@@ -112,6 +112,12 @@ pub async fn delete(s3: &S3Client, url: &S3Url, bypass: bool) -> anyhow::Result<
         let Some((key, version)) = line.split_once('\t') else {
             anyhow::bail!("stdin: '{line}': expected KEY<TAB>VERSION-ID");
         };
+        if key.contains('\\') {
+            anyhow::bail!(
+                "stdin: '{key}': a key with a backslash is ambiguous (--versions escapes it): \
+                 nothing deleted from here on"
+            );
+        }
         if !key.starts_with(url.key.as_str()) {
             anyhow::bail!("stdin: '{key}' is not under {url}: nothing deleted from here on");
         }

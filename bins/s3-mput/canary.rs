@@ -43,8 +43,8 @@ pub async fn prove(conn: &ConnArgs, url: &S3Url) -> anyhow::Result<Status> {
     Ok(Status::Success)
 }
 
-/// An intruder's two tries with these credentials: delete the version by its id (true when
-/// it was deleted), then overwrite the key.
+/// An intruder's tries with these credentials: delete the version by its id, plainly and
+/// with the governance bypass (true when it was deleted), then overwrite the key.
 async fn attempt_delete(s3: &S3Client, url: &S3Url, version: &str) -> bool {
     let (b, k) = (&url.bucket, &url.key);
     let del = s3
@@ -53,7 +53,10 @@ async fn attempt_delete(s3: &S3Client, url: &S3Url, version: &str) -> bool {
         .bucket(b)
         .key(k)
         .version_id(version);
-    let deleted = del.send().await.is_ok();
+    // As an intruder would: plainly, then with the GOVERNANCE bypass (which credentials
+    // allowed s3:BypassGovernanceRetention can send).
+    let deleted = del.clone().send().await.is_ok()
+        || del.bypass_governance_retention(true).send().await.is_ok();
     let junk = b"an overwrite of the lock canary".to_vec();
     let md5 = aws_smithy_types::base64::encode(md5_of(&junk));
     let put = s3.client.put_object().bucket(b).key(k).content_md5(md5);

@@ -47,6 +47,7 @@ fn parse_part(s: &str) -> Result<u64, String> {
 fn parse_retain(s: &str) -> Result<std::time::Duration, String> {
     match sol_common::time::parse_duration(s)? {
         d if d.is_zero() => Err("a retention must be longer than 0".into()),
+        d if d.as_secs() > 1000 * 365 * 86_400 => Err("a retention of over 1000y".into()),
         d => Ok(d),
     }
 }
@@ -148,9 +149,8 @@ pub struct Cli {
     pub retain_until: Option<aws_sdk_s3::primitives::DateTime>,
     /// The retention's mode: COMPLIANCE (nobody can shorten or remove it) or GOVERNANCE
     /// (only with --bypass-governance, where a tool offers it)
-    #[arg(long, value_name = "MODE", default_value = "COMPLIANCE",
-          value_parser = ["COMPLIANCE", "GOVERNANCE"])]
-    pub lock_mode: String,
+    #[arg(long, value_name = "MODE", value_parser = ["COMPLIANCE", "GOVERNANCE"])]
+    pub lock_mode: Option<String>,
     /// Put a legal hold on the object (it stays until removed, whatever the retention)
     #[arg(long)]
     pub legal_hold: bool,

@@ -26,10 +26,14 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if cli.lock_canary && cli.retain.is_none() && cli.retain_until.is_none() {
+    let retained = cli.retain.is_some() || cli.retain_until.is_some();
+    if cli.lock_canary && !retained {
         Err(Fail::usage(
             "--lock-canary needs --retain or --retain-until",
         ))?;
+    }
+    if cli.lock_mode.is_some() && !retained {
+        Err(Fail::usage("--lock-mode needs --retain or --retain-until"))?;
     }
     let canary = cli.lock_canary.then(|| cli.conn.clone());
     rt.block_on(async {

@@ -56,10 +56,21 @@ pub async fn asked(cli: &Cli, s3: &S3Client, url: &S3Url) -> anyhow::Result<Opti
             let server = now + s3.clock.skew().unwrap_or(0);
             Some(DateTime::from_secs(server + d.as_secs() as i64))
         }
-        (None, Some(t)) => Some(*t),
+        (None, Some(t)) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            if t.secs() <= now + s3.clock.skew().unwrap_or(0) {
+                anyhow::bail!(
+                    "{url}: not stored: --retain-until {} is not in the future on the server's clock",
+                    t.fmt(DateTimeFormat::DateTime).unwrap_or_default()
+                );
+            }
+            Some(*t)
+        }
         (None, None) => None,
     };
-    let mode = ObjectLockMode::from(cli.lock_mode.as_str());
+    let mode = ObjectLockMode::from(cli.lock_mode.as_deref().unwrap_or("COMPLIANCE"));
     Ok(Some(Lock {
         mode,
         until,

@@ -70,7 +70,7 @@ pub fn main(a: Audit) -> Result<u8> {
         ..Default::default()
     };
     survey(&mut cov, &o.also, a.max_age.as_deref(), o.max_age)?;
-    if a.locks || a.check_lock || a.extend_locks.is_some() {
+    if a.locks || a.check_lock || a.extend_locks.is_some() || a.lock_warn.is_some() {
         check_locks(&mut cov, &a)?;
     }
     let picked = pick(&cov, &a, o.budget);
@@ -162,7 +162,8 @@ fn options(a: &Audit) -> Result<Options> {
 
 /// --locks: each target's archives' Object Lock (renewed first with --extend-locks).
 fn check_locks(cov: &mut Coverage, a: &Audit) -> Result<()> {
-    let warn = sol_common::time::parse_duration(&a.lock_warn).map_err(usage)?;
+    let warn_text = a.lock_warn.as_deref().unwrap_or("30d");
+    let warn = sol_common::time::parse_duration(warn_text).map_err(usage)?;
     let now = cov.now + cov.skew;
     let several = cov.held.len() > 1;
     for (i, h) in cov.held.iter().enumerate() {
@@ -170,7 +171,7 @@ fn check_locks(cov: &mut Coverage, a: &Audit) -> Result<()> {
             continue;
         }
         let sols: Vec<String> = h.sols.keys().cloned().collect();
-        let w = (warn.as_secs() as i64, a.lock_warn.as_str());
+        let w = (warn.as_secs() as i64, warn_text);
         let l = locks::check(&h.url, &sols, now, w, a.extend_locks.as_deref())?;
         let label = if several {
             format!("T{} ", i + 1)

@@ -175,9 +175,9 @@ pub struct Audit {
     /// it was deleted or changed); implies --locks
     #[arg(long)]
     pub check_lock: bool,
-    /// With --locks: a retention that ends within D (30d, 6w, 1y) is a gap
-    #[arg(long, value_name = "D", default_value = "30d", value_parser = retention)]
-    pub lock_warn: String,
+    /// A retention that ends within D (30d, the default; 6w, 1y) is a gap; implies --locks
+    #[arg(long, value_name = "D", value_parser = retention)]
+    pub lock_warn: Option<String>,
     /// Renew each archive's retention that ends within DURATION to end DURATION from now
     /// on the server's clock, in its own mode (never shorter, never a new lock); implies
     /// --locks

@@ -46,6 +46,10 @@ pub fn check(
     let (mut problems, mut locked, mut earliest) = (Vec::new(), 0, None::<(i64, &str)>);
     for sol in sols {
         match until.get(sol.as_str()) {
+            Some((Some(t), false)) if *t <= now => problems.push(format!(
+                "{sol}: not locked (its retention ended {})",
+                common::utc(*t)
+            )),
             Some((Some(t), _)) => {
                 locked += 1;
                 if !earliest.is_some_and(|e| *t >= e.0) {
@@ -65,22 +69,27 @@ pub fn check(
             )),
         }
     }
-    let line = match earliest {
+    let line = summary(locked, sols.len(), earliest);
+    let line = line + &per_sol(sols, &until, now);
+    Ok(Locks { problems, line })
+}
+
+/// The tail's first line on locks: how many are locked, the earliest end.
+fn summary(locked: usize, total: usize, earliest: Option<(i64, &str)>) -> String {
+    match earliest {
         Some((t, sol)) => format!(
-            "locks: {locked} of {} archives locked; the earliest retention ends {} ({sol})\n",
-            sols.len(),
+            "locks: {locked} of {total} archives locked; the earliest retention ends {} ({sol})\n",
             common::utc(t)
         ),
-        None => format!("locks: {locked} of {} archives locked\n", sols.len()),
-    };
-    let line = line + &per_sol(sols, &until);
-    Ok(Locks { problems, line })
+        None => format!("locks: {locked} of {total} archives locked\n"),
+    }
 }
 
 /// Until when each sol is protected, runs of sols with the same end day on one line:
 /// `  sol0001 .. sol0120: until 2027-01-05`.
-fn per_sol(sols: &[String], until: &BTreeMap<&str, (Option<i64>, bool)>) -> String {
+fn per_sol(sols: &[String], until: &BTreeMap<&str, (Option<i64>, bool)>, now: i64) -> String {
     let state = |sol: &str| match until.get(sol) {
+        Some((Some(t), false)) if *t <= now => "NOT LOCKED (ended)".to_string(),
         Some((Some(t), hold)) => {
             let day = &common::utc(*t)[..10];
             format!(

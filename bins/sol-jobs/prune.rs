@@ -21,6 +21,8 @@ struct Key {
     key: String,
     time: i64,
     versions: Vec<String>,
+    /// Its latest version is data, not a delete marker.
+    live: bool,
 }
 
 pub fn main(a: Prune) -> Result<u8> {
@@ -69,7 +71,8 @@ pub fn main(a: Prune) -> Result<u8> {
     }
     writeln!(
         out,
-        "{unstamped} key(s) without a time stamp: never touched"
+        "{unstamped} key(s) without a time stamp, sols' own archives and indexes, or \
+         deleted (a delete marker latest): never touched"
     )?;
     act(&a, &url, doomed, out)
 }
@@ -100,24 +103,40 @@ fn series(url: &str) -> Result<(BTreeMap<String, Vec<Key>>, usize)> {
         };
         let rel = full.strip_prefix(prefix.as_str()).unwrap_or(full);
         match stamp(rel) {
-            Some(t) if !full.contains('\\') => {
+            Some(t) if !full.contains('\\') && !a_sols_own(rel) => {
                 let k = keys.entry(full.to_string()).or_insert_with(|| Key {
                     key: full.to_string(),
                     time: t,
                     versions: Vec::new(),
+                    live: false,
                 });
                 k.versions.push(version.to_string());
+                k.live |= f.get(5) == Some(&"latest");
             }
             _ => {
                 unstamped.insert(full.to_string());
             }
         }
     }
+    // A key whose latest version is a delete marker is not a member of its series (it is
+    // not the newest dump, whatever its stamp): it and its versions are left alone.
     let mut series: BTreeMap<String, Vec<Key>> = BTreeMap::new();
     for (full, k) in keys {
-        series.entry(without_stamp(&full)).or_default().push(k);
+        match k.live {
+            true => series.entry(without_stamp(&full)).or_default().push(k),
+            false => {
+                unstamped.insert(full);
+            }
+        }
     }
     Ok((series, unstamped.len()))
+}
+
+/// A sol's own archive or restore index (`<sol>.tar.gz.sc`, `<sol>.index.gz.sc`): never
+/// pruned, even when the sol's name holds a time stamp (its `.replaced-` copies may be).
+fn a_sols_own(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name.ends_with(".tar.gz.sc") || name.ends_with(".index.gz.sc")
 }
 
 /// The last `YYYYMMDDTHHMMSSZ` in a key that is a real UTC time: where it starts, and its
@@ -163,8 +182,18 @@ fn without_stamp(key: &str) -> String {
 /// of the newest. The newest is always kept. An empty list: deleted.
 fn keep(keys: &[Key], counts: [Option<u32>; 5], within: Option<i64>) -> Vec<Vec<String>> {
     let mut why: Vec<Vec<String>> = keys.iter().map(|_| Vec::new()).collect();
+    // A key stamped more than a day ahead of this host's clock is a typo or another clock:
+    // kept, and no rule counts it or from it (restic ignores snapshots in the future).
+    let now = common::now() + 86_400;
+    let present = keys
+        .iter()
+        .position(|k| k.time <= now)
+        .unwrap_or(keys.len());
+    for w in why.iter_mut().take(present) {
+        w.push("in the future".into());
+    }
     if let Some(n) = counts[0] {
-        for w in why.iter_mut().take(n as usize) {
+        for w in why.iter_mut().skip(present).take(n as usize) {
             w.push("last".into());
         }
     }
@@ -176,9 +205,8 @@ fn keep(keys: &[Key], counts: [Option<u32>; 5], within: Option<i64>) -> Vec<Vec<
     ];
     for ((rule, period), n) in rules.into_iter().zip(&counts[1..]) {
         let Some(n) = n else { continue };
-        let mut seen: Option<String> = None;
-        let mut taken = 0;
-        for (k, w) in keys.iter().zip(why.iter_mut()) {
+        let (mut seen, mut taken) = (None::<String>, 0);
+        for (k, w) in keys.iter().zip(why.iter_mut()).skip(present) {
             let p = period(k.time);
             if seen.as_deref() != Some(p.as_str()) && taken < *n {
                 w.push(format!("{rule} {p}"));
@@ -187,14 +215,14 @@ fn keep(keys: &[Key], counts: [Option<u32>; 5], within: Option<i64>) -> Vec<Vec<
             seen = Some(p);
         }
     }
-    if let (Some(d), Some(newest)) = (within, keys.first()) {
-        for (k, w) in keys.iter().zip(why.iter_mut()) {
+    if let (Some(d), Some(newest)) = (within, keys.get(present)) {
+        for (k, w) in keys.iter().zip(why.iter_mut()).skip(present) {
             if k.time >= newest.time - d {
                 w.push("within".into());
             }
         }
     }
-    if let Some(w) = why.first_mut() {
+    if let Some(w) = why.get_mut(present) {
         if w.is_empty() {
             w.push("the newest of its series".into());
         }
@@ -249,38 +277,23 @@ fn act(a: &Prune, url: &str, doomed: Vec<Key>, mut out: String) -> Result<u8> {
         return Ok(0);
     }
     if let Some(max) = a.max_delete.filter(|&m| n > m as usize) {
+        writeln!(
+            out,
+            "refused: {n} keys to delete, more than --max-delete {max}: nothing deleted"
+        )?;
         crate::report::emit(&out);
         return Err(anyhow!(
             "{n} keys to delete, more than --max-delete {max}: nothing deleted"
         ));
     }
-    let mut input = String::new();
-    for k in &doomed {
-        for v in &k.versions {
-            writeln!(input, "{}\t{v}", k.key)?;
-        }
-    }
-    let mut c = Command::new("s3-ls");
-    c.arg("--delete-versions");
-    if a.bypass_governance {
-        c.arg("--bypass-governance");
-    }
-    let mut child = c
-        .args(["--", &format!("{url}/")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .map(|mut s| s.write_all(input.as_bytes()))
-        .transpose()?;
-    let done = child.wait_with_output()?;
+    let done = delete_versions(a, url, &doomed)?;
     let said = String::from_utf8_lossy(&done.stdout);
-    let (deleted, retained) = (
-        said.matches("deleted\t").count(),
-        said.matches("retained\t").count(),
-    );
+    let first = |word: &str| {
+        said.lines()
+            .filter(|l| l.split('\t').next() == Some(word))
+            .count()
+    };
+    let (deleted, retained) = (first("deleted"), first("retained"));
     for line in said.lines().filter(|l| l.starts_with("retained\t")) {
         let f: Vec<&str> = line.split('\t').collect();
         writeln!(
@@ -297,4 +310,28 @@ fn act(a: &Prune, url: &str, doomed: Vec<Key>, mut out: String) -> Result<u8> {
     )?;
     crate::report::emit(&out);
     Ok(if done.status.success() { 0 } else { 1 })
+}
+
+/// `s3-ls --delete-versions` fed every version of each doomed key: its output and status.
+fn delete_versions(a: &Prune, url: &str, doomed: &[Key]) -> Result<std::process::Output> {
+    let mut input = String::new();
+    for k in doomed {
+        for v in &k.versions {
+            writeln!(input, "{}\t{v}", k.key)?;
+        }
+    }
+    let mut c = Command::new("s3-ls");
+    c.arg("--delete-versions");
+    if a.bypass_governance {
+        c.arg("--bypass-governance");
+    }
+    let mut child = c
+        .args(["--", &format!("{url}/")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes())?;
+    }
+    Ok(child.wait_with_output()?)
 }

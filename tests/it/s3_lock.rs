@@ -342,3 +342,53 @@ fn s3_a_locked_put_without_a_checksum_is_refused_by_moto() {
     )
     .ok();
 }
+
+/// Found by a helper: what is not a lock is not reported as one, and what cannot lock is
+/// refused before anything is stored.
+#[test]
+fn s3_lock_refusals_and_ended_retentions() {
+    let Some(s3) = locked() else { return };
+    // A retain-until in the past: status 1, nothing stored.
+    s3.mput("p", b"past", &["--retain-until", "2020-01-01T00:00:00Z"])
+        .code(1)
+        .one_line_with("--retain-until 2020-01-01T00:00:00Z is not in the future");
+    assert!(s3.get("p").is_none());
+    // Out of range, and a mode without a retention: usage errors.
+    s3.mput("x", b"x", &["--retain", "100000y"]).code(2);
+    s3.mput("x", b"x", &["--lock-mode", "GOVERNANCE"])
+        .code(2)
+        .stderr_has("--lock-mode needs --retain or --retain-until");
+    assert!(s3.get("x").is_none());
+    // A GOVERNANCE canary does not hold against credentials that may bypass it.
+    s3.mput(
+        "gc",
+        b"canary",
+        &[
+            "--overwrite",
+            "--retain",
+            "1d",
+            "--lock-mode",
+            "GOVERNANCE",
+            "--lock-canary",
+        ],
+    )
+    .code(3)
+    .one_line_with("the lock does not hold: its locked version was deleted");
+    // A retention that ended is not a lock (--lock-warn implies --locks).
+    let (t, url) = (tmp(), s3.url("s"));
+    let site = LockSite::new(t.path(), &s3);
+    site.run(
+        "sol-backup",
+        &format!("--retain 2s '{}'/sol0001 {url}", site.r()),
+    )
+    .ok();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    site.run(
+        "sol-audit",
+        &format!("--coverage-only --lock-warn 1d '{}' {url}", site.r()),
+    )
+    .code(4)
+    .stdout_has("  sol0001: not locked (its retention ended ")
+    .stdout_has("locks: 0 of 1 archives locked")
+    .stdout_has("  sol0001: NOT LOCKED (ended)");
+}

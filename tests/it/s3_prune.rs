@@ -21,6 +21,14 @@ fn dumps(s3: &S3, args: &[&str]) {
     }
     s3.mput("d/sol0001.tar.gz.sc", b"the sol's own archive", &[])
         .ok();
+    // A sol whose name holds a stamp: its archive and index are never pruned.
+    for k in [
+        "obs-20260101T000000Z.tar.gz.sc",
+        "obs-20260101T000000Z.index.gz.sc",
+    ] {
+        s3.mput(&format!("d/{k}"), b"a sol named by its time", &[])
+            .ok();
+    }
     s3.mput(
         "d/sol0001.tar.gz.sc.replaced-20261130T120000Z",
         b"old",
@@ -51,7 +59,7 @@ fn s3_sol_prune_dry_run_keeps_by_the_policy_and_deletes_nothing() {
         .stdout_has("keep    d/db-20261115T020000Z.sql.gz.sc  (weekly 2026-W46, monthly 2026-11)\n")
         .stdout_has("delete  d/db-20261101T020000Z.sql.gz.sc")
         .stdout_has("keep    d/sol0001.tar.gz.sc.replaced-20261130T120000Z  (last, weekly 2026-W49, monthly 2026-11)\n")
-        .stdout_has("1 key(s) without a time stamp: never touched\n")
+        .stdout_has("3 key(s) without a time stamp, sols' own archives and indexes, or deleted")
         .stdout_has("dry run: 3 key(s) would be deleted; nothing was");
     assert_eq!(keys(&s3), before);
     // The newest of a series is kept even when no rule keeps it; --keep-within counts back
@@ -61,6 +69,16 @@ fn s3_sol_prune_dry_run_keeps_by_the_policy_and_deletes_nothing() {
         .stdout_has("keep    d/db-20261202T020000Z.sql.gz.sc  (within)\n")
         .stdout_has("delete  d/db-20261201T020000Z.sql.gz.sc");
     prune(&s3, "").code(2).stderr_has("no policy");
+    // A key stamped in the future (a typo) is kept, and nothing counts from it.
+    for day in ["20261201", "20261202", "20361203"] {
+        s3.mput(&format!("d/typo-{day}T020000Z.x"), day.as_bytes(), &[])
+            .ok();
+    }
+    prune(&s3, "--keep-within 12h")
+        .ok()
+        .stdout_has("keep    d/typo-20361203T020000Z.x  (in the future)\n")
+        .stdout_has("keep    d/typo-20261202T020000Z.x  (within)\n")
+        .stdout_has("delete  d/typo-20261201T020000Z.x");
 }
 
 #[test]
@@ -83,10 +101,19 @@ fn s3_sol_prune_delete_removes_what_the_policy_drops_and_max_delete_guards() {
         left,
         [
             "db-20261206T020000Z.sql.gz.sc",
+            "obs-20260101T000000Z.index.gz.sc",
+            "obs-20260101T000000Z.tar.gz.sc",
             "sol0001.tar.gz.sc",
             "sol0001.tar.gz.sc.replaced-20261130T120000Z"
         ]
     );
+    // s3-ls --delete-versions refuses a key it would have printed escaped.
+    s3.tool("s3-ls")
+        .args(["--delete-versions", &s3.url("d/")])
+        .stdin(b"d/a\\b\tnull\n".to_vec())
+        .run()
+        .code(1)
+        .stderr_has("a key with a backslash is ambiguous");
     // Nothing under a prefix: nothing to do.
     let cmd = crate::scripts::call(
         "sol-prune",
@@ -140,9 +167,52 @@ fn s3_sol_prune_deletes_versions_by_id_and_locks_stand_in_its_way() {
         [
             "d/db-20261201T020000Z.sql.gz.sc",
             "d/db-20261206T020000Z.sql.gz.sc",
+            "d/obs-20260101T000000Z.index.gz.sc",
+            "d/obs-20260101T000000Z.tar.gz.sc",
             "d/sol0001.tar.gz.sc",
             "d/sol0001.tar.gz.sc.replaced-20261130T120000Z"
         ],
+        "{versions}"
+    );
+}
+
+/// A key whose latest version is a delete marker is not the newest of its series: the live
+/// dumps are judged among themselves, and the deleted key's versions are left alone (found
+/// by a helper: it made every dump of a series go).
+#[test]
+fn s3_sol_prune_a_deleted_key_is_not_the_newest_of_its_series() {
+    let Some(s3) = S3::start_locked() else {
+        return skip("the in-process s3s-fs has no versions (moto and Ceph RGW run this)");
+    };
+    for day in ["20260101", "20260102", "20260103", "20260110"] {
+        s3.mput(&format!("v/db-{day}T000000Z.gz"), day.as_bytes(), &[])
+            .ok();
+    }
+    s3.sdk(|c, b| async move {
+        c.delete_object()
+            .bucket(b)
+            .key("v/db-20260110T000000Z.gz")
+            .send()
+            .await
+            .unwrap();
+    });
+    let cmd = crate::scripts::call(
+        "sol-prune",
+        &format!("--delete --keep-last 1 {}", s3.url("v")),
+    );
+    s3.env(sh(&cmd))
+        .run()
+        .ok()
+        .stdout_has("keep    v/db-20260103T000000Z.gz  (last)\n")
+        .stdout_has("deleted 2 version(s) of 2 key(s)");
+    assert_eq!(
+        s3.get("v/db-20260103T000000Z.gz").as_deref(),
+        Some(&b"20260103"[..])
+    );
+    let versions = s3.ls(&["--versions"], "v/").stdout_str();
+    assert_eq!(
+        versions.matches("v/db-20260110T000000Z.gz\t").count(),
+        2,
         "{versions}"
     );
 }
