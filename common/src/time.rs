@@ -59,7 +59,9 @@ mod tests {
         assert_eq!(p("15m").unwrap().as_secs(), 900);
         assert_eq!(p("36h").unwrap().as_secs(), 129_600);
         assert_eq!(p("7d").unwrap().as_secs(), 604_800);
-        assert!(p("").is_err() && p("h").is_err() && p("3w").is_err() && p("-1s").is_err());
+        assert_eq!(p("3w").unwrap().as_secs(), 3 * 604_800);
+        assert_eq!(p("1y").unwrap().as_secs(), 365 * 86_400);
+        assert!(p("").is_err() && p("h").is_err() && p("3x").is_err() && p("-1s").is_err());
     }
 
     #[test]
