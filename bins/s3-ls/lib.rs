@@ -82,21 +82,10 @@ async fn list(
     since: Option<i64>,
 ) -> anyhow::Result<()> {
     let mut out = sol_common::stdio::text_output();
-    let mut token: Option<String> = None;
     let with_locks = cli.locks || cli.extend_locks.is_some();
     let mut items = Vec::new();
-    loop {
-        let page = s3
-            .call(|c| {
-                c.list_objects_v2()
-                    .bucket(&url.bucket)
-                    .prefix(&url.key)
-                    .set_continuation_token(token.clone())
-                    .send()
-            })
-            .await
-            .map_err(|e| e.at(url, "listing"))?;
-        for o in page.contents() {
+    s3.list_objects(url, |page| {
+        for o in page {
             let secs = o.last_modified().map(|d| d.secs()).unwrap_or(0);
             if since.is_some_and(|s| secs < s) {
                 continue;
@@ -115,11 +104,9 @@ async fn list(
             }
             out.write_all(line.as_bytes()).context("writing output")?;
         }
-        match page.next_continuation_token() {
-            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
+        Ok(())
+    })
+    .await?;
     if with_locks {
         let n = locks::print(s3, url, items, cli.extend_locks, &mut out).await?;
         if cli.extend_locks.is_some() {
@@ -161,23 +148,31 @@ fn warn_of_skew(s3: &s3::S3Client) {
 /// `--clock`: the skew from the answer to one cheap request. Any answer will do, a refusal
 /// too (a refusal is what a clock far off gets).
 async fn clock(s3: &s3::S3Client, url: &S3Url) -> anyhow::Result<Status> {
-    let answer = s3
-        .call(|c| {
-            c.list_objects_v2()
-                .bucket(&url.bucket)
-                .prefix(&url.key)
-                .max_keys(1)
-                .send()
-        })
-        .await;
-    let skew = match (s3.skew(), answer) {
-        (Some(skew), _) => skew,
-        (None, Err(e)) if e.status().is_none() => Err(e.at(url, "asking the time"))?,
-        (None, _) => anyhow::bail!(
-            "{url}: the answer from {} has no Date header, so the server's clock is not known",
-            s3.endpoint
-        ),
-    };
+    // Three answers; the quickest round trip tells the time best.
+    let mut best: Option<(i64, i64)> = None;
+    for _ in 0..3 {
+        let sent = s3::epoch_ms(std::time::SystemTime::now());
+        let answer = s3
+            .call(|c| {
+                c.list_objects_v2()
+                    .bucket(&url.bucket)
+                    .prefix(&url.key)
+                    .max_keys(1)
+                    .send()
+            })
+            .await;
+        let trip = s3::epoch_ms(std::time::SystemTime::now()) - sent;
+        match (s3.clock.skew_sent_at(sent), answer) {
+            (Some(skew), _) if best.map_or(true, |(t, _)| trip < t) => best = Some((trip, skew)),
+            (Some(_), _) => {}
+            (None, Err(e)) if e.status().is_none() => Err(e.at(url, "asking the time"))?,
+            (None, _) => anyhow::bail!(
+                "{url}: the answer from {} has no Date header, so the server's clock is not known",
+                s3.endpoint
+            ),
+        }
+    }
+    let skew = best.map(|(_, skew)| skew).context("no answer")?;
     let mut out = sol_common::stdio::text_output();
     writeln!(out, "{skew}").context("writing output")?;
     out.flush().context("writing output")?;

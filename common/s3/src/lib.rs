@@ -145,6 +145,9 @@ pub struct S3Client {
 pub struct Clock {
     skew: Arc<AtomicI64>,
     measured: Arc<AtomicBool>,
+    /// The last answer's Date (seconds) and the instant it arrived (ms since the epoch).
+    date: Arc<AtomicI64>,
+    arrived: Arc<AtomicI64>,
 }
 
 impl Clock {
@@ -156,23 +159,59 @@ impl Clock {
             .then(|| self.skew.load(Ordering::Relaxed))
     }
 
-    fn record(&self, skew: i64) {
+    /// The skew the last answer shows, judged from the middle of its round trip: the
+    /// request was sent at `sent` (ms since the epoch). The time an answer takes to come
+    /// back no longer reads as a server behind (up to a second under load, which made
+    /// `--changed` miss a change); what is left is the Date header's whole second.
+    pub fn skew_sent_at(&self, sent: i64) -> Option<i64> {
+        self.measured.load(Ordering::Acquire).then(|| {
+            let (date, arrived) = (
+                self.date.load(Ordering::Relaxed),
+                self.arrived.load(Ordering::Relaxed),
+            );
+            skew_between(date, sent, arrived)
+        })
+    }
+
+    fn record(&self, skew: i64, date: i64, arrived: i64) {
         self.skew.store(skew, Ordering::Relaxed);
+        self.date.store(date, Ordering::Relaxed);
+        self.arrived.store(arrived, Ordering::Relaxed);
         self.measured.store(true, Ordering::Release);
     }
+}
+
+/// Milliseconds since the epoch (negative before it).
+pub fn epoch_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// The skew, in whole seconds, of a server whose answer to a request sent at `sent` and
+/// arrived at `arrived` (ms since the epoch) was stamped `date` (whole seconds): the server
+/// stamped it about the middle of the round trip, somewhere in the second `date` names.
+pub fn skew_between(date: i64, sent: i64, arrived: i64) -> i64 {
+    let middle = sent + (arrived - sent).max(0) / 2;
+    (date * 1000 + 500 - middle + 500).div_euclid(1000)
 }
 
 /// The skew an answer stamped `date` (an HTTP date, whole seconds) shows when it arrives at
 /// `now`, in whole seconds. The server's time was somewhere in the second `date` names: its
 /// middle is the best guess.
 pub fn skew_of(date: &str, now: SystemTime) -> Option<i64> {
-    let server = DateTime::from_str(date.trim(), DateTimeFormat::HttpDate).ok()?;
-    let now_ms = match now.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
-    };
-    let ms = server.secs() * 1000 + 500 - now_ms;
-    Some((ms + 500).div_euclid(1000))
+    let server = http_date(date)?;
+    Some(skew_between(server, epoch_ms(now), epoch_ms(now)))
+}
+
+/// An HTTP date in seconds since the epoch.
+fn http_date(date: &str) -> Option<i64> {
+    Some(
+        DateTime::from_str(date.trim(), DateTimeFormat::HttpDate)
+            .ok()?
+            .secs(),
+    )
 }
 
 /// Reads the Date header of every answer into a [`Clock`].
@@ -193,11 +232,11 @@ impl Intercept for DateWatch {
         let headers = ctx.response().headers();
         // An answer from a cache (Age) carries the date it was made, not the server's now.
         if headers.get("age").is_none() {
-            if let Some(skew) = headers
-                .get("date")
-                .and_then(|d| skew_of(d, SystemTime::now()))
-            {
-                self.0.record(skew);
+            let now = SystemTime::now();
+            if let Some(date) = headers.get("date").and_then(http_date) {
+                let arrived = epoch_ms(now);
+                self.0
+                    .record(skew_between(date, arrived, arrived), date, arrived);
             }
         }
         Ok(())
@@ -435,6 +474,60 @@ impl S3Client {
         self.retry(|| self.send(0, request(&self.client))).await
     }
 
+    /// Every object under the URL's key as a prefix (ListObjectsV2), a page at a time
+    /// given to `each`, in key order.
+    pub async fn list_objects(
+        &self,
+        url: &S3Url,
+        mut each: impl FnMut(&[aws_sdk_s3::types::Object]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .call(|c| {
+                    c.list_objects_v2()
+                        .bucket(&url.bucket)
+                        .prefix(&url.key)
+                        .set_continuation_token(token.clone())
+                        .send()
+                })
+                .await
+                .map_err(|e| e.at(url, "listing"))?;
+            each(page.contents())?;
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Set the retention of the object's VERSION (its latest when None) to MODE until
+    /// UNTIL (PutObjectRetention); `what` says why, for the error.
+    pub async fn retain(
+        &self,
+        url: &S3Url,
+        version: Option<String>,
+        (mode, until): (&str, DateTime),
+        what: &str,
+    ) -> anyhow::Result<()> {
+        use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+        let retention = ObjectLockRetention::builder()
+            .mode(ObjectLockRetentionMode::from(mode))
+            .retain_until_date(until)
+            .build();
+        self.call(|c| {
+            c.put_object_retention()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .set_version_id(version.clone())
+                .retention(retention.clone())
+                .send()
+        })
+        .await
+        .map_err(|e| e.at(url, what))?;
+        Ok(())
+    }
+
     /// HEAD the object: Ok(None) when there is none.
     pub async fn head(
         &self,
@@ -596,9 +689,18 @@ mod tests {
         assert_eq!(skew_of(date, at(784_111_777 - 600, 500)), Some(600));
         assert_eq!(skew_of(date, at(784_111_777 + 1200, 400)), Some(-1200));
         assert_eq!(skew_of("yesterday", at(0, 0)), None);
+        // An answer stamped early in its second that took 0.85 s to come back: the server's
+        // clock is this host's, not a second behind.
+        let (sent, arrived) = (784_111_777_300, 784_111_778_200);
+        assert_eq!(skew_of(date, at(784_111_778, 200)), Some(-1));
+        assert_eq!(skew_between(784_111_777, sent, arrived), 0);
+        assert_eq!(skew_between(784_111_777 + 600, sent, arrived), 600);
+        assert_eq!(skew_between(784_111_777 - 30, sent, arrived), -30);
+        // An answer that arrived before it was sent (a clock set back): no negative trip.
+        assert_eq!(skew_between(784_111_777, sent, sent - 5_000), 0);
         let clock = Clock::default();
         assert_eq!(clock.skew(), None);
-        clock.record(-30);
+        clock.record(-30, 0, 0);
         assert_eq!(clock.clone().skew(), Some(-30));
     }
 
