@@ -7,7 +7,6 @@
 //! `SOL_UPDATE_MAN=1 cargo test --test it man` regenerates them.
 
 use clap::{Command, CommandFactory};
-use sol_common::exit::man_exit_status;
 use sol_common::ManText;
 
 /// The date in every page's footer: the one place to change it, when the pages change in
@@ -103,7 +102,6 @@ fn page(mut cmd: Command, extra: &ManText) -> (String, String) {
     for section in extra.sections {
         text.push_str(section);
     }
-    text.push_str(&man_exit_status(extra.exit));
     text.push_str(".SH SEE ALSO\n");
     text.push_str(extra.see_also);
     text.push('\n');

@@ -1,18 +1,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use sol_common::{ManText, Status};
+use sol_common::ManText;
 
 pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff")],
-    exit: &[
-        (Status::Success, Some(r#"stopped by SIGINT or SIGTERM"#)),
-        (
-            Status::Failure,
-            Some(r#"cannot create DIR or listen on the address"#),
-        ),
-        (Status::Usage, None),
-    ],
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
     see_also: "s3-mput(1), s3-mget(1), s3-ls(1)",
 };
 

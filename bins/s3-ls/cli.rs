@@ -1,21 +1,12 @@
 use clap::Parser;
-use sol_common::{ManText, Status};
+use sol_common::ManText;
 use sol_s3::ConnArgs;
 
 pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), sol_s3::MAN_ENVIRONMENT],
-    exit: &[
-        (Status::Success, None),
-        (
-            Status::Failure,
-            Some(
-                r#"the listing failed after retries (no such bucket, access denied, network), or a pending
-upload could not be aborted; with --head, no such object; with --clock, no answer or one
-without a Date header"#,
-            ),
-        ),
-        (Status::Usage, None),
-        (Status::BrokenPipe, None),
+    sections: &[
+        include_str!("man.roff"),
+        sol_s3::MAN_ENVIRONMENT,
+        include_str!("exit.roff"),
     ],
     see_also: "s3-mput(1), s3-mget(1)",
 };

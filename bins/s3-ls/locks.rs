@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_sdk_s3::primitives::DateTime;
-use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
 use sol_s3::{S3Client, S3Url};
 use tokio::task::JoinSet;
 
@@ -93,20 +92,9 @@ async fn lock_of(
     if u >= to {
         return Ok(((mode, until, hold), false));
     }
-    let retention = ObjectLockRetention::builder()
-        .mode(ObjectLockRetentionMode::from(m.as_str()))
-        .retain_until_date(DateTime::from_secs(to))
-        .build();
     let version = h.version_id().map(str::to_string);
-    s3.call(|c| {
-        c.put_object_retention()
-            .bucket(&url.bucket)
-            .key(&url.key)
-            .set_version_id(version.clone())
-            .retention(retention.clone())
-            .send()
-    })
-    .await
-    .map_err(|e| e.at(url, "extending its retention"))?;
+    let until = DateTime::from_secs(to);
+    s3.retain(url, version, (m, until), "extending its retention")
+        .await?;
     Ok(((mode, Some(to), hold), true))
 }

@@ -73,19 +73,8 @@ pub async fn list(s3: &S3Client, url: &S3Url, out: &mut impl Write) -> anyhow::R
 
 /// The objects of a server that keeps no versions, each as its `null` version.
 async fn unversioned(s3: &S3Client, url: &S3Url, out: &mut impl Write) -> anyhow::Result<Status> {
-    let mut token: Option<String> = None;
-    loop {
-        let page = s3
-            .call(|c| {
-                c.list_objects_v2()
-                    .bucket(&url.bucket)
-                    .prefix(&url.key)
-                    .set_continuation_token(token.clone())
-                    .send()
-            })
-            .await
-            .map_err(|e| e.at(url, "listing"))?;
-        for o in page.contents() {
+    s3.list_objects(url, |page| {
+        for o in page {
             let secs = o.last_modified().map(|d| d.secs()).unwrap_or(0);
             let key = crate::escape_key(o.key().unwrap_or_default());
             let etag = o.e_tag().unwrap_or_default().trim_matches('"');
@@ -93,11 +82,9 @@ async fn unversioned(s3: &S3Client, url: &S3Url, out: &mut impl Write) -> anyhow
             writeln!(out, "{key}\tnull\t{size}\t{when}\t{etag}\tlatest")
                 .context("writing output")?;
         }
-        match page.next_continuation_token() {
-            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
+        Ok(())
+    })
+    .await?;
     out.flush().context("writing output")?;
     Ok(Status::Success)
 }

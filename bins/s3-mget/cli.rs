@@ -1,34 +1,12 @@
 use clap::Parser;
-use sol_common::{ManText, Status};
+use sol_common::ManText;
 use sol_s3::ConnArgs;
 
 pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), sol_s3::MAN_ENVIRONMENT],
-    exit: &[
-        (
-            Status::Success,
-            Some(
-                r#"the object (or the ranges asked for) was written to stdout (and verified where its ETag allows)"#,
-            ),
-        ),
-        (
-            Status::Failure,
-            Some(
-                r#"the download failed after retries (no such key, access denied, network), or a range ends past the object's end"#,
-            ),
-        ),
-        (
-            Status::Usage,
-            Some(r#"usage error, or binary output to a terminal"#),
-        ),
-        (
-            Status::Integrity,
-            Some(
-                r#"the data does not match the ETag, the object changed during the download, or it does not have the ETag --if-match names"#,
-            ),
-        ),
-        (Status::Interrupted, None),
-        (Status::BrokenPipe, None),
+    sections: &[
+        include_str!("man.roff"),
+        sol_s3::MAN_ENVIRONMENT,
+        include_str!("exit.roff"),
     ],
     see_also: "s3-mput(1), s3-ls(1)",
 };

@@ -1,37 +1,12 @@
 use clap::Parser;
-use sol_common::{ManText, Status};
+use sol_common::ManText;
 use sol_s3::ConnArgs;
 
 pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), sol_s3::MAN_ENVIRONMENT],
-    exit: &[
-        (
-            Status::Success,
-            Some(r#"the object is stored and its ETag confirmed"#),
-        ),
-        (
-            Status::Failure,
-            Some(
-                r#"the upload failed after retries, KEY exists (without --overwrite), another writer's
-object won, stdin is closed or could not be read, or --commit-file did not say commit;
-the upload was aborted (or the line says it could not be, with its UploadId)"#,
-            ),
-        ),
-        (Status::Usage, None),
-        (
-            Status::Integrity,
-            Some(
-                r#"the input is a sol-crypt stream that ended early (or not sol-crypt with
---require-complete), or a part's ETag did not match its data; the upload was aborted"#,
-            ),
-        ),
-        (
-            Status::Interrupted,
-            Some(
-                r#"interrupted by SIGINT or SIGTERM; the line says whether the object is stored (see
-SIGNALS)"#,
-            ),
-        ),
+    sections: &[
+        include_str!("man.roff"),
+        sol_s3::MAN_ENVIRONMENT,
+        include_str!("exit.roff"),
     ],
     see_also: "s3-mget(1), s3-ls(1), sol-crypt(1), sol-crypt(5), sol-backup(1)",
 };

@@ -8,7 +8,6 @@
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
     ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
-    ObjectLockRetention, ObjectLockRetentionMode,
 };
 use sol_s3::{S3Client, S3Url};
 
@@ -114,20 +113,9 @@ pub async fn ensure(s3: &S3Client, url: &S3Url, lock: &Lock) -> anyhow::Result<(
     }
     let version = h.version_id().map(str::to_string);
     if let Some(until) = lock.until {
-        let retention = ObjectLockRetention::builder()
-            .mode(ObjectLockRetentionMode::from(lock.mode.as_str()))
-            .retain_until_date(until)
-            .build();
-        s3.call(|c| {
-            c.put_object_retention()
-                .bucket(&url.bucket)
-                .key(&url.key)
-                .set_version_id(version.clone())
-                .retention(retention.clone())
-                .send()
-        })
-        .await
-        .map_err(|e| e.at(url, "stored, but setting its retention"))?;
+        let why = "stored, but setting its retention";
+        s3.retain(url, version.clone(), (lock.mode.as_str(), until), why)
+            .await?;
     }
     if lock.hold {
         let hold = ObjectLockLegalHold::builder()

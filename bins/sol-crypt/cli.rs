@@ -1,38 +1,10 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Parser, Subcommand};
-use sol_common::{ManText, Status};
+use sol_common::ManText;
 
 pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff")],
-    exit: &[
-        (Status::Success, None),
-        (
-            Status::Failure,
-            Some(
-                r#"I/O error, unreadable or insecure key file or identity file, an identity file that
-holds no canonical identity, keygen's file existing already"#,
-            ),
-        ),
-        (
-            Status::Usage,
-            Some(
-                r#"usage error (no key file, identity or recipient; a recipient that is not canonical;
--r or -R without -e; bad option, binary output to a terminal)"#,
-            ),
-        ),
-        (
-            Status::Integrity,
-            Some(
-                r#"integrity failure: wrong key (named by key id), an identity or key file without a
-stanza in the stream (named), a version 1 stream given only identities, corrupt or
-changed header, a chunk failing
-authentication (flipped bit, reordered chunks), a missing final chunk (truncation),
-data after the final chunk; with --openssl, a bad final block"#,
-            ),
-        ),
-        (Status::BrokenPipe, None),
-    ],
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
     see_also: "sol-crypt(5), sol-zip(1), sol-tar(1), sol-backup(1), openssl-enc(1), age(1)",
 };
 

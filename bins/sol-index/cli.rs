@@ -2,27 +2,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sol_common::{ManText, Status};
+use sol_common::ManText;
 
 pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff")],
-    exit: &[
-        (Status::Success, None),
-        (
-            Status::Failure,
-            Some(
-                r#"a PATH is not in the archive, a file could not be read or written"#,
-            ),
-        ),
-        (Status::Usage, None),
-        (
-            Status::Integrity,
-            Some(
-                r#"the index is malformed or its parts disagree; \fBcut\fR: the input ended before a range; \fBverify\fR: a restored member does not match the index"#,
-            ),
-        ),
-        (Status::BrokenPipe, None),
-    ],
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
     see_also: "sol-restore(1), sol-backup(1), sol-tar(1), sol-zip(1), sol-zip(5), sol-crypt(1), sol-crypt(5), s3-mget(1)",
 };
 

@@ -2,20 +2,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use sol_common::{ManText, Status};
+use sol_common::ManText;
 
 pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff")],
-    exit: &[
-        (Status::Success, Some("every sol succeeded (or was skipped)")),
-        (Status::Failure, Some("a sol failed, or the run could not start")),
-        (Status::Usage, None),
-        (Status::Integrity, Some("an integrity failure, or a difference (audit)")),
-        (
-            Status::Interrupted,
-            Some("INT, TERM or HUP: every job stopped, the report printed"),
-        ),
-    ],
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
     see_also: "sol-backup(1), sol-audit(1), sol-restore(1), sol-backup-one(1), sol-audit-one(1), sol-restore-one(1), parallel(1)",
 };
 

@@ -1,33 +1,10 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sol_common::{ManText, Status};
+use sol_common::ManText;
 
 pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff")],
-    exit: &[
-        (Status::Success, None),
-        (
-            Status::Failure,
-            Some(
-                r#"an operational failure; for extract: an entry could not be written, or an error
-that dooms the rest (disk full, read-only destination) stopped it, a PATH selected
-nothing, a selected hard link's target was not selected, or --keep-old-files left an
-entry as it was; for create: a file changed, shrank or vanished while being read, or
-could not be read (the archive is still complete and valid), or the --index file
-could not be written (the run stops)"#,
-            ),
-        ),
-        (Status::Usage, None),
-        (
-            Status::Integrity,
-            Some(
-                r#"the input is not a valid tar stream (corrupt or malformed header, truncated, or
-another stage's stream), or an entry was refused because it would land outside DEST"#,
-            ),
-        ),
-        (Status::BrokenPipe, None),
-    ],
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
     see_also: "tar(1), sol-zip(1), sol-crypt(1), tar-md5(1), sol-index(1)",
 };
 

@@ -1,32 +1,10 @@
 use std::ffi::OsString;
 
 use clap::Parser;
-use sol_common::{ManText, Status};
+use sol_common::ManText;
 
 pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff")],
-    exit: &[
-        (Status::Success, None),
-        (
-            Status::Failure,
-            Some(r#"I/O error (unreadable input, failed write)"#),
-        ),
-        (
-            Status::Usage,
-            Some(r#"usage error (bad option, binary output to a terminal)"#),
-        ),
-        (
-            Status::Integrity,
-            Some(
-                r#"integrity failure: not gzip (the message says what the input is instead), a CRC or
-length mismatch, members dropped, duplicated or reordered, a corrupt or truncated stream"#,
-            ),
-        ),
-        (
-            Status::BrokenPipe,
-            Some(r#"stdout was closed (for example by \fBhead\fR); nothing is printed"#),
-        ),
-    ],
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
     see_also: "sol-zip(5), gzip(1), pigz(1), sol-tar(1), sol-crypt(1)",
 };
 

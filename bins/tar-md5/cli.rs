@@ -1,34 +1,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use sol_common::{ManText, Status};
+use sol_common::ManText;
 
 pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff")],
-    exit: &[
-        (
-            Status::Success,
-            Some(r#"success; with --check, the stream and DIR hold the same files"#),
-        ),
-        (
-            Status::Failure,
-            Some(
-                r#"an I/O error: the input cannot be read, or with --check, a local file or directory
-under DIR cannot be read (and nothing differs). Each such path is named on stderr,
-`tar-md5: PATH: cannot read: REASON`; it is not a difference, since nothing is known of
-its contents"#,
-            ),
-        ),
-        (Status::Usage, None),
-        (
-            Status::Integrity,
-            Some(
-                r#"with --check, a difference (changed, missing or extra file), whether or not some
-files could also not be read; or the input is not a valid tar stream (corrupt, truncated)"#,
-            ),
-        ),
-        (Status::BrokenPipe, None),
-    ],
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
     see_also: "md5sum(1), sol-tar(1), sol-audit(1)",
 };
 

@@ -8,16 +8,15 @@ use std::io::Write;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-use crate::exit::{printable, ExitLine, Status};
+use crate::exit::{printable, Status};
 
 /// What a tool's man page says beyond what clap writes from its definitions: its own
-/// sections (EXAMPLES, FORMAT, ENVIRONMENT, ...), the exit statuses it can end with, in its
-/// own words where they say more than the common meaning, and SEE ALSO. The generator is
+/// sections (EXAMPLES, FORMAT, ENVIRONMENT, ..., EXIT STATUS: files next to its code) and
+/// SEE ALSO. The generator is
 /// bins/man.rs.
 pub struct ManText {
     /// roff text, each piece starting with `.SH`, put together in order.
     pub sections: &'static [&'static str],
-    pub exit: &'static [ExitLine],
     /// The pages to see also, on one line.
     pub see_also: &'static str,
 }

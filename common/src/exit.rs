@@ -4,9 +4,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-/// The exit statuses every tool shares (README.md, Conventions). Each man page's EXIT STATUS
-/// section is generated from the statuses its tool lists, with [`Status::meaning`] or the
-/// tool's own words ([`man_exit_status`]).
+/// The exit statuses every tool shares (README.md, Conventions). Each tool's man page says
+/// what each means for it in its EXIT STATUS section (bins/TOOL/exit.roff).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Success = 0,
@@ -20,34 +19,6 @@ pub enum Status {
     Interrupted = 130,
     /// stdout was closed under us.
     BrokenPipe = 141,
-}
-
-impl Status {
-    /// What a status means when a tool's page says nothing more particular.
-    pub fn meaning(self) -> &'static str {
-        match self {
-            Status::Success => "success",
-            Status::Failure => "I/O error",
-            Status::Usage => "usage error",
-            Status::Integrity => "integrity failure",
-            Status::Interrupted => "interrupted by SIGINT or SIGTERM",
-            Status::BrokenPipe => "stdout was closed; nothing is printed",
-        }
-    }
-}
-
-/// One line of a man page's EXIT STATUS section: a status and what it means for the tool
-/// (None: [`Status::meaning`]).
-pub type ExitLine = (Status, Option<&'static str>);
-
-/// The EXIT STATUS section (roff) of a tool that can end with `lines`.
-pub fn man_exit_status(lines: &[ExitLine]) -> String {
-    let mut out = String::from(".SH EXIT STATUS\n");
-    for &(status, own) in lines {
-        let text = own.unwrap_or(status.meaning());
-        out.push_str(&format!(".TP\n{}\n{text}\n", status as u8));
-    }
-    out
 }
 
 impl From<Status> for ExitCode {
@@ -202,18 +173,6 @@ mod tests {
             .unwrap_err();
         assert_eq!(status_of(&e), Status::Failure);
         assert_eq!(one_line(&e), "key file 'k': No such file or directory");
-    }
-
-    #[test]
-    fn exit_status_sections_use_the_common_meaning_unless_told() {
-        let lines = [
-            (Status::Success, None),
-            (Status::Integrity, Some("a difference")),
-        ];
-        assert_eq!(
-            man_exit_status(&lines),
-            ".SH EXIT STATUS\n.TP\n0\nsuccess\n.TP\n3\na difference\n"
-        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod target;
 pub mod time;
 
 pub use cli::{parse_cli, parse_cli_from, ManText};
-pub use exit::{finish, io_msg, warn, ExitLine, Fail, Status};
+pub use exit::{finish, io_msg, warn, Fail, Status};
 pub use size::parse_size;
 
 /// Lower-case hex of some bytes (digests, key ids).
