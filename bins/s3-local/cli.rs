@@ -3,11 +3,6 @@ use std::path::PathBuf;
 use clap::Parser;
 use sol_common::ManText;
 
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "s3-mput(1), s3-mget(1), s3-ls(1)",
-};
-
 /// Serve a directory as an S3 endpoint on loopback (development and tests only).
 ///
 /// Buckets are the top-level directories of DIR. Prints the endpoint URL as the first line
@@ -35,3 +30,9 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub bucket: Vec<String>,
 }
+
+/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
+pub const MAN: ManText = ManText {
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
+    see_also: "s3-mput(1), s3-mget(1), s3-ls(1)",
+};

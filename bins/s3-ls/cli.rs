@@ -2,15 +2,6 @@ use clap::Parser;
 use sol_common::ManText;
 use sol_s3::ConnArgs;
 
-pub const MAN: ManText = ManText {
-    sections: &[
-        include_str!("man.roff"),
-        sol_s3::MAN_ENVIRONMENT,
-        include_str!("exit.roff"),
-    ],
-    see_also: "s3-mput(1), s3-mget(1)",
-};
-
 /// List the objects under s3://BUCKET/PREFIX, one a line:
 /// KEY<TAB>SIZE<TAB>LAST-MODIFIED (RFC 3339, UTC)<TAB>ETAG.
 ///
@@ -88,3 +79,13 @@ mod tests {
         assert!(crate::parse_since("yesterday").is_err());
     }
 }
+
+/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
+pub const MAN: ManText = ManText {
+    sections: &[
+        include_str!("man.roff"),
+        sol_s3::MAN_ENVIRONMENT,
+        include_str!("exit.roff"),
+    ],
+    see_also: "s3-mput(1), s3-mget(1)",
+};

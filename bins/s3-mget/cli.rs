@@ -2,15 +2,6 @@ use clap::Parser;
 use sol_common::ManText;
 use sol_s3::ConnArgs;
 
-pub const MAN: ManText = ManText {
-    sections: &[
-        include_str!("man.roff"),
-        sol_s3::MAN_ENVIRONMENT,
-        include_str!("exit.roff"),
-    ],
-    see_also: "s3-mput(1), s3-ls(1)",
-};
-
 fn parse_part(s: &str) -> Result<u64, String> {
     let n = sol_common::parse_size(s)?;
     if !(1 << 20..=sol_s3::MAX_PART).contains(&n) {
@@ -81,3 +72,13 @@ pub struct Cli {
     #[command(flatten)]
     pub conn: ConnArgs,
 }
+
+/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
+pub const MAN: ManText = ManText {
+    sections: &[
+        include_str!("man.roff"),
+        sol_s3::MAN_ENVIRONMENT,
+        include_str!("exit.roff"),
+    ],
+    see_also: "s3-mput(1), s3-ls(1)",
+};

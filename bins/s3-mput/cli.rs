@@ -2,15 +2,6 @@ use clap::Parser;
 use sol_common::ManText;
 use sol_s3::ConnArgs;
 
-pub const MAN: ManText = ManText {
-    sections: &[
-        include_str!("man.roff"),
-        sol_s3::MAN_ENVIRONMENT,
-        include_str!("exit.roff"),
-    ],
-    see_also: "s3-mget(1), s3-ls(1), sol-crypt(1), sol-crypt(5), sol-backup(1)",
-};
-
 fn parse_part(s: &str) -> Result<u64, String> {
     let n = sol_common::parse_size(s)?;
     if !(sol_s3::MIN_PART..=sol_s3::MAX_PART).contains(&n) {
@@ -142,3 +133,13 @@ pub struct Cli {
     #[command(flatten)]
     pub conn: ConnArgs,
 }
+
+/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
+pub const MAN: ManText = ManText {
+    sections: &[
+        include_str!("man.roff"),
+        sol_s3::MAN_ENVIRONMENT,
+        include_str!("exit.roff"),
+    ],
+    see_also: "s3-mget(1), s3-ls(1), sol-crypt(1), sol-crypt(5), sol-backup(1)",
+};

@@ -3,11 +3,6 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser, Subcommand};
 use sol_common::ManText;
 
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "sol-crypt(5), sol-zip(1), sol-tar(1), sol-backup(1), openssl-enc(1), age(1)",
-};
-
 fn parse_chunk(s: &str) -> Result<u32, String> {
     let n = sol_common::parse_size(s)?;
     let (min, max) = (sol_formats::crypt::MIN_CHUNK, sol_formats::crypt::MAX_CHUNK);
@@ -159,3 +154,9 @@ pub enum Cmd {
         file: Option<PathBuf>,
     },
 }
+
+/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
+pub const MAN: ManText = ManText {
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
+    see_also: "sol-crypt(5), sol-zip(1), sol-tar(1), sol-backup(1), openssl-enc(1), age(1)",
+};

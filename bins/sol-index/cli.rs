@@ -4,11 +4,6 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use sol_common::ManText;
 
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "sol-restore(1), sol-backup(1), sol-tar(1), sol-zip(1), sol-zip(5), sol-crypt(1), sol-crypt(5), s3-mget(1)",
-};
-
 /// The restore index of an archive: where each of its files lies in the tar, gzip and
 /// sol-crypt streams, so that one file can be fetched and restored without the whole archive.
 #[derive(Debug, Parser)]
@@ -85,3 +80,9 @@ pub enum Cmd {
         paths: Vec<OsString>,
     },
 }
+
+/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
+pub const MAN: ManText = ManText {
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
+    see_also: "sol-restore(1), sol-backup(1), sol-tar(1), sol-zip(1), sol-zip(5), sol-crypt(1), sol-crypt(5), s3-mget(1)",
+};

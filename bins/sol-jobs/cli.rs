@@ -4,11 +4,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use sol_common::ManText;
 
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "sol-backup(1), sol-audit(1), sol-restore(1), sol-backup-one(1), sol-audit-one(1), sol-restore-one(1), parallel(1)",
-};
-
 /// The drivers behind sol-backup, sol-audit and sol-restore
 ///
 /// Each script is `exec sol-jobs KIND "$@"`: sol-jobs checks the command line, decides from
@@ -314,3 +309,9 @@ pub struct Prune {
     #[arg(value_name = "URL")]
     pub url: OsString,
 }
+
+/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
+pub const MAN: ManText = ManText {
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
+    see_also: "sol-backup(1), sol-audit(1), sol-restore(1), sol-backup-one(1), sol-audit-one(1), sol-restore-one(1), parallel(1)",
+};

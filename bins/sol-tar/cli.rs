@@ -3,11 +3,6 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use sol_common::ManText;
 
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "tar(1), sol-zip(1), sol-crypt(1), tar-md5(1), sol-index(1)",
-};
-
 /// Archive a directory tree to a POSIX (pax) tar stream on stdout, and back.
 ///
 /// `create` writes regular files, directories, symlinks (not followed), hard links, modes,
@@ -93,3 +88,9 @@ pub enum Cmd {
         file: Option<PathBuf>,
     },
 }
+
+/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
+pub const MAN: ManText = ManText {
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
+    see_also: "tar(1), sol-zip(1), sol-crypt(1), tar-md5(1), sol-index(1)",
+};

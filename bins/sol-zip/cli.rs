@@ -3,11 +3,6 @@ use std::ffi::OsString;
 use clap::Parser;
 use sol_common::ManText;
 
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "sol-zip(5), gzip(1), pigz(1), sol-tar(1), sol-crypt(1)",
-};
-
 /// Smallest and largest --block-size: gzp needs at least a 32 KiB window; the decoder refuses
 /// members beyond member::MAX_BLOCK.
 fn parse_block(s: &str) -> Result<usize, String> {
@@ -106,3 +101,9 @@ mod tests {
         );
     }
 }
+
+/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
+pub const MAN: ManText = ManText {
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
+    see_also: "sol-zip(5), gzip(1), pigz(1), sol-tar(1), sol-crypt(1)",
+};

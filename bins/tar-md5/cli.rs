@@ -3,11 +3,6 @@ use std::path::PathBuf;
 use clap::Parser;
 use sol_common::ManText;
 
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "md5sum(1), sol-tar(1), sol-audit(1)",
-};
-
 /// Per-file MD5 of a tar stream, in md5sum's exact format, or checked against a directory.
 ///
 /// Without --check, prints `md5  path` for every regular file (and hard link) of the tar
@@ -41,3 +36,9 @@ pub struct Cli {
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
 }
+
+/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
+pub const MAN: ManText = ManText {
+    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
+    see_also: "md5sum(1), sol-tar(1), sol-audit(1)",
+};
