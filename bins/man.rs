@@ -99,12 +99,9 @@ fn page(mut cmd: Command, extra: &ManText) -> (String, String) {
         }
     }
     let mut text = String::from_utf8(out).expect("roff is UTF-8");
-    for section in extra.sections {
-        text.push_str(section);
-    }
-    text.push_str(".SH SEE ALSO\n");
-    text.push_str(extra.see_also);
-    text.push('\n');
+    text.push_str(extra.page);
+    text.push_str(extra.environment.unwrap_or_default());
+    text.push_str(extra.end);
     (format!("{name}.1"), text)
 }
 

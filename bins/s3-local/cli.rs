@@ -31,8 +31,5 @@ pub struct Cli {
     pub bucket: Vec<String>,
 }
 
-/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "s3-mput(1), s3-mget(1), s3-ls(1)",
-};
+/// The man page's own text: bins/man.rs adds the rest from the definitions above.
+pub const MAN: ManText = ManText::new(include_str!("man.roff"), include_str!("end.roff"));

@@ -155,8 +155,5 @@ pub enum Cmd {
     },
 }
 
-/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "sol-crypt(5), sol-zip(1), sol-tar(1), sol-backup(1), openssl-enc(1), age(1)",
-};
+/// The man page's own text: bins/man.rs adds the rest from the definitions above.
+pub const MAN: ManText = ManText::new(include_str!("man.roff"), include_str!("end.roff"));

@@ -310,8 +310,5 @@ pub struct Prune {
     pub url: OsString,
 }
 
-/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "sol-backup(1), sol-audit(1), sol-restore(1), sol-backup-one(1), sol-audit-one(1), sol-restore-one(1), parallel(1)",
-};
+/// The man page's own text: bins/man.rs adds the rest from the definitions above.
+pub const MAN: ManText = ManText::new(include_str!("man.roff"), include_str!("end.roff"));

@@ -89,8 +89,5 @@ pub enum Cmd {
     },
 }
 
-/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "tar(1), sol-zip(1), sol-crypt(1), tar-md5(1), sol-index(1)",
-};
+/// The man page's own text: bins/man.rs adds the rest from the definitions above.
+pub const MAN: ManText = ManText::new(include_str!("man.roff"), include_str!("end.roff"));

@@ -102,8 +102,5 @@ mod tests {
     }
 }
 
-/// The man page's own sections (bins/man.rs adds the rest from the definitions above).
-pub const MAN: ManText = ManText {
-    sections: &[include_str!("man.roff"), include_str!("exit.roff")],
-    see_also: "sol-zip(5), gzip(1), pigz(1), sol-tar(1), sol-crypt(1)",
-};
+/// The man page's own text: bins/man.rs adds the rest from the definitions above.
+pub const MAN: ManText = ManText::new(include_str!("man.roff"), include_str!("end.roff"));

@@ -11,14 +11,26 @@ use clap::Parser;
 use crate::exit::{printable, Status};
 
 /// What a tool's man page says beyond what clap writes from its definitions: its own
-/// sections (EXAMPLES, FORMAT, ENVIRONMENT, ..., EXIT STATUS: files next to its code) and
-/// SEE ALSO. The generator is
+/// sections (EXAMPLES, FORMAT, ENVIRONMENT, ..., EXIT STATUS, SEE ALSO), in roff files next
+/// to its code. The generator is
 /// bins/man.rs.
 pub struct ManText {
-    /// roff text, each piece starting with `.SH`, put together in order.
-    pub sections: &'static [&'static str],
-    /// The pages to see also, on one line.
-    pub see_also: &'static str,
+    /// The page's own sections (roff, from `.SH`): DESCRIPTION's details, EXAMPLES, ...
+    pub page: &'static str,
+    /// An ENVIRONMENT section shared with other tools, after them.
+    pub environment: Option<&'static str>,
+    /// EXIT STATUS and SEE ALSO, the end of the page.
+    pub end: &'static str,
+}
+
+impl ManText {
+    pub const fn new(page: &'static str, end: &'static str) -> ManText {
+        ManText {
+            page,
+            environment: None,
+            end,
+        }
+    }
 }
 
 /// Parse the process's arguments; on a usage error print it as `TOOL: ...` and exit 2.

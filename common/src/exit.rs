@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 /// The exit statuses every tool shares (README.md, Conventions). Each tool's man page says
-/// what each means for it in its EXIT STATUS section (bins/TOOL/exit.roff).
+/// what each means for it in its EXIT STATUS section (bins/TOOL/end.roff).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Success = 0,

@@ -31,6 +31,16 @@ pub use error::{S3Error, Why};
 /// The ENVIRONMENT section of every S3 tool's man page.
 pub const MAN_ENVIRONMENT: &str = include_str!("environment.roff");
 
+/// An S3 tool's man text: its own sections, the S3 tools' ENVIRONMENT, then its END
+/// (EXIT STATUS, SEE ALSO).
+pub const fn man(page: &'static str, end: &'static str) -> sol_common::ManText {
+    sol_common::ManText {
+        page,
+        environment: Some(MAN_ENVIRONMENT),
+        end,
+    }
+}
+
 /// A target: `s3://BUCKET/KEY` (KEY may be empty for a prefix), reached through the default
 /// chain, or `PROFILE:s3://BUCKET/KEY`, reached through that profile only ([`target`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
