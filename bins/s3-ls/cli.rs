@@ -65,9 +65,29 @@ pub struct Cli {
     /// way any tool here shortens or removes a lock; COMPLIANCE ones stay retained)
     #[arg(long, requires = "delete_versions")]
     pub bypass_governance: bool,
+    /// Add each object's storage class and restore state to its line: CLASS (STANDARD,
+    /// GLACIER, ...), STATE (- when not archived; cold, thawing, ready-until-T or expired-T
+    /// for GLACIER and DEEP_ARCHIVE, from a HEAD of each); with --head, of that one
+    /// object. See ARCHIVE CLASSES
+    #[arg(long, conflicts_with_all = ["uploads", "abort_older_than", "clock", "locks", "extend_locks", "versions", "delete_versions"])]
+    pub classes: bool,
+    /// URL names one object in GLACIER or DEEP_ARCHIVE: ask for it to be restored for DAYS
+    /// days (1-365; RestoreObject), unless a restore is in progress, and print its line
+    /// with CLASS and STATE (requested when asked now). See ARCHIVE CLASSES
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=365),
+          conflicts_with_all = ["since", "relative", "uploads", "abort_older_than", "clock", "head", "locks", "extend_locks", "versions", "delete_versions", "classes"])]
+    pub thaw: Option<u32>,
+    /// With --thaw: how fast, at what price (Expedited: minutes, GLACIER only; Standard:
+    /// hours; Bulk: up to 12 hours, 48 for DEEP_ARCHIVE)
+    #[arg(long, value_name = "TIER", default_value = "Standard", requires = "thaw",
+          value_parser = ["Expedited", "Standard", "Bulk"])]
+    pub tier: String,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
+
+/// The man page's own text: bins/man.rs adds the rest from the definitions above.
+pub const MAN: ManText = sol_s3::man(include_str!("man.roff"), include_str!("end.roff"));
 
 #[cfg(test)]
 mod tests {
@@ -79,6 +99,3 @@ mod tests {
         assert!(crate::parse_since("yesterday").is_err());
     }
 }
-
-/// The man page's own text: bins/man.rs adds the rest from the definitions above.
-pub const MAN: ManText = sol_s3::man(include_str!("man.roff"), include_str!("end.roff"));

@@ -1,6 +1,7 @@
 //! s3-ls: list the objects under a prefix, one tab-separated line each.
 
 pub mod cli;
+mod cold;
 mod locks;
 pub mod uploads;
 mod versions;
@@ -58,8 +59,14 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
         if cli.clock {
             return clock(&s3, &url).await;
         }
+        if cli.head && cli.classes {
+            return cold::head(&s3, &cli.url).await;
+        }
         if cli.head {
             return head(&s3, &cli.url).await;
+        }
+        if let Some(days) = cli.thaw {
+            return cold::thaw(&s3, &cli.url, days, &cli.tier).await;
         }
         if cli.versions {
             return versions::list(&s3, &url, &mut sol_common::stdio::text_output()).await;
@@ -83,7 +90,7 @@ async fn list(
 ) -> anyhow::Result<()> {
     let mut out = sol_common::stdio::text_output();
     let with_locks = cli.locks || cli.extend_locks.is_some();
-    let mut items = Vec::new();
+    let (mut items, mut classes) = (Vec::new(), Vec::new());
     s3.list_objects(url, |page| {
         for o in page {
             let secs = o.last_modified().map(|d| d.secs()).unwrap_or(0);
@@ -97,6 +104,12 @@ async fn list(
                 key
             };
             let line = line(shown, o.size(), secs, o.e_tag());
+            if cli.classes {
+                let class = o.storage_class().map_or("STANDARD", |c| c.as_str());
+                let key = key.to_string();
+                classes.push((locks::Item { key, line }, class.to_string()));
+                continue;
+            }
             if with_locks {
                 let key = key.to_string();
                 items.push(locks::Item { key, line });
@@ -107,6 +120,9 @@ async fn list(
         Ok(())
     })
     .await?;
+    if cli.classes {
+        cold::print(s3, url, classes, &mut out).await?;
+    }
     if with_locks {
         let n = locks::print(s3, url, items, cli.extend_locks, &mut out).await?;
         if cli.extend_locks.is_some() {

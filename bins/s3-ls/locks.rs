@@ -30,26 +30,14 @@ pub async fn print(
     extend: Option<Duration>,
     out: &mut impl Write,
 ) -> anyhow::Result<usize> {
-    let until = extend.map(|d| server_now(s3) + d.as_secs() as i64);
-    let mut locks: Vec<Option<Lock>> = items.iter().map(|_| None).collect();
-    let mut extended = 0;
-    let mut set = JoinSet::new();
-    let mut next = 0;
-    loop {
-        while set.len() < 16 && next < items.len() {
-            let (s3, mut u) = (s3.clone(), url.clone());
-            u.key = items[next].key.clone();
-            set.spawn(async move { (next, lock_of(&s3, &u, until).await) });
-            next += 1;
-        }
-        let Some(done) = set.join_next().await else {
-            break;
-        };
-        let (i, r) = done.context("a HEAD task died")?;
-        let (lock, renewed) = r?;
-        extended += usize::from(renewed);
-        locks[i] = Some(lock);
-    }
+    let until = extend.map(|d| s3.server_now() + d.as_secs() as i64);
+    let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
+    let found = each_object(s3, url, &keys, move |s3, u| async move {
+        lock_of(&s3, &u, until).await
+    })
+    .await?;
+    let extended = found.iter().filter(|(_, renewed)| *renewed).count();
+    let locks = found.into_iter().map(|(lock, _)| Some(lock));
     for (item, lock) in items.iter().zip(locks) {
         let (mode, until, hold) = lock.unwrap_or_default();
         let until = until.map_or("-".into(), sol_common::time::rfc3339);
@@ -61,12 +49,36 @@ pub async fn print(
     Ok(extended)
 }
 
-/// The server's time now, from the Date header of its last answer (this host's otherwise).
-fn server_now(s3: &S3Client) -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    now + s3.skew().unwrap_or(0)
+/// `f(s3, URL of KEY)` for each of `keys`, 16 at a time; the results in the keys' order.
+pub async fn each_object<T, F, Fut>(
+    s3: &S3Client,
+    url: &S3Url,
+    keys: &[String],
+    f: F,
+) -> anyhow::Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(S3Client, S3Url) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+{
+    let mut found: Vec<Option<T>> = keys.iter().map(|_| None).collect();
+    let (mut set, mut next) = (JoinSet::new(), 0);
+    loop {
+        while set.len() < 16 && next < keys.len() {
+            let mut u = url.clone();
+            u.key = keys[next].clone();
+            let job = f(s3.clone(), u);
+            let i = next;
+            set.spawn(async move { (i, job.await) });
+            next += 1;
+        }
+        let Some(done) = set.join_next().await else {
+            break;
+        };
+        let (i, r) = done.context("a HEAD task died")?;
+        found[i] = Some(r?);
+    }
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// One object's lock from a HEAD; with `extend_to`, a retention ending before it is renewed

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use sol_common::hex;
 use sol_common::pool::Pool;
 use sol_common::stdio::BLOCK;
+use sol_s3::cold::{self, Thaw};
 use sol_s3::{self as s3, S3Client, S3Url};
 
 use super::cli::Cli;
@@ -128,6 +129,14 @@ impl Head {
         let Some(head) = head else {
             return Err(missing(s3, url).await);
         };
+        // An archived object's GET would be refused (InvalidObjectState): say why, and how
+        // to thaw it.
+        let class = head.storage_class().map(|c| c.as_str());
+        let thaw = Thaw::of(class, head.restore(), s3.server_now());
+        if !thaw.readable() {
+            let why = cold::why_unreadable(class.unwrap_or_default(), &thaw, &url.to_string());
+            anyhow::bail!("{url}: {why}");
+        }
         Ok(Head {
             size: head.content_length().unwrap_or(0).max(0) as u64,
             etag: head

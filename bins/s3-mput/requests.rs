@@ -98,13 +98,19 @@ impl Ctx {
 
     /// `URL: WHAT: REASON`, with a hint when the server refused --sse or --storage-class.
     pub fn failed(&self, e: &S3Error, what: &str) -> anyhow::Error {
-        let refused = matches!(e.status(), Some(400 | 403 | 501))
+        // A server that refuses a header may answer before it has read the body, and close
+        // the connection: a large PUT then sees only the connection drop (s3s-fs).
+        let refused = matches!(e.status(), Some(400 | 403 | 501) | None)
             && !matches!(
                 e.code(),
                 Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch")
             );
         let mut hint = String::new();
-        if refused && e.code() != Some("InvalidStorageClass") {
+        if e.code() == Some("InvalidStorageClass") {
+            if let Some(c) = &self.object.storage_class {
+                hint = format!(" (--storage-class {c})");
+            }
+        } else if refused {
             if let Some(a) = &self.object.sse {
                 hint = format!(
                     " (the server may refuse --sse {a}: Ceph RGW refuses SSE over plain HTTP)"
@@ -351,4 +357,25 @@ fn locked_put(req: PutObjectFluentBuilder, lock: Option<&Lock>) -> PutObjectFlue
             .set_object_lock_legal_hold_status(l.hold.then_some(ObjectLockLegalHoldStatus::On)),
         None => req,
     }
+}
+
+/// --storage-class: the class the stored object really got (a HEAD), or one line saying
+/// that the server put it elsewhere (s3s-fs takes GLACIER on a multipart upload and stores
+/// it as STANDARD; a Ceph zone maps a class it lacks to its default).
+pub async fn confirm_class(s3: &S3Client, url: &S3Url, asked: &str) -> anyhow::Result<()> {
+    let h = s3
+        .head(url, None)
+        .await
+        .map_err(|e| e.at(url, "stored, but confirming its storage class"))?;
+    let got = h
+        .as_ref()
+        .and_then(|h| h.storage_class())
+        .map_or("STANDARD", |c| c.as_str());
+    if got != asked {
+        anyhow::bail!(
+            "{url}: stored, but in {got}, not {asked}: the server does not keep that class \
+             as configured (the object stays stored, in {got})"
+        );
+    }
+    Ok(())
 }

@@ -33,7 +33,7 @@ use super::commit::{complete, multipart_etag, put_single};
 use super::copy::{self, Source};
 use super::lock;
 use super::reader::{self, Buffers, Feed, Part};
-use super::requests::{abort, confirm, create, ensure_absent, upload_part, Ctx, Uploaded};
+use super::requests::{self, abort, confirm, create, ensure_absent, upload_part, Ctx, Uploaded};
 
 /// Where one destination's upload is.
 enum Phase {
@@ -496,6 +496,9 @@ impl Destination {
         self.settle().await?;
         if let Some(l) = &self.ctx.object.lock {
             lock::ensure(&self.ctx.s3, &self.ctx.url, l).await?;
+        }
+        if let Some(class) = &self.ctx.object.storage_class {
+            requests::confirm_class(&self.ctx.s3, &self.ctx.url, class).await?;
         }
         self.line(total)
     }

@@ -117,6 +117,9 @@ fn run(
         if let Some(r) = &a.retain {
             cmd.extend(["--retain".into(), OsString::from(r)]);
         }
+        if let Some(c) = &a.storage_class {
+            cmd.extend(["--storage-class".into(), OsString::from(c)]);
+        }
         cmd.extend(g.args.iter().map(OsString::from));
         engine.cmd = cmd;
         engine.run(&g.dirs)?;

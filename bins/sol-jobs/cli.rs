@@ -104,6 +104,11 @@ pub struct Backup {
     /// --retain, COMPLIANCE), at every target; the bucket must have Object Lock
     #[arg(long, value_name = "DURATION", value_parser = retention)]
     pub retain: Option<String>,
+    /// Store each archive in CLASS (GLACIER, DEEP_ARCHIVE, STANDARD_IA, ...: s3-mput
+    /// --storage-class) at every target; the restore index stays in STANDARD, so planning a
+    /// restore never waits for a thaw. See COLD STORAGE in sol-restore(1)
+    #[arg(long, value_name = "CLASS", value_parser = STORAGE_CLASSES)]
+    pub storage_class: Option<String>,
     /// With --also: a sol is ok when K targets hold it (default: all)
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..))]
     pub min_ok: Option<u16>,
@@ -237,6 +242,25 @@ pub struct Restore {
     /// With --path: replace existing files in DEST
     #[arg(long)]
     pub force: bool,
+    /// Operands s3://BUCKET/PREFIX SOL...: print the time and cost of each tier for the
+    /// set, ask for each sol's archive in GLACIER or DEEP_ARCHIVE to be restored
+    /// (RestoreObject; one asked already is no error) and print each sol's state. Never
+    /// prompts. See COLD STORAGE
+    #[arg(long, conflicts_with_all = ["path", "list", "last", "force"])]
+    pub thaw: bool,
+    /// With --thaw: Expedited (minutes, GLACIER only), Standard (hours) or Bulk (cheapest:
+    /// up to 12 hours, 48 for DEEP_ARCHIVE)
+    #[arg(long, value_name = "TIER", default_value = "Standard", requires = "thaw",
+          value_parser = ["Expedited", "Standard", "Bulk"])]
+    pub tier: String,
+    /// With --thaw: keep the restored copies readable for N days (1-365)
+    #[arg(long, value_name = "N", default_value_t = 7, requires = "thaw",
+          value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub days: u32,
+    /// The price table for --thaw's estimates and the cost of a thaw asked again (lines of
+    /// CLASS TIER TIME USD/GB USD/1000-REQUESTS; default: AWS list prices, see COLD STORAGE)
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
     /// Print SOL's members (type, size, mtime, path) from its restore index
     #[arg(long, conflicts_with = "path")]
     pub list: bool,
@@ -312,3 +336,15 @@ pub struct Prune {
 
 /// The man page's own text: bins/man.rs adds the rest from the definitions above.
 pub const MAN: ManText = ManText::new(include_str!("man.roff"), include_str!("end.roff"));
+
+/// The storage classes S3 names (s3-mput passes any; these are the ones a backup may ask).
+const STORAGE_CLASSES: [&str; 8] = [
+    "STANDARD",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "REDUCED_REDUNDANCY",
+];

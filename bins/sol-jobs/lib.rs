@@ -18,6 +18,7 @@ mod prune;
 mod report;
 mod restore;
 mod targets;
+mod thaw;
 
 use std::ffi::OsString;
 use std::io::Write;

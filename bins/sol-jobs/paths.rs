@@ -197,8 +197,8 @@ fn archive(a: &Restore, from: &str, name: String, names: Vec<OsString>) -> Resul
 }
 
 /// The index describes one archive (its `archive SIZE ETAG` record). Before anything is
-/// read from it, that must be the stored one: its size from the listing, its ETag asked of
-/// the object itself by one byte fetched with If-Match (status 3: another ETag). Otherwise
+/// read from it, that must be the stored one: its size from the listing, its ETag from a
+/// HEAD of the object itself (another ETag: as status 3). Otherwise
 /// the index is not used, and INSTEAD is what happens.
 fn bind_index(sol: &mut Sol, instead: &str) -> Result<()> {
     if !sol.indexed {
@@ -215,21 +215,17 @@ fn bind_index(sol: &mut Sol, instead: &str) -> Result<()> {
     let mut code = 1;
     let pin = sol.work.path("pin");
     if isize.parse::<u64>().ok() == Some(sol.size) {
-        let out = Command::new("s3-mget")
-            .args([
-                "--no-md5",
-                "--if-match",
-                &ietag,
-                "--range",
-                "0-0",
-                "--",
-                &sol.url,
-            ])
+        // A HEAD, which an archive in cold storage answers too (--list needs no thaw).
+        let out = Command::new("s3-ls")
+            .args(["--head", "--", &sol.url])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(Stdio::from(fs::File::create(&pin)?))
-            .status()?;
-        code = status_code(out);
+            .output()?;
+        code = status_code(out.status);
+        let line = String::from_utf8_lossy(&out.stdout);
+        if code == 0 && line.trim_end().rsplit('\t').next() != Some(ietag.as_str()) {
+            code = 3;
+        }
     }
     if code == 0 {
         sol.etag = ietag;

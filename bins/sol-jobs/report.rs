@@ -98,12 +98,15 @@ struct Tally {
     skipped: usize,
     intr: usize,
     bad: usize,
+    /// WAITING (a restore from cold storage in progress): status 5 unless worse.
+    waiting: usize,
     worst: u8,
     t1: i64,
     t2: i64,
     table: String,
     fail: String,
     warn: String,
+    wait: String,
 }
 
 impl Tally {
@@ -120,14 +123,10 @@ impl Tally {
         match s(2) {
             "ok" => self.ok += 1,
             "INTERRUPTED" => self.intr += 1,
+            "WAITING" => self.waiting += 1,
             _ => self.bad += 1,
         }
-        self.worst = match (num(3), self.worst) {
-            (130, _) | (_, 130) => 130,
-            (3, _) | (_, 3) => 3,
-            (0, w) => w,
-            _ => 1,
-        };
+        self.worst = worse(num(3), self.worst);
         self.t1 += num(5);
         self.t2 += num(6);
         let (a, b, c) = (num(5), num(6), num(7));
@@ -144,7 +143,9 @@ impl Tally {
         }
         self.table.push_str(&line(kind, cells, &each));
         for note in f.iter().skip(8) {
-            if s(2) == "ok" {
+            if s(2) == "WAITING" {
+                let _ = writeln!(self.wait, "  {}: {note}", s(0));
+            } else if s(2) == "ok" {
                 let _ = writeln!(self.warn, "  {}: {note}", s(0));
             } else if kind != Kind::Audit {
                 let _ = writeln!(self.fail, "  {}: {note}", s(0));
@@ -153,7 +154,20 @@ impl Tally {
     }
 }
 
-/// The report of ROWS, and the worst code (130 beats 3 beats 1 beats 0).
+/// The worse of two codes: 130 beats 3 beats 1 (and any other failure) beats 5 (WAITING:
+/// nothing failed, come back later) beats 0.
+fn worse(code: i64, worst: u8) -> u8 {
+    match (code, worst) {
+        (130, _) | (_, 130) => 130,
+        (3, _) | (_, 3) => 3,
+        (0, w) => w,
+        (5, 0 | 5) => 5,
+        (5, w) => w,
+        _ => 1,
+    }
+}
+
+/// The report of ROWS, and the worst code (130 beats 3 beats 1 beats 5 beats 0).
 pub fn render(r: &Report, rows: &str) -> (String, u8) {
     let now = common::utc(common::now());
     let mut out = format!("{}\nstarted {}, finished {now}\n", r.title, r.started);
@@ -191,14 +205,21 @@ pub fn render(r: &Report, rows: &str) -> (String, u8) {
     if !(r.no_rows_no_summary && t.n == 0) {
         let (n, ok, skipped, bad, intr) = (t.n, t.ok, t.skipped, t.bad, t.intr);
         let took = sec(common::elapsed_ms() as i64);
+        let waiting = match t.waiting {
+            0 => String::new(),
+            w => format!(", {w} waiting (thawing: run again later)"),
+        };
         let _ = writeln!(
             out,
-            "summary: {n} sols: {ok} ok, {skipped} skipped ({}), {bad} failed, {intr} interrupted; {what}; {took}",
+            "summary: {n} sols: {ok} ok, {skipped} skipped ({}), {bad} failed{waiting}, {intr} interrupted; {what}; {took}",
             r.skipped
         );
     }
     if !t.fail.is_empty() {
         let _ = write!(out, "failures:\n{}", t.fail);
+    }
+    if !t.wait.is_empty() {
+        let _ = write!(out, "waiting (from cold storage):\n{}", t.wait);
     }
     if !t.warn.is_empty() {
         let _ = write!(out, "warnings (sols that succeeded):\n{}", t.warn);

@@ -26,6 +26,9 @@ pub fn main(a: Restore) -> Result<u8> {
         }
         return last_sols(n as usize, &a.operands[0]);
     }
+    if a.thaw {
+        return crate::thaw::main(&a);
+    }
     if a.list || !a.path.is_empty() {
         if !a.also.is_empty() {
             return Err(usage(
@@ -79,7 +82,14 @@ fn restore_sols(a: &Restore) -> Result<u8> {
     let sols = &a.operands[1..a.operands.len() - 1];
     check_sols(sols)?;
     let keys = common::key_args(false, c.key.as_deref(), a.identity.as_deref())?;
-    common::need_tools(&["sol-tar", "sol-zip", "sol-crypt", "s3-mget", "parallel"])?;
+    common::need_tools(&[
+        "sol-tar",
+        "sol-zip",
+        "sol-crypt",
+        "s3-mget",
+        "s3-ls",
+        "parallel",
+    ])?;
     make_dest(&dest)?;
     let work = Work::new()?;
     let mut list = Vec::new();
@@ -95,6 +105,9 @@ fn restore_sols(a: &Restore) -> Result<u8> {
             list.push(s.clone());
         }
     }
+    // Sols in an archive class: the ones not readable yet get their row here.
+    let table = crate::thaw::prices(a.prices.as_deref())?;
+    let list = crate::thaw::readable(&from, list, &work, &table)?;
     if !list.is_empty() {
         let mut cmd = vec![common::scripts().join("sol-restore-one").into_os_string()];
         cmd.extend(keys);
@@ -112,7 +125,7 @@ fn restore_sols(a: &Restore) -> Result<u8> {
 }
 
 /// Each SOL a name, not a path, and named once.
-fn check_sols(sols: &[OsString]) -> Result<()> {
+pub fn check_sols(sols: &[OsString]) -> Result<()> {
     let mut seen = HashSet::new();
     for s in sols {
         let shown = s.to_string_lossy();

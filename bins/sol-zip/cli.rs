@@ -87,6 +87,9 @@ pub fn expand_level_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsStr
     out
 }
 
+/// The man page's own text: bins/man.rs adds the rest from the definitions above.
+pub const MAN: ManText = ManText::new(include_str!("man.roff"), include_str!("end.roff"));
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +104,3 @@ mod tests {
         );
     }
 }
-
-/// The man page's own text: bins/man.rs adds the rest from the definitions above.
-pub const MAN: ManText = ManText::new(include_str!("man.roff"), include_str!("end.roff"));

@@ -13,6 +13,7 @@ mod recipients;
 mod restore_index;
 mod restore_path;
 mod s3;
+mod s3_cold;
 mod s3_lock;
 mod s3_promises;
 mod s3_prune;

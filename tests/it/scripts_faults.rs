@@ -321,13 +321,33 @@ fn a_sigkilled_run_leaves_nothing_for_good() {
 
 /// moto's S3 server run under libfaketime with the clock OFFSET (e.g. +600s): its Date
 /// header and Last-Modified both move, a server with a skewed clock.
-struct SkewedMoto {
+pub(crate) struct SkewedMoto {
     child: std::process::Child,
-    endpoint: String,
+    pub endpoint: String,
 }
 
 impl SkewedMoto {
     fn start(offset: &str) -> Result<SkewedMoto, String> {
+        let mut c = std::process::Command::new("faketime");
+        c.args(["-f", offset, "moto_server"]);
+        SkewedMoto::start_with(c)
+    }
+
+    /// moto with its clock read from FILE (libfaketime's FAKETIME_TIMESTAMP_FILE: `+3700s`
+    /// written there moves it at once), so a test can move its time.
+    pub(crate) fn with_clock_file(file: &std::path::Path) -> Result<SkewedMoto, String> {
+        fs::write(file, "+0s").map_err(|e| e.to_string())?;
+        let lib = crate::s3::working_faketime().ok_or("no working libfaketime")?;
+        let mut c = std::process::Command::new("moto_server");
+        c.env("LD_PRELOAD", lib)
+            .env("FAKETIME_TIMESTAMP_FILE", file)
+            .env("FAKETIME_NO_CACHE", "1")
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        SkewedMoto::start_with(c)
+    }
+
+    /// moto_server (COMMAND runs it) on a free port, answering.
+    fn start_with(mut c: std::process::Command) -> Result<SkewedMoto, String> {
         for tool in ["moto_server", "faketime", "curl"] {
             if sh(&format!("command -v {tool}")).run().code != 0 {
                 return Err(format!("no {tool} (CI's moto run installs moto)"));
@@ -340,8 +360,8 @@ impl SkewedMoto {
             .port();
         // A process group of its own: faketime runs moto_server as its child, and both go.
         use std::os::unix::process::CommandExt;
-        let child = std::process::Command::new("faketime")
-            .args(["-f", offset, "moto_server", "-H", "127.0.0.1", "-p"])
+        let child = c
+            .args(["-H", "127.0.0.1", "-p"])
             .arg(port.to_string())
             .process_group(0)
             .stdout(std::process::Stdio::null())

@@ -4,6 +4,7 @@
 //! the tools that talk to S3 depend on it (and so on the AWS SDK and tokio). The contract is
 //! man/s3-mput.1 (TIMEOUTS, INTEGRITY, CONFIRMATION) and the README's S3 section.
 
+pub mod cold;
 pub mod error;
 pub mod etag;
 pub mod target;
@@ -404,6 +405,11 @@ impl S3Client {
     /// header of the last answer; None before one arrived.
     pub fn skew(&self) -> Option<i64> {
         self.clock.skew()
+    }
+
+    /// Now on the server's clock (seconds since the epoch), as its last answer showed it.
+    pub fn server_now(&self) -> i64 {
+        epoch_ms(SystemTime::now()).div_euclid(1000) + self.skew().unwrap_or(0)
     }
 
     /// One attempt: send, bounded in time (`--timeout`, plus the time a body of `body` bytes

@@ -1,0 +1,216 @@
+//! Cold storage (issue 26): sol-backup --storage-class, s3-mget on an archived object,
+//! s3-ls --classes and --thaw, sol-restore --thaw, WAITING (status 5) across runs, and the
+//! thaw asked again when a restored copy expired unfetched. The thaw tests run on a moto of
+//! their own whose clock a file moves (libfaketime) and whose restores take an hour of that
+//! clock (its state manager); the class test runs on the server under test.
+
+use std::fs;
+use std::path::Path;
+
+use crate::s3env::S3;
+use crate::scripts::{backup, mission, restore};
+use crate::scripts_faults::SkewedMoto;
+use crate::util::*;
+
+/// A moto whose clock `move_to` sets, its restores held in progress for an hour of it.
+struct ColdMoto {
+    /// Stopped when dropped.
+    _moto: SkewedMoto,
+    clock: std::path::PathBuf,
+    s3: S3,
+}
+
+impl ColdMoto {
+    fn start(dir: &Path) -> Option<ColdMoto> {
+        let clock = dir.join("clock");
+        let moto = match SkewedMoto::with_clock_file(&clock) {
+            Ok(m) => m,
+            Err(why) => {
+                skip(&format!("a moto with a movable clock: {why}"));
+                return None;
+            }
+        };
+        let set = r#"{"model_name": "s3::keyrestore", "transition": {"progression": "time", "seconds": 3600}}"#;
+        sh(&format!(
+            "curl -sf -X POST -d '{set}' {}/moto-api/state-manager/set-transition",
+            moto.endpoint
+        ))
+        .run()
+        .ok();
+        let s3 = S3::at(
+            &moto.endpoint,
+            "testaccesskey",
+            "testsecretkey",
+            "cold",
+            tmp(),
+        );
+        Some(ColdMoto {
+            _moto: moto,
+            clock,
+            s3,
+        })
+    }
+
+    /// moto's clock SECS after the start.
+    fn move_to(&self, secs: i64) {
+        fs::write(&self.clock, format!("+{secs}s")).unwrap();
+    }
+}
+
+/// Sol names under DEST that are not hidden (what a restore left).
+fn names(dest: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dest)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Items 1, 2, 3 and 5: a backup to GLACIER keeps its index in STANDARD; s3-mget and a
+/// plain restore refuse the cold archive, naming the thaw; --thaw asks for each sol; run 1
+/// while the restores are held says WAITING, exits 5 and leaves DEST untouched; run 2,
+/// once they are served, restores exactly; with the clock past the copies' expiry, run 3
+/// asks again (the thaw was asked for) and says so.
+#[test]
+fn s3_cold_sols_are_thawed_and_restored_across_runs() {
+    let t = tmp();
+    let Some(m) = ColdMoto::start(t.path()) else {
+        return;
+    };
+    let s3 = &m.s3;
+    let root = t.path().join("mission");
+    mission(&root, 2);
+    let key = keyfile(t.path(), "site.key", 256);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    backup(
+        s3,
+        &format!("-k '{k}' --storage-class GLACIER '{r}'/sol* {d}"),
+    )
+    .ok()
+    .stdout_has("2 sols: 2 ok");
+    let ls = s3.ls(&["--classes", "--relative"], "s/").ok().stdout_str();
+    for sol in ["sol0001", "sol0002"] {
+        let line = |k: &str| {
+            ls.lines()
+                .find(|l| l.starts_with(k))
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(
+            line(&format!("{sol}.tar.gz.sc\t")).ends_with("\tGLACIER\tcold"),
+            "{ls}"
+        );
+        assert!(
+            line(&format!("{sol}.index.gz.sc\t")).ends_with("\tSTANDARD\t-"),
+            "{ls}"
+        );
+    }
+    s3.tool("s3-mget")
+        .arg(s3.url("s/sol0001.tar.gz.sc"))
+        .run()
+        .code(1)
+        .stderr_has("stored in GLACIER and not restored")
+        .stderr_has("--thaw");
+    // The index is warm: listing a cold sol needs no thaw.
+    restore(s3, &format!("-k '{k}' --list {d} sol0001"))
+        .ok()
+        .stdout_has("sol0001/images/frame.raw");
+
+    let dest = t.path().join("dest");
+    let plain = format!("-k '{k}' {d} sol0001 sol0002 '{}'", dest.display());
+    restore(s3, &plain)
+        .code(1)
+        .stdout_has("sol0001          FAILED")
+        .stdout_has(&format!("thaw it first (sol-restore --thaw {d} sol0001)"));
+
+    restore(
+        s3,
+        &format!("--thaw --tier Bulk --days 2 {d} sol0001 sol0002"),
+    )
+    .ok()
+    .stdout_has("Expedited")
+    .stdout_has("Bulk        $0.00     GLACIER 5-12h")
+    .stdout_has("sol0001          requested")
+    .stdout_has("sol0002          requested");
+    // Asked again while in progress: no error, and no second request.
+    m.move_to(3700);
+    restore(s3, &format!("--thaw {d} sol0001"))
+        .ok()
+        .stdout_has("sol0001          thawing");
+
+    // Run 1: still thawing.
+    restore(s3, &plain)
+        .code(5)
+        .stdout_has("sol0001          WAITING")
+        .stdout_has("2 waiting")
+        .stdout_has("sol0002: in GLACIER: restore in progress");
+    assert!(names(&dest).is_empty(), "{:?}", names(&dest));
+
+    // Run 2: served.
+    m.move_to(7400);
+    restore(s3, &plain).ok().stdout_has("2 sols: 2 ok");
+    for sol in ["sol0001", "sol0002"] {
+        assert_same_tree(&root.join(sol), &dest.join(sol));
+    }
+
+    // Run 3, three days on: the copies expired; the thaw was asked for, so it is again.
+    m.move_to(3 * 86_400);
+    let later = t.path().join("later");
+    restore(s3, &format!("-k '{k}' {d} sol0002 '{}'", later.display()))
+        .code(5)
+        .stdout_has("sol0002          WAITING")
+        .stdout_has("the restored copy expired")
+        .stdout_has("asked again (Bulk, 2 days");
+    assert!(names(&later).is_empty(), "{:?}", names(&later));
+    let ls = s3
+        .ls(&["--classes", "--relative"], "s/sol0002.tar.gz.sc")
+        .stdout_str();
+    assert!(!ls.contains("expired"), "{ls}");
+}
+
+/// Item 5: a server without archive classes (s3s-fs; Ceph RGW as configured) gives one
+/// clear line, judged by the class the object really got; moto keeps GLACIER.
+#[test]
+fn s3_a_storage_class_the_server_lacks_is_one_line() {
+    let s3 = S3::start();
+    let moto = std::env::var("SOL_TEST_S3_SERVER").as_deref() == Ok("moto");
+    let data = Rng::new(26).bytes(12 << 20);
+    for (key, size, part) in [("single", 1000, "8M"), ("multi", 12 << 20, "5M")] {
+        let out = s3.mput(
+            key,
+            &data[..size],
+            &["--storage-class", "GLACIER", "--part-size", part],
+        );
+        if moto {
+            out.ok();
+            let ls = s3.ls(&["--classes", "--relative"], key).ok().stdout_str();
+            assert!(ls.ends_with("\tGLACIER\tcold\n"), "{ls}");
+            continue;
+        }
+        out.code(1).stderr_has("GLACIER");
+        assert_eq!(out.stderr.lines().count(), 1, "{key}: {}", out.stderr);
+        // Whatever it kept is not called cold.
+        let ls = s3.ls(&["--classes", "--relative"], key).ok().stdout_str();
+        assert!(!ls.contains("GLACIER"), "{ls}");
+    }
+    let t = tmp();
+    let root = t.path().join("mission");
+    mission(&root, 1);
+    let key = keyfile(t.path(), "site.key", 256);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    let out = backup(
+        &s3,
+        &format!("-k '{k}' --storage-class GLACIER '{r}'/sol0001 {d}"),
+    );
+    if moto {
+        out.ok();
+    } else {
+        out.code(1)
+            .stdout_has("sol0001          FAILED")
+            .stdout_has("GLACIER");
+    }
+}
