@@ -12,6 +12,15 @@
 #
 #   make -f restore.mk -j8 FROM=s3://BUCKET/PREFIX DEST=/restore LAST=10 IDENTITY=/etc/sol/site.id
 #
+# Cold storage (sol-backup --storage-class GLACIER or DEEP_ARCHIVE): `thaw` asks for the
+# archives to be restored (TIER=Expedited|Standard|Bulk, DAYS=N, PRICES=FILE: sol-restore
+# --thaw); a restore then restores the sols that are ready and reports the others WAITING,
+# without a stamp: make exits 0 after the table, `make -q` exits 1 until all are restored,
+# and a failed sol still makes it exit 2. Two cron lines bring back a set unattended:
+#
+#   0 8 * * *  make -f restore.mk thaw FROM=s3://BUCKET/PREFIX DEST=/restore LAST=90 TIER=Bulk
+#   0 * * * *  make -f restore.mk -j4 FROM=s3://BUCKET/PREFIX DEST=/restore LAST=90
+#
 # ALSO="TARGET..." names other copies of FROM (PROFILE:s3://BUCKET/PREFIX at another vendor),
 # tried in order for a sol whose download fails or whose archive does not verify.
 #
@@ -65,21 +74,35 @@ MISSING := $(filter-out $(filter-out $(STALE),$(wildcard $(STAMPS))),$(STAMPS))
 # sol (make stops as usual), and after an interruption (the unfinished sols INTERRUPTED).
 # If this make is killed outright (SIGKILL), parent-death signals stop that shell, its
 # make and every sol-restore-one in turn: nothing is restored after make is gone.
-.PHONY: all restore-missing stamps
+.PHONY: all restore-missing stamps thaw
 all: $(if $(MISSING),restore-missing)
+
+# Ask for the archives of SOLS in cold storage to be restored (sol-restore --thaw): each
+# tier's cost and time, then each sol's state. A sol restored already needs no thaw.
+TIER ?= Standard
+DAYS ?= 7
+THAW := $(foreach s,$(SOLS),$(if $(wildcard $(DEST)/.$(s).restored),,$(s)))
+thaw:
+ifeq ($(strip $(THAW)),)
+	@echo 'restore.mk: every sol is restored already: nothing to thaw'
+else
+	@exec '$(SOL_RESTORE)' --thaw --tier '$(TIER)' --days '$(DAYS)' $(if $(PRICES),--prices '$(PRICES)') -- '$(FROM)' $(foreach s,$(THAW),'$(s)')
+endif
 
 restore-missing:
 	@rm -rf -- '$(REPORT)' $(foreach f,$(STALE),'$(f)') && mkdir -p -- '$(REPORT)/rows' && date -u +%FT%TZ > '$(REPORT)/started'
 	@exec setpriv --pdeathsig KILL -- bash -c 'trap : INT TERM; rc=0; \
-	  setpriv --pdeathsig TERM -- $(MAKE) --no-print-directory -f "$$1" FROM="$$2" DEST="$$3" SOLS="$$4" KEY="$$5" IDENTITY="$$6" ALSO="$$9" stamps || rc=$$?; \
+	  setpriv --pdeathsig TERM -- $(MAKE) --no-print-directory -f "$$1" FROM="$$2" DEST="$$3" SOLS="$$4" KEY="$$5" IDENTITY="$$6" ALSO="$$9" PRICES="$${10}" stamps || rc=$$?; \
 	  "$$7" --report-of "$$8" -- "$$2" "$$3" || rc=$$?; \
-	  rm -rf -- "$$8"; exit $$rc' restore.mk '$(SELF)' '$(FROM)' '$(DEST)' '$(SOLS)' '$(KEY)' '$(IDENTITY)' '$(SOL_RESTORE)' '$(REPORT)' '$(ALSO)'
+	  if [ "$$rc" = 5 ]; then rc=0; fi; \
+	  rm -rf -- "$$8"; exit $$rc' restore.mk '$(SELF)' '$(FROM)' '$(DEST)' '$(SOLS)' '$(KEY)' '$(IDENTITY)' '$(SOL_RESTORE)' '$(REPORT)' '$(ALSO)' '$(PRICES)'
 
 stamps: $(STAMPS)
 
 # The stamp only when sol-restore-one succeeded (status 0: restored, or in DEST already);
 # its row goes to the report either way. If make itself is killed (SIGKILL, no trap), the
 # parent-death signal stops the restore: nothing lands after make is gone.
+# A sol WAITING for a thaw (COLD STORAGE in sol-restore(1)) lets make go on, without a stamp.
 $(DEST)/.%.restored:
-	@exec setpriv --pdeathsig TERM -- '$(SOL_RESTORE_ONE)' $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') $(foreach t,$(ALSO),--also '$(t)') -- '$(FROM)' '$*' '$(DEST)' > '$(REPORT)/rows/$*'
-	@touch -- '$@'
+	@exec setpriv --pdeathsig TERM -- '$(SOL_RESTORE_ONE)' --waiting-ok $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') $(if $(PRICES),--prices '$(PRICES)') $(foreach t,$(ALSO),--also '$(t)') -- '$(FROM)' '$*' '$(DEST)' > '$(REPORT)/rows/$*'
+	@if awk -F'\t' '$$3 == "WAITING" { exit 1 }' '$(REPORT)/rows/$*'; then touch -- '$@'; fi

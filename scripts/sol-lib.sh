@@ -175,9 +175,9 @@ sol_host() {
   printf '%s' "${h##*/}"
 }
 # Print this sol's row, SOL HOST STATUS CODE MS F1 F2 F3 NOTE..., and exit with CODE.
-sol_row() { # status code f1 f2 f3
+sol_row() { # status code f1 f2 f3 [exit-status, default code]
   local IFS=$'\t'
   printf '%s\n' "$sol_name	$(sol_host)	$1	$2	$(($(sol_ms) - sol_t0))	$3	$4	$5${sol_notes[*]:+	${sol_notes[*]}}"
-  exit "$2"
+  exit "${6:-$2}"
 }
 

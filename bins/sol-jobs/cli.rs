@@ -267,6 +267,10 @@ pub struct Restore {
     /// Print the names of the N newest sols stored under PREFIX (by name), one a line
     #[arg(long, value_name = "N", value_parser = positive)]
     pub last: Option<u32>,
+    /// For sol-restore-one: operands s3://BUCKET/PREFIX SOL; print nothing when SOL's
+    /// archive can be read now, else its row's STATUS, CODE and NOTE (WAITING 5, FAILED 1)
+    #[arg(long, hide = true, conflicts_with_all = ["thaw", "path", "list", "last"])]
+    pub cold: bool,
     /// For restore.mk: print the report of the rows its run left in DIR
     #[arg(long, value_name = "DIR", hide = true)]
     pub report_of: Option<PathBuf>,

@@ -29,6 +29,9 @@ pub fn main(a: Restore) -> Result<u8> {
     if a.thaw {
         return crate::thaw::main(&a);
     }
+    if a.cold {
+        return crate::thaw::cold_row(&a);
+    }
     if a.list || !a.path.is_empty() {
         if !a.also.is_empty() {
             return Err(usage(
@@ -105,14 +108,14 @@ fn restore_sols(a: &Restore) -> Result<u8> {
             list.push(s.clone());
         }
     }
-    // Sols in an archive class: the ones not readable yet get their row here.
-    let table = crate::thaw::prices(a.prices.as_deref())?;
-    let list = crate::thaw::readable(&from, list, &work, &table)?;
     if !list.is_empty() {
         let mut cmd = vec![common::scripts().join("sol-restore-one").into_os_string()];
         cmd.extend(keys);
         for t in &also {
             cmd.extend(["--also".into(), t.into()]);
+        }
+        if let Some(p) = &a.prices {
+            cmd.extend(["--prices".into(), common::absolute(p).into_os_string()]);
         }
         cmd.extend(["--".into(), from.clone().into(), "{}".into()]);
         cmd.push(common::absolute(&dest).into_os_string()); // the same path on every host

@@ -1,11 +1,11 @@
 //! Cold storage. `sol-restore --thaw`: the time and cost of each tier for the whole set,
-//! then a RestoreObject for each sol's archive (s3-ls --thaw) and its state. A plain
-//! restore first asks each sol's state (s3-ls --head --classes): a thawing sol is WAITING
+//! then a RestoreObject for each sol's archive (s3-ls --thaw) and its state. Before a plain
+//! restore, sol-restore-one asks each sol's state (`--cold`: s3-ls --head --classes on the
+//! first target): a thawing sol is WAITING
 //! (status 5: nothing failed, come back later), a cold one that was never asked for is
 //! FAILED naming --thaw, and one whose restored copy expired before it was fetched is asked
 //! again, with the tier and days it was asked with (PREFIX/.sol-thaw/SOL records them).
 
-use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -13,11 +13,11 @@ use std::process::Command;
 use anyhow::{anyhow, Result};
 
 use crate::cli::Restore;
-use crate::common::{self, usage, Work};
+use crate::common::{self, usage};
 use crate::report;
 
 /// WAITING's status: nothing failed; run again once the thaws are served.
-pub const WAITING: u8 = 5;
+pub const WAITING: u8 = sol_common::Status::Waiting as u8;
 
 /// One line of the price table: a class's tier, how long it takes, what it costs.
 #[derive(Debug, Clone, PartialEq)]
@@ -296,30 +296,27 @@ fn recorded(from: &str, sol: &str) -> Option<(String, u32)> {
     Some((tier, days))
 }
 
-/// A plain restore: the sols of `list` that can be read now (or whose archive is missing:
-/// sol-restore-one says so); the others get a row: WAITING (thawing, or asked again after
-/// its copy expired) or FAILED (cold, never asked for).
-pub fn readable(
-    from: &str,
-    list: Vec<OsString>,
-    work: &Work,
-    table: &[Price],
-) -> Result<Vec<OsString>> {
-    let mut ready = Vec::new();
-    for s in list {
-        let name = s.to_string_lossy().into_owned();
-        let Some(c) = state_of(&archive(from, &name))? else {
-            ready.push(s);
-            continue;
-        };
-        if c.state == "-" || c.state.starts_with("ready") {
-            ready.push(s);
-            continue;
-        }
-        let (status, code, note) = waiting(from, &name, &c, table)?;
-        work.row(&name, status, code, &note)?;
+/// sol-restore-one's question before a restore (hidden: `sol-jobs restore --cold FROM
+/// SOL`): nothing when SOL's archive can be read now (or is not stored: the restore says
+/// so), else its row's STATUS<TAB>CODE<TAB>NOTE: WAITING 5 (thawing, or asked again after
+/// its copy expired unfetched) or FAILED 1 (cold, never asked for).
+pub fn cold_row(a: &Restore) -> Result<u8> {
+    let [from, sol] = &a.operands[..] else {
+        return Err(usage("--cold needs s3://BUCKET/PREFIX and SOL"));
+    };
+    let from = common::check_url(from)?;
+    crate::restore::check_sols(std::slice::from_ref(sol))?;
+    let name = sol.to_string_lossy().into_owned();
+    let table = prices(a.prices.as_deref())?;
+    let Some(c) = state_of(&archive(&from, &name))? else {
+        return Ok(0);
+    };
+    if c.state == "-" || c.state.starts_with("ready") {
+        return Ok(0);
     }
-    Ok(ready)
+    let (status, code, note) = waiting(&from, &name, &c, &table)?;
+    report::emit(&format!("{status}\t{code}\t{note}\n"));
+    Ok(0)
 }
 
 /// The row of a sol that cannot be read yet.

@@ -15,6 +15,8 @@ pub enum Status {
     Usage = 2,
     /// Authentication tag, checksum or ETag mismatch, truncated or malformed stream, difference.
     Integrity = 3,
+    /// sol-restore: nothing failed; some sols wait for a thaw from cold storage.
+    Waiting = 5,
     /// SIGINT/SIGTERM, after cleaning up.
     Interrupted = 130,
     /// stdout was closed under us.

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::s3env::S3;
-use crate::scripts::{backup, mission, restore};
+use crate::scripts::{backup, make_restore, mission, restore, run_sh};
 use crate::scripts_faults::SkewedMoto;
 use crate::util::*;
 
@@ -170,6 +170,59 @@ fn s3_cold_sols_are_thawed_and_restored_across_runs() {
         .ls(&["--classes", "--relative"], "s/sol0002.tar.gz.sc")
         .stdout_str();
     assert!(!ls.contains("expired"), "{ls}");
+}
+
+/// Item 3 by make, as cron runs it: `thaw`, then the restore, which while the thaws are
+/// served prints the table with WAITING, exits 0 and stamps nothing (`make -q` exits 1),
+/// then restores every sol once they are ready; `thaw` then has nothing to do.
+#[test]
+fn s3_cold_restore_mk_thaw_then_restore_from_cron() {
+    let t = tmp();
+    let Some(m) = ColdMoto::start(t.path()) else {
+        return;
+    };
+    let s3 = &m.s3;
+    let root = t.path().join("mission");
+    mission(&root, 2);
+    let key = keyfile(t.path(), "site.key", 256);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    backup(
+        s3,
+        &format!("-k '{k}' --storage-class DEEP_ARCHIVE '{r}'/sol* {d}"),
+    )
+    .ok();
+    let made = t.path().join("made");
+    let mk = make_restore(&format!(
+        "FROM={d} DEST='{}' LAST=2 KEY='{k}'",
+        made.display()
+    ));
+    run_sh(s3, &format!("{mk} thaw TIER=Bulk DAYS=3 < /dev/null"))
+        .ok()
+        .stdout_has("Bulk        $0.00     DEEP_ARCHIVE 48h")
+        .stdout_has("Expedited   n/a")
+        .stdout_has("sol0002          requested");
+    m.move_to(3700);
+    run_sh(s3, &format!("{mk} -j 2 < /dev/null"))
+        .ok()
+        .stdout_has("sol0001          WAITING")
+        .stdout_has("2 waiting");
+    run_sh(s3, &format!("{mk} -q")).code(1);
+    assert!(
+        names(&made).iter().all(|n| n.starts_with(".restore")),
+        "{:?}",
+        names(&made)
+    );
+    m.move_to(7400);
+    run_sh(s3, &format!("{mk} -j 2 < /dev/null"))
+        .ok()
+        .stdout_has("2 sols: 2 ok");
+    run_sh(s3, &format!("{mk} -q")).ok();
+    for sol in ["sol0001", "sol0002"] {
+        assert_same_tree(&root.join(sol), &made.join(sol));
+    }
+    run_sh(s3, &format!("{mk} thaw"))
+        .ok()
+        .stdout_has("nothing to thaw");
 }
 
 /// Item 5: a server without archive classes (s3s-fs; Ceph RGW as configured) gives one
