@@ -53,6 +53,7 @@ struct Options {
     from: String,
     also: Vec<String>,
     budget: Option<u64>,
+    thaw_budget: Option<u64>,
     max_age: Option<i64>,
     keys: Vec<OsString>,
     enc: Vec<OsString>,
@@ -74,12 +75,16 @@ pub fn main(a: Audit) -> Result<u8> {
         check_locks(&mut cov, &a)?;
     }
     let picked = pick(&cov, &a, o.budget);
+    // Sols in cold storage: skipped, or a thaw asked for within --thaw-budget.
+    let urls: Vec<String> = std::iter::once(&o.from).chain(&o.also).cloned().collect();
+    let source = |s: &str| urls[copies::source_of(&cov.held, s)].clone();
+    let (picked, cold) = crate::thaw::audit_cold(picked, source, o.thaw_budget)?;
     let mut from = HashMap::new();
     if !picked.is_empty() {
         from = content_audit(&a, &cov, &o, &work, &picked)?;
     }
     let rows = fs::read_to_string(work.path("rows"))?;
-    let tail = tail(&cov, &rows, a.days, &from) + &cov.locks;
+    let tail = tail(&cov, &rows, a.days, &from) + &cold + &cov.locks;
     let r = Report {
         targets: 0,
         from,
@@ -103,15 +108,22 @@ pub fn main(a: Audit) -> Result<u8> {
     Ok(code)
 }
 
+/// FLAG's SIZE (N, NK, NM, NG), more than 0.
+fn size_of(flag: &str, text: Option<&str>) -> Result<Option<u64>> {
+    let Some(b) = text else {
+        return Ok(None);
+    };
+    let size = sol_common::parse_size(b).ok().filter(|&n| n > 0);
+    let size = size.ok_or_else(|| usage(format!("{flag}: '{b}' is not a size (N, NK, NM, NG)")))?;
+    Ok(Some(size))
+}
+
 fn options(a: &Audit) -> Result<Options> {
     if let Some(u) = &a.common.endpoint_url {
         std::env::set_var("AWS_ENDPOINT_URL", u);
     }
-    let budget = a.budget.as_ref().map(|b| {
-        let size = sol_common::parse_size(b).ok().filter(|&n| n > 0);
-        size.ok_or_else(|| usage(format!("--budget: '{b}' is not a size (N, NK, NM, NG)")))
-    });
-    let budget = budget.transpose()?;
+    let budget = size_of("--budget", a.budget.as_deref())?;
+    let thaw_budget = size_of("--thaw-budget", a.thaw_budget.as_deref())?;
     let max_age = a.max_age.as_ref().map(|m| {
         let secs = sol_common::time::parse_duration(m)
             .ok()
@@ -154,6 +166,7 @@ fn options(a: &Audit) -> Result<Options> {
         from,
         also,
         budget,
+        thaw_budget,
         max_age,
         keys,
         enc,

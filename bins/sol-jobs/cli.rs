@@ -156,6 +156,12 @@ pub struct Audit {
     /// Check coverage only (no key needed): the dead-man's switch
     #[arg(long)]
     pub coverage_only: bool,
+    /// A sol picked for the content audit whose archive is in cold storage (GLACIER,
+    /// DEEP_ARCHIVE) and not restored is skipped (the report counts it); with this, a thaw
+    /// of such sols is asked for until SIZE bytes of archives (K, M, G suffixes) per run, at
+    /// the Bulk tier for 3 days, and a later run audits each once it is ready
+    #[arg(long, value_name = "SIZE", conflicts_with = "coverage_only")]
+    pub thaw_budget: Option<String>,
     /// Check each archive's Object Lock (a HEAD of each): an archive without a retention
     /// or legal hold, or whose retention ends within --lock-warn, is a protection gap
     #[arg(long)]

@@ -95,19 +95,7 @@ fn restore_sols(a: &Restore) -> Result<u8> {
     ])?;
     make_dest(&dest)?;
     let work = Work::new()?;
-    let mut list = Vec::new();
-    for s in sols {
-        let d = dest.join(s);
-        // A directory that holds something (or cannot be read) is in DEST already.
-        let full = !d.is_symlink()
-            && d.is_dir()
-            && fs::read_dir(&d).map_or(true, |mut r| r.next().is_some());
-        if full {
-            work.row(&s.to_string_lossy(), "skipped", 0, "")?;
-        } else {
-            list.push(s.clone());
-        }
-    }
+    let list = not_in_dest(&dest, sols, &work)?;
     if !list.is_empty() {
         let mut cmd = vec![common::scripts().join("sol-restore-one").into_os_string()];
         cmd.extend(keys);
@@ -125,6 +113,24 @@ fn restore_sols(a: &Restore) -> Result<u8> {
     let then: String = also.iter().map(|t| format!(", then {t}/")).collect();
     let title = format!("sol-restore from {from}/{then} to {}", dest.display());
     Report::of(Kind::Restore, title, "in DEST already", &work).print(&work)
+}
+
+/// The sols not in DEST yet; each of the others gets its `skipped` row.
+fn not_in_dest(dest: &Path, sols: &[OsString], work: &Work) -> Result<Vec<OsString>> {
+    let mut list = Vec::new();
+    for s in sols {
+        let d = dest.join(s);
+        // A directory that holds something (or cannot be read) is in DEST already.
+        let full = !d.is_symlink()
+            && d.is_dir()
+            && fs::read_dir(&d).map_or(true, |mut r| r.next().is_some());
+        if full {
+            work.row(&s.to_string_lossy(), "skipped", 0, "")?;
+        } else {
+            list.push(s.clone());
+        }
+    }
+    Ok(list)
 }
 
 /// Each SOL a name, not a path, and named once.

@@ -6,6 +6,7 @@
 //! FAILED naming --thaw, and one whose restored copy expired before it was fetched is asked
 //! again, with the tier and days it was asked with (PREFIX/.sol-thaw/SOL records them).
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -198,7 +199,7 @@ pub fn main(a: &Restore) -> Result<u8> {
                     total += price;
                 }
                 (
-                    word,
+                    spoken(&word),
                     format!("in {}, {} bytes, ${price:.2}", c.class, c.size),
                 )
             }
@@ -214,6 +215,17 @@ pub fn main(a: &Restore) -> Result<u8> {
     );
     report::emit(&out);
     Ok(code)
+}
+
+/// A state as the report says it: `in progress`, `ready until T`, or the word itself.
+fn spoken(word: &str) -> String {
+    match word {
+        "thawing" => "in progress".into(),
+        w => match w.strip_prefix("ready-until-") {
+            Some(t) => format!("ready until {t}"),
+            None => w.to_string(),
+        },
+    }
 }
 
 /// The price table: --prices FILE, else the defaults.
@@ -317,6 +329,57 @@ pub fn cold_row(a: &Restore) -> Result<u8> {
     let (status, code, note) = waiting(&from, &name, &c, &table)?;
     report::emit(&format!("{status}\t{code}\t{note}\n"));
     Ok(0)
+}
+
+/// sol-audit: the picked sols that can be read now, and the report's line about the others
+/// (none when all can): each cold one is skipped, unless --thaw-budget has room for it, when
+/// a Bulk thaw of 3 days is asked for (and recorded), so a later run audits it.
+pub fn audit_cold(
+    picked: Vec<OsString>,
+    source: impl Fn(&str) -> String,
+    thaw_budget: Option<u64>,
+) -> Result<(Vec<OsString>, String)> {
+    let (mut kept, mut skipped, mut asked, mut room) =
+        (Vec::new(), Vec::new(), Vec::new(), thaw_budget.unwrap_or(0));
+    for s in picked {
+        let name = s.to_string_lossy().into_owned();
+        let from = source(&name);
+        let c = match state_of(&archive(&from, &name)) {
+            // Not stored, or not to be asked now: the audit of it says what is wrong.
+            Ok(None) | Err(_) => None,
+            Ok(Some(c)) => Some(c),
+        };
+        let Some(c) = c.filter(|c| c.state != "-" && !c.state.starts_with("ready")) else {
+            kept.push(s);
+            continue;
+        };
+        if c.state != "thawing" && thaw_budget.is_some() && c.size <= room {
+            ask(&archive(&from, &name), 3, "Bulk")?;
+            record(&from, &name, "Bulk", 3)?;
+            room -= c.size;
+            asked.push(format!("{name} ({}, {} bytes)", c.class, c.size));
+        } else {
+            skipped.push(format!("{name} ({}, {})", c.class, c.state));
+        }
+    }
+    let mut line = String::new();
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            line,
+            "cold: {} picked sol(s) in cold storage not read: {} (--thaw-budget asks for thaws)",
+            skipped.len(),
+            skipped.join(", ")
+        );
+    }
+    if !asked.is_empty() {
+        let _ = writeln!(
+            line,
+            "cold: a thaw asked for {} sol(s), audited by a later run once ready: {}",
+            asked.len(),
+            asked.join(", ")
+        );
+    }
+    Ok((kept, line))
 }
 
 /// The row of a sol that cannot be read yet.

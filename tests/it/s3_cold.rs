@@ -8,11 +8,12 @@ use std::fs;
 use std::path::Path;
 
 use crate::s3env::S3;
-use crate::scripts::{backup, make_restore, mission, restore, run_sh};
+use crate::scripts::{audit, backup, make_restore, mission, restore, run_sh};
 use crate::scripts_faults::SkewedMoto;
 use crate::util::*;
 
-/// A moto whose clock `move_to` sets, its restores held in progress for an hour of it.
+/// A moto whose clock `move_to` sets, its restores held in progress for an hour of it
+/// (`hold`), or served at once.
 struct ColdMoto {
     /// Stopped when dropped.
     _moto: SkewedMoto,
@@ -21,7 +22,7 @@ struct ColdMoto {
 }
 
 impl ColdMoto {
-    fn start(dir: &Path) -> Option<ColdMoto> {
+    fn start(dir: &Path, hold: bool) -> Option<ColdMoto> {
         let clock = dir.join("clock");
         let moto = match SkewedMoto::with_clock_file(&clock) {
             Ok(m) => m,
@@ -30,13 +31,15 @@ impl ColdMoto {
                 return None;
             }
         };
-        let set = r#"{"model_name": "s3::keyrestore", "transition": {"progression": "time", "seconds": 3600}}"#;
-        sh(&format!(
-            "curl -sf -X POST -d '{set}' {}/moto-api/state-manager/set-transition",
-            moto.endpoint
-        ))
-        .run()
-        .ok();
+        if hold {
+            let set = r#"{"model_name": "s3::keyrestore", "transition": {"progression": "time", "seconds": 3600}}"#;
+            sh(&format!(
+                "curl -sf -X POST -d '{set}' {}/moto-api/state-manager/set-transition",
+                moto.endpoint
+            ))
+            .run()
+            .ok();
+        }
         let s3 = S3::at(
             &moto.endpoint,
             "testaccesskey",
@@ -78,7 +81,7 @@ fn names(dest: &Path) -> Vec<String> {
 #[test]
 fn s3_cold_sols_are_thawed_and_restored_across_runs() {
     let t = tmp();
-    let Some(m) = ColdMoto::start(t.path()) else {
+    let Some(m) = ColdMoto::start(t.path(), true) else {
         return;
     };
     let s3 = &m.s3;
@@ -140,7 +143,7 @@ fn s3_cold_sols_are_thawed_and_restored_across_runs() {
     m.move_to(3700);
     restore(s3, &format!("--thaw {d} sol0001"))
         .ok()
-        .stdout_has("sol0001          thawing");
+        .stdout_has("sol0001          in progress");
 
     // Run 1: still thawing.
     restore(s3, &plain)
@@ -178,7 +181,7 @@ fn s3_cold_sols_are_thawed_and_restored_across_runs() {
 #[test]
 fn s3_cold_restore_mk_thaw_then_restore_from_cron() {
     let t = tmp();
-    let Some(m) = ColdMoto::start(t.path()) else {
+    let Some(m) = ColdMoto::start(t.path(), true) else {
         return;
     };
     let s3 = &m.s3;
@@ -223,6 +226,53 @@ fn s3_cold_restore_mk_thaw_then_restore_from_cron() {
     run_sh(s3, &format!("{mk} thaw"))
         .ok()
         .stdout_has("nothing to thaw");
+}
+
+/// Item 4: coverage works from the listing; the content audit skips cold sols (counted),
+/// or with --thaw-budget asks for thaws and audits the sols once they are ready; what must
+/// read an old archive (--changed keeping it) fails that sol with the line naming the thaw.
+#[test]
+fn s3_cold_audit_skips_cold_sols_or_thaws_them_within_a_budget() {
+    let t = tmp();
+    let Some(m) = ColdMoto::start(t.path(), false) else {
+        return;
+    };
+    let s3 = &m.s3;
+    let root = t.path().join("mission");
+    mission(&root, 2);
+    let key = keyfile(t.path(), "site.key", 256);
+    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
+    backup(
+        s3,
+        &format!("-k '{k}' --storage-class GLACIER '{r}'/sol* {d}"),
+    )
+    .ok();
+    audit(s3, &format!("-k '{k}' --budget 1G '{r}' {d}"))
+        .ok()
+        .stdout_has("coverage: 2 sols in")
+        .stdout_has("cold: 2 picked sol(s) in cold storage not read: sol0001 (GLACIER, cold)");
+    // Room for one archive: one thaw asked for.
+    let one = fs::metadata(root.join("sol0001/images/frame.raw"))
+        .unwrap()
+        .len()
+        * 3
+        / 2;
+    let thaw = format!("-k '{k}' --budget 1G --thaw-budget {one} '{r}' {d}");
+    audit(s3, &thaw)
+        .ok()
+        .stdout_has("cold: a thaw asked for 1 sol(s)")
+        .stdout_has("cold: 1 picked sol(s) in cold storage not read");
+    // (This moto serves a restore at once: its clock stays, so coverage judges no change.)
+    audit(s3, &format!("-k '{k}' --budget 1G '{r}' {d}"))
+        .ok()
+        .stdout_has("sol0001          ok")
+        .stdout_has("cold: 1 picked sol(s)");
+
+    fs::write(root.join("sol0002/late.txt"), b"after the backup").unwrap();
+    backup(s3, &format!("--changed -k '{k}' '{r}'/sol* {d}"))
+        .code(1)
+        .stdout_has("sol0002          FAILED")
+        .stdout_has("stored in GLACIER and not restored");
 }
 
 /// Item 5: a server without archive classes (s3s-fs; Ceph RGW as configured) gives one
