@@ -142,14 +142,7 @@ fn path_args(a: &Restore) -> Result<(String, String, Vec<OsString>)> {
 /// and the index fetched and opened when it has one.
 fn archive(a: &Restore, from: &str, name: String, names: Vec<OsString>) -> Result<Sol> {
     let keys = common::key_args(false, a.common.key.as_deref(), a.identity.as_deref())?;
-    common::need_tools(&[
-        "sol-tar",
-        "sol-zip",
-        "sol-crypt",
-        "s3-mget",
-        "s3-ls",
-        "sol-index",
-    ])?;
+    common::need_tools(&[&crate::restore::TOOLS[..], &["sol-index"]].concat())?;
     let work = Work::new()?;
     let url = format!("{from}/{name}.tar.gz.sc");
     let mut sol = Sol {

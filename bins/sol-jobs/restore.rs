@@ -43,6 +43,9 @@ pub fn main(a: Restore) -> Result<u8> {
     restore_sols(&a)
 }
 
+/// The tools a restore of a sol runs (its pipeline, and s3-ls for its state).
+pub const TOOLS: [&str; 5] = ["sol-tar", "sol-zip", "sol-crypt", "s3-mget", "s3-ls"];
+
 /// A path that is never an option to another program.
 pub fn not_an_option(p: &OsString) -> PathBuf {
     let s = p.to_string_lossy();
@@ -85,14 +88,7 @@ fn restore_sols(a: &Restore) -> Result<u8> {
     let sols = &a.operands[1..a.operands.len() - 1];
     check_sols(sols)?;
     let keys = common::key_args(false, c.key.as_deref(), a.identity.as_deref())?;
-    common::need_tools(&[
-        "sol-tar",
-        "sol-zip",
-        "sol-crypt",
-        "s3-mget",
-        "s3-ls",
-        "parallel",
-    ])?;
+    common::need_tools(&[&TOOLS[..], &["parallel"]].concat())?;
     make_dest(&dest)?;
     let work = Work::new()?;
     let list = not_in_dest(&dest, sols, &work)?;

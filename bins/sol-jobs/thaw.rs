@@ -363,21 +363,19 @@ pub fn audit_cold(
         }
     }
     let mut line = String::new();
-    if !skipped.is_empty() {
-        let _ = writeln!(
-            line,
-            "cold: {} picked sol(s) in cold storage not read: {} (--thaw-budget asks for thaws)",
-            skipped.len(),
-            skipped.join(", ")
-        );
-    }
-    if !asked.is_empty() {
-        let _ = writeln!(
-            line,
-            "cold: a thaw asked for {} sol(s), audited by a later run once ready: {}",
-            asked.len(),
-            asked.join(", ")
-        );
+    for (list, what) in [
+        (
+            &skipped,
+            "picked sol(s) in cold storage not read (--thaw-budget asks for thaws)",
+        ),
+        (
+            &asked,
+            "sol(s) of which a thaw was asked, audited by a later run once ready",
+        ),
+    ] {
+        if !list.is_empty() {
+            let _ = writeln!(line, "cold: {} {what}: {}", list.len(), list.join(", "));
+        }
     }
     Ok((kept, line))
 }

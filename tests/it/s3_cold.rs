@@ -5,7 +5,7 @@
 //! clock (its state manager); the class test runs on the server under test.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::s3env::S3;
 use crate::scripts::{audit, backup, make_restore, mission, restore, run_sh};
@@ -60,6 +60,22 @@ impl ColdMoto {
     }
 }
 
+/// A ColdMoto (`hold`: its restores held in progress) and a mission of two sols in
+/// `root`, backed up to s3://cold/s in CLASS with the key `key`.
+fn cold_site(dir: &Path, hold: bool, class: &str) -> Option<(ColdMoto, PathBuf, PathBuf)> {
+    let m = ColdMoto::start(dir, hold)?;
+    let (root, key) = (dir.join("mission"), keyfile(dir, "site.key", 256));
+    mission(&root, 2);
+    let (k, r, d) = (key.display(), root.display(), m.s3.url("s"));
+    backup(
+        &m.s3,
+        &format!("-k '{k}' --storage-class {class} '{r}'/sol* {d}"),
+    )
+    .ok()
+    .stdout_has("2 sols: 2 ok");
+    Some((m, root, key))
+}
+
 /// Sol names under DEST that are not hidden (what a restore left).
 fn names(dest: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dest)
@@ -81,20 +97,11 @@ fn names(dest: &Path) -> Vec<String> {
 #[test]
 fn s3_cold_sols_are_thawed_and_restored_across_runs() {
     let t = tmp();
-    let Some(m) = ColdMoto::start(t.path(), true) else {
+    let Some((m, root, key)) = cold_site(t.path(), true, "GLACIER") else {
         return;
     };
     let s3 = &m.s3;
-    let root = t.path().join("mission");
-    mission(&root, 2);
-    let key = keyfile(t.path(), "site.key", 256);
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    backup(
-        s3,
-        &format!("-k '{k}' --storage-class GLACIER '{r}'/sol* {d}"),
-    )
-    .ok()
-    .stdout_has("2 sols: 2 ok");
+    let (k, d) = (key.display(), s3.url("s"));
     let ls = s3.ls(&["--classes", "--relative"], "s/").ok().stdout_str();
     for sol in ["sol0001", "sol0002"] {
         let line = |k: &str| {
@@ -181,19 +188,11 @@ fn s3_cold_sols_are_thawed_and_restored_across_runs() {
 #[test]
 fn s3_cold_restore_mk_thaw_then_restore_from_cron() {
     let t = tmp();
-    let Some(m) = ColdMoto::start(t.path(), true) else {
+    let Some((m, root, key)) = cold_site(t.path(), true, "DEEP_ARCHIVE") else {
         return;
     };
     let s3 = &m.s3;
-    let root = t.path().join("mission");
-    mission(&root, 2);
-    let key = keyfile(t.path(), "site.key", 256);
-    let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    backup(
-        s3,
-        &format!("-k '{k}' --storage-class DEEP_ARCHIVE '{r}'/sol* {d}"),
-    )
-    .ok();
+    let (k, d) = (key.display(), s3.url("s"));
     let made = t.path().join("made");
     let mk = make_restore(&format!(
         "FROM={d} DEST='{}' LAST=2 KEY='{k}'",
@@ -234,23 +233,15 @@ fn s3_cold_restore_mk_thaw_then_restore_from_cron() {
 #[test]
 fn s3_cold_audit_skips_cold_sols_or_thaws_them_within_a_budget() {
     let t = tmp();
-    let Some(m) = ColdMoto::start(t.path(), false) else {
+    let Some((m, root, key)) = cold_site(t.path(), false, "GLACIER") else {
         return;
     };
     let s3 = &m.s3;
-    let root = t.path().join("mission");
-    mission(&root, 2);
-    let key = keyfile(t.path(), "site.key", 256);
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
-    backup(
-        s3,
-        &format!("-k '{k}' --storage-class GLACIER '{r}'/sol* {d}"),
-    )
-    .ok();
     audit(s3, &format!("-k '{k}' --budget 1G '{r}' {d}"))
         .ok()
         .stdout_has("coverage: 2 sols in")
-        .stdout_has("cold: 2 picked sol(s) in cold storage not read: sol0001 (GLACIER, cold)");
+        .stdout_has("cold: 2 picked sol(s) in cold storage not read (--thaw-budget asks for thaws): sol0001 (GLACIER, cold)");
     // Room for one archive: one thaw asked for.
     let one = fs::metadata(root.join("sol0001/images/frame.raw"))
         .unwrap()
@@ -260,7 +251,7 @@ fn s3_cold_audit_skips_cold_sols_or_thaws_them_within_a_budget() {
     let thaw = format!("-k '{k}' --budget 1G --thaw-budget {one} '{r}' {d}");
     audit(s3, &thaw)
         .ok()
-        .stdout_has("cold: a thaw asked for 1 sol(s)")
+        .stdout_has("cold: 1 sol(s) of which a thaw was asked")
         .stdout_has("cold: 1 picked sol(s) in cold storage not read");
     // (This moto serves a restore at once: its clock stays, so coverage judges no change.)
     audit(s3, &format!("-k '{k}' --budget 1G '{r}' {d}"))
