@@ -55,22 +55,29 @@ pub async fn layout(cli: &mut Cli) -> anyhow::Result<Option<Source>> {
 
 /// Stdin ended after `total` bytes: the source's length, or nothing is stored.
 pub fn check_length(source: Option<&Source>, total: u64, dest: &S3Url) -> anyhow::Result<()> {
-    match source {
-        Some(s) if s.size != total => Err(Fail::integrity(format!(
-            "{dest}: not stored: {total} bytes arrived, and {} has {}",
-            s.url, s.size
-        )))?,
-        _ => Ok(()),
-    }
+    let differs = |s: &Source| {
+        (s.size != total).then(|| format!("{total} bytes arrived, and {} has {}", s.url, s.size))
+    };
+    refuse(source.and_then(differs), dest)
 }
 
 /// The copy's ETag, `ours`, is the source's, or nothing is stored.
 pub fn check_etag(source: Option<&Source>, ours: &str, dest: &S3Url) -> anyhow::Result<()> {
-    match source {
-        Some(s) if s.etag != ours => Err(Fail::integrity(format!(
-            "{dest}: not stored: the copy's ETag {ours} is not the ETag {} of {}",
-            s.etag, s.url
-        )))?,
-        _ => Ok(()),
+    let differs = |s: &Source| {
+        (s.etag != ours).then(|| {
+            format!(
+                "the copy's ETag {ours} is not the ETag {} of {}",
+                s.etag, s.url
+            )
+        })
+    };
+    refuse(source.and_then(differs), dest)
+}
+
+/// An integrity failure naming DEST and WHY, when there is a why.
+fn refuse(why: Option<String>, dest: &S3Url) -> anyhow::Result<()> {
+    match why {
+        Some(why) => Err(Fail::integrity(format!("{dest}: not stored: {why}")))?,
+        None => Ok(()),
     }
 }
