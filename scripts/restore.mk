@@ -79,23 +79,25 @@ all: $(if $(MISSING),restore-missing)
 
 # Ask for the archives of SOLS in cold storage to be restored (sol-restore --thaw): each
 # tier's cost and time, then each sol's state. A sol restored already needs no thaw.
+# TIER, DAYS and PRICES reach the commands as environment variables, never as shell text.
 TIER ?= Standard
 DAYS ?= 7
-THAW := $(foreach s,$(SOLS),$(if $(wildcard $(DEST)/.$(s).restored),,$(s)))
+export TIER DAYS PRICES
+THAW := $(foreach s,$(SOLS),$(if $(filter $(DEST)/.$(s).restored,$(MISSING)),$(s)))
 thaw:
 ifeq ($(strip $(THAW)),)
 	@echo 'restore.mk: every sol is restored already: nothing to thaw'
 else
-	@exec '$(SOL_RESTORE)' --thaw --tier '$(TIER)' --days '$(DAYS)' $(if $(PRICES),--prices '$(PRICES)') -- '$(FROM)' $(foreach s,$(THAW),'$(s)')
+	@exec '$(SOL_RESTORE)' --thaw --tier "$$TIER" --days "$$DAYS" $(if $(PRICES),--prices "$$PRICES") -- '$(FROM)' $(foreach s,$(THAW),'$(s)')
 endif
 
 restore-missing:
 	@rm -rf -- '$(REPORT)' $(foreach f,$(STALE),'$(f)') && mkdir -p -- '$(REPORT)/rows' && date -u +%FT%TZ > '$(REPORT)/started'
-	@exec setpriv --pdeathsig KILL -- bash -c 'trap : INT TERM; rc=0; \
-	  setpriv --pdeathsig TERM -- $(MAKE) --no-print-directory -f "$$1" FROM="$$2" DEST="$$3" SOLS="$$4" KEY="$$5" IDENTITY="$$6" ALSO="$$9" PRICES="$${10}" stamps || rc=$$?; \
-	  "$$7" --report-of "$$8" -- "$$2" "$$3" || rc=$$?; \
-	  if [ "$$rc" = 5 ]; then rc=0; fi; \
-	  rm -rf -- "$$8"; exit $$rc' restore.mk '$(SELF)' '$(FROM)' '$(DEST)' '$(SOLS)' '$(KEY)' '$(IDENTITY)' '$(SOL_RESTORE)' '$(REPORT)' '$(ALSO)' '$(PRICES)'
+	@exec setpriv --pdeathsig KILL -- bash -c 'trap : INT TERM; rc=0; report=0; \
+	  setpriv --pdeathsig TERM -- $(MAKE) --no-print-directory -f "$$1" FROM="$$2" DEST="$$3" SOLS="$$4" KEY="$$5" IDENTITY="$$6" ALSO="$$9" stamps || rc=$$?; \
+	  "$$7" --report-of "$$8" -- "$$2" "$$3" || report=$$?; \
+	  if [ "$$rc" = 0 ] && [ "$$report" != 5 ]; then rc=$$report; fi; \
+	  rm -rf -- "$$8"; exit $$rc' restore.mk '$(SELF)' '$(FROM)' '$(DEST)' '$(SOLS)' '$(KEY)' '$(IDENTITY)' '$(SOL_RESTORE)' '$(REPORT)' '$(ALSO)'
 
 stamps: $(STAMPS)
 
@@ -104,5 +106,5 @@ stamps: $(STAMPS)
 # parent-death signal stops the restore: nothing lands after make is gone.
 # A sol WAITING for a thaw (COLD STORAGE in sol-restore(1)) lets make go on, without a stamp.
 $(DEST)/.%.restored:
-	@exec setpriv --pdeathsig TERM -- '$(SOL_RESTORE_ONE)' --waiting-ok $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') $(if $(PRICES),--prices '$(PRICES)') $(foreach t,$(ALSO),--also '$(t)') -- '$(FROM)' '$*' '$(DEST)' > '$(REPORT)/rows/$*'
+	@exec setpriv --pdeathsig TERM -- '$(SOL_RESTORE_ONE)' --waiting-ok $(if $(KEY),-k '$(KEY)') $(if $(IDENTITY),-i '$(IDENTITY)') $(if $(PRICES),--prices "$$PRICES") $(foreach t,$(ALSO),--also '$(t)') -- '$(FROM)' '$*' '$(DEST)' > '$(REPORT)/rows/$*'
 	@if awk -F'\t' '$$3 == "WAITING" { exit 1 }' '$(REPORT)/rows/$*'; then touch -- '$@'; fi

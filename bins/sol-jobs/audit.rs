@@ -78,7 +78,8 @@ pub fn main(a: Audit) -> Result<u8> {
     // Sols in cold storage: skipped, or a thaw asked for within --thaw-budget.
     let urls: Vec<String> = std::iter::once(&o.from).chain(&o.also).cloned().collect();
     let source = |s: &str| urls[copies::source_of(&cov.held, s)].clone();
-    let (picked, cold) = crate::thaw::audit_cold(picked, source, o.thaw_budget)?;
+    let named = !a.sol.is_empty();
+    let (picked, cold, cold_code) = crate::thaw::audit_cold(picked, source, o.thaw_budget, named);
     let mut from = HashMap::new();
     if !picked.is_empty() {
         from = content_audit(&a, &cov, &o, &work, &picked)?;
@@ -98,6 +99,9 @@ pub fn main(a: Audit) -> Result<u8> {
         started: common::started(),
     };
     let (text, mut code) = report::render(&r, &rows);
+    if code == 0 {
+        code = cold_code;
+    }
     // 130 beats 3 beats 4 (a protection gap) beats 1.
     if !cov.problems.is_empty() && (code == 0 || code == 1) {
         code = if cov.differ { 3 } else { 4 };

@@ -225,7 +225,8 @@ pub struct Audit {
     override_usage = "sol-restore [OPTIONS] [--] s3://BUCKET/PREFIX SOL... DEST\n       \
                       sol-restore --path PATH... [--force] [OPTIONS] [--] s3://BUCKET/PREFIX SOL DEST\n       \
                       sol-restore --list [OPTIONS] [--] s3://BUCKET/PREFIX SOL\n       \
-                      sol-restore --last N [OPTIONS] [--] s3://BUCKET/PREFIX"
+                      sol-restore --last N [OPTIONS] [--] s3://BUCKET/PREFIX\n       \
+                      sol-restore --thaw [--tier TIER] [--days N] [--prices FILE] [--] s3://BUCKET/PREFIX SOL..."
 )]
 pub struct Restore {
     #[command(flatten)]

@@ -88,6 +88,7 @@ fn restore_sols(a: &Restore) -> Result<u8> {
     let sols = &a.operands[1..a.operands.len() - 1];
     check_sols(sols)?;
     let keys = common::key_args(false, c.key.as_deref(), a.identity.as_deref())?;
+    crate::thaw::prices(a.prices.as_deref())?; // a bad table is a usage error before any work
     common::need_tools(&[&TOOLS[..], &["parallel"]].concat())?;
     make_dest(&dest)?;
     let work = Work::new()?;
@@ -159,7 +160,19 @@ fn report_of(dir: &Path, operands: &[OsString]) -> Result<u8> {
     files.sort();
     let mut rows = String::new();
     for f in files {
-        rows.push_str(&String::from_utf8_lossy(&fs::read(f)?));
+        let row = String::from_utf8_lossy(&fs::read(&f)?).into_owned();
+        if row.trim().is_empty() {
+            // Its sol-restore-one ended before its row (killed, or it could not start).
+            let sol = f
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let why = "sol-restore-one ended without a row (killed, or it could not start: see make's messages)";
+            let host = common::hostname();
+            rows.push_str(&format!("{sol}\t{host}\tFAILED\t1\t0\t0\t0\t0\t{why}\n"));
+        }
+        rows.push_str(&row);
     }
     let started = common::first_line(&dir.join("started"));
     let arg = |i: usize| {

@@ -56,27 +56,41 @@ pub fn parse_prices(text: &str, what: &str) -> Result<Vec<Price>> {
             f.get(3).and_then(|s| num(s)),
             f.get(4).and_then(|s| num(s)),
         ) {
-            ([class, tier, time, _, _], Some(per_gb), Some(per_1000)) => table.push(Price {
+            ([class, tier, time, _, _], Some(per_gb), Some(per_1000))
+                if TIERS.contains(tier)
+                    && class.chars().all(|c| c.is_ascii_uppercase() || c == '_') =>
+            {
+                table.push(Price {
                 class: class.to_string(),
                 tier: tier.to_string(),
                 time: time.to_string(),
                 per_gb,
                 per_1000,
-            }),
+                })
+            }
             _ => {
                 return Err(usage(format!(
-                    "{what}, line {}: not CLASS TIER TIME USD/GB USD/1000-REQUESTS",
-                    n + 1
+                    "{what}, line {}: not CLASS TIER TIME USD/GB USD/1000-REQUESTS (CLASS in capitals, TIER one of {})",
+                    n + 1,
+                    TIERS.join(", ")
                 )))
             }
         }
     }
+    if table.is_empty() {
+        return Err(usage(format!("{what}: no prices in it")));
+    }
     Ok(table)
 }
+
+/// The restore tiers, fastest first.
+const TIERS: [&str; 3] = ["Expedited", "Standard", "Bulk"];
 
 /// A sol's archive as s3-ls --head --classes sees it.
 pub struct Cold {
     pub size: u64,
+    /// Last-Modified, RFC 3339 UTC.
+    pub modified: String,
     pub class: String,
     /// `-`, `cold`, `thawing`, `ready-until-T`, `expired-T`.
     pub state: String,
@@ -100,8 +114,9 @@ pub fn state_of(url: &str) -> Result<Option<Cold>> {
     let text = String::from_utf8_lossy(&out.stdout);
     let f: Vec<&str> = text.trim_end().split('\t').collect();
     match f.as_slice() {
-        [_, size, _, _, class, state] => Ok(Some(Cold {
+        [_, size, modified, _, class, state] => Ok(Some(Cold {
             size: size.parse().unwrap_or(0),
+            modified: modified.to_string(),
             class: class.to_string(),
             state: state.to_string(),
         })),
@@ -149,7 +164,7 @@ fn tiers(table: &[Price], set: &[(String, u64, usize)]) -> String {
             })
             .collect();
         let total = match costs.iter().all(Option::is_some) {
-            true => format!("${:.2}", costs.iter().flatten().sum::<f64>()),
+            true => format!("${:.2}", costs.iter().flatten().sum::<f64>() + 0.0),
             false => "n/a".into(),
         };
         let _ = writeln!(out, "{tier:<11} {total:<9} {}", times.join(", "));
@@ -157,7 +172,8 @@ fn tiers(table: &[Price], set: &[(String, u64, usize)]) -> String {
     out
 }
 
-/// `sol-restore --thaw URL SOL...`: the tiers' time and cost, then each sol asked for.
+/// `sol-restore --thaw URL SOL...`: the tiers' time and cost, then each sol asked for. A
+/// sol that cannot be asked for is a FAILED row (and a line on stderr); the others go on.
 pub fn main(a: &Restore) -> Result<u8> {
     if a.operands.len() < 2 {
         return Err(usage("--thaw needs s3://BUCKET/PREFIX and SOL..."));
@@ -168,11 +184,14 @@ pub fn main(a: &Restore) -> Result<u8> {
     crate::restore::check_sols(sols)?;
     common::need_tools(&["s3-ls", "s3-mput"])?;
     let (tier, days) = (a.tier.as_str(), a.days);
-    let mut states = Vec::new();
-    for s in sols {
-        let name = s.to_string_lossy().into_owned();
-        states.push((name.clone(), state_of(&archive(&from, &name))?));
-    }
+    let states: Vec<(String, Result<Option<Cold>>)> = sols
+        .iter()
+        .map(|s| s.to_string_lossy().into_owned())
+        .map(|name| {
+            let st = state_of(&archive(&from, &name));
+            (name, st)
+        })
+        .collect();
     let mut out = format!(
         "sol-restore --thaw from {from}/ ({tier}, {days} days)\nstarted {}\n",
         common::started()
@@ -180,41 +199,72 @@ pub fn main(a: &Restore) -> Result<u8> {
     out.push_str(&tiers(&table, &set_of(&states)));
     let (mut code, mut rows, mut total) = (0, String::new(), 0.0);
     for (name, st) in &states {
-        let (word, note) = match st {
-            None => {
-                code = 1;
-                (
-                    "FAILED".to_string(),
-                    format!("not stored ({name}.tar.gz.sc)"),
-                )
-            }
-            Some(c) if c.state == "-" => {
-                ("ready".into(), format!("in {}: no thaw needed", c.class))
-            }
-            Some(c) => {
-                let word = ask(&archive(&from, name), days, tier)?;
-                record(&from, name, tier, days)?;
-                let price = cost(&table, &c.class, tier, c.size, 1).unwrap_or(0.0);
-                if word == "requested" {
-                    total += price;
-                }
-                (
-                    spoken(&word),
-                    format!("in {}, {} bytes, ${price:.2}", c.class, c.size),
-                )
-            }
-        };
-        let _ = writeln!(rows, "{name:<16} {word:<40} {note}");
+        let (word, note, c, price) = thaw_one(&from, name, st, (tier, days), &table);
+        if c != 0 {
+            common::say(format!("{name}: {note}"));
+        }
+        code = code.max(c);
+        total += price;
+        let _ = writeln!(rows, "{name:<16} {word:<24} {note}");
     }
-    out.push_str(&format!("SOL              STATE{:36}NOTE\n", ""));
+    let _ = writeln!(out, "SOL              {:<24} NOTE", "STATE");
     out.push_str(&rows);
     let _ = writeln!(
         out,
-        "summary: {} sols; requested now: ${total:.2} ({tier}); run sol-restore (or make -f restore.mk) once they are ready: a sol still thawing is WAITING (status 5)",
+        "finished {}\nsummary: {} sols; requested now: ${total:.2} ({tier}); run sol-restore (or make -f restore.mk) once they are ready: a sol still thawing is WAITING (status 5)",
+        common::utc(common::now()),
         states.len()
     );
     report::emit(&out);
     Ok(code)
+}
+
+/// One sol of --thaw: its state word, note, code and the price of what was asked now.
+fn thaw_one(
+    from: &str,
+    name: &str,
+    st: &Result<Option<Cold>>,
+    (tier, days): (&str, u32),
+    table: &[Price],
+) -> (String, String, u8, f64) {
+    let failed = |note: String| ("FAILED".to_string(), note, 1, 0.0);
+    let c = match st {
+        Err(e) => return failed(format!("cannot read its storage class: {e}")),
+        Ok(None) => return failed(format!("not stored ({name}.tar.gz.sc)")),
+        Ok(Some(c)) => c,
+    };
+    let class = &c.class;
+    match c.state.as_str() {
+        "-" => {
+            return (
+                "ready".into(),
+                format!("in {class}: no thaw needed"),
+                0,
+                0.0,
+            )
+        }
+        "thawing" => {
+            let note = format!("in {class}: asked before, not served yet; not asked again");
+            return ("in progress".into(), note, 0, 0.0);
+        }
+        _ => {}
+    }
+    let Some(price) = cost(table, class, tier, c.size, 1) else {
+        return failed(format!(
+            "in {class}: the price table has no {tier} tier for {class}; not asked"
+        ));
+    };
+    let word = match ask(&archive(from, name), days, tier) {
+        Ok(w) => w,
+        Err(e) => return failed(format!("in {class}: asking for a {tier} thaw: {e}")),
+    };
+    let note = format!("in {class}, {} bytes, ${price:.2}", c.size);
+    if let Err(e) = record(from, name, tier, days) {
+        let note = format!("{note}; {e} (an expiry will not be asked again)");
+        return (spoken(&word), note, 1, price);
+    }
+    let price = if word == "requested" { price } else { 0.0 };
+    (spoken(&word), note, 0, price)
 }
 
 /// A state as the report says it: `in progress`, `ready until T`, or the word itself.
@@ -246,10 +296,13 @@ pub fn prices(file: Option<&Path>) -> Result<Vec<Price>> {
 }
 
 /// The archives' classes, bytes and counts, a class each (warm ones left out).
-fn set_of(states: &[(String, Option<Cold>)]) -> Vec<(String, u64, usize)> {
+fn set_of(states: &[(String, Result<Option<Cold>>)]) -> Vec<(String, u64, usize)> {
     let mut set: Vec<(String, u64, usize)> = Vec::new();
-    for c in states.iter().filter_map(|(_, c)| c.as_ref()) {
-        if c.state == "-" {
+    for (_, c) in states {
+        let Ok(Some(c)) = c else {
+            continue;
+        };
+        if c.state == "-" || c.state == "thawing" {
             continue;
         }
         match set.iter_mut().find(|(k, _, _)| *k == c.class) {
@@ -292,20 +345,27 @@ fn record(from: &str, sol: &str, tier: &str, days: u32) -> Result<()> {
     Ok(())
 }
 
-/// The tier and days a thaw of SOL was asked with, if one was.
-fn recorded(from: &str, sol: &str) -> Option<(String, u32)> {
-    let out = Command::new("s3-mget")
-        .args(["--", &format!("{from}/.sol-thaw/{sol}")])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())?;
+/// The tier and days a thaw of SOL was asked with, and when (RFC 3339), if one was.
+fn recorded(from: &str, sol: &str) -> Option<(String, u32, String)> {
+    let url = format!("{from}/.sol-thaw/{sol}");
+    let quiet = |args: &[&str], tool: &str| {
+        Command::new(tool)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    let head = quiet(&["--head", "--", &url], "s3-ls")?;
+    let head = String::from_utf8_lossy(&head.stdout).into_owned();
+    let when = head.split('\t').nth(2)?.to_string();
+    let out = quiet(&["--", &url], "s3-mget")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut f = text.split_whitespace();
     let tier = f.next()?.to_string();
     let days = f.next()?.parse().ok()?;
-    Some((tier, days))
+    Some((tier, days, when))
 }
 
 /// sol-restore-one's question before a restore (hidden: `sol-jobs restore --cold FROM
@@ -326,90 +386,121 @@ pub fn cold_row(a: &Restore) -> Result<u8> {
     if c.state == "-" || c.state.starts_with("ready") {
         return Ok(0);
     }
-    let (status, code, note) = waiting(&from, &name, &c, &table)?;
+    let (status, code, note) = waiting(&from, &name, &c, &table);
     report::emit(&format!("{status}\t{code}\t{note}\n"));
     Ok(0)
 }
 
-/// sol-audit: the picked sols that can be read now, and the report's line about the others
-/// (none when all can): each cold one is skipped, unless --thaw-budget has room for it, when
-/// a Bulk thaw of 3 days is asked for (and recorded), so a later run audits it.
+/// sol-audit: the picked sols that can be read now, the report's lines about the others
+/// (none when all can), and the status they make: each cold one is skipped, unless
+/// --thaw-budget has room for it, when a Bulk thaw of 3 days is asked for (and recorded),
+/// so a later run audits it. A thaw that cannot be asked for, or a sol named (`named`)
+/// and not read, is status 1; the audit goes on.
 pub fn audit_cold(
     picked: Vec<OsString>,
     source: impl Fn(&str) -> String,
     thaw_budget: Option<u64>,
-) -> Result<(Vec<OsString>, String)> {
-    let (mut kept, mut skipped, mut asked, mut room) =
-        (Vec::new(), Vec::new(), Vec::new(), thaw_budget.unwrap_or(0));
+    named: bool,
+) -> (Vec<OsString>, String, u8) {
+    let (mut kept, mut lists, mut room) = (Vec::new(), [vec![], vec![], vec![]], thaw_budget);
     for s in picked {
         let name = s.to_string_lossy().into_owned();
         let from = source(&name);
-        let c = match state_of(&archive(&from, &name)) {
-            // Not stored, or not to be asked now: the audit of it says what is wrong.
-            Ok(None) | Err(_) => None,
-            Ok(Some(c)) => Some(c),
-        };
-        let Some(c) = c.filter(|c| c.state != "-" && !c.state.starts_with("ready")) else {
+        // Not stored, or its state not known: the audit of it says what is wrong.
+        let Ok(Some(c)) = state_of(&archive(&from, &name)) else {
             kept.push(s);
             continue;
         };
-        if c.state != "thawing" && thaw_budget.is_some() && c.size <= room {
-            ask(&archive(&from, &name), 3, "Bulk")?;
-            record(&from, &name, "Bulk", 3)?;
-            room -= c.size;
-            asked.push(format!("{name} ({}, {} bytes)", c.class, c.size));
-        } else {
-            skipped.push(format!("{name} ({}, {})", c.class, c.state));
+        if c.state == "-" || c.state.starts_with("ready") {
+            kept.push(s);
+            continue;
+        }
+        let fits = room.is_some_and(|r| c.size <= r) && c.state != "thawing";
+        if !fits {
+            lists[0].push(format!("{name} ({}, {})", c.class, c.state));
+            continue;
+        }
+        let asked =
+            ask(&archive(&from, &name), 3, "Bulk").and_then(|_| record(&from, &name, "Bulk", 3));
+        match asked {
+            Ok(()) => {
+                room = room.map(|r| r - c.size);
+                lists[1].push(format!("{name} ({}, {} bytes)", c.class, c.size));
+            }
+            Err(e) => {
+                common::say(format!("{name}: asking for a thaw: {e}"));
+                lists[2].push(format!("{name} ({e})"));
+            }
         }
     }
+    let line = cold_lines(&lists, thaw_budget.is_some());
+    if named && !lists[0].is_empty() {
+        let n = lists[0].join(", ");
+        common::say(format!(
+            "not audited, in cold storage: {n} (--thaw-budget asks for a thaw)"
+        ));
+    }
+    let code = u8::from(!lists[2].is_empty() || (named && !lists[0].is_empty()));
+    (kept, line, code)
+}
+
+/// sol-audit's `cold:` lines: the sols not read, those thawed now, those whose thaw failed.
+fn cold_lines(lists: &[Vec<String>; 3], budget: bool) -> String {
+    let budget = match budget {
+        true => "not in this run's --thaw-budget",
+        false => "--thaw-budget asks for thaws",
+    };
+    let whats = [
+        format!("picked sol(s) in cold storage not read ({budget})"),
+        "sol(s) of which a thaw was asked, audited by a later run once ready".into(),
+        "sol(s) whose thaw could not be asked for".into(),
+    ];
     let mut line = String::new();
-    for (list, what) in [
-        (
-            &skipped,
-            "picked sol(s) in cold storage not read (--thaw-budget asks for thaws)",
-        ),
-        (
-            &asked,
-            "sol(s) of which a thaw was asked, audited by a later run once ready",
-        ),
-    ] {
+    for (list, what) in lists.iter().zip(whats) {
         if !list.is_empty() {
             let _ = writeln!(line, "cold: {} {what}: {}", list.len(), list.join(", "));
         }
     }
-    Ok((kept, line))
+    line
 }
 
-/// The row of a sol that cannot be read yet.
-fn waiting(
-    from: &str,
-    name: &str,
-    c: &Cold,
-    table: &[Price],
-) -> Result<(&'static str, u8, String)> {
+/// The row of a sol that cannot be read yet: WAITING while its thaw is served, or once a
+/// thaw asked for this archive (recorded after it was stored) expired unfetched and is
+/// asked again; else FAILED naming --thaw.
+fn waiting(from: &str, name: &str, c: &Cold, table: &[Price]) -> (&'static str, u8, String) {
     let class = &c.class;
     if c.state == "thawing" {
         let note = format!("in {class}: restore in progress; run again later");
-        return Ok(("WAITING", WAITING, note));
+        return ("WAITING", WAITING, note);
     }
-    match recorded(from, name) {
-        Some((tier, days)) => {
-            let state = ask(&archive(from, name), days, &tier)?;
-            let price = cost(table, class, &tier, c.size, 1).unwrap_or(0.0);
-            let when = c
-                .state
-                .strip_prefix("expired-")
-                .unwrap_or("before it was fetched");
+    let hint = format!(
+        "sol-restore --thaw {} {}",
+        sol_common::shell_word(from),
+        sol_common::shell_word(name)
+    );
+    // A record older than the archive was for an archive stored before this one.
+    let Some((tier, days, _)) = recorded(from, name).filter(|r| r.2 >= c.modified) else {
+        let note = format!("in {class} and not restored: thaw it first ({hint})");
+        return ("FAILED", 1, note);
+    };
+    let when = match c.state.strip_prefix("expired-") {
+        Some(t) => format!(" at {t}"),
+        None => String::new(),
+    };
+    let price = cost(table, class, &tier, c.size, 1).map_or("n/a".into(), |p| format!("${p:.2}"));
+    match ask(&archive(from, name), days, &tier) {
+        Ok(state) => {
             let note = format!(
-                "in {class}: the restored copy expired ({when}) before it was fetched; asked again ({tier}, {days} days, about ${price:.2}): {state}"
+                "in {class}: its restored copy expired{when} before it was fetched; asked again ({tier}, {days} days, about {price}): {}",
+                spoken(&state)
             );
-            Ok(("WAITING", WAITING, note))
+            ("WAITING", WAITING, note)
         }
-        None => {
+        Err(e) => {
             let note = format!(
-                "in {class} and not restored: thaw it first (sol-restore --thaw {from} {name})"
+                "in {class}: its restored copy expired{when} before it was fetched, and asking again failed: {e} ({hint})"
             );
-            Ok(("FAILED", 1, note))
+            ("FAILED", 1, note)
         }
     }
 }
@@ -438,6 +529,11 @@ mod tests {
         ] {
             assert!(parse_prices(bad, "f").is_err(), "{bad}");
         }
-        assert!(parse_prices("# nothing\n\n", "f").unwrap().is_empty());
+        // Found by a helper: a file of comments priced everything at $0.00, a misspelled
+        // tier was taken, and a set with nothing cold cost $-0.00.
+        assert!(parse_prices("# nothing\n\n", "f").is_err());
+        assert!(parse_prices("GLACIER bulk 5h 0 0", "f").is_err());
+        assert!(parse_prices("glacier Bulk 5h 0 0", "f").is_err());
+        assert!(tiers(&t, &[]).contains("Bulk        $0.00 "), "{}", tiers(&t, &[]));
     }
 }

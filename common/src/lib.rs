@@ -24,6 +24,45 @@ pub use exit::{finish, io_msg, warn, Fail, Status};
 pub use size::parse_size;
 
 /// Lower-case hex of some bytes (digests, key ids).
+/// A word as it can be pasted into a shell: as it is when it holds only characters no
+/// shell treats specially, else quoted as bash's `${s@Q}` quotes it ('...', or $'...' when
+/// it holds a quote or a control character).
+pub fn shell_word(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._/:@%+=,-".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        return s.to_string();
+    }
+    if !s.chars().any(|c| c == '\'' || c.is_control()) {
+        return format!("'{s}'");
+    }
+    let mut q = String::from("$'");
+    for c in s.chars() {
+        match c {
+            '\'' => q.push_str("\\'"),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            '\t' => q.push_str("\\t"),
+            c if c.is_control() => q.push_str(&format!("\\{:03o}", c as u32)),
+            c => q.push(c),
+        }
+    }
+    q.push('\'');
+    q
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod shell_word_tests {
+    #[test]
+    fn words_paste_as_themselves() {
+        use super::shell_word;
+        assert_eq!(shell_word("s3://b/p/sol0001"), "s3://b/p/sol0001");
+        assert_eq!(shell_word("it's a $(x)"), "$'it\\'s a $(x)'");
+        assert_eq!(shell_word("a $(touch x)"), "'a $(touch x)'");
+        assert_eq!(shell_word("a\nb"), "$'a\\nb'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::s3env::S3;
-use crate::scripts::{audit, backup, make_restore, mission, restore, run_sh};
+use crate::scripts::{audit, backup, call, fake, faked, make_restore, mission, restore, run_sh};
 use crate::scripts_faults::SkewedMoto;
 use crate::util::*;
 
@@ -135,7 +135,32 @@ fn s3_cold_sols_are_thawed_and_restored_across_runs() {
     restore(s3, &plain)
         .code(1)
         .stdout_has("sol0001          FAILED")
-        .stdout_has(&format!("thaw it first (sol-restore --thaw {d} sol0001)"));
+        .stdout_has(&format!("thaw it first (sol-restore --thaw {d} sol0001)"))
+        .stderr_has("sol-restore-one: sol0001: in GLACIER and not restored");
+    // A price table that cannot be read is a usage error before any work (found by a
+    // helper: it was hidden, and the sol failed for another reason).
+    restore(s3, &format!("--prices /nonexistent {plain}"))
+        .code(2)
+        .stderr_has("--prices '/nonexistent'");
+    // Expedited does not exist for DEEP_ARCHIVE: that sol fails, the others are asked for
+    // and the report is printed (a refusal used to end the run without one).
+    let deep = t.path().join("deep");
+    fs::create_dir_all(deep.join("sol0003/x")).unwrap();
+    fs::write(deep.join("sol0003/x/y"), b"y").unwrap();
+    let r3 = deep.display();
+    backup(
+        s3,
+        &format!("-k '{k}' --storage-class DEEP_ARCHIVE '{r3}'/sol0003 {d}"),
+    )
+    .ok();
+    restore(s3, &format!("--thaw --tier Expedited {d} sol0003 nosuch"))
+        .code(1)
+        .stdout_has("sol0003          FAILED")
+        .stdout_has("no Expedited tier for DEEP_ARCHIVE; not asked")
+        .stdout_has("nosuch           FAILED")
+        .stdout_has("Expedited   n/a")
+        .stdout_has("summary: 2 sols; requested now: $0.00")
+        .stderr_has("sol-restore: sol0003: in DEEP_ARCHIVE");
 
     restore(
         s3,
@@ -148,7 +173,7 @@ fn s3_cold_sols_are_thawed_and_restored_across_runs() {
     .stdout_has("sol0002          requested");
     // Asked again while in progress: no error, and no second request.
     m.move_to(3700);
-    restore(s3, &format!("--thaw {d} sol0001"))
+    restore(s3, &format!("--thaw --tier Standard --days 5 {d} sol0001"))
         .ok()
         .stdout_has("sol0001          in progress");
 
@@ -170,16 +195,31 @@ fn s3_cold_sols_are_thawed_and_restored_across_runs() {
     // Run 3, three days on: the copies expired; the thaw was asked for, so it is again.
     m.move_to(3 * 86_400);
     let later = t.path().join("later");
-    restore(s3, &format!("-k '{k}' {d} sol0002 '{}'", later.display()))
+    // sol0001 is asked again as first asked (Bulk, 2 days): the --thaw made while it was in
+    // progress asked nothing, so it recorded nothing (found by a helper).
+    restore(s3, &format!("-k '{k}' {d} sol0001 '{}'", later.display()))
         .code(5)
-        .stdout_has("sol0002          WAITING")
-        .stdout_has("the restored copy expired")
+        .stdout_has("sol0001          WAITING")
+        .stdout_has("its restored copy expired at ")
         .stdout_has("asked again (Bulk, 2 days");
     assert!(names(&later).is_empty(), "{:?}", names(&later));
     let ls = s3
-        .ls(&["--classes", "--relative"], "s/sol0002.tar.gz.sc")
+        .ls(&["--classes", "--relative"], "s/sol0001.tar.gz.sc")
         .stdout_str();
     assert!(!ls.contains("expired"), "{ls}");
+
+    // sol0002 stored again (a new archive, cold): the thaw recorded for the old one is not
+    // this archive's, so nothing is paid for unasked (found by a helper).
+    let r = root.display();
+    backup(
+        s3,
+        &format!("-k '{k}' --force --storage-class GLACIER '{r}'/sol0002 {d}"),
+    )
+    .ok();
+    restore(s3, &format!("-k '{k}' {d} sol0002 '{}'", later.display()))
+        .code(1)
+        .stdout_has("sol0002          FAILED")
+        .stdout_has("thaw it first");
 }
 
 /// Item 3 by make, as cron runs it: `thaw`, then the restore, which while the thaws are
@@ -225,6 +265,49 @@ fn s3_cold_restore_mk_thaw_then_restore_from_cron() {
     run_sh(s3, &format!("{mk} thaw"))
         .ok()
         .stdout_has("nothing to thaw");
+    // A sol deleted from DEST since (its stamp stale) is thawed again (found by a helper).
+    fs::remove_dir_all(made.join("sol0001")).unwrap();
+    run_sh(s3, &format!("{mk} thaw"))
+        .ok()
+        .stdout_has("sol0001          ready until");
+    // TIER is a value, never shell text.
+    let evil = t.path().join("evil");
+    let value = t.path().join("tier");
+    fs::write(&value, format!("Bulk'$(touch {})'", evil.display())).unwrap();
+    let tier = format!("TIER=\"$(cat '{}')\"", value.display());
+    run_sh(s3, &format!("{mk} thaw {tier}")).code(2);
+    assert!(!evil.exists());
+}
+
+/// restore.mk: a sol that fails while another waits is a failure (make exits 2, both in
+/// the table), and a sol-restore-one that ends without its row is FAILED in the table
+/// (found by a helper: make exited 0, and the failed sol was missing from the table).
+#[test]
+fn s3_cold_restore_mk_failing_beats_waiting() {
+    let t = tmp();
+    let Some((m, _root, key)) = cold_site(t.path(), true, "GLACIER") else {
+        return;
+    };
+    let s3 = &m.s3;
+    let (k, d) = (key.display(), s3.url("s"));
+    restore(s3, &format!("--thaw {d} sol0001 sol0002")).ok();
+    m.move_to(3700);
+    let made = t.path().join("made");
+    fs::create_dir_all(&made).unwrap();
+    fs::write(made.join("sol0002"), b"a file where the sol goes").unwrap();
+    let mk = make_restore(&format!(
+        "FROM={d} DEST='{}' SOLS='sol0001 sol0002' KEY='{k}'",
+        made.display()
+    ));
+    run_sh(s3, &format!("{mk} -k < /dev/null"))
+        .code(2)
+        .stdout_has("sol0001          WAITING")
+        .stdout_has("sol0002          FAILED");
+    fs::remove_file(made.join("sol0002")).unwrap();
+    run_sh(s3, &format!("TMPDIR=/nonexistent {mk} < /dev/null"))
+        .code(2)
+        .stdout_has("sol0001          FAILED")
+        .stdout_has("ended without a row");
 }
 
 /// Item 4: coverage works from the listing; the content audit skips cold sols (counted),
@@ -259,11 +342,58 @@ fn s3_cold_audit_skips_cold_sols_or_thaws_them_within_a_budget() {
         .stdout_has("sol0001          ok")
         .stdout_has("cold: 1 picked sol(s)");
 
+    // A sol named and not read is not a pass (found by a helper).
+    audit(s3, &format!("-k '{k}' --sol sol0002 '{r}' {d}"))
+        .code(1)
+        .stdout_has("cold: 1 picked sol(s)")
+        .stderr_has("sol-audit: not audited, in cold storage: sol0002");
+    // A thaw that cannot be asked for (RestoreObject refused) is one line and status 1;
+    // the audit and its report go on (found by a helper: the audit stopped).
+    let fakes = t.path().join("fakes");
+    let real = bin("s3-ls").display().to_string();
+    fake(
+        &fakes,
+        "s3-ls",
+        &format!(
+            "case \"$*\" in *--thaw*) echo 's3-ls: refused' >&2; exit 1 ;; esac\nexec '{real}' \"$@\""
+        ),
+    );
+    let budget = format!("-k '{k}' --sol sol0002 --thaw-budget 1G '{r}' {d}");
+    run_sh(s3, &faked(&fakes, &call("sol-audit", &budget)))
+        .code(1)
+        .stdout_has("coverage: 2 sols")
+        .stdout_has("cold: 1 sol(s) whose thaw could not be asked for: sol0002")
+        .stderr_has("sol-audit: sol0002: asking for a thaw:");
+
     fs::write(root.join("sol0002/late.txt"), b"after the backup").unwrap();
     backup(s3, &format!("--changed -k '{k}' '{r}'/sol* {d}"))
         .code(1)
         .stdout_has("sol0002          FAILED")
         .stdout_has("stored in GLACIER and not restored");
+}
+
+/// A sol cold at the first target and warm at an --also target is restored from the
+/// latter, the first target's state in its notes (found by a helper: it failed, "thaw it
+/// first", with a STANDARD copy at hand).
+#[test]
+fn s3_cold_a_warm_copy_at_another_target_is_restored() {
+    let t = tmp();
+    let Some((m, root, key)) = cold_site(t.path(), false, "GLACIER") else {
+        return;
+    };
+    let s3 = &m.s3;
+    let (k, r, d, w) = (key.display(), root.display(), s3.url("s"), s3.url("w"));
+    backup(s3, &format!("-k '{k}' '{r}'/sol0001 {w}")).ok();
+    let dest = t.path().join("dest");
+    restore(
+        s3,
+        &format!("-k '{k}' --also {w} {d} sol0001 '{}'", dest.display()),
+    )
+    .ok()
+    .stdout_has("sol0001          ok")
+    .stdout_has(&format!("restored from {w}, after:"))
+    .stdout_has("in GLACIER and not restored");
+    assert_same_tree(&root.join("sol0001"), &dest.join("sol0001"));
 }
 
 /// Item 5: a server without archive classes (s3s-fs; Ceph RGW as configured) gives one

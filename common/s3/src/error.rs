@@ -327,9 +327,7 @@ fn hint(status: u16, code: Option<&str>, url: &S3Url, skew: Option<i64>) -> Opti
     }
     Some(match (status, code) {
         (_, Some("NoSuchBucket")) => format!("the bucket '{}' does not exist", url.bucket),
-        (_, Some("InvalidStorageClass")) => {
-            "the server does not accept this storage class (InvalidStorageClass)".into()
-        }
+        (_, Some("InvalidStorageClass")) => "the server does not accept this storage class".into(),
         (_, Some("PermanentRedirect" | "AuthorizationHeaderMalformed")) | (301, _) => {
             "the bucket is in another region: give it with --region or AWS_REGION".into()
         }
