@@ -534,6 +534,10 @@ mod tests {
         assert!(parse_prices("# nothing\n\n", "f").is_err());
         assert!(parse_prices("GLACIER bulk 5h 0 0", "f").is_err());
         assert!(parse_prices("glacier Bulk 5h 0 0", "f").is_err());
-        assert!(tiers(&t, &[]).contains("Bulk        $0.00 "), "{}", tiers(&t, &[]));
+        assert!(
+            tiers(&t, &[]).contains("Bulk        $0.00 "),
+            "{}",
+            tiers(&t, &[])
+        );
     }
 }

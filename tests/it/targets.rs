@@ -701,6 +701,35 @@ fn a_catch_up_from_a_truncated_archive_stores_nothing() {
     assert!(two.get("s/sol0001.tar.gz.sc").is_none());
 }
 
+/// A catch-up whose index copy fails with a long message keeps its row: ok, with the
+/// warning (found by CI: `sol_notes+=("...$(cat ... | head -n 1)")` died of SIGPIPE under
+/// pipefail and ended sol-backup-one without a row, status 141).
+#[test]
+fn a_failed_index_copy_is_a_warning_and_the_row_stays() {
+    let t = tmp();
+    let (one, two) = two_vendors(t.path());
+    let m = Mission::new(t.path(), 12);
+    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    let r = m.root.display();
+    m.back_up(&a).ok();
+    let fakes = t.path().join("fakes");
+    let real = bin("s3-mget").display().to_string();
+    fake(
+        &fakes,
+        "s3-mget",
+        &format!(
+            "case \"$*\" in *index.gz.sc*) seq 1 100000 >&2; exit 1 ;; esac\nexec '{real}' \"$@\""
+        ),
+    );
+    let args = format!("-k '{}' --also {b} '{r}'/sol0001 {a}", m.key.display());
+    decoys(sh(&faked(&fakes, &call("sol-backup", &args))), t.path())
+        .run()
+        .ok()
+        .stdout_has("sol0001          ok")
+        .stdout_has("sol0001: the restore index was not copied (1)");
+    assert!(two.get("s/sol0001.tar.gz.sc").is_some());
+}
+
 /// Item 4: sol-audit --also. Coverage per target (a sol one target lacks is a gap, status
 /// 4, naming it; a target that cannot be listed too), copies compared by size and ETag
 /// without downloading them (status 3 when they differ), and the content audit reads each
