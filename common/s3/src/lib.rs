@@ -201,10 +201,18 @@ pub fn epoch_ms(t: SystemTime) -> i64 {
 }
 
 /// The skew, in whole seconds, of a server whose answer to a request sent at `sent` and
-/// arrived at `arrived` (ms since the epoch) was stamped `date` (whole seconds): the server
-/// stamped it about the middle of the round trip, somewhere in the second `date` names.
+/// arrived at `arrived` (ms since the epoch) was stamped `date` (whole seconds). The server
+/// stamped it during the round trip, somewhere in the second `date` names: when that allows
+/// clocks that agree, the skew is 0 (a busy server or a slow answer is no skew; found by CI,
+/// where a loaded moto read as a second ahead and an unchanged sol as changed); else the
+/// middle of the round trip is the best guess.
 pub fn skew_between(date: i64, sent: i64, arrived: i64) -> i64 {
-    let middle = sent + (arrived - sent).max(0) / 2;
+    let arrived = arrived.max(sent);
+    let (lo, hi) = (date * 1000 - arrived, (date + 1) * 1000 - sent);
+    if lo <= 0 && 0 <= hi {
+        return 0;
+    }
+    let middle = sent + (arrived - sent) / 2;
     (date * 1000 + 500 - middle + 500).div_euclid(1000)
 }
 
@@ -714,6 +722,17 @@ mod tests {
         assert_eq!(skew_between(784_111_777 - 30, sent, arrived), -30);
         // An answer that arrived before it was sent (a clock set back): no negative trip.
         assert_eq!(skew_between(784_111_777, sent, sent - 5_000), 0);
+        // A busy server: sent at .500, stamped 0.55 s later in the next second, back at
+        // .100: clocks that agree explain it (the middle of the trip said a second ahead).
+        assert_eq!(
+            skew_between(784_111_778, 784_111_777_500, 784_111_778_100),
+            0
+        );
+        // Ten minutes ahead, seen through a slow trip, is still ten minutes.
+        assert_eq!(
+            skew_between(784_112_377, 784_111_776_900, 784_111_778_100),
+            600
+        );
         let clock = Clock::default();
         assert_eq!(clock.skew(), None);
         clock.record(-30, 0, 0);
