@@ -41,6 +41,10 @@ pub enum Cmd {
         /// ends the run with status 1, the stream left without its end blocks.
         #[arg(long, value_name = "FILE")]
         index: Option<PathBuf>,
+        /// Store a file with holes whole, its holes read as zeros, as GNU tar does without
+        /// --sparse (for a reader that knows no sparse members; see SPARSE FILES).
+        #[arg(long)]
+        no_sparse: bool,
         /// Files and directories to archive (directories recursively).
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,

@@ -11,9 +11,11 @@ use std::thread::{self, JoinHandle};
 use anyhow::Context;
 use sol_common::{Fail, Status};
 use sol_formats::index::{self, TarEntry};
+use sol_formats::sparse::{self, Region};
 use tar::Builder;
 
 use super::header::{self, Kind, Meta};
+use super::holes;
 use super::readahead::{self, Body, Budget, Item};
 use sol_common::io_msg;
 
@@ -319,18 +321,25 @@ impl Read for Exact {
     }
 }
 
+/// How `create` writes: its read-ahead threads, the index it also writes, and whether files
+/// with holes are stored as sparse members.
+pub struct Options<'a> {
+    pub readers: u16,
+    pub index: Option<&'a Path>,
+    pub sparse: bool,
+}
+
 pub fn create(
     dir: Option<&Path>,
     paths: &[PathBuf],
     out: impl Write,
-    readers: u16,
-    index_file: Option<&Path>,
+    how: &Options,
 ) -> anyhow::Result<Status> {
-    let mut ix = index_file.map(TarIndex::create).transpose()?;
+    let mut ix = how.index.map(TarIndex::create).transpose()?;
     let budget = Budget::default();
     let items = readahead::start(
         Walk::new(roots(dir, paths)?),
-        usize::from(readers),
+        usize::from(how.readers),
         budget.clone(),
     );
     let mut b = Builder::new(Counted { inner: out, at: 0 });
@@ -347,7 +356,8 @@ pub fn create(
         if node.name.is_empty() {
             continue; // the root "/" itself
         }
-        failed |= write_entry(&mut b, &mut ix, &node, body, &budget).context("writing output")?;
+        failed |= write_entry(&mut b, &mut ix, &node, body, &budget, how.sparse)
+            .context("writing output")?;
         if let Some(ix) = &mut ix {
             if let Err(e) = ix.send(INDEX_PIECE) {
                 return Err(cut(b, e));
@@ -393,6 +403,7 @@ fn write_entry(
     node: &Node,
     body: Body,
     budget: &Budget,
+    sparse: bool,
 ) -> io::Result<bool> {
     let m = &node.meta;
     match body {
@@ -411,7 +422,7 @@ fn write_entry(
             Ok(false)
         }
         Body::Small(rx) => append_small(b, ix, node, &rx, budget),
-        Body::Large => append_large(b, ix, node),
+        Body::Large => append_large(b, ix, node, sparse),
     }
 }
 
@@ -468,17 +479,22 @@ fn append_small(
 }
 
 /// Stream a large file from disk, exactly the size it had when walked (padded with zeros if
-/// it shrank); Ok(true) when it could not be read, shrank, grew or changed (reported).
+/// it shrank), as a sparse member when it has holes and `sparse`; Ok(true) when it could not be read, shrank, grew or changed (reported).
 fn append_large(
     b: &mut Builder<Counted<impl Write>>,
     ix: &mut Option<TarIndex>,
     node: &Node,
+    sparse: bool,
 ) -> io::Result<bool> {
     let (path, m) = (node.path.display(), &node.meta);
     let file = match File::open(&node.path) {
         Ok(f) => f,
         Err(e) => return Ok(report_unreadable(&path, &e)),
     };
+    let regions = if sparse { holes::regions(&file, m) } else { None };
+    if let Some(regions) = regions {
+        return append_sparse(b, ix, node, &file, &regions);
+    }
     let mut exact = Exact {
         file,
         left: m.len(),
@@ -497,6 +513,45 @@ fn append_large(
     let grew = exact.file.read(&mut probe).map(|n| n > 0).unwrap_or(true);
     let now = exact.file.metadata()?;
     if grew || readahead::changed_since(m, &now) {
+        warn(format!("{path}: file changed as we read it"));
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Stream a file with holes as a sparse member: its map, then only its data regions (as
+/// they were mapped; padded with zeros if it shrank). Ok(true) when it shrank, grew or
+/// changed while read (reported).
+fn append_sparse(
+    b: &mut Builder<Counted<impl Write>>,
+    ix: &mut Option<TarIndex>,
+    node: &Node,
+    file: &File,
+    regions: &[Region],
+) -> io::Result<bool> {
+    let (path, m) = (node.path.display(), &node.meta);
+    let map = sparse::write_map(regions);
+    let stored = map.len() as u64 + regions.iter().map(|r| r.len).sum::<u64>();
+    let meta = meta_of(m, m.len());
+    let prepared = header::prepare_sparse(&node.name, &meta, stored);
+    let start = b.get_ref().at;
+    if let Some((ph, records)) = prepared.pax {
+        b.append(&ph, &records[..])?;
+    }
+    let mut data = holes::RegionData::new(file, regions);
+    b.append(&prepared.header, (&map[..]).chain(&mut data))?;
+    if let Some(ix) = ix {
+        ix.add(start, b.get_ref().at, &node.name, Kind::File, &meta);
+    }
+    if data.shrank > 0 {
+        warn(format!(
+            "{path}: file shrank by {} bytes; padding with zeros",
+            data.shrank
+        ));
+        return Ok(true);
+    }
+    let now = file.metadata()?;
+    if now.len() != m.len() || readahead::changed_since(m, &now) {
         warn(format!("{path}: file changed as we read it"));
         return Ok(true);
     }

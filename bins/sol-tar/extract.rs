@@ -22,7 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +36,7 @@ use super::warn;
 use super::writers::{self, replacing, Fatal, FileJob, Writers, SMALL};
 use sol_common::io_msg;
 use sol_formats::index::trim_slash as trimmed;
+use sol_formats::sparse::{self, Sparse};
 use sol_formats::tar::{self as stream, corrupt, Checker};
 
 /// Threads writing small files: on 2 cores, 24k files took 0.78 s with one, 0.58 s with
@@ -81,6 +82,8 @@ enum Kind {
     SmallFile,
     /// A larger regular file: written by the reader as it reads it.
     LargeFile,
+    /// A sparse member (pax 1.0, 0.1, 0.0): written by the reader, its holes left as holes.
+    Sparse(Box<Sparse>),
     /// A directory: made at once, its mode and mtime applied at the end.
     Directory,
     /// A symbolic link: made whatever it points to, never followed.
@@ -175,7 +178,8 @@ impl<'a> Extraction<'a> {
         if let Some(msg) = self.writers.fatal() {
             anyhow::bail!(msg); // a writer thread met an error that dooms the rest
         }
-        let Some(place) = self.decide(&entry) else {
+        let sparse = self.check.sparse(&mut entry)?;
+        let Some(place) = self.decide(&entry, sparse) else {
             return Ok(()); // skipped, refused or reported
         };
         if !self.make_way(&place)? {
@@ -184,6 +188,7 @@ impl<'a> Extraction<'a> {
         match place.kind {
             Kind::SmallFile => self.small_file(&mut entry, place),
             Kind::LargeFile => self.large_file(&mut entry, &place),
+            Kind::Sparse(ref sparse) => self.sparse_file(&mut entry, &place, sparse),
             Kind::Directory => self.directory(entry.header(), place),
             Kind::Symlink => self.symlink(&mut entry, &place),
             Kind::HardLink(ref target) => self.hard_link(&place, target),
@@ -195,12 +200,13 @@ impl<'a> Extraction<'a> {
     // Deciding: what an entry is and where it goes.
 
     /// What `entry` is and where it goes; None when it is not written: a global pax header,
-    /// a member not selected, "./" itself, or an entry refused or reported here.
-    fn decide<R: Read>(&mut self, entry: &Entry<'_, R>) -> Option<Place> {
+    /// a member not selected, "./" itself, or an entry refused or reported here. A sparse
+    /// member goes by its real name.
+    fn decide<R: Read>(&mut self, entry: &Entry<'_, R>, sparse: Option<Sparse>) -> Option<Place> {
         if entry.header().entry_type().is_pax_global_extensions() {
             return None;
         }
-        let name = entry.path_bytes().into_owned();
+        let name = sparse::real_name(entry, sparse.as_ref());
         let shown = String::from_utf8_lossy(&name).into_owned();
         if let Some(sel) = &mut self.selection {
             if !sel.select(&name) {
@@ -215,7 +221,10 @@ impl<'a> Extraction<'a> {
                 return None;
             }
         };
-        let kind = self.kind_of(entry, &shown)?;
+        let kind = match sparse {
+            Some(sparse) => Kind::Sparse(Box::new(sparse)),
+            None => self.kind_of(entry, &shown)?,
+        };
         let path = self.dest.join(&rel);
         Some(Place {
             shown,
@@ -388,18 +397,57 @@ impl<'a> Extraction<'a> {
     ) -> anyhow::Result<()> {
         let meta = self.file_meta(entry);
         let _writing = writers::Writing::new(&place.path);
-        let mut out = match writers::create(&place.path) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                self.fail(&place.shown, "", &e)?;
-                None
-            }
-        };
+        let mut out = self.create(place, meta.mode)?;
         self.copy_data(entry, place, meta.size, &mut out)?;
         if let Some(f) = out {
             if let Err(e) = writers::set_meta(&f, meta.owner, meta.mode, meta.mtime) {
                 self.fail(&place.shown, "", &e)?;
             }
+        }
+        Ok(())
+    }
+
+    /// The file at `place`, created for writing with `mode`; None when it cannot be
+    /// (reported).
+    fn create(&mut self, place: &Place, mode: u32) -> anyhow::Result<Option<fs::File>> {
+        match writers::create(&place.path, mode) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) => {
+                self.fail(&place.shown, "", &e)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A sparse member: created here, each region's bytes written at its offset and the
+    /// holes left as holes (the length set at the end). A file not completely written is
+    /// removed.
+    fn sparse_file<R: Read>(
+        &mut self,
+        entry: &mut Entry<'_, R>,
+        place: &Place,
+        sparse: &Sparse,
+    ) -> anyhow::Result<()> {
+        let meta = self.file_meta(entry);
+        let _writing = writers::Writing::new(&place.path);
+        let mut out = self.create(place, meta.mode)?;
+        for region in &sparse.regions {
+            if let Some(f) = &mut out {
+                if let Err(e) = f.seek(SeekFrom::Start(region.offset)) {
+                    out = None;
+                    let _ = fs::remove_file(&place.path);
+                    self.fail(&place.shown, "", &e)?;
+                }
+            }
+            self.copy_data(entry, place, region.len, &mut out)?;
+        }
+        let Some(f) = out else { return Ok(()) };
+        if let Err(e) = f.set_len(sparse.real_size) {
+            let _ = fs::remove_file(&place.path); // short of its holes at the end
+            return self.fail(&place.shown, "", &e);
+        }
+        if let Err(e) = writers::set_meta(&f, meta.owner, meta.mode, meta.mtime) {
+            self.fail(&place.shown, "", &e)?;
         }
         Ok(())
     }
@@ -522,10 +570,13 @@ impl<'a> Extraction<'a> {
     /// file it could not finish is removed.
     fn other<R: Read>(&mut self, entry: &mut Entry<'_, R>, place: &Place) -> anyhow::Result<()> {
         let mtime = entry.header().mtime().unwrap_or(1);
+        // A signal while the crate writes it removes it too (found by an attack).
+        let sparse = entry.header().entry_type() == EntryType::GNUSparse;
+        let _writing = sparse.then(|| writers::Writing::new(&place.path));
         match entry.unpack(&place.path) {
             Ok(_) => self.keep_zero_mtime(place, mtime),
             Err(e) => {
-                if entry.header().entry_type() == EntryType::GNUSparse {
+                if sparse {
                     let _ = fs::remove_file(&place.path); // the tar crate wrote part of it
                 }
                 self.not_made(&place.shown, &e)

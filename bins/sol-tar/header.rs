@@ -5,6 +5,7 @@
 
 use std::io;
 
+use sol_formats::sparse;
 use tar::{EntryType, Header, UstarHeader};
 
 /// Largest value of an 11-digit octal field (size, mtime): 8 GiB - 1.
@@ -21,6 +22,7 @@ pub enum Kind<'a> {
     HardLink(&'a [u8]),
 }
 
+#[derive(Clone, Copy)]
 pub struct Meta {
     pub mode: u32,
     pub uid: u64,
@@ -98,6 +100,40 @@ pub fn prepare(name: &[u8], kind: Kind<'_>, meta: &Meta) -> io::Result<Prepared>
         Some(pax_header(name, meta, pax, binary))
     };
     Ok(Prepared { pax, header: h })
+}
+
+/// A sparse file's headers (pax sparse 1.0): the ustar header under GNU tar's stored name
+/// (`DIR/GNUSparseFile.0/BASE`) and sized `stored` (the map and the regions' data), after a
+/// pax header that carries the real name and size.
+pub fn prepare_sparse(name: &[u8], meta: &Meta, stored: u64) -> Prepared {
+    let mut pax = Vec::new();
+    pax_record(&mut pax, "GNU.sparse.major", b"1");
+    pax_record(&mut pax, "GNU.sparse.minor", b"0");
+    pax_record(&mut pax, "GNU.sparse.name", name);
+    pax_record(
+        &mut pax,
+        "GNU.sparse.realsize",
+        meta.size.to_string().as_bytes(),
+    );
+    let mut h = Header::new_ustar();
+    let stored_name = sparse::stored_name(name);
+    {
+        let u = h.as_ustar_mut().expect("ustar header");
+        set_name(u, &stored_name, &mut pax);
+        set_mode_owner_mtime(u, meta, &mut pax);
+    }
+    let data = Meta {
+        size: stored,
+        ..*meta
+    };
+    set_size(&mut h, Kind::File, &data, &mut pax);
+    set_type(&mut h, Kind::File);
+    h.set_cksum();
+    let binary = std::str::from_utf8(&stored_name).is_err();
+    Prepared {
+        pax: Some(pax_header(name, meta, pax, binary)),
+        header: h,
+    }
 }
 
 /// The name as stored: a directory's ends with '/'.

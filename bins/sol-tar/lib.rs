@@ -4,6 +4,7 @@ pub mod cli;
 pub mod create;
 pub mod extract;
 pub mod header;
+pub mod holes;
 pub mod list;
 pub mod readahead;
 pub mod walk;
@@ -35,9 +36,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             force,
             readers,
             index,
+            no_sparse,
         } => {
             let out = stdio::binary_output(force)?;
-            create::create(directory.as_deref(), &paths, out, readers, index.as_deref())
+            let how = create::Options {
+                readers,
+                index: index.as_deref(),
+                sparse: !no_sparse,
+            };
+            create::create(directory.as_deref(), &paths, out, &how)
         }
         Cmd::Extract {
             directory,

@@ -6,6 +6,7 @@ use anyhow::Context;
 use sol_common::Status;
 use tar::EntryType;
 
+use sol_formats::sparse;
 use sol_formats::tar::{self as stream, corrupt};
 
 fn type_char(t: EntryType) -> char {
@@ -41,7 +42,11 @@ pub fn list(input: impl Read, verbose: bool) -> anyhow::Result<Status> {
     let mut out = sol_common::stdio::text_output();
     let (mut archive, mut check) = stream::open(input)?;
     let mut entries = archive.entries().map_err(corrupt)?;
-    while let Some(entry) = check.next(&mut entries)? {
+    while let Some(mut entry) = check.next(&mut entries)? {
+        // A sparse member is listed as the file it stands for: real name, real size.
+        let sparse = check.sparse(&mut entry)?;
+        let name = sparse::real_name(&entry, sparse.as_ref());
+        let size = sparse.as_ref().map_or(entry.size(), |s| s.real_size);
         let h = entry.header();
         if h.entry_type().is_pax_global_extensions() {
             continue;
@@ -56,14 +61,14 @@ pub fn list(input: impl Read, verbose: bool) -> anyhow::Result<Status> {
                     perms(h.mode().unwrap_or(0)),
                     h.uid().unwrap_or(0),
                     h.gid().unwrap_or(0),
-                    entry.size(),
+                    size,
                     &sol_common::time::rfc3339(h.mtime().unwrap_or(0) as i64)[..16]
                         .replace('T', " "),
                 )
                 .as_bytes(),
             );
         }
-        line.extend_from_slice(&entry.path_bytes());
+        line.extend_from_slice(&name);
         if verbose {
             if let Some(target) = entry.link_name_bytes() {
                 let arrow: &[u8] = if h.entry_type() == EntryType::Link {

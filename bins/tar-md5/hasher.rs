@@ -11,15 +11,21 @@
 //! same blocks, byte for byte, and hashes nothing: a byte comparison catches every difference
 //! an MD5 comparison would (and a few it could miss), and MD5 was half of --check's CPU. The
 //! local files are still read in parallel with the stream.
+//!
+//! A sparse member's holes travel as their length, not as zeros: hashing still feeds the
+//! zeros to MD5 (a digest has no shortcut), but --check skips the local copy's own holes
+//! (SEEK_DATA) and reads only what it holds as data there.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use md5::{Digest, Md5};
 use sol_common::ordered::{Ticket, Workers};
 use sol_common::stdio::read_full;
+use sol_formats::sparse::Sparse;
 
 pub const BLOCK: usize = 1 << 20;
 /// Blocks queued per file.
@@ -84,9 +90,17 @@ impl Batch {
     }
 }
 
+/// A piece of one file's contents, in order.
+enum Piece {
+    /// A stream block and how much of it is the file's.
+    Data(Vec<u8>, usize),
+    /// This many zero bytes: a sparse member's hole.
+    Zeros(u64),
+}
+
 enum Job {
-    /// One file, block by block.
-    Stream(Receiver<(Vec<u8>, usize)>, Option<PathBuf>),
+    /// One file, piece by piece.
+    Stream(Receiver<Piece>, Option<PathBuf>),
     /// Small files, answered together, in order.
     Batch(Batch),
 }
@@ -116,23 +130,37 @@ impl Answer {
 /// Reads the local copy of a file alongside its stream blocks, into the worker's buffer.
 struct LocalCopy<'a> {
     file: Option<fs::File>,
+    /// The local file's length (compared before a hole is skipped).
+    len: u64,
+    /// Bytes compared so far.
+    at: u64,
     scratch: &'a mut Vec<u8>,
     verdict: Option<Compared>,
 }
 
 impl LocalCopy<'_> {
+    /// The local copy at `path`, opened without following a symlink and without blocking
+    /// on a FIFO; its type and length from the open file (an open, a stat, the reads and a
+    /// close: per-file system calls were most of --check's CPU on a tree of small files).
     fn open<'a>(path: &Path, scratch: &'a mut Vec<u8>) -> LocalCopy<'a> {
-        let (file, verdict) = match fs::symlink_metadata(path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (None, Some(Compared::Missing)),
-            Err(e) => (None, Some(Compared::Unreadable(sol_common::io_msg(&e)))),
-            Ok(m) if !m.is_file() => (None, Some(Compared::Differs)),
-            Ok(_) => match fs::File::open(path) {
-                Ok(f) => (Some(f), None),
-                Err(e) => (None, Some(Compared::Unreadable(sol_common::io_msg(&e)))),
-            },
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .and_then(|f| f.metadata().map(|m| (f, m)));
+        let unreadable = |e: &io::Error| Compared::Unreadable(sol_common::io_msg(e));
+        let (file, len, verdict) = match opened {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (None, 0, Some(Compared::Missing)),
+            // A symlink where the stream has a file.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => (None, 0, Some(Compared::Differs)),
+            Err(e) => (None, 0, Some(unreadable(&e))),
+            Ok((_, m)) if !m.is_file() => (None, 0, Some(Compared::Differs)),
+            Ok((f, m)) => (Some(f), m.len(), None),
         };
         LocalCopy {
             file,
+            len,
+            at: 0,
             scratch,
             verdict,
         }
@@ -147,6 +175,46 @@ impl LocalCopy<'_> {
             Ok(_) => self.differs(Compared::Differs),
             Err(e) => self.differs(Compared::Unreadable(sol_common::io_msg(&e))),
         }
+        self.at += block.len() as u64;
+    }
+
+    /// The next `n` local bytes must be zeros: its holes are skipped, its data read.
+    fn zeros(&mut self, n: u64) {
+        let Some(f) = self.file.as_mut() else { return };
+        let end = self.at + n;
+        if end > self.len {
+            return self.differs(Compared::Differs);
+        }
+        while self.at < end {
+            let (data, hole) = match data_from(f, self.at) {
+                Ok(Some((d, h))) => (d, h),
+                Ok(None) => break, // holes to the end of the file
+                Err(e) => return self.differs(Compared::Unreadable(sol_common::io_msg(&e))),
+            };
+            if data >= end {
+                break;
+            }
+            let upto = hole.min(end);
+            if let Err(e) = f.seek(SeekFrom::Start(data)) {
+                return self.differs(Compared::Unreadable(sol_common::io_msg(&e)));
+            }
+            let mut left = upto - data;
+            while left > 0 {
+                let want = left.min(BLOCK as u64) as usize;
+                self.scratch.resize(want, 0);
+                match read_full(f, self.scratch) {
+                    Ok(got) if got == want && self.scratch.iter().all(|&b| b == 0) => {}
+                    Ok(_) => return self.differs(Compared::Differs),
+                    Err(e) => return self.differs(Compared::Unreadable(sol_common::io_msg(&e))),
+                }
+                left -= want as u64;
+            }
+            self.at = upto;
+        }
+        self.at = end;
+        if let Err(e) = f.seek(SeekFrom::Start(end)) {
+            self.differs(Compared::Unreadable(sol_common::io_msg(&e)));
+        }
     }
 
     fn differs(&mut self, verdict: Compared) {
@@ -154,18 +222,46 @@ impl LocalCopy<'_> {
         self.verdict = Some(verdict);
     }
 
-    /// After the last block: the local copy must end here too.
-    fn finish(mut self) -> Compared {
-        if let Some(f) = self.file.as_mut() {
-            let mut one = [0u8; 1];
-            match f.read(&mut one) {
-                Ok(0) => return Compared::Same,
-                Ok(_) => return Compared::Differs,
-                Err(e) => return Compared::Unreadable(sol_common::io_msg(&e)),
-            }
+    /// After the last block: the local copy must end here too (its length as it was
+    /// opened: every byte up to it compared).
+    fn finish(self) -> Compared {
+        if self.file.is_some() {
+            return if self.at == self.len {
+                Compared::Same
+            } else {
+                Compared::Differs
+            };
         }
         self.verdict.unwrap_or(Compared::Same)
     }
+}
+
+/// Where `f` next holds data at or after `from`, and where that data ends: Some((data,
+/// hole)); None when only holes follow. A file system without SEEK_DATA reads as all data.
+fn data_from(f: &fs::File, from: u64) -> io::Result<Option<(u64, u64)>> {
+    use std::os::unix::io::AsRawFd;
+    let fd = f.as_raw_fd();
+    let at = |whence| {
+        // SAFETY: lseek on a descriptor we own; it moves only that descriptor's offset,
+        // which is set again before the next read.
+        let r = unsafe { libc::lseek(fd, from as libc::off_t, whence) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as u64)
+        }
+    };
+    let data = match at(libc::SEEK_DATA) {
+        Ok(d) => d,
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(Some((from, u64::MAX))),
+        Err(e) => return Err(e),
+    };
+    let hole = match at(libc::SEEK_HOLE) {
+        Ok(h) => h.max(data),
+        Err(_) => u64::MAX,
+    };
+    Ok(Some((data, if hole == data { u64::MAX } else { hole })))
 }
 
 /// The hashing workers: sol-common's ordered pool, a ticket per job.
@@ -194,9 +290,14 @@ impl Hashers {
             move |scratch: &mut Vec<u8>, job: Job| match job {
                 Job::Stream(rx, local) => {
                     let mut file = File::start(md5, local.as_deref(), scratch);
-                    for (block, n) in rx.iter() {
-                        file.update(&block[..n]);
-                        blocks.give(block);
+                    for piece in rx.iter() {
+                        match piece {
+                            Piece::Data(block, n) => {
+                                file.update(&block[..n]);
+                                blocks.give(block);
+                            }
+                            Piece::Zeros(n) => file.zeros(n),
+                        }
                     }
                     Answer::One(file.finish())
                 }
@@ -220,11 +321,49 @@ impl Hashers {
     /// answer comes on the ticket (which closes without one if reading failed: the error is
     /// returned here).
     pub fn hash(&self, r: &mut impl Read, local: Option<PathBuf>) -> io::Result<Ticket<Answer>> {
-        let (block_tx, block_rx): (SyncSender<(Vec<u8>, usize)>, _) = mpsc::sync_channel(QUEUE);
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
         let ticket = self
             .workers
-            .submit(Job::Stream(block_rx, local))
+            .submit(Job::Stream(rx, local))
             .map_err(|_| died())?;
+        self.send_data(r, &tx)?;
+        Ok(ticket)
+    }
+
+    /// Hash a sparse member as the file it stands for (`r` yields its regions' bytes),
+    /// comparing it with the file at `local` when given; as [`Hashers::hash`].
+    pub fn hash_sparse(
+        &self,
+        r: &mut impl Read,
+        sparse: &Sparse,
+        local: Option<PathBuf>,
+    ) -> io::Result<Ticket<Answer>> {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let ticket = self
+            .workers
+            .submit(Job::Stream(rx, local))
+            .map_err(|_| died())?;
+        let mut at = 0;
+        for region in &sparse.regions {
+            if region.offset > at {
+                tx.send(Piece::Zeros(region.offset - at))
+                    .map_err(|_| died())?;
+            }
+            if self.send_data(&mut r.take(region.len), &tx)? != region.len {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            at = region.end();
+        }
+        if sparse.real_size > at {
+            tx.send(Piece::Zeros(sparse.real_size - at))
+                .map_err(|_| died())?;
+        }
+        Ok(ticket)
+    }
+
+    /// Everything `r` yields to a worker, block by block; the bytes sent.
+    fn send_data(&self, r: &mut impl Read, tx: &SyncSender<Piece>) -> io::Result<u64> {
+        let mut sent = 0;
         loop {
             let mut block = self.pool.take();
             let n = read_full(r, &mut block)?;
@@ -232,12 +371,13 @@ impl Hashers {
                 self.pool.give(block);
                 break;
             }
-            block_tx.send((block, n)).map_err(|_| died())?;
+            tx.send(Piece::Data(block, n)).map_err(|_| died())?;
+            sent += n as u64;
             if n < BLOCK {
                 break;
             }
         }
-        Ok(ticket)
+        Ok(sent)
     }
 
     /// Hash (and compare) a batch of small files; their answers come together, in order.
@@ -266,6 +406,22 @@ impl<'a> File<'a> {
         }
         if let Some(l) = self.local.as_mut() {
             l.compare(bytes);
+        }
+    }
+
+    /// `n` zero bytes: a sparse member's hole.
+    fn zeros(&mut self, n: u64) {
+        if let Some(h) = self.md5.as_mut() {
+            let zeros = [0u8; 64 << 10];
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(zeros.len() as u64) as usize;
+                h.update(&zeros[..k]);
+                left -= k as u64;
+            }
+        }
+        if let Some(l) = self.local.as_mut() {
+            l.zeros(n);
         }
     }
 

@@ -14,6 +14,7 @@ use tar::EntryType;
 
 use super::hasher::{hex, Answer, Batch, Hashed, Hashers, Md5Sum, SMALL};
 use sol_common::ordered::Ticket;
+use sol_formats::sparse::{self, Sparse};
 use sol_formats::tar::{self as stream, corrupt};
 
 /// One md5sum line. Like coreutils, a name with a backslash, newline or carriage return is
@@ -111,10 +112,17 @@ pub fn scan(
         each,
     };
     while let Some(mut entry) = check.next(&mut entries)? {
-        let raw_name = entry.path_bytes().into_owned();
+        let sparse = check.sparse(&mut entry)?;
+        let raw_name = sparse::real_name(&entry, sparse.as_ref());
         let Some(name) = super::strip(&raw_name, strip) else {
             continue;
         };
+        if let Some(sparse) = sparse {
+            if !chunker.add_sparse(&mut entry, name, dir, &sparse)? {
+                return Ok(());
+            }
+            continue;
+        }
         if !chunker.add(&mut entry, name, strip, dir)? {
             return Ok(()); // the consumer stopped; it reports why
         }
@@ -182,6 +190,25 @@ impl<F: FnMut(Chunk) -> bool> Chunker<'_, F> {
             return Ok(false);
         }
         let digest = self.hashers.hash(entry, local).map_err(corrupt)?;
+        self.push(name, Pending::Digest(digest))
+    }
+
+    /// A sparse member: hashed on its own (as a large file), its holes as their length.
+    fn add_sparse<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: Vec<u8>,
+        dir: Option<&Path>,
+        sparse: &Sparse,
+    ) -> anyhow::Result<bool> {
+        let local = dir.map(|d| d.join(OsStr::from_bytes(&name)));
+        if !self.flush()? {
+            return Ok(false);
+        }
+        let digest = self
+            .hashers
+            .hash_sparse(entry, sparse, local)
+            .map_err(corrupt)?;
         self.push(name, Pending::Digest(digest))
     }
 

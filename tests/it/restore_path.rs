@@ -605,3 +605,33 @@ fn put(s3: &S3, key: &str, data: Vec<u8>) {
             .unwrap();
     });
 }
+
+/// A sparse file of 9 GiB comes back by --path with its holes, for the cost of its data:
+/// the index and the range fetch handle a sparse member like any other.
+#[test]
+fn a_sparse_file_comes_back_by_path_with_its_holes() {
+    let size: u64 = 9 << 30;
+    let mut r = Rng::new(16);
+    let islands: Vec<(u64, Vec<u8>)> = [7 << 20, size - MIB]
+        .iter()
+        .map(|&at| (at, r.bytes(MIB as usize / 2)))
+        .collect();
+    let m = backed_up_with(|sol| {
+        crate::sparse::sparse_file(&sol.join("images/cube.raw"), size, &islands)
+    });
+    let (list, _) = m.list();
+    list.ok();
+    assert!(
+        list.stdout_str().contains(&size.to_string()),
+        "{}",
+        list.stdout_str()
+    );
+    let dest = m.t.path().join("sparse");
+    let (out, down) = m.restore_into("--path images/cube.raw", &dest);
+    out.ok();
+    crate::sparse::assert_holes_kept(&dest.join("sol0100/images/cube.raw"), size, &islands);
+    assert!(
+        down < 3 * MIB + m.index_size(),
+        "a 9 GiB sparse file with 1 MiB of data cost {down} bytes on the wire"
+    );
+}

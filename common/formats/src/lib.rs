@@ -13,6 +13,7 @@
 pub mod crypt;
 pub mod index;
 pub mod sniff;
+pub mod sparse;
 pub mod tar;
 pub mod zip;
 
