@@ -386,3 +386,41 @@ fn block_size_sets_the_member_size() {
         .contains("block size must be between 65536 and 8388608 bytes"));
     tool("sol-zip").args(["-b", "9M"]).run().code(2);
 }
+
+/// Issue 28, item 1: a block that does not compress (random bytes: an image, an archive) is
+/// stored in deflate's stored blocks, not deflated, so its member is its bytes plus 5 bytes
+/// per 64 KiB; a text block next to it is deflated; gzip, pigz and `sol-zip -d` read both.
+#[test]
+fn blocks_that_do_not_compress_are_stored() {
+    let mut r = Rng::new(28);
+    let mut data = r.bytes(2 << 20);
+    data.extend(r.text(1 << 20));
+    let gz = tool("sol-zip").stdin(data.clone()).run();
+    gz.ok();
+    let (_, body, _) = split(&gz.stdout);
+    assert_eq!(body.len(), 3);
+    let stored = 20 + (1 << 20) + 5 * 17 + 8;
+    assert_eq!(body[0].len(), stored, "the random block is not stored");
+    assert_eq!(body[1].len(), stored, "the random block is not stored");
+    // A stored block's first deflate header: final bit clear, type 00, LEN 65535.
+    assert_eq!(&body[0][20..25], &[0, 0xff, 0xff, 0, 0]);
+    assert!(
+        body[2].len() < (1 << 20) / 2,
+        "the text block is not deflated"
+    );
+    let mut readers = vec!["gzip -dc"];
+    if has("pigz") {
+        readers.push("pigz -dc");
+    }
+    for reader in readers {
+        let back = sh(reader).stdin(gz.stdout.clone()).run();
+        back.ok();
+        assert!(back.stdout == data, "{reader} differs");
+    }
+    let back = tool("sol-zip").arg("-d").stdin(gz.stdout.clone()).run();
+    back.ok();
+    assert!(back.stdout == data, "sol-zip -d differs");
+    if !has("pigz") {
+        skip("the pigz part: no pigz(1)");
+    }
+}
