@@ -140,6 +140,17 @@ async fn large_reads(
 
 /// s3s-fs stores a key as a path under its bucket's directory: a `.` or `..` segment (or
 /// an empty one) would name another file, even another bucket's object. Refused.
+impl Local {
+    /// A key that names a directory of the store (the keys under it are its files) is no
+    /// object: NoSuchKey, as S3 answers for a prefix, not s3s-fs's 500.
+    fn not_a_directory(&self, bucket: &str, key: &str) -> S3Result<()> {
+        match self.root.join(bucket).join(key).is_dir() {
+            true => Err(s3s::s3_error!(NoSuchKey)),
+            false => Ok(()),
+        }
+    }
+}
+
 fn check_key(key: &str) -> S3Result<()> {
     if key
         .split('/')
@@ -215,6 +226,7 @@ impl S3 for Local {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         check_key(&req.input.key)?;
+        self.not_a_directory(&req.input.bucket, &req.input.key)?;
         // Our own descriptor of the object, opened before s3s-fs opens its: if the key still
         // names the same file afterwards, both descriptors are that file (a write replaces
         // a key by renaming a new file over it), and ours serves the body.
@@ -241,6 +253,7 @@ impl S3 for Local {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         check_key(&req.input.key)?;
+        self.not_a_directory(&req.input.bucket, &req.input.key)?;
         self.fs.head_object(req).await
     }
 

@@ -65,6 +65,10 @@ pub struct Cli {
     /// way any tool here shortens or removes a lock; COMPLIANCE ones stay retained)
     #[arg(long, requires = "delete_versions")]
     pub bypass_governance: bool,
+    /// Add each object's user metadata to its line, from a HEAD of each: a NAME=VALUE field a
+    /// pair (x-amz-meta-NAME), by name, the value escaped as keys are. See METADATA
+    #[arg(long, conflicts_with_all = ["uploads", "abort_older_than", "clock", "head", "locks", "extend_locks", "versions", "delete_versions", "classes"])]
+    pub metadata: bool,
     /// Add each object's storage class and restore state to its line: CLASS (STANDARD,
     /// GLACIER, ...), STATE (- when not archived; cold, thawing, ready-until-T or expired-T
     /// for GLACIER and DEEP_ARCHIVE, from a HEAD of each); with --head, of that one

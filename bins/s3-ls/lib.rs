@@ -3,6 +3,7 @@
 pub mod cli;
 mod cold;
 mod locks;
+mod meta;
 pub mod uploads;
 mod versions;
 
@@ -81,7 +82,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<Status> {
 }
 
 /// The listing: a line per object (--since filters, --relative shortens the keys); with
-/// --locks or --extend-locks, each line with the object's lock.
+/// --locks or --extend-locks, each line with the object's lock; with --metadata, with its
+/// user metadata.
 async fn list(
     s3: &s3::S3Client,
     url: &S3Url,
@@ -90,7 +92,7 @@ async fn list(
 ) -> anyhow::Result<()> {
     let mut out = sol_common::stdio::text_output();
     let with_locks = cli.locks || cli.extend_locks.is_some();
-    let (mut items, mut classes) = (Vec::new(), Vec::new());
+    let (mut items, mut classes, mut metas) = (Vec::new(), Vec::new(), Vec::new());
     s3.list_objects(url, |page| {
         for o in page {
             let secs = o.last_modified().map(|d| d.secs()).unwrap_or(0);
@@ -115,6 +117,11 @@ async fn list(
                 items.push(locks::Item { key, line });
                 continue;
             }
+            if cli.metadata {
+                let key = key.to_string();
+                metas.push(locks::Item { key, line });
+                continue;
+            }
             out.write_all(line.as_bytes()).context("writing output")?;
         }
         Ok(())
@@ -122,6 +129,9 @@ async fn list(
     .await?;
     if cli.classes {
         cold::print(s3, url, classes, &mut out).await?;
+    }
+    if cli.metadata {
+        meta::print(s3, url, metas, &mut out).await?;
     }
     if with_locks {
         let n = locks::print(s3, url, items, cli.extend_locks, &mut out).await?;
@@ -213,28 +223,7 @@ async fn head(s3: &s3::S3Client, url: &str) -> anyhow::Result<Status> {
     Ok(Status::Success)
 }
 
-/// A key as one unambiguous field: a backslash, a tab, a newline and every other control
-/// character are escaped (`\\`, `\t`, `\n`, `\r`, `\xHH`, `\u{HHHH}`), so a listing line
-/// is always exactly one object and its first field is exactly its key. Keys without such
-/// characters are printed as they are.
-pub fn escape_key(key: &str) -> std::borrow::Cow<'_, str> {
-    if !key.chars().any(|c| c == '\\' || c.is_control()) {
-        return key.into();
-    }
-    let mut s = String::with_capacity(key.len() + 8);
-    for c in key.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '\t' => s.push_str("\\t"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            c if c.is_control() && (c as u32) < 0x80 => s.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => s.push_str(&format!("\\u{{{:04x}}}", c as u32)),
-            c => s.push(c),
-        }
-    }
-    s.into()
-}
+pub use sol_common::escape_key;
 
 #[cfg(test)]
 mod tests {

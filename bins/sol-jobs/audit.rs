@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, Result};
 
+use crate::changes::{self, Then};
 use crate::cli::Audit;
 use crate::common::{self, say, usage, Work};
 use crate::copies::{self, Held};
@@ -393,36 +394,16 @@ fn local_sols(cov: &mut Coverage) -> Result<()> {
         } else {
             cov.problem(format!(
                 "{}: not checked: a directory whose name does not match [A-Za-z0-9][A-Za-z0-9._-]* is not a sol sol-audit can check",
-                quoted(&n)
+                sol_common::shell_quoted(&n)
             ));
         }
     }
     Ok(())
 }
 
-/// A name as bash's ${n@Q} shows it: 'name', or $'...' when it holds a quote or a control.
-fn quoted(n: &str) -> String {
-    if !n.chars().any(|c| c == '\'' || c.is_control()) {
-        return format!("'{n}'");
-    }
-    let mut s = String::from("$'");
-    for c in n.chars() {
-        match c {
-            '\'' => s.push_str("\\'"),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\t' => s.push_str("\\t"),
-            c if c.is_control() => s.push_str(&format!("\\{:03o}", c as u32)),
-            c => s.push(c),
-        }
-    }
-    s.push('\'');
-    s
-}
-
 /// The newest inode change time inside each stored sol that is here, from one find over
 /// them all (this host's clock); a sol that find cannot read all of is "cannot check".
-fn newest_changes(cov: &mut Coverage) -> Result<BTreeMap<String, i64>> {
+fn newest_changes(cov: &mut Coverage) -> Result<BTreeMap<String, f64>> {
     let both: Vec<&String> = cov
         .local
         .iter()
@@ -449,8 +430,8 @@ fn newest_changes(cov: &mut Coverage) -> Result<BTreeMap<String, i64>> {
             continue;
         };
         let n = rest.split('/').next().unwrap_or(rest).to_string();
-        let e = newest.entry(n).or_insert(i64::MIN);
-        *e = (*e).max(t as i64);
+        let e = newest.entry(n).or_insert(f64::MIN);
+        *e = e.max(t);
     }
     let head = format!("find: '{prefix}");
     for line in String::from_utf8_lossy(&out.stderr).lines() {
@@ -469,15 +450,56 @@ fn newest_changes(cov: &mut Coverage) -> Result<BTreeMap<String, i64>> {
     Ok(newest)
 }
 
+/// The sols here whose newest change (this host's clock) is after their archive (the
+/// oldest copy's) was stored ([`changes`]: within the archive's seconds, after the
+/// instant its backup began reading the sol).
+fn changed_sols(cov: &Coverage, newest_c: &BTreeMap<String, f64>) -> BTreeSet<String> {
+    let mut changed = BTreeSet::new();
+    let mut within: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for n in &cov.local {
+        let (Some(&(t, _)), Some(&c)) = (cov.archived.get(n), newest_c.get(n)) else {
+            continue;
+        };
+        match changes::against(c, t, cov.skew) {
+            Then::After => {
+                changed.insert(n.clone());
+            }
+            Then::Before => {}
+            Then::Within => {
+                let oldest = cov
+                    .held
+                    .iter()
+                    .find(|h| h.sols.get(n).is_some_and(|s| s.0 == t));
+                let url = oldest.map_or(cov.from.as_str(), |h| h.url.as_str());
+                within.entry(url).or_default().push(n);
+            }
+        }
+    }
+    for (url, names) in within {
+        let starts = changes::read_starts(url, &names);
+        for n in names {
+            let t = cov.archived[n].0;
+            let judged = starts
+                .get(n)
+                .filter(|&&r| changes::plausible(r, t, cov.skew));
+            if judged.map_or(true, |&r| newest_c[n] > r) {
+                changed.insert(n.to_string());
+            }
+        }
+    }
+    changed
+}
+
 /// Each sol here not stored, changed since stored, or changed while it was backed up; each
 /// stored sol missing here; the newest archive and its age (overdue past --max-age).
 fn coverage(
     cov: &mut Coverage,
-    newest_c: &BTreeMap<String, i64>,
+    newest_c: &BTreeMap<String, f64>,
     max_age_text: Option<&str>,
     max_age: Option<i64>,
 ) {
     let local: Vec<String> = cov.local.iter().cloned().collect();
+    let changed = changed_sols(cov, newest_c);
     for n in &local {
         let Some(&(t, _)) = cov.archived.get(n) else {
             cov.problem(format!(
@@ -487,17 +509,28 @@ fn coverage(
             cov.counts[0] += 1;
             continue;
         };
-        let c = newest_c.get(n).copied().unwrap_or(0) + cov.skew;
-        if !cov.unreadable.contains(n) && c > t {
+        let c = newest_c.get(n).copied().unwrap_or(f64::MIN);
+        // The mark first: a change it records is also one after the reading began.
+        let mark = cov.marked.get(n).copied();
+        let (mark_url, archive_url) = (
+            format!("{}/.sol-changed/{n}", cov.from),
+            format!("{}/{n}.tar.gz.sc", cov.from),
+        );
+        if mark.is_some_and(|m| changes::mark_applies(m, t, &mark_url, &archive_url)) {
             cov.problem(format!(
-                "{n}: changed since stored (a change at {}, the archive is of {}; sol-backup --changed stores it again)",
-                common::utc(c),
+                "{n}: changed while it was backed up (the archive of {} may not hold the change; sol-backup --changed stores it again)",
                 common::utc(t)
             ));
             cov.counts[1] += 1;
-        } else if cov.marked.get(n).copied().unwrap_or(0) >= t {
+        } else if !cov.unreadable.contains(n) && changed.contains(n) {
+            let when = common::utc(c as i64 + cov.skew);
+            let after = if when > common::utc(t) {
+                String::new()
+            } else {
+                " and was made after its backup began reading the sol, or the archive does not say when that was".into()
+            };
             cov.problem(format!(
-                "{n}: changed while it was backed up (the archive of {} may not hold the change; sol-backup --changed stores it again)",
+                "{n}: changed since stored (a change at {when}, the archive is of {}{after}; sol-backup --changed stores it again)",
                 common::utc(t)
             ));
             cov.counts[1] += 1;

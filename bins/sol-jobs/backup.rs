@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::Result;
 
+use crate::changes;
 use crate::cli::Backup;
 use crate::common::{self, say, usage, Work};
 use crate::engine::{sol_of, Engine};
@@ -210,7 +211,7 @@ fn plan(a: &Backup, dirs: &[OsString], t: &Targets, k: usize, work: &Work) -> Re
             .iter()
             .min_by_key(|&&i| stored[i].get(archive.as_str()).copied());
         let stale = match oldest {
-            Some(&h) if a.changed => changed(&stored[h], d, &name, skew, work)?,
+            Some(&h) if a.changed => changed(&stored[h], d, &name, (&t.urls[h], skew), work)?,
             _ => Some(false),
         };
         let Some((mode, to, held)) = decide(a, t, &name, (&have, missing, stale), work)? else {
@@ -275,17 +276,18 @@ fn one_args(mode: Vec<String>, to: &[usize], t: &Targets, k: usize, dead: &str) 
     args
 }
 
-/// --changed: has the sol in DIR changed since its archive in `stored` was stored? Its
-/// mark of a change during its backup, else its files' change times. None (and a FAILED
-/// row) when it cannot be told.
+/// --changed: has the sol in DIR changed since its archive in `stored` (at `url`) was
+/// stored? Its mark of a change during its backup, else its files' change times
+/// ([`changes`]). None (and a FAILED row) when it cannot be told.
 fn changed(
     stored: &HashMap<&str, Option<i64>>,
     d: &OsString,
     name: &str,
-    skew: i64,
+    (url, skew): (&str, i64),
     work: &Work,
 ) -> Result<Option<bool>> {
-    let Some(Some(t)) = stored.get(format!("{name}.tar.gz.sc").as_str()).copied() else {
+    let archive = format!("{name}.tar.gz.sc");
+    let Some(&stored_at) = stored.get(archive.as_str()) else {
         return Ok(Some(false));
     };
     // Changed while it was backed up (sol-backup-one's mark, newer than the archive).
@@ -293,26 +295,39 @@ fn changed(
         .get(format!(".sol-changed/{name}").as_str())
         .copied()
         .flatten();
-    Ok(match mark {
-        Some(m) if m >= t => Some(true),
-        _ => changed_since(Path::new(d), t - skew, name, work)?,
-    })
+    // (A Last-Modified that cannot be read tells nothing: changed.)
+    let Some(t) = stored_at else {
+        return Ok(Some(true));
+    };
+    let marked = format!("{url}/.sol-changed/{name}");
+    if mark.is_some_and(|m| changes::mark_applies(m, t, &marked, &format!("{url}/{archive}"))) {
+        return Ok(Some(true));
+    }
+    let dir = Path::new(d);
+    let (lo, hi) = changes::window(t, skew);
+    // Clearly after the archive; clearly before it; else since the reading began.
+    let at = |since: i64| format!("@{since}.999999999");
+    match newer(dir, &at(hi - 1), name, work)? {
+        Some(false) => {}
+        other => return Ok(other),
+    }
+    match newer(dir, &at(lo - 1), name, work)? {
+        Some(true) => {}
+        other => return Ok(other),
+    }
+    match changes::read_start(&format!("{url}/{archive}")) {
+        Some(r) if changes::plausible(r, t, skew) => newer(dir, &format!("@{r}"), name, work),
+        _ => Ok(Some(true)),
+    }
 }
 
-/// Has anything in DIR (DIR included) changed since an archive stored at EPOCH (on this
-/// host's clock)? The inode change time, which no program can set back (cp -p, rsync -a
-/// and tar x keep old mtimes). A change in the same second as the archive is not told apart
-/// from it. None (and a FAILED row) when part of DIR cannot be read to tell.
-fn changed_since(dir: &Path, epoch: i64, name: &str, work: &Work) -> Result<Option<bool>> {
+/// Has anything in DIR (DIR included) changed since SINCE (`find -newerct`: this host's
+/// clock)? The inode change time, which no program can set back (cp -p, rsync -a and tar x
+/// keep old mtimes). None (and a FAILED row) when part of DIR cannot be read to tell.
+fn newer(dir: &Path, since: &str, name: &str, work: &Work) -> Result<Option<bool>> {
     let out = Command::new("find")
         .arg(dir)
-        .args([
-            "-newerct",
-            &format!("@{epoch}.999999999"),
-            "-printf",
-            "%C@\\n",
-            "-quit",
-        ])
+        .args(["-newerct", since, "-printf", "%C@\\n", "-quit"])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .output()?;

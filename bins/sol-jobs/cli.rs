@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use sol_common::ManText;
 
-/// The drivers behind sol-backup, sol-audit and sol-restore
+/// The drivers behind sol-backup, sol-audit, sol-restore, sol-prune, sol-sync and sol-pull
 ///
 /// Each script is `exec sol-jobs KIND "$@"`: sol-jobs checks the command line, decides from
 /// one listing what to do with each sol, runs the per-sol command for each through GNU
@@ -27,6 +27,10 @@ pub enum Cmd {
     Restore(Restore),
     /// sol-prune: a retention policy for keys with a UTC time stamp in their name
     Prune(Prune),
+    /// sol-sync: mirror a directory of finished files (a backup set) up to a prefix
+    Sync(Sync),
+    /// sol-pull: keep every version of the objects under a prefix in a directory
+    Pull(Pull),
 }
 
 /// A count of at least 1.
@@ -343,6 +347,116 @@ pub struct Prune {
     /// s3://BUCKET/PREFIX or PROFILE:s3://BUCKET/PREFIX
     #[arg(value_name = "URL")]
     pub url: OsString,
+}
+
+/// Mirror the regular files under DIR (recursively) to objects under s3://BUCKET/PREFIX,
+/// one s3-mput each, as they are (no compression or encryption). A file is skipped when its
+/// object has the same size and modification time (object metadata `mtime`, as rclone
+/// keeps it), with --checksum only when its MD5 matches too. A changed file's object is
+/// first kept as KEY.replaced-<UTC time>, then replaced. Nothing is deleted unless
+/// --delete --max-delete N, and never a .replaced- copy. Within a window (--for, --until) no
+/// file starts after the deadline; past --hard-limit the running uploads are aborted
+/// (nothing half stored) and the next run sends them again. --lock FILE: an flock the
+/// grooming job holds too; while it is held the run does nothing and exits 0.
+#[derive(Args, Debug)]
+#[command(
+    name = "sol-sync",
+    version,
+    override_usage = "sol-sync [OPTIONS] [--] DIR s3://BUCKET/PREFIX"
+)]
+pub struct Sync {
+    /// Skip a file only when its MD5 matches the stored one too (metadata md5chksum, or the
+    /// ETag of a single-part object): reads every file whose size and time match
+    #[arg(long)]
+    pub checksum: bool,
+    /// Delete the objects whose file is gone (never a .replaced- copy); needs --max-delete
+    #[arg(long, requires = "max_delete")]
+    pub delete: bool,
+    /// With --delete: delete nothing when more than N objects would be deleted
+    #[arg(long, value_name = "N", requires = "delete")]
+    pub max_delete: Option<u32>,
+    /// Do nothing at all unless DIR/FILE exists (the file that says the volume is mounted)
+    #[arg(long, value_name = "FILE")]
+    pub require: Option<PathBuf>,
+    /// Print the plan (upload, replace, keep, delete) and change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Start no file after DURATION from the start (330m, 6h)
+    #[arg(long = "for", value_name = "DURATION", conflicts_with = "until",
+          value_parser = sol_common::time::parse_duration)]
+    pub for_: Option<std::time::Duration>,
+    /// Start no file after the next HH:MM, local time (05:30)
+    #[arg(long, value_name = "HH:MM")]
+    pub until: Option<String>,
+    /// How long past the deadline running uploads may go on before they are aborted
+    #[arg(long, value_name = "DURATION", default_value = "30m",
+          value_parser = sol_common::time::parse_duration)]
+    pub hard_limit: std::time::Duration,
+    /// Wait a random time up to DURATION before starting (within the window)
+    #[arg(long, value_name = "DURATION", value_parser = sol_common::time::parse_duration)]
+    pub jitter: Option<std::time::Duration>,
+    /// Upload N files at once
+    #[arg(short = 'j', value_name = "N", default_value_t = 4, value_parser = positive)]
+    pub jobs: u32,
+    /// Run only while holding an flock on FILE (the grooming job takes it too); when it is
+    /// held, print one line and exit 0
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// With --lock: wait up to DURATION for the lock before giving up (still status 0)
+    #[arg(long, value_name = "DURATION", requires = "lock",
+          value_parser = sol_common::time::parse_duration)]
+    pub wait_lock: Option<std::time::Duration>,
+    /// Storage class of the uploaded objects (s3-mput --storage-class)
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// S3 endpoint, e.g. http://127.0.0.1:9000 [env: AWS_ENDPOINT_URL]
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// The directory to mirror
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// s3://BUCKET/PREFIX or PROFILE:s3://BUCKET/PREFIX
+    #[arg(value_name = "URL")]
+    pub url: OsString,
+}
+
+/// Keep in DIR every version of the objects under s3://BUCKET/PREFIX: each version changed
+/// since the last run (by the server's Last-Modified, re-listing an overlap window) is
+/// fetched once as DIR/KEY~YYYYMMDDTHHMMSSZ (its UTC Last-Modified; ~VERSION-ID added when
+/// two share a second) and never overwritten. Keys that would land outside DIR are refused.
+/// Objects that vanished upstream are logged in DIR/.sol-pull/deletions.log. --as-of TIME
+/// DEST writes the tree as it was at TIME into DEST, from DIR alone.
+#[derive(Args, Debug)]
+#[command(
+    name = "sol-pull",
+    version,
+    override_usage = "sol-pull [OPTIONS] [--] s3://BUCKET/PREFIX DIR\n       sol-pull --as-of TIME DEST [--] s3://BUCKET/PREFIX DIR"
+)]
+pub struct Pull {
+    /// Re-list the versions modified up to DURATION before the last run's newest
+    /// (a multipart upload is stamped with its start)
+    #[arg(long, value_name = "DURATION", default_value = "1h",
+          value_parser = sol_common::time::parse_duration)]
+    pub overlap: std::time::Duration,
+    /// Print what would be fetched and logged, and change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Write into DEST (new or empty) the tree as it was at TIME (RFC 3339 or YYYY-MM-DD),
+    /// from the versions in DIR; nothing is fetched
+    #[arg(long, num_args = 2, value_names = ["TIME", "DEST"])]
+    pub as_of: Option<Vec<OsString>>,
+    /// Fetch N objects at once
+    #[arg(short = 'j', value_name = "N", default_value_t = 4, value_parser = positive)]
+    pub jobs: u32,
+    /// S3 endpoint, e.g. http://127.0.0.1:9000 [env: AWS_ENDPOINT_URL]
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// s3://BUCKET/PREFIX or PROFILE:s3://BUCKET/PREFIX
+    #[arg(value_name = "URL")]
+    pub url: OsString,
+    /// The directory that keeps the versions
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// The man page's own text: bins/man.rs adds the rest from the definitions above.

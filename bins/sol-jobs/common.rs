@@ -328,11 +328,16 @@ fn sweep(tmp: &Path) {
         let Ok(lock) = File::open(d.join(".lock")) else {
             continue;
         };
-        // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if try_flock(&lock) {
             let _ = fs::remove_dir_all(&d);
         }
     }
+}
+
+/// Take an exclusive flock on FILE without waiting: whether it was free.
+pub fn try_flock(file: &File) -> bool {
+    // SAFETY: flock on a descriptor the caller owns.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
 /// Is there a process PID (one of another user counts)?
@@ -429,6 +434,21 @@ pub fn utc(secs: i64) -> String {
     sol_common::time::rfc3339(secs)
 }
 
+/// A time as keys and names carry it: YYYYMMDDTHHMMSSZ (UTC).
+pub fn stamp(secs: i64) -> String {
+    utc(secs).replace(['-', ':'], "")
+}
+
+/// The key prefix of s3://BUCKET/PREFIX (or PROFILE:s3://...), without slashes at its
+/// ends; empty for a whole bucket.
+pub fn prefix_of(url: &str) -> &str {
+    sol_common::target::split(url)
+        .1
+        .splitn(4, '/')
+        .nth(3)
+        .unwrap_or("")
+}
+
 /// Run a tool (stdin from /dev/null) and return its stdout; when it fails, an error made
 /// by WHY from the first line of its stderr.
 pub fn run(mut c: Command, why: impl Fn(&str) -> String) -> Result<Vec<u8>> {
@@ -496,4 +516,19 @@ pub fn abort_uploads(url: &str, age: &str, what: &str) {
         }
         Err(e) => say(format!("{what}: s3-ls: {e}")),
     }
+}
+
+/// Run a tool with INPUT on its stdin: its output (stdout and stderr).
+pub fn feed(mut c: Command, input: &[u8]) -> Result<std::process::Output> {
+    let name = c.get_program().to_string_lossy().into_owned();
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| anyhow!("{name}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input)?;
+    }
+    Ok(child.wait_with_output()?)
 }

@@ -7,18 +7,24 @@
 
 pub mod cli;
 
+mod as_of;
 mod audit;
 mod backup;
+mod changes;
 mod common;
 mod copies;
 mod engine;
 mod locks;
 mod paths;
 mod prune;
+mod pull;
+mod pull_state;
 mod report;
 mod restore;
+mod sync;
 mod targets;
 mod thaw;
+mod transfers;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -38,13 +44,15 @@ pub fn main() -> ExitCode {
         Cmd::Backup(a) => a.common.scripts.as_deref(),
         Cmd::Audit(a) => a.common.scripts.as_deref(),
         Cmd::Restore(a) => a.common.scripts.as_deref(),
-        Cmd::Prune(_) => None,
+        Cmd::Prune(_) | Cmd::Sync(_) | Cmd::Pull(_) => None,
     });
     let result = match cli.cmd {
         Cmd::Backup(a) => backup::main(a),
         Cmd::Audit(a) => audit::main(a),
         Cmd::Restore(a) => restore::main(a),
         Cmd::Prune(a) => prune::main(a),
+        Cmd::Sync(a) => sync::main(a),
+        Cmd::Pull(a) => pull::main(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -72,6 +80,8 @@ fn parse(mut args: Vec<OsString>) -> (&'static str, Cli) {
         "audit" => "sol-audit",
         "restore" => "sol-restore",
         "prune" => "sol-prune",
+        "sync" => "sol-sync",
+        "pull" => "sol-pull",
         _ => return (TOOL, sol_common::parse_cli_from::<Cli>(TOOL, args)),
     };
     args.splice(0..2, [OsString::from(prog)]);
@@ -95,6 +105,8 @@ impl Cmd {
             "sol-backup" => Cmd::Backup(one(prog, args)?),
             "sol-audit" => Cmd::Audit(one(prog, args)?),
             "sol-prune" => Cmd::Prune(one(prog, args)?),
+            "sol-sync" => Cmd::Sync(one(prog, args)?),
+            "sol-pull" => Cmd::Pull(one(prog, args)?),
             _ => Cmd::Restore(one(prog, args)?),
         })
     }

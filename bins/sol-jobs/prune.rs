@@ -8,8 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{anyhow, Result};
 
@@ -85,14 +84,7 @@ fn series(url: &str) -> Result<(BTreeMap<String, Vec<Key>>, usize)> {
     let listing = common::run(c, |first| {
         format!("cannot list the versions under {url}/: {first}")
     })?;
-    let prefix = format!(
-        "{}/",
-        sol_common::target::split(url)
-            .1
-            .splitn(4, '/')
-            .nth(3)
-            .unwrap_or("")
-    );
+    let prefix = format!("{}/", common::prefix_of(url));
     let prefix = if prefix == "/" { String::new() } else { prefix };
     let mut keys: BTreeMap<String, Key> = BTreeMap::new();
     let mut unstamped = std::collections::BTreeSet::new();
@@ -287,6 +279,9 @@ fn act(a: &Prune, url: &str, doomed: Vec<Key>, mut out: String) -> Result<u8> {
         ));
     }
     let done = delete_versions(a, url, &doomed)?;
+    for line in String::from_utf8_lossy(&done.stderr).lines() {
+        common::say(line);
+    }
     let said = String::from_utf8_lossy(&done.stdout);
     let first = |word: &str| {
         said.lines()
@@ -325,13 +320,366 @@ fn delete_versions(a: &Prune, url: &str, doomed: &[Key]) -> Result<std::process:
     if a.bypass_governance {
         c.arg("--bypass-governance");
     }
-    let mut child = c
-        .args(["--", &format!("{url}/")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes())?;
+    c.args(["--", &format!("{url}/")]);
+    common::feed(c, input.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NONE: [Option<u32>; 5] = [None; 5];
+
+    /// A policy's counts: --keep-last, -hourly, -daily, -weekly, -monthly.
+    fn counts(last: u32, hourly: u32, daily: u32, weekly: u32, monthly: u32) -> [Option<u32>; 5] {
+        [last, hourly, daily, weekly, monthly].map(|n| (n > 0).then_some(n))
     }
-    Ok(child.wait_with_output()?)
+
+    /// Keys named NAME with `*` replaced by each stamp, sorted newest first as `main` does.
+    fn listed(names: &[String]) -> Vec<Key> {
+        let mut keys: Vec<Key> = names
+            .iter()
+            .map(|key| Key {
+                key: key.clone(),
+                time: stamp(key).unwrap_or_else(|| panic!("{key}: no stamp")),
+                versions: vec!["v1".into()],
+                live: true,
+            })
+            .collect();
+        keys.sort_by(|x, y| y.time.cmp(&x.time).then(y.key.cmp(&x.key)));
+        keys
+    }
+
+    /// The plan for one series of STAMPS, newest first: `STAMP  reasons`, or `STAMP  delete`.
+    fn plan(stamps: &[&str], counts: [Option<u32>; 5], within: Option<i64>) -> Vec<String> {
+        let names: Vec<String> = stamps.iter().map(|s| format!("d/db-{s}.gz")).collect();
+        let keys = listed(&names);
+        let why = keep(&keys, counts, within);
+        keys.iter()
+            .zip(why)
+            .map(|(k, w)| {
+                let s = &k.key[5..21];
+                match w.is_empty() {
+                    true => format!("{s}  delete"),
+                    false => format!("{s}  {}", w.join(", ")),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keep_last_keeps_the_n_newest() {
+        let days = ["20261201", "20261205", "20261203", "20261202", "20261204"];
+        let stamps: Vec<String> = days.iter().map(|d| format!("{d}T020000Z")).collect();
+        let stamps: Vec<&str> = stamps.iter().map(String::as_str).collect();
+        assert_eq!(
+            plan(&stamps, counts(2, 0, 0, 0, 0), None),
+            [
+                "20261205T020000Z  last",
+                "20261204T020000Z  last",
+                "20261203T020000Z  delete",
+                "20261202T020000Z  delete",
+                "20261201T020000Z  delete",
+            ]
+        );
+    }
+
+    /// restic's --keep-hourly: the newest key of each of the N newest hours that have one;
+    /// two keys in the same hour: the older goes; an hour without a key is not counted.
+    #[test]
+    fn keep_hourly_takes_the_newest_of_each_hour_that_has_one() {
+        let stamps = [
+            "20261206T100500Z",
+            "20261206T104000Z",
+            "20261206T095959Z",
+            "20261206T080000Z",
+            "20261206T063000Z",
+            "20261206T061000Z",
+            "20261205T235959Z",
+            "20261205T230000Z",
+        ];
+        assert_eq!(
+            plan(&stamps, counts(0, 3, 0, 0, 0), None),
+            [
+                "20261206T104000Z  hourly 2026-12-06T10",
+                "20261206T100500Z  delete",
+                "20261206T095959Z  hourly 2026-12-06T09",
+                "20261206T080000Z  hourly 2026-12-06T08",
+                "20261206T063000Z  delete",
+                "20261206T061000Z  delete",
+                "20261205T235959Z  delete",
+                "20261205T230000Z  delete",
+            ]
+        );
+        // No key at 07: the 4th hour is 06. More hours asked than there are: each hour's
+        // newest, and (unlike restic 0.17) the oldest key is not kept for the unused count.
+        let p = plan(&stamps, counts(0, 4, 0, 0, 0), None);
+        assert_eq!(p[4], "20261206T063000Z  hourly 2026-12-06T06");
+        assert_eq!(
+            p[5..],
+            [
+                "20261206T061000Z  delete",
+                "20261205T235959Z  delete",
+                "20261205T230000Z  delete"
+            ]
+        );
+        let p = plan(&stamps, counts(0, 100, 0, 0, 0), None);
+        let kept: Vec<&str> = p
+            .iter()
+            .filter(|l| !l.ends_with("delete"))
+            .map(|l| &l[..16])
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "20261206T104000Z",
+                "20261206T095959Z",
+                "20261206T080000Z",
+                "20261206T063000Z",
+                "20261205T235959Z"
+            ]
+        );
+    }
+
+    /// --keep-daily: UTC calendar days (23:59:59 and 00:00:00 are two days), a day without
+    /// a key not counted.
+    #[test]
+    fn keep_daily_takes_the_newest_of_each_day_that_has_one() {
+        let stamps = [
+            "20261206T000000Z",
+            "20261206T020000Z",
+            "20261205T235959Z",
+            "20261205T000000Z",
+            "20261203T120000Z",
+            "20261201T020000Z",
+        ];
+        assert_eq!(
+            plan(&stamps, counts(0, 0, 3, 0, 0), None),
+            [
+                "20261206T020000Z  daily 2026-12-06",
+                "20261206T000000Z  delete",
+                "20261205T235959Z  daily 2026-12-05",
+                "20261205T000000Z  delete",
+                "20261203T120000Z  daily 2026-12-03",
+                "20261201T020000Z  delete",
+            ]
+        );
+    }
+
+    /// --keep-weekly: ISO 8601 weeks, Monday to Sunday.
+    #[test]
+    fn keep_weekly_takes_the_newest_of_each_iso_week() {
+        let stamps = [
+            "20261206T235959Z", // Sunday of W49
+            "20261130T000000Z", // Monday of W49
+            "20261129T235959Z", // Sunday of W48
+            "20261115T020000Z",
+            "20261110T020000Z",
+        ];
+        assert_eq!(
+            plan(&stamps, counts(0, 0, 0, 3, 0), None),
+            [
+                "20261206T235959Z  weekly 2026-W49",
+                "20261130T000000Z  delete",
+                "20261129T235959Z  weekly 2026-W48",
+                "20261115T020000Z  weekly 2026-W46",
+                "20261110T020000Z  delete",
+            ]
+        );
+    }
+
+    #[test]
+    fn iso_weeks_across_the_year_boundary() {
+        let week = |day: &str| iso_week(common::epoch(&format!("{day}T12:00:00Z")).unwrap());
+        for (day, want) in [
+            ("2026-12-06", "2026-W49"),
+            ("2026-11-30", "2026-W49"),
+            ("2026-01-01", "2026-W01"),
+            ("2024-12-29", "2024-W52"),
+            ("2024-12-30", "2025-W01"),
+            ("2020-12-31", "2020-W53"),
+            ("2021-01-03", "2020-W53"),
+            ("2021-01-04", "2021-W01"),
+            ("1969-12-31", "1970-W01"),
+        ] {
+            assert_eq!(week(day), want, "{day}");
+        }
+    }
+
+    #[test]
+    fn keep_monthly_takes_the_newest_of_each_month_that_has_one() {
+        let stamps = [
+            "20261201T000000Z",
+            "20261130T235959Z",
+            "20261101T000000Z",
+            "20260915T000000Z",
+            "20260901T000000Z",
+        ];
+        assert_eq!(
+            plan(&stamps, counts(0, 0, 0, 0, 3), None),
+            [
+                "20261201T000000Z  monthly 2026-12",
+                "20261130T235959Z  monthly 2026-11",
+                "20261101T000000Z  delete",
+                "20260915T000000Z  monthly 2026-09",
+                "20260901T000000Z  delete",
+            ]
+        );
+    }
+
+    /// --keep-within D counts back from the series' newest key (not from now); a key exactly
+    /// D older is kept (sol-prune(1)).
+    #[test]
+    fn keep_within_counts_from_the_newest() {
+        let stamps = ["20261206T020000Z", "20261202T020000Z", "20261202T015959Z"];
+        assert_eq!(
+            plan(&stamps, NONE, Some(4 * 86_400)),
+            [
+                "20261206T020000Z  within",
+                "20261202T020000Z  within",
+                "20261202T015959Z  delete",
+            ]
+        );
+    }
+
+    /// Rules are ORed, each counting on its own: a key kept by several says all of them.
+    #[test]
+    fn rules_combine_and_each_counts_on_its_own() {
+        let stamps = [
+            "20261206T020000Z",
+            "20261205T020000Z",
+            "20261130T020000Z",
+            "20261101T020000Z",
+            "20261031T020000Z",
+        ];
+        assert_eq!(
+            plan(&stamps, counts(1, 0, 2, 2, 2), Some(86_400)),
+            [
+                "20261206T020000Z  last, daily 2026-12-06, weekly 2026-W49, monthly 2026-12, within",
+                "20261205T020000Z  daily 2026-12-05, within",
+                "20261130T020000Z  monthly 2026-11",
+                "20261101T020000Z  weekly 2026-W44",
+                "20261031T020000Z  delete",
+            ]
+        );
+    }
+
+    /// The newest key is kept even when no rule keeps it; a key stamped in the future is
+    /// kept and neither counted nor counted from.
+    #[test]
+    fn the_newest_is_never_dropped_and_the_future_does_not_count() {
+        let stamps = ["20261206T020000Z", "20261205T020000Z"];
+        assert_eq!(
+            plan(&stamps, NONE, None),
+            [
+                "20261206T020000Z  the newest of its series",
+                "20261205T020000Z  delete",
+            ]
+        );
+        let stamps = [
+            "20991231T000000Z",
+            "20261206T020000Z",
+            "20261205T020000Z",
+            "20261204T020000Z",
+        ];
+        assert_eq!(
+            plan(&stamps, counts(1, 0, 0, 0, 0), Some(86_400)),
+            [
+                "20991231T000000Z  in the future",
+                "20261206T020000Z  last, within",
+                "20261205T020000Z  within",
+                "20261204T020000Z  delete",
+            ]
+        );
+        assert_eq!(
+            plan(
+                &["20991231T000000Z", "20991230T000000Z"],
+                counts(1, 0, 0, 0, 0),
+                None
+            ),
+            [
+                "20991231T000000Z  in the future",
+                "20991230T000000Z  in the future"
+            ]
+        );
+    }
+
+    /// Series: keys equal once their last stamp is replaced by `*`; each keeps by itself.
+    #[test]
+    fn series_are_judged_apart() {
+        for (key, series) in [
+            ("d/db-20261201T020000Z.sql.gz.sc", "d/db-*.sql.gz.sc"),
+            ("e/db-20261201T020000Z.sql.gz.sc", "e/db-*.sql.gz.sc"),
+            (
+                "d/obs-20260101T000000Z.tar.gz.sc.replaced-20261130T120000Z",
+                "d/obs-20260101T000000Z.tar.gz.sc.replaced-*",
+            ),
+            ("d/20261201T020000Z/db.gz", "d/*/db.gz"),
+        ] {
+            assert_eq!(without_stamp(key), series, "{key}");
+        }
+        let names: Vec<String> = [
+            "d/db-20261206T020000Z.gz",
+            "d/db-20261205T020000Z.gz",
+            "d/db-20261204T020000Z.gz",
+            "d/logs-20261201T020000Z.gz",
+            "d/logs-20261130T020000Z.gz",
+            "e/db-20261203T020000Z.gz",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for n in names {
+            by.entry(without_stamp(&n)).or_default().push(n);
+        }
+        let mut kept = Vec::new();
+        for keys in by.values() {
+            let keys = listed(keys);
+            for (k, w) in keys.iter().zip(keep(&keys, counts(1, 0, 0, 0, 0), None)) {
+                if !w.is_empty() {
+                    kept.push(k.key.as_str().to_owned());
+                }
+            }
+        }
+        assert_eq!(
+            kept,
+            [
+                "d/db-20261206T020000Z.gz",
+                "d/logs-20261201T020000Z.gz",
+                "e/db-20261203T020000Z.gz"
+            ]
+        );
+    }
+
+    /// Keys without a real UTC stamp, and the sols' own archives, are no series' members.
+    #[test]
+    fn keys_without_a_stamp_are_never_members() {
+        for key in [
+            "d/sol0001.tar.gz.sc",
+            "d/.sol-lock-canary",
+            "d/audit-history.gz",
+            "d/db-20261301T020000Z.gz", // month 13
+            "d/db-20260230T020000Z.gz", // February 30
+            "d/db-20261201T240000Z.gz", // hour 24
+            "d/db-20261201T020000.gz",  // no Z
+            "d/db-20261201t020000z.gz",
+            "d/db-2026121T020000Z.gz",
+        ] {
+            assert_eq!(stamp(key), None, "{key}");
+        }
+        assert_eq!(
+            stamp("20261201T020000Z"),
+            common::epoch("2026-12-01T02:00:00Z")
+        );
+        // The last real stamp counts.
+        assert_eq!(
+            stamp("a-20261201T020000Z-20261301T020000Z"),
+            common::epoch("2026-12-01T02:00:00Z")
+        );
+        assert!(a_sols_own("d/obs-20260101T000000Z.tar.gz.sc"));
+        assert!(a_sols_own("d/obs-20260101T000000Z.index.gz.sc"));
+        assert!(!a_sols_own(
+            "d/obs-20260101T000000Z.tar.gz.sc.replaced-20261130T120000Z"
+        ));
+    }
 }

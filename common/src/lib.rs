@@ -24,6 +24,29 @@ pub use exit::{finish, io_msg, warn, Fail, Status};
 pub use size::parse_size;
 
 /// Lower-case hex of some bytes (digests, key ids).
+/// A key as one unambiguous field: a backslash, a tab, a newline and every other control
+/// character are escaped (`\\`, `\t`, `\n`, `\r`, `\xHH`, `\u{HHHH}`), so a listing line
+/// is always exactly one object and its first field is exactly its key. Keys without such
+/// characters are printed as they are.
+pub fn escape_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if !key.chars().any(|c| c == '\\' || c.is_control()) {
+        return key.into();
+    }
+    let mut s = String::with_capacity(key.len() + 8);
+    for c in key.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '\t' => s.push_str("\\t"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            c if c.is_control() && (c as u32) < 0x80 => s.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => s.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.into()
+}
+
 /// A word as it can be pasted into a shell: as it is when it holds only characters no
 /// shell treats specially, else quoted as bash's `${s@Q}` quotes it ('...', or $'...' when
 /// it holds a quote or a control character).
@@ -32,6 +55,12 @@ pub fn shell_word(s: &str) -> String {
     if !s.is_empty() && s.chars().all(plain) {
         return s.to_string();
     }
+    shell_quoted(s)
+}
+
+/// A word quoted as bash's `${s@Q}` quotes it: '...', or $'...' when it holds a quote or a
+/// control character.
+pub fn shell_quoted(s: &str) -> String {
     if !s.chars().any(|c| c == '\'' || c.is_control()) {
         return format!("'{s}'");
     }

@@ -294,9 +294,13 @@ impl Out {
     #[track_caller]
     pub fn code(&self, want: i32) -> &Out {
         assert_eq!(
-            self.code, want,
-            "`{}` exited {} (wanted {want}); stderr:\n{}",
-            self.label, self.code, self.stderr
+            self.code,
+            want,
+            "`{}` exited {} (wanted {want}); stderr:\n{}\nstdout (its end):\n{}",
+            self.label,
+            self.code,
+            self.stderr,
+            tail(&self.stdout_str(), 3000)
         );
         self
     }
@@ -640,4 +644,26 @@ pub fn keyfile(dir: &Path, name: &str, bits: u32) -> PathBuf {
         .run()
         .ok();
     p
+}
+
+/// The last N bytes of TEXT, at a character boundary.
+fn tail(text: &str, n: usize) -> &str {
+    let mut from = text.len().saturating_sub(n);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    &text[from..]
+}
+
+/// An RFC 3339 time (as s3-ls prints it) in seconds since the epoch, by date(1).
+pub fn epoch_of(rfc: &str) -> i64 {
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", rfc, "+%s"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
