@@ -22,59 +22,72 @@ pub struct Lock {
     pub hold: bool,
 }
 
-/// The lock the command line asks for at `url`'s bucket, which must have Object Lock
-/// enabled; --retain counts from the server's clock (its answer's Date header).
-pub async fn asked(cli: &Cli, s3: &S3Client, url: &S3Url) -> anyhow::Result<Option<Lock>> {
-    if cli.retain.is_none() && cli.retain_until.is_none() && !cli.legal_hold {
-        return Ok(None);
-    }
-    let conf = s3
-        .call(|c| c.get_object_lock_configuration().bucket(&url.bucket).send())
-        .await;
-    let enabled = match &conf {
-        Ok(o) => o
-            .object_lock_configuration()
-            .and_then(|c| c.object_lock_enabled())
-            .is_some_and(|e| *e == ObjectLockEnabled::Enabled),
-        // No configuration (404), or a server without Object Lock at all (501).
-        Err(e) if matches!(e.status(), Some(404 | 501)) => false,
-        Err(e) => return Err(e.at(url, "reading the bucket's Object Lock configuration")),
-    };
-    if !enabled {
-        anyhow::bail!(
-            "{url}: not stored: the bucket '{}' has no Object Lock (GetObjectLockConfiguration); \
-             a bucket must be created with Object Lock enabled to hold locked objects",
-            url.bucket
-        );
-    }
-    let until = match (&cli.retain, &cli.retain_until) {
-        (Some(d), _) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            let server = now + s3.clock.skew().unwrap_or(0);
-            Some(DateTime::from_secs(server + d.as_secs() as i64))
+/// What the command line asks: a retention (for DURATION from the server's now, or until a
+/// time), its mode, a legal hold. Each target's bucket turns it into its `Lock` (`at`).
+#[derive(Clone, Debug)]
+pub struct Ask {
+    retain: Option<std::time::Duration>,
+    until: Option<DateTime>,
+    mode: ObjectLockMode,
+    hold: bool,
+}
+
+impl Ask {
+    /// The lock `cli` asks for, if any.
+    pub fn of(cli: &Cli) -> Option<Ask> {
+        if cli.retain.is_none() && cli.retain_until.is_none() && !cli.legal_hold {
+            return None;
         }
-        (None, Some(t)) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            if t.secs() <= now + s3.clock.skew().unwrap_or(0) {
-                anyhow::bail!(
-                    "{url}: not stored: --retain-until {} is not in the future on the server's clock",
-                    t.fmt(DateTimeFormat::DateTime).unwrap_or_default()
-                );
-            }
-            Some(*t)
+        Some(Ask {
+            retain: cli.retain,
+            until: cli.retain_until,
+            mode: ObjectLockMode::from(cli.lock_mode.as_deref().unwrap_or("COMPLIANCE")),
+            hold: cli.legal_hold,
+        })
+    }
+
+    /// The lock asked for at `url`'s bucket, which must have Object Lock enabled; --retain
+    /// counts from the server's clock (its answer's Date header).
+    pub async fn at(&self, s3: &S3Client, url: &S3Url) -> anyhow::Result<Lock> {
+        let conf = s3
+            .call(|c| c.get_object_lock_configuration().bucket(&url.bucket).send())
+            .await;
+        let enabled = match &conf {
+            Ok(o) => o
+                .object_lock_configuration()
+                .and_then(|c| c.object_lock_enabled())
+                .is_some_and(|e| *e == ObjectLockEnabled::Enabled),
+            // No configuration (404), or a server without Object Lock at all (501).
+            Err(e) if matches!(e.status(), Some(404 | 501)) => false,
+            Err(e) => return Err(e.at(url, "reading the bucket's Object Lock configuration")),
+        };
+        if !enabled {
+            anyhow::bail!(
+                "{url}: not stored: the bucket '{}' has no Object Lock \
+                 (GetObjectLockConfiguration); a bucket must be created with Object Lock \
+                 enabled to hold locked objects",
+                url.bucket
+            );
         }
-        (None, None) => None,
-    };
-    let mode = ObjectLockMode::from(cli.lock_mode.as_deref().unwrap_or("COMPLIANCE"));
-    Ok(Some(Lock {
-        mode,
-        until,
-        hold: cli.legal_hold,
-    }))
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let server = now + s3.clock.skew().unwrap_or(0);
+        let until = match (&self.retain, &self.until) {
+            (Some(d), _) => Some(DateTime::from_secs(server + d.as_secs() as i64)),
+            (None, Some(t)) if t.secs() <= server => anyhow::bail!(
+                "{url}: not stored: --retain-until {} is not in the future on the server's clock",
+                t.fmt(DateTimeFormat::DateTime).unwrap_or_default()
+            ),
+            (None, Some(t)) => Some(*t),
+            (None, None) => None,
+        };
+        Ok(Lock {
+            mode: self.mode.clone(),
+            until,
+            hold: self.hold,
+        })
+    }
 }
 
 /// --retain-until: an RFC 3339 time in the future of this host's clock.

@@ -77,6 +77,9 @@ pub struct Destination {
     buffers: Buffers,
     /// Where it is.
     phase: Phase,
+    /// The lock to ask of its bucket before it starts (with several targets; the only
+    /// target's lock is in its `Ctx` already).
+    ask: Option<lock::Ask>,
 }
 
 /// How many parts a destination may fall behind the fastest one (parts read and not yet
@@ -166,13 +169,21 @@ pub async fn upload(mut cli: Cli, url: S3Url) -> anyhow::Result<Status> {
     let buffers = Buffers::for_destinations(urls.len(), limit, WINDOW);
     let moved = Arc::new(Notify::new());
     let mut links = Vec::new();
+    let (ask, several) = (lock::Ask::of(&cli), urls.len() > 1);
     for url in urls {
         let s3 = s3::client(&cli.conn, &url).await?;
-        let lock = lock::asked(&cli, &s3, &url).await?;
         let mut ctx = Ctx::new(s3, url.clone(), &cli);
         ctx.copy_of = source.clone();
-        ctx.object.lock = lock;
-        let dest = Destination::new(ctx, &cli, buffers.clone());
+        let mut dest_ask = None;
+        match &ask {
+            // Of several targets, each asks its own bucket, and one that cannot lock (or does
+            // not answer) fails alone (SEVERAL TARGETS).
+            Some(ask) if several => dest_ask = Some(ask.clone()),
+            // The only target: refused before stdin is read.
+            Some(ask) => ctx.object.lock = Some(ask.at(&ctx.s3, &url).await?),
+            None => {}
+        }
+        let dest = Destination::new(ctx, &cli, buffers.clone(), dest_ask);
         links.push(Link::start(dest, url, moved.clone()));
     }
     let verdict = tokio::select! {
@@ -458,14 +469,16 @@ fn rank(s: Status) -> u8 {
 }
 
 impl Destination {
-    /// The machine for the upload `ctx` describes, at its start.
-    fn new(ctx: Ctx, cli: &Cli, buffers: Buffers) -> Destination {
+    /// The machine for the upload `ctx` describes, at its start; `ask`, the lock to ask of
+    /// its bucket first.
+    fn new(ctx: Ctx, cli: &Cli, buffers: Buffers, ask: Option<lock::Ask>) -> Destination {
         Destination {
             ctx: Arc::new(ctx),
             part_size: cli.part_size,
             limit: usize::from(cli.concurrency),
             buffers,
             phase: Phase::Starting,
+            ask,
         }
     }
 
@@ -476,6 +489,14 @@ impl Destination {
         parts: &mut Inbox,
         verdict: oneshot::Receiver<Verdict>,
     ) -> anyhow::Result<String> {
+        if let Some(ask) = self.ask.take() {
+            let lock = ask.at(&self.ctx.s3, &self.ctx.url).await?;
+            // Nothing shares the context before the first part.
+            match Arc::get_mut(&mut self.ctx) {
+                Some(ctx) => ctx.object.lock = Some(lock),
+                None => anyhow::bail!("{}: the upload's context was shared", self.ctx.url),
+            }
+        }
         if !self.ctx.object.overwrite {
             ensure_absent(&self.ctx).await?;
         }

@@ -76,6 +76,8 @@ fn examples() -> Vec<(String, String)> {
         "sol-audit.1",
         "sol-restore.1",
         "sol-prune.1",
+        "sol-sync.1",
+        "sol-pull.1",
     ] {
         let text = fs::read_to_string(repo().join("man").join(page)).unwrap();
         let ex = man_examples(&text);

@@ -231,11 +231,7 @@ fn s3_sol_audit_check_lock_proves_the_lock_holds() {
     let Some(s3) = locked() else { return };
     let (t, url) = (tmp(), s3.url("s"));
     let site = LockSite::new(t.path(), &s3);
-    site.run(
-        "sol-backup",
-        &format!("--retain 40d '{}'/sol0001 {url}", site.r()),
-    )
-    .ok();
+    site.back_up_locked("40d", &url);
     site.run(
         "sol-audit",
         &format!("--coverage-only --check-lock '{}' {url}", site.r()),
@@ -275,6 +271,151 @@ fn s3_sol_audit_check_lock_on_a_bucket_without_object_lock_is_a_gap() {
     assert_eq!(s3.get("s/sol0001.tar.gz.sc"), before);
 }
 
+/// Item 2, sol-audit(1): --locks alone warns at the default --lock-warn, 30 days: a lock that
+/// ends in 29 days is a gap (status 4), one that ends in 31 days is not.
+#[test]
+fn s3_sol_audit_locks_warns_within_30_days_by_default() {
+    let Some(s3) = locked() else { return };
+    let (t, url) = (tmp(), s3.url("s"));
+    let site = LockSite::new(t.path(), &s3);
+    std::fs::create_dir_all(t.path().join("m/sol0002")).unwrap();
+    std::fs::write(t.path().join("m/sol0002/f"), "longer").unwrap();
+    let r = site.r();
+    site.run("sol-backup", &format!("--retain 29d '{r}'/sol0001 {url}"))
+        .ok();
+    site.run("sol-backup", &format!("--retain 31d '{r}'/sol0002 {url}"))
+        .ok();
+    let out = site.run("sol-audit", &format!("--coverage-only --locks '{r}' {url}"));
+    out.code(4)
+        .stdout_has("problems (1):")
+        .stdout_has("  sol0001: its lock ends ")
+        .stdout_has(", within --lock-warn 30d (sol-audit --extend-locks renews it)")
+        .stdout_has("locks: 2 of 2 archives locked; the earliest retention ends ");
+    assert!(
+        !out.stdout_str().contains("sol0002: its lock ends"),
+        "{}",
+        out.stdout_str()
+    );
+}
+
+/// A gateway in front of the server that says COMPLIANCE where it holds only GOVERNANCE:
+/// it asks the server for GOVERNANCE wherever a client asks for COMPLIANCE, and answers
+/// COMPLIANCE wherever the server says GOVERNANCE (words of the same length: the framing
+/// stays right). Only a server that checks no signatures (moto) takes the rewritten
+/// requests. Ends with the test.
+struct Liar {
+    endpoint: String,
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Liar {
+    fn start(upstream: std::net::SocketAddr) -> Liar {
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = conn else { continue };
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || swap_word(c2, s2, b"COMPLIANCE", b"GOVERNANCE"));
+                std::thread::spawn(move || swap_word(server, client, b"GOVERNANCE", b"COMPLIANCE"));
+            }
+        });
+        Liar {
+            endpoint: format!("http://{addr}"),
+            addr,
+            stop,
+        }
+    }
+}
+
+impl Drop for Liar {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.addr); // wakes the accepting thread
+    }
+}
+
+/// Copy FROM to TO with every WORD replaced by WITH (the same length); a read's end that
+/// may begin a WORD waits for the next read.
+fn swap_word(mut from: std::net::TcpStream, mut to: std::net::TcpStream, word: &[u8], with: &[u8]) {
+    use std::io::{Read, Write};
+    let (mut buf, mut carry) = (vec![0u8; 64 << 10], Vec::new());
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        carry.extend_from_slice(&buf[..n]);
+        let mut i = 0;
+        while let Some(at) = carry[i..].windows(word.len()).position(|w| w == word) {
+            carry[i + at..i + at + word.len()].copy_from_slice(with);
+            i += at + word.len();
+        }
+        let hold = (1..word.len())
+            .rev()
+            .find(|&k| carry.ends_with(&word[..k]))
+            .unwrap_or(0);
+        let ready: Vec<u8> = carry.drain(..carry.len() - hold).collect();
+        if to.write_all(&ready).is_err() {
+            return;
+        }
+    }
+    let _ = to.write_all(&carry);
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// Item 4 at the audit's level: where the canary's lock does not hold (a server that says
+/// COMPLIANCE but holds GOVERNANCE, so these credentials delete the locked version with the
+/// governance bypass), sol-audit --check-lock reports the gap, status 4, and says so in its
+/// problems and its last lines; the archive, locked by the server itself, is untouched.
+/// moto alone always holds the canary (COMPLIANCE): the gateway is a proxy in front of it.
+#[test]
+fn s3_sol_audit_check_lock_reports_a_canary_that_was_deleted() {
+    let Some(s3) = locked() else { return };
+    if std::env::var("SOL_TEST_S3_SERVER").as_deref() != Ok("moto") {
+        return skip("the lying gateway rewrites signed headers: only moto checks no signatures");
+    }
+    let (t, url) = (tmp(), s3.url("s"));
+    let site = LockSite::new(t.path(), &s3);
+    site.back_up_locked("40d", &url);
+    let before = s3.get("s/sol0001.tar.gz.sc");
+    let liar = Liar::start(s3.addr);
+    let out = site.run_at(
+        &liar.endpoint,
+        "sol-audit",
+        &format!("--coverage-only --check-lock '{}' {url}", site.r()),
+    );
+    let said = format!(
+        "lock canary: s3-mput: {url}/.sol-lock-canary: the lock does not hold: its locked \
+         version was deleted with this host's credentials"
+    );
+    out.code(4)
+        .stdout_has("problems (1):")
+        .stdout_has(&format!("  {said}\n"))
+        .stdout_has("locks: 1 of 1 archives locked")
+        .stdout_has(&format!("\n{said}\n"));
+    assert!(
+        !out.stdout_str().contains(" held ("),
+        "{}",
+        out.stdout_str()
+    );
+    assert_eq!(s3.get("s/sol0001.tar.gz.sc"), before);
+    assert_eq!(
+        lock_of(&s3, "s/sol0001.tar.gz.sc").0.as_deref(),
+        Some("COMPLIANCE")
+    );
+}
+
 /// A key and one sol under DIR/m, and the scripts run with the server's environment.
 struct LockSite<'a> {
     s3: &'a S3,
@@ -298,10 +439,21 @@ impl LockSite<'_> {
         self.root.display().to_string()
     }
 
+    /// `sol-backup --retain RETAIN` of sol0001 to URL, which must succeed.
+    fn back_up_locked(&self, retain: &str, url: &str) {
+        let args = format!("--retain {retain} '{}'/sol0001 {url}", self.r());
+        self.run("sol-backup", &args).ok();
+    }
+
     fn run(&self, script: &str, args: &str) -> Out {
+        self.run_at(&self.s3.endpoint, script, args)
+    }
+
+    /// `run` with the S3 endpoint at ENDPOINT (a proxy in front of the server).
+    fn run_at(&self, endpoint: &str, script: &str, args: &str) -> Out {
         let k = self.key.display();
         let cmd = crate::scripts::call(script, &format!("-k '{k}' {args}"));
-        self.s3.env(sh(&cmd)).run()
+        self.s3.env_at(sh(&cmd), endpoint).run()
     }
 }
 
@@ -377,11 +529,7 @@ fn s3_lock_refusals_and_ended_retentions() {
     // A retention that ended is not a lock (--lock-warn implies --locks).
     let (t, url) = (tmp(), s3.url("s"));
     let site = LockSite::new(t.path(), &s3);
-    site.run(
-        "sol-backup",
-        &format!("--retain 2s '{}'/sol0001 {url}", site.r()),
-    )
-    .ok();
+    site.back_up_locked("2s", &url);
     std::thread::sleep(std::time::Duration::from_secs(4));
     site.run(
         "sol-audit",
@@ -391,4 +539,108 @@ fn s3_lock_refusals_and_ended_retentions() {
     .stdout_has("  sol0001: not locked (its retention ended ")
     .stdout_has("locks: 0 of 1 archives locked")
     .stdout_has("  sol0001: NOT LOCKED (ended)");
+}
+
+/// Profile `dead` in the shared files of `s3`'s environment: keys, and an endpoint where
+/// nothing listens. Its target is `dead:s3://BUCKET/KEY`.
+fn add_dead_profile(s3: &S3) {
+    let dead = "[profile dead]\nendpoint_url = http://127.0.0.1:9\nregion = us-east-1\n\n";
+    let keys = "[dead]\naws_access_key_id = a\naws_secret_access_key = b\n\n";
+    for (file, text) in [("config", dead), ("credentials", keys)] {
+        let path = s3.home().join(file);
+        let was = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(path, was + text).unwrap();
+    }
+}
+
+/// `s3-mput --retain 1d` of DATA to KEY at `s3` and at every TARGET of `also`, with ARGS.
+fn mput_also(s3: &S3, key: &str, data: &[u8], also: &[String], args: &[&str]) -> Out {
+    let mut run = s3.tool("s3-mput").args(["--retain", "1d"]).args(args);
+    for t in also {
+        run = run.args(["--also", t]);
+    }
+    run.arg(s3.url(key)).stdin(data.to_vec()).run()
+}
+
+/// Issue 24 with Object Lock: every target's Object Lock configuration is asked of it alone,
+/// so a dead --also target fails alone (one stderr line naming it) and the live one stores
+/// the object locked; --min-ok decides the status (by default every target must store it:
+/// status 1 and the count line). A single PUT and a multipart upload alike.
+#[test]
+fn s3_mput_retain_with_a_dead_also_target_stores_locked_at_the_live_one() {
+    let Some(s3) = locked() else { return };
+    add_dead_profile(&s3);
+    let big = Rng::new(25).bytes(6 << 20);
+    for (key, data, min_ok, code) in [
+        ("one", &b"one live target"[..], Some("1"), 0),
+        ("all", &b"every target asked"[..], None, 1),
+        ("multi", &big[..], Some("1"), 0),
+    ] {
+        let dead = format!("dead:s3://{}/{key}", s3.bucket);
+        let mut args = vec!["--part-size", "5M", "--retries", "2", "--timeout", "2"];
+        args.extend(min_ok.map(|k| ["--min-ok", k]).iter().flatten());
+        let out = mput_also(&s3, key, data, std::slice::from_ref(&dead), &args);
+        out.code(code);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert!(
+            lines[0].starts_with(&format!("s3-mput: {dead}: ")),
+            "{key}: {}",
+            out.stderr
+        );
+        match code {
+            0 => assert_eq!(lines.len(), 1, "{key}: {}", out.stderr),
+            _ => assert_eq!(
+                lines[1..],
+                ["s3-mput: 1 of 2 targets stored the object (--min-ok 2)"],
+                "{key}"
+            ),
+        }
+        assert_eq!(s3.get(key).as_deref(), Some(data), "{key}");
+        let (mode, until, _, _) = lock_of(&s3, key);
+        assert_eq!(mode.as_deref(), Some("COMPLIANCE"), "{key}");
+        assert!((until.unwrap() - (now() + 86_400)).abs() < 120, "{key}");
+    }
+}
+
+/// A live --also target whose bucket has no Object Lock fails alone with the one-line hint
+/// (first or second on the command line); the bucket with Object Lock stores the object
+/// locked, and the other bucket holds nothing.
+#[test]
+fn s3_mput_retain_with_an_also_bucket_without_object_lock_fails_that_target_alone() {
+    let Some(s3) = locked() else { return };
+    let plain = S3::start();
+    let hint = |key: &str| {
+        format!(
+            "s3-mput: {}: not stored: the bucket '{}' has no Object Lock \
+             (GetObjectLockConfiguration); a bucket must be created with Object Lock enabled",
+            plain.url(key),
+            plain.bucket
+        )
+    };
+    // --min-ok 1: status 0, the one line.
+    let out = mput_also(&s3, "k1", b"locked", &[plain.url("k1")], &["--min-ok", "1"]);
+    out.code(0).one_line_with(&hint("k1"));
+    // By default every target must store it: status 1, the line, then the count.
+    let out = mput_also(&s3, "k2", b"locked", &[plain.url("k2")], &[]);
+    out.code(1);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(lines[0].starts_with(&hint("k2")), "{}", out.stderr);
+    assert_eq!(
+        lines[1],
+        "s3-mput: 1 of 2 targets stored the object (--min-ok 2)"
+    );
+    // The bucket without Object Lock named first, the locked one as --also.
+    let out = plain
+        .tool("s3-mput")
+        .args(["--retain", "1d", "--min-ok", "1", "--also", &s3.url("k3")])
+        .arg(plain.url("k3"))
+        .stdin(b"locked".to_vec())
+        .run();
+    out.code(0).one_line_with(&hint("k3"));
+    for key in ["k1", "k2", "k3"] {
+        assert_eq!(s3.get(key).as_deref(), Some(&b"locked"[..]), "{key}");
+        assert_eq!(lock_of(&s3, key).0.as_deref(), Some("COMPLIANCE"), "{key}");
+        assert!(plain.get(key).is_none(), "{key}");
+    }
 }

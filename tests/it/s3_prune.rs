@@ -46,6 +46,15 @@ fn keys(s3: &S3) -> String {
     s3.ls(&["--relative"], "d/").stdout_str()
 }
 
+/// The keys under d/, as listed.
+fn key_names(s3: &S3) -> Vec<String> {
+    let listed = keys(s3);
+    listed
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn s3_sol_prune_dry_run_keeps_by_the_policy_and_deletes_nothing() {
     let s3 = S3::start();
@@ -81,6 +90,55 @@ fn s3_sol_prune_dry_run_keeps_by_the_policy_and_deletes_nothing() {
         .stdout_has("delete  d/typo-20261201T020000Z.x");
 }
 
+/// --keep-hourly and --keep-daily (restic's calendar periods, UTC): the newest key of each
+/// of the N newest hours or days that have one; two keys in one hour, the older goes; a day
+/// or hour without a key is not counted. Then --delete removes exactly what the plan said.
+#[test]
+fn s3_sol_prune_keep_hourly_and_keep_daily_count_calendar_periods() {
+    let s3 = S3::start();
+    let stamps = [
+        "20261206T104000Z",
+        "20261206T100500Z",
+        "20261206T095959Z",
+        "20261206T080000Z",
+        "20261205T235959Z",
+        "20261205T120000Z",
+        "20261203T020000Z",
+        "20261201T020000Z",
+    ];
+    for t in stamps {
+        s3.mput(&format!("d/db-{t}.gz"), t.as_bytes(), &[]).ok();
+    }
+    let policy = "--keep-hourly 3 --keep-daily 3";
+    prune(&s3, policy)
+        .ok()
+        .stdout_has(&format!("sol-prune of {}/ ({policy})\n", s3.url("d")))
+        .stdout_has("keep    d/db-20261206T104000Z.gz  (hourly 2026-12-06T10, daily 2026-12-06)\n")
+        .stdout_has("delete  d/db-20261206T100500Z.gz  (1 version(s); series d/db-*.gz)\n")
+        .stdout_has("keep    d/db-20261206T095959Z.gz  (hourly 2026-12-06T09)\n")
+        .stdout_has("keep    d/db-20261206T080000Z.gz  (hourly 2026-12-06T08)\n")
+        .stdout_has("keep    d/db-20261205T235959Z.gz  (daily 2026-12-05)\n")
+        .stdout_has("delete  d/db-20261205T120000Z.gz  (1 version(s); series d/db-*.gz)\n")
+        .stdout_has("keep    d/db-20261203T020000Z.gz  (daily 2026-12-03)\n")
+        .stdout_has("delete  d/db-20261201T020000Z.gz  (1 version(s); series d/db-*.gz)\n")
+        .stdout_has("dry run: 3 key(s) would be deleted; nothing was");
+    assert_eq!(keys(&s3).lines().count(), stamps.len());
+    prune(&s3, &format!("--delete {policy}"))
+        .ok()
+        .stdout_has("deleted 3 version(s) of 3 key(s); 0 retained by Object Lock");
+    let left = key_names(&s3);
+    assert_eq!(
+        left,
+        [
+            "db-20261203T020000Z.gz",
+            "db-20261205T235959Z.gz",
+            "db-20261206T080000Z.gz",
+            "db-20261206T095959Z.gz",
+            "db-20261206T104000Z.gz"
+        ]
+    );
+}
+
 #[test]
 fn s3_sol_prune_delete_removes_what_the_policy_drops_and_max_delete_guards() {
     let s3 = S3::start();
@@ -93,10 +151,7 @@ fn s3_sol_prune_delete_removes_what_the_policy_drops_and_max_delete_guards() {
     prune(&s3, "--delete --max-delete 5 --keep-last 1")
         .ok()
         .stdout_has("deleted 5 version(s) of 5 key(s); 0 retained by Object Lock");
-    let left: Vec<String> = keys(&s3)
-        .lines()
-        .map(|l| l.split('\t').next().unwrap().to_string())
-        .collect();
+    let left = key_names(&s3);
     assert_eq!(
         left,
         [

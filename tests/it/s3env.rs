@@ -330,6 +330,9 @@ pub struct Faults {
     pub flip_at: Option<u64>,
     /// Hold or cut the answer to requests that contain a pattern.
     pub on: Option<Trigger>,
+    /// Replace every FROM in what the server sends by TO (the same length, so lengths and
+    /// framing stay right): a server that answers otherwise, e.g. another Last-Modified.
+    pub rewrite: Option<(&'static [u8], &'static [u8])>,
 }
 
 /// What to do to the answer of a request that contains `pattern` (the first `times` ones).
@@ -351,6 +354,7 @@ impl Faults {
         delay: Duration::ZERO,
         flip_at: None,
         on: None,
+        rewrite: None,
     };
 }
 
@@ -487,6 +491,7 @@ async fn relay(
     let delay = faults.delay;
     let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let up = Side {
+        rewrite: None,
         flip_at: None,
         trigger: faults.on,
         watch: true,
@@ -495,6 +500,7 @@ async fn relay(
         left: trig.1.clone(),
     };
     let down = Side {
+        rewrite: faults.rewrite,
         flip_at: faults.flip_at,
         trigger: faults.on,
         watch: false,
@@ -520,6 +526,7 @@ async fn relay(
 
 /// One direction of a relayed connection.
 struct Side {
+    rewrite: Option<(&'static [u8], &'static [u8])>,
     flip_at: Option<u64>,
     trigger: Option<Trigger>,
     /// The client's side: looks for the trigger's pattern and arms the answer's side.
@@ -540,6 +547,8 @@ async fn pump(
 ) {
     let mut buf = vec![0u8; 64 << 10];
     let mut offset = 0u64;
+    // With a rewrite, bytes at the end of a read that may begin a match wait for the next.
+    let mut carry: Vec<u8> = Vec::new();
     loop {
         let read = tokio::select! {
             r = from.read(&mut buf) => r,
@@ -550,9 +559,25 @@ async fn pump(
             } => return,
         };
         let n = match read {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => {
+                let _ = to.write_all(&carry).await;
+                return;
+            }
             Ok(n) => n,
         };
+        if let Some((from_, to_)) = side.rewrite {
+            carry.extend_from_slice(&buf[..n]);
+            rewrite(&mut carry, from_, to_);
+            let keep = (1..from_.len().min(carry.len() + 1))
+                .rev()
+                .find(|&k| carry.ends_with(&from_[..k]))
+                .unwrap_or(0);
+            let ready: Vec<u8> = carry.drain(..carry.len() - keep).collect();
+            if to.write_all(&ready).await.is_err() {
+                return;
+            }
+            continue;
+        }
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -626,4 +651,18 @@ pub fn faulty_network_opts(part_size: &str) -> [&str; 8] {
 /// The in-process server's directory, for the tests of s3-local itself.
 pub fn root_of(s: &S3) -> &Path {
     s.root.as_deref().expect("in-process server")
+}
+
+/// Every FROM in DATA replaced by TO (the same length).
+fn rewrite(data: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len(), "a rewrite keeps lengths");
+    let mut i = 0;
+    while i + from.len() <= data.len() {
+        if &data[i..i + from.len()] == from {
+            data[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
 }
