@@ -491,7 +491,11 @@ fn append_large(
         Ok(f) => f,
         Err(e) => return Ok(report_unreadable(&path, &e)),
     };
-    let regions = if sparse { holes::regions(&file, m) } else { None };
+    let regions = if sparse {
+        holes::regions(&file, m)
+    } else {
+        None
+    };
     if let Some(regions) = regions {
         return append_sparse(b, ix, node, &file, &regions);
     }
