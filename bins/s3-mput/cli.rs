@@ -127,7 +127,8 @@ pub struct Cli {
     pub lock_canary: bool,
     /// Stdin is a copy of the object at SOURCE (`s3-mget SOURCE | s3-mput --copy-of SOURCE
     /// URL`): lay the parts out as SOURCE's, and store nothing unless the copy has SOURCE's
-    /// length and ETag (status 3). Overrides --part-size (COPIES in s3-mput(1))
+    /// length and ETag (status 3); SOURCE's user metadata goes with it, but for what
+    /// --metadata gives. Overrides --part-size (COPIES in s3-mput(1))
     #[arg(long, value_name = "SOURCE")]
     pub copy_of: Option<String>,
     #[command(flatten)]

@@ -2,6 +2,8 @@
 //! --copy-of SOURCE DEST`), stored with the same bytes and the same ETag. The parts are laid
 //! out as SOURCE's (the part size s3-mput recorded on it), and before anything is committed
 //! the copy's length and ETag must be SOURCE's: a copy that differs is never stored.
+//! SOURCE's user metadata goes with the copy (as CopyObject's default does), but for what
+//! --metadata names itself and the part size s3-mput records.
 
 use sol_common::Fail;
 use sol_s3::{self as s3, S3Url, MAX_PART, MIN_PART};
@@ -38,6 +40,7 @@ pub async fn layout(cli: &mut Cli) -> anyhow::Result<Option<Source>> {
         .metadata()
         .and_then(|m| m.get("sol-part-size"))
         .and_then(|p| p.parse::<u64>().ok());
+    keep_metadata(cli, head.metadata());
     cli.part_size = match (etag.contains('-'), recorded) {
         (true, Some(p)) if (MIN_PART..=MAX_PART).contains(&p) => p,
         (true, _) => anyhow::bail!(
@@ -51,6 +54,24 @@ pub async fn layout(cli: &mut Cli) -> anyhow::Result<Option<Source>> {
         }
     };
     Ok(Some(Source { url, etag, size }))
+}
+
+/// Add SOURCE's user metadata to what the copy is stored with, in key order, but for the
+/// keys --metadata gives (those win) and the part size (s3-mput records its own).
+fn keep_metadata(cli: &mut Cli, source: Option<&std::collections::HashMap<String, String>>) {
+    let mut kept: Vec<(String, String)> = source
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() != "sol-part-size")
+        .filter(|(k, _)| {
+            !cli.metadata
+                .iter()
+                .any(|(given, _)| given.eq_ignore_ascii_case(k))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    kept.sort();
+    cli.metadata.extend(kept);
 }
 
 /// Stdin ended after `total` bytes: the source's length, or nothing is stored.

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::s3env::{Faults, Proxy, Trigger, S3};
-use crate::scripts::{call, fake, faked, make_restore};
+use crate::scripts::{call, fake, fake_after, faked, make_restore};
 use crate::util::*;
 
 /// Two vendors as profiles `one` and `two` in `dir`'s shared files.
@@ -533,14 +533,7 @@ fn failover_stops_where_another_target_cannot_help() {
 
 /// The line `s3-ls` prints for KEY at `s3`: size and ETag (the fields a copy must keep).
 pub fn size_etag(s3: &S3, key: &str) -> (String, String) {
-    let out = s3.ls(&["--head"], key);
-    out.ok();
-    let f: Vec<String> = out
-        .stdout_str()
-        .trim_end()
-        .split('\t')
-        .map(String::from)
-        .collect();
+    let f = s3.ls(&["--head"], key).ok().fields();
     (f[1].clone(), f[3].clone())
 }
 
@@ -551,7 +544,14 @@ fn a_copy_keeps_the_source_etag_or_is_not_stored() {
     let t = tmp();
     let (one, two) = two_vendors(t.path());
     let data = Rng::new(31).bytes(12 << 20);
-    one.mput("src", &data, &["--part-size", "5M"]).ok();
+    let meta = [
+        "--metadata",
+        "sol-read-start=1796083200",
+        "--metadata",
+        "note=n1",
+    ];
+    one.mput("src", &data, &[&["--part-size", "5M"][..], &meta].concat())
+        .ok();
     let src = target("one", &one, "src");
     let copy = |input: Vec<u8>, key: &str| {
         with_decoys("s3-mput", t.path())
@@ -562,6 +562,23 @@ fn a_copy_keeps_the_source_etag_or_is_not_stored() {
     copy(data.clone(), "same").ok();
     assert_eq!(size_etag(&two, "same"), size_etag(&one, "src"));
     assert!(size_etag(&two, "same").1.ends_with("-3"));
+    // The source's user metadata goes with the copy (a catch-up keeps sol-read-start); what
+    // --metadata gives wins.
+    let listed = two.ls(&["--metadata"], "same").ok().stdout_str();
+    assert!(listed.contains("sol-read-start=1796083200"), "{listed}");
+    assert!(listed.contains("note=n1"), "{listed}");
+    with_decoys("s3-mput", t.path())
+        .args(["--copy-of", &src, "--metadata", "note=n2"])
+        .arg(target("two", &two, "again"))
+        .stdin(data.clone())
+        .run()
+        .ok();
+    let listed = two.ls(&["--metadata"], "again").ok().stdout_str();
+    assert!(
+        listed.contains("note=n2") && !listed.contains("note=n1"),
+        "{listed}"
+    );
+    assert!(listed.contains("sol-read-start=1796083200"), "{listed}");
     // Other bytes of the same length, and a short stream: status 3, nothing stored.
     let mut other = data.clone();
     other[7 << 20] ^= 1;
@@ -639,6 +656,20 @@ fn sol_backup_stores_every_sol_at_every_target_and_catches_up() {
         assert_eq!(size_etag(&two, &key), size_etag(&one, &key), "{key}");
     }
     assert!(size_etag(&two, "s/sol0002.tar.gz.sc").1.ends_with("-2"));
+    // The copy keeps the archive's sol-read-start, so a change near the copy's time is
+    // judged as at `one` (a copy without it counted as changed).
+    let read_start = |s3: &S3| {
+        let listed = s3
+            .ls(&["--metadata"], "s/sol0002.tar.gz.sc")
+            .ok()
+            .stdout_str();
+        let field = listed
+            .split(['\t', '\n'])
+            .find(|f| f.starts_with("sol-read-start="));
+        field.map(String::from)
+    };
+    assert!(read_start(&one).is_some());
+    assert_eq!(read_start(&two), read_start(&one));
     // The copy restores on its own.
     let dest = t.path().join("from-two");
     let out = m.run("sol-restore", &format!("{b} sol0002 '{}'", dest.display()));
@@ -713,14 +744,8 @@ fn a_failed_index_copy_is_a_warning_and_the_row_stays() {
     let r = m.root.display();
     m.back_up(&a).ok();
     let fakes = t.path().join("fakes");
-    let real = bin("s3-mget").display().to_string();
-    fake(
-        &fakes,
-        "s3-mget",
-        &format!(
-            "case \"$*\" in *index.gz.sc*) seq 1 100000 >&2; exit 1 ;; esac\nexec '{real}' \"$@\""
-        ),
-    );
+    let fail = "case \"$*\" in *index.gz.sc*) seq 1 100000 >&2; exit 1 ;; esac";
+    fake_after(&fakes, "s3-mget", fail);
     let args = format!("-k '{}' --also {b} '{r}'/sol0001 {a}", m.key.display());
     decoys(sh(&faked(&fakes, &call("sol-backup", &args))), t.path())
         .run()
