@@ -323,20 +323,10 @@ fn archive(from: &str, sol: &str) -> String {
 /// The thaw asked for SOL, so a later restore asks again when the copy expired unfetched:
 /// PREFIX/.sol-thaw/SOL holds `TIER DAYS`.
 fn record(from: &str, sol: &str, tier: &str, days: u32) -> Result<()> {
-    use std::io::Write;
-    use std::process::Stdio;
     let url = format!("{from}/.sol-thaw/{sol}");
-    let mut child = Command::new("s3-mput")
-        .args(["--overwrite", "--", &url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| anyhow!("s3-mput: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(format!("{tier} {days}\n").as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
+    let mut put = Command::new("s3-mput");
+    put.args(["--overwrite", "--", &url]);
+    let out = common::feed(put, format!("{tier} {days}\n").as_bytes())?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let first = err.lines().next().unwrap_or("s3-mput failed");

@@ -24,13 +24,7 @@ fn multipart_round_trip_with_listing_and_verified_etag() {
         &data,
         &["--part-size", "5M", "--concurrency", "3", "--print"],
     );
-    put.ok();
-    let f: Vec<String> = put
-        .stdout_str()
-        .trim_end()
-        .split('\t')
-        .map(str::to_string)
-        .collect();
+    let f = put.ok().fields();
     assert!(f[0].ends_with("-5"), "multipart ETag: {}", f[0]);
     assert_eq!(f[1], (23 << 20).to_string());
     assert_eq!(f[2], "5");

@@ -8,7 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::s3env::S3;
-use crate::scripts::{audit, backup, call, fake, faked, make_restore, mission, restore, run_sh};
+use crate::scripts::{
+    audit, backup, call, fake_after, faked, make_restore, mission, restore, run_sh,
+};
 use crate::scripts_faults::SkewedMoto;
 use crate::util::*;
 
@@ -350,14 +352,8 @@ fn s3_cold_audit_skips_cold_sols_or_thaws_them_within_a_budget() {
     // A thaw that cannot be asked for (RestoreObject refused) is one line and status 1;
     // the audit and its report go on (found by a helper: the audit stopped).
     let fakes = t.path().join("fakes");
-    let real = bin("s3-ls").display().to_string();
-    fake(
-        &fakes,
-        "s3-ls",
-        &format!(
-            "case \"$*\" in *--thaw*) echo 's3-ls: refused' >&2; exit 1 ;; esac\nexec '{real}' \"$@\""
-        ),
-    );
+    let refuse = "case \"$*\" in *--thaw*) echo 's3-ls: refused' >&2; exit 1 ;; esac";
+    fake_after(&fakes, "s3-ls", refuse);
     let budget = format!("-k '{k}' --sol sol0002 --thaw-budget 1G '{r}' {d}");
     run_sh(s3, &faked(&fakes, &call("sol-audit", &budget)))
         .code(1)

@@ -24,6 +24,13 @@ fn locked() -> Option<S3> {
     s
 }
 
+/// A locked bucket, a temp dir and a key file in it (for the scripts' tests).
+fn locked_site() -> Option<(S3, tempfile::TempDir, std::path::PathBuf)> {
+    let s3 = locked()?;
+    let (t, key) = tmp_with_key(256);
+    Some((s3, t, key))
+}
+
 /// The lock a HEAD shows on KEY: mode, retain-until (epoch seconds), legal hold, version.
 fn lock_of(s3: &S3, key: &str) -> (Option<String>, Option<i64>, bool, Option<String>) {
     let key = key.to_string();
@@ -142,9 +149,9 @@ fn s3_mput_a_bucket_without_object_lock_is_one_line() {
 /// Item 2: sol-backup --retain stores each archive and its index locked.
 #[test]
 fn s3_sol_backup_retain_locks_each_archive_and_its_index() {
-    let Some(s3) = locked() else { return };
-    let t = tmp();
-    let key = keyfile(t.path(), "k", 256);
+    let Some((s3, t, key)) = locked_site() else {
+        return;
+    };
     let sol = t.path().join("sol0001/inst");
     std::fs::create_dir_all(&sol).unwrap();
     std::fs::write(sol.join("a.txt"), "locked sol").unwrap();
@@ -180,9 +187,9 @@ fn s3_sol_backup_retain_locks_each_archive_and_its_index() {
 /// an archive without one), after which only the unlocked one is a gap.
 #[test]
 fn s3_sol_audit_reports_and_extends_locks() {
-    let Some(s3) = locked() else { return };
-    let t = tmp();
-    let key = keyfile(t.path(), "k", 256);
+    let Some((s3, t, key)) = locked_site() else {
+        return;
+    };
     let root = t.path().join("m");
     for sol in ["sol0001", "sol0002"] {
         std::fs::create_dir_all(root.join(sol)).unwrap();

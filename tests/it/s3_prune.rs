@@ -38,8 +38,21 @@ fn dumps(s3: &S3, args: &[&str]) {
 }
 
 fn prune(s3: &S3, args: &str) -> Out {
-    let cmd = crate::scripts::call("sol-prune", &format!("{args} {}", s3.url("d")));
+    prune_at(s3, args, "d")
+}
+
+/// sol-prune ARGS s3://BUCKET/PREFIX.
+fn prune_at(s3: &S3, args: &str, prefix: &str) -> Out {
+    let cmd = crate::scripts::call("sol-prune", &format!("{args} {}", s3.url(prefix)));
     s3.env(sh(&cmd)).run()
+}
+
+/// A server with the dumps stored, and their listing.
+fn dumped() -> (S3, String) {
+    let s3 = S3::start();
+    dumps(&s3, &[]);
+    let before = keys(&s3);
+    (s3, before)
 }
 
 fn keys(s3: &S3) -> String {
@@ -57,9 +70,7 @@ fn key_names(s3: &S3) -> Vec<String> {
 
 #[test]
 fn s3_sol_prune_dry_run_keeps_by_the_policy_and_deletes_nothing() {
-    let s3 = S3::start();
-    dumps(&s3, &[]);
-    let before = keys(&s3);
+    let (s3, before) = dumped();
     prune(&s3, "--keep-last 2 --keep-weekly 2 --keep-monthly 3")
         .ok()
         .stdout_has("keep    d/db-20261206T020000Z.sql.gz.sc  (last, weekly 2026-W49, monthly 2026-12)\n")
@@ -141,9 +152,7 @@ fn s3_sol_prune_keep_hourly_and_keep_daily_count_calendar_periods() {
 
 #[test]
 fn s3_sol_prune_delete_removes_what_the_policy_drops_and_max_delete_guards() {
-    let s3 = S3::start();
-    dumps(&s3, &[]);
-    let before = keys(&s3);
+    let (s3, before) = dumped();
     prune(&s3, "--delete --max-delete 4 --keep-last 1")
         .code(1)
         .stderr_has("sol-prune: 5 keys to delete, more than --max-delete 4: nothing deleted");
@@ -170,12 +179,7 @@ fn s3_sol_prune_delete_removes_what_the_policy_drops_and_max_delete_guards() {
         .code(1)
         .stderr_has("a key with a backslash is ambiguous");
     // Nothing under a prefix: nothing to do.
-    let cmd = crate::scripts::call(
-        "sol-prune",
-        &format!("--delete --keep-last 1 {}", s3.url("none")),
-    );
-    s3.env(sh(&cmd))
-        .run()
+    prune_at(&s3, "--delete --keep-last 1", "none")
         .ok()
         .stdout_has("0 key(s) without a time stamp");
 }
@@ -251,12 +255,7 @@ fn s3_sol_prune_a_deleted_key_is_not_the_newest_of_its_series() {
             .await
             .unwrap();
     });
-    let cmd = crate::scripts::call(
-        "sol-prune",
-        &format!("--delete --keep-last 1 {}", s3.url("v")),
-    );
-    s3.env(sh(&cmd))
-        .run()
+    prune_at(&s3, "--delete --keep-last 1", "v")
         .ok()
         .stdout_has("keep    v/db-20260103T000000Z.gz  (last)\n")
         .stdout_has("deleted 2 version(s) of 2 key(s)");

@@ -46,9 +46,7 @@ impl Site {
 
     /// A fake TOOL among the site's fakes that runs the shell PRELUDE, then the real TOOL.
     pub fn fake_after(&self, tool: &str, prelude: &str) {
-        let real = bin(tool);
-        let body = format!("{prelude}; exec '{}' \"$@\"", real.display());
-        self.fake(tool, &body);
+        fake_after(&self.fakes(), tool, prelude);
     }
 
     /// The shell command CMD with the site's fakes first on PATH.
@@ -289,6 +287,16 @@ pub(crate) fn call(name: &str, args: &str) -> String {
 }
 
 /// CMD with the fake tools in FAKES first on PATH.
+/// A fake TOOL in DIR that runs the shell PRELUDE, then the real TOOL.
+pub(crate) fn fake_after(dir: &Path, tool: &str, prelude: &str) {
+    let real = bin(tool);
+    fake(
+        dir,
+        tool,
+        &format!("{prelude}; exec '{}' \"$@\"", real.display()),
+    );
+}
+
 pub(crate) fn faked(fakes: &Path, cmd: &str) -> String {
     format!("PATH='{}':$PATH {cmd}", fakes.display())
 }

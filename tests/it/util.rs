@@ -352,6 +352,11 @@ impl Out {
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+    /// The tab-separated fields of stdout's one line.
+    pub fn fields(&self) -> Vec<String> {
+        let line = self.stdout_str();
+        line.trim_end().split('\t').map(String::from).collect()
+    }
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), so failures reproduce.
