@@ -137,14 +137,7 @@ impl Mission {
 
     /// Remove the sol's restore index, as for an archive stored before indexes.
     fn delete_index(&self) {
-        self.s3.sdk(|c, b| async move {
-            c.delete_object()
-                .bucket(b)
-                .key("sols/sol0100.index.gz.sc")
-                .send()
-                .await
-                .unwrap();
-        });
+        self.s3.delete("sols/sol0100.index.gz.sc");
     }
 
     fn archive_size(&self) -> u64 {
@@ -365,7 +358,7 @@ fn a_tampered_index_or_chunk_is_status_3_and_nothing_lands() {
     let mut ix = m.s3.get("sols/sol0100.index.gz.sc").unwrap();
     let at = ix.len() / 2;
     ix[at] ^= 0x40;
-    put(&m.s3, "sols/sol0100.index.gz.sc", ix);
+    m.s3.put("sols/sol0100.index.gz.sc", ix);
     let dest = m.t.path().join("a");
     let (out, _) = m.restore(&format!("{f} {} sol0100 '{}'", m.url(), dest.display()));
     out.code(3);
@@ -590,20 +583,6 @@ fn a_signal_during_the_clean_up_leaves_no_staged_copy() {
         Vec::<&String>::new(),
         "a staged copy is left in DEST"
     );
-}
-
-/// Store `data` as `key`, replacing what is there.
-fn put(s3: &S3, key: &str, data: Vec<u8>) {
-    let key = key.to_string();
-    s3.sdk(|c, b| async move {
-        c.put_object()
-            .bucket(b)
-            .key(key)
-            .body(data.into())
-            .send()
-            .await
-            .unwrap();
-    });
 }
 
 /// A sparse file of 9 GiB comes back by --path with its holes, for the cost of its data:

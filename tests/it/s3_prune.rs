@@ -247,14 +247,7 @@ fn s3_sol_prune_a_deleted_key_is_not_the_newest_of_its_series() {
         s3.mput(&format!("v/db-{day}T000000Z.gz"), day.as_bytes(), &[])
             .ok();
     }
-    s3.sdk(|c, b| async move {
-        c.delete_object()
-            .bucket(b)
-            .key("v/db-20260110T000000Z.gz")
-            .send()
-            .await
-            .unwrap();
-    });
+    s3.delete("v/db-20260110T000000Z.gz");
     prune_at(&s3, "--delete --keep-last 1", "v")
         .ok()
         .stdout_has("keep    v/db-20260103T000000Z.gz  (last)\n")

@@ -306,6 +306,25 @@ impl S3 {
         rt().block_on(f(client, self.bucket.clone()))
     }
 
+    /// Store DATA as KEY by another client (one PutObject of the SDK), replacing what is
+    /// there.
+    pub fn put(&self, key: &str, data: Vec<u8>) {
+        let key = key.to_string();
+        self.sdk(|c, b| async move {
+            let sent = c.put_object().bucket(b).key(&key).body(data.into()).send();
+            sent.await.unwrap_or_else(|e| panic!("put {key:?}: {e}"));
+        });
+    }
+
+    /// Delete KEY by another client (one DeleteObject of the SDK).
+    pub fn delete(&self, key: &str) {
+        let key = key.to_string();
+        self.sdk(|c, b| async move {
+            let sent = c.delete_object().bucket(b).key(&key).send();
+            sent.await.unwrap_or_else(|e| panic!("delete {key:?}: {e}"));
+        });
+    }
+
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         let key = key.to_string();
         self.sdk(|c, b| async move {

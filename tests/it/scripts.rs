@@ -733,15 +733,7 @@ fn listed_keys_never_run_as_commands() {
     let (k, r, d) = (key.display(), root.display(), s3.url("s"));
     let evil = "zzzz'`touch${IFS}INJECTED`'";
     let stored = s3.get("s/sol0001.tar.gz.sc").unwrap();
-    s3.sdk(|c, b| async move {
-        c.put_object()
-            .bucket(b)
-            .key(format!("s/{evil}.tar.gz.sc"))
-            .body(stored.into())
-            .send()
-            .await
-            .unwrap();
-    });
+    s3.put(&format!("s/{evil}.tar.gz.sc"), stored);
     let dest = t.path().join("dest");
     let here = format!("cd '{}' &&", t.path().display());
     let mk = make_restore(&format!(

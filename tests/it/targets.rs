@@ -12,12 +12,35 @@ use crate::s3env::{Faults, Proxy, Trigger, S3};
 use crate::scripts::{call, fake, fake_after, faked, make_restore};
 use crate::util::*;
 
-/// Two vendors as profiles `one` and `two` in `dir`'s shared files.
-fn two_vendors(dir: &Path) -> (S3, S3) {
+/// A temp dir and two vendors as profiles `one` and `two` in its shared files.
+fn two_vendors() -> (tempfile::TempDir, S3, S3) {
+    let t = tmp();
     let (one, two) = (S3::start(), S3::start_local());
-    one.add_profile(dir, "one");
-    two.add_profile(dir, "two");
-    (one, two)
+    one.add_profile(t.path(), "one");
+    two.add_profile(t.path(), "two");
+    (t, one, two)
+}
+
+/// What [`stored_at_one`] makes.
+type AtOne = (tempfile::TempDir, S3, S3, Mission, [String; 2]);
+
+/// Two vendors and a mission (of its seed) whose sols are stored at `one` only, and the
+/// prefix `s` at each as a target.
+fn stored_at_one(seed: u64) -> AtOne {
+    let (t, one, two) = two_vendors();
+    let m = Mission::new(t.path(), seed);
+    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    m.back_up(&a).ok();
+    (t, one, two, m, [a, b])
+}
+
+/// `k` holds DATA at `one`, and nothing at `two`, not even a pending upload (a dropped target).
+#[track_caller]
+fn stored_at_one_only(one: &S3, two: &S3, data: &[u8]) {
+    assert_eq!(one.get("k").as_deref(), Some(data));
+    assert!(two.get("k").is_none());
+    let pending = two.pending_uploads();
+    assert!(pending.is_empty(), "{pending:?}");
 }
 
 /// A tool with the shared files of `dir` and an environment that must not be used: a dead
@@ -54,14 +77,14 @@ fn add_dead_profile(dir: &Path) {
 }
 
 /// A site in `dir`: a key, and a mission of sol0001 and sol0002 (`inst/a.txt` each).
-pub struct Mission<'a> {
-    dir: &'a Path,
+pub struct Mission {
+    dir: std::path::PathBuf,
     pub key: std::path::PathBuf,
     pub root: std::path::PathBuf,
 }
 
-impl Mission<'_> {
-    pub fn new(dir: &Path, seed: u64) -> Mission<'_> {
+impl Mission {
+    pub fn new(dir: &Path, seed: u64) -> Mission {
         let (key, root) = (keyfile(dir, "site.key", 256), dir.join("mission"));
         let mut rng = Rng::new(seed);
         for sol in ["sol0001", "sol0002"] {
@@ -69,13 +92,14 @@ impl Mission<'_> {
             fs::create_dir_all(&d).unwrap();
             fs::write(d.join("a.txt"), rng.text(5000)).unwrap();
         }
+        let dir = dir.to_path_buf();
         Mission { dir, key, root }
     }
 
     /// scripts/NAME with `-k KEY` and ARGS, with the shared files and the decoys.
     pub fn run(&self, name: &str, args: &str) -> Out {
         let args = format!("-k '{}' {args}", self.key.display());
-        decoys(sh(&call(name, &args)), self.dir).run()
+        decoys(sh(&call(name, &args)), &self.dir).run()
     }
 
     /// Back both sols up to URL.
@@ -87,8 +111,7 @@ impl Mission<'_> {
 
 #[test]
 fn each_profile_target_reaches_its_own_vendor() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     let data = Rng::new(24).bytes(3 << 20);
     for (p, s3) in [("one", &one), ("two", &two)] {
         with_decoys("s3-mput", t.path())
@@ -130,8 +153,7 @@ fn each_profile_target_reaches_its_own_vendor() {
 
 #[test]
 fn a_profile_in_neither_file_is_one_usage_line() {
-    let t = tmp();
-    let (one, _two) = two_vendors(t.path());
+    let (t, one, _two) = two_vendors();
     for name in ["s3-mput", "s3-mget", "s3-ls"] {
         let out = with_decoys(name, t.path())
             .arg(target("three", &one, "k"))
@@ -148,8 +170,7 @@ fn a_profile_in_neither_file_is_one_usage_line() {
 /// to set AWS_ACCESS_KEY_ID), with why, in one line, status 1.
 #[test]
 fn a_profile_without_credentials_names_the_profile() {
-    let t = tmp();
-    let (one, _two) = two_vendors(t.path());
+    let (t, one, _two) = two_vendors();
     let was = fs::read_to_string(t.path().join("config")).unwrap();
     let bare = format!("{was}[profile bare]\nendpoint_url = {}\n", one.endpoint);
     fs::write(t.path().join("config"), bare).unwrap();
@@ -166,8 +187,7 @@ fn a_profile_without_credentials_names_the_profile() {
 /// and nothing is stored.
 #[test]
 fn a_bad_profile_fails_its_target_in_one_line() {
-    let t = tmp();
-    let (_one, two) = two_vendors(t.path());
+    let (t, _one, two) = two_vendors();
     let bad_endpoint = "[profile bad]\nendpoint_url = http://127.0.0.1:9000/some/path\n";
     let wrong_keys = "[two]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n";
     let cases = [
@@ -217,8 +237,7 @@ fn a_malformed_target_is_a_usage_error() {
 /// at the profile's vendor, audited and restored from there, the environment unused.
 #[test]
 fn the_scripts_take_a_profile_target() {
-    let t = tmp();
-    let (_one, two) = two_vendors(t.path());
+    let (t, _one, two) = two_vendors();
     let m = Mission::new(t.path(), 2024);
     let (r, d) = (m.root.display(), target("two", &two, "s"));
     m.back_up(&d).ok().stdout_has("2 sols: 2 ok");
@@ -244,9 +263,8 @@ fn the_scripts_take_a_profile_target() {
 /// sol-restore and restore.mk (ALSO=) alike.
 #[test]
 fn a_restore_fails_over_to_the_next_target() {
-    let t = tmp();
     // Profile `one` holds a corrupt copy, `two` the good one, `dead` answers nothing.
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     add_dead_profile(t.path());
     let m = Mission::new(t.path(), 5);
     let (k, root) = (m.key.display(), &m.root);
@@ -312,8 +330,7 @@ fn a_restore_fails_over_to_the_next_target() {
 /// upload alike), --print a line per target, each confirmed by its ETag.
 #[test]
 fn one_pass_stores_the_stream_at_every_target() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     for (key, size) in [("small", 1000), ("big", 12 << 20)] {
         let data = Rng::new(size as u64).bytes(size);
         let (a, b) = (target("one", &one, key), target("two", &two, key));
@@ -350,8 +367,7 @@ fn one_pass_stores_the_stream_at_every_target() {
 /// either way, and the dead one nothing.
 #[test]
 fn a_dead_target_fails_alone_and_min_ok_decides() {
-    let t = tmp();
-    let (one, _two) = two_vendors(t.path());
+    let (t, one, _two) = two_vendors();
     add_dead_profile(t.path());
     let data = Rng::new(7).bytes(7 << 20);
     for (key, min_ok, code) in [("all", None, 1), ("one", Some("1"), 0)] {
@@ -384,8 +400,7 @@ fn a_dead_target_fails_alone_and_min_ok_decides() {
 /// stored at no target, and no upload is left pending at any.
 #[test]
 fn a_cut_stream_is_stored_nowhere() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     let out = with_decoys("s3-mput", t.path())
         .args(["--part-size", "5M", "--commit-file"])
         .arg(t.path().join("never-written"))
@@ -425,8 +440,7 @@ fn a_slow_target_is_dropped_past_the_window_and_memory_stays_bounded() {
     if !std::path::Path::new("/usr/bin/time").exists() {
         return skip("no /usr/bin/time to measure peak RSS");
     }
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     let slow = Proxy::start(
         two.addr,
         Faults {
@@ -453,13 +467,7 @@ fn a_slow_target_is_dropped_past_the_window_and_memory_stays_bounded() {
         "{}",
         out.stderr
     );
-    assert_eq!(one.get("k").as_deref(), Some(&data[..]));
-    assert!(two.get("k").is_none());
-    assert!(
-        two.pending_uploads().is_empty(),
-        "{:?}",
-        two.pending_uploads()
-    );
+    stored_at_one_only(&one, &two, &data);
     // (2 + 8 + 2) parts of 5 MiB, and 40 MiB for the program and its runtime.
     let bound = (12 * 5 + 40) << 10;
     let rss = peak_rss_kib(&out.stderr);
@@ -471,8 +479,7 @@ fn a_slow_target_is_dropped_past_the_window_and_memory_stays_bounded() {
 /// usage error before any work; an archive that does not hold SOL/ (status 3) moves on.
 #[test]
 fn failover_stops_where_another_target_cannot_help() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     let m = Mission::new(t.path(), 6);
     let (k, root) = (m.key.display(), &m.root);
     let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
@@ -541,8 +548,7 @@ pub fn size_etag(s3: &S3, key: &str) -> (String, String) {
 /// ETag, or is not stored.
 #[test]
 fn a_copy_keeps_the_source_etag_or_is_not_stored() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     let data = Rng::new(31).bytes(12 << 20);
     let meta = [
         "--metadata",
@@ -607,8 +613,7 @@ fn a_copy_keeps_the_source_etag_or_is_not_stored() {
 /// a column per target.
 #[test]
 fn sol_backup_stores_every_sol_at_every_target_and_catches_up() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     add_dead_profile(t.path());
     let m = Mission::new(t.path(), 9);
     // sol0002 is two parts, so the copy must keep the part layout to keep the ETag.
@@ -706,25 +711,12 @@ fn sol_backup_stores_every_sol_at_every_target_and_catches_up() {
 /// sol-crypt stream is copied nowhere (status 3, the sol FAILED).
 #[test]
 fn a_catch_up_from_a_truncated_archive_stores_nothing() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
-    let m = Mission::new(t.path(), 11);
-    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    let (_t, one, two, m, [a, b]) = stored_at_one(11);
     let r = m.root.display();
-    m.back_up(&a).ok();
     let whole = one.get("s/sol0001.tar.gz.sc").unwrap();
     // Stored by another client (s3-mput itself refuses a sol-crypt stream cut short).
     let cut = whole[..whole.len() - 40].to_vec();
-    one.sdk(|c, bucket| async move {
-        let body = aws_sdk_s3::primitives::ByteStream::from(cut);
-        c.put_object()
-            .bucket(bucket)
-            .key("s/sol0001.tar.gz.sc")
-            .body(body)
-            .send()
-            .await
-    })
-    .unwrap();
+    one.put("s/sol0001.tar.gz.sc", cut);
     let out = m.run("sol-backup", &format!("--also {b} '{r}'/sol0001 {a}"));
     out.code(3)
         .stdout_has("sol0001          FAILED")
@@ -737,12 +729,8 @@ fn a_catch_up_from_a_truncated_archive_stores_nothing() {
 /// pipefail and ended sol-backup-one without a row, status 141).
 #[test]
 fn a_failed_index_copy_is_a_warning_and_the_row_stays() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
-    let m = Mission::new(t.path(), 12);
-    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    let (t, _one, two, m, [a, b]) = stored_at_one(12);
     let r = m.root.display();
-    m.back_up(&a).ok();
     let fakes = t.path().join("fakes");
     let fail = "case \"$*\" in *index.gz.sc*) seq 1 100000 >&2; exit 1 ;; esac";
     fake_after(&fakes, "s3-mget", fail);
@@ -761,8 +749,7 @@ fn a_failed_index_copy_is_a_warning_and_the_row_stays() {
 /// sol from the target where it was audited least recently, so it rotates.
 #[test]
 fn sol_audit_checks_every_target_and_rotates_its_reads() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     add_dead_profile(t.path());
     let m = Mission::new(t.path(), 13);
     let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
@@ -794,22 +781,8 @@ fn sol_audit_checks_every_target_and_rotates_its_reads() {
 
     // A sol missing at T2, and a copy at T2 that is not the same bytes.
     let sealed = two.get("s/sol0002.tar.gz.sc").unwrap();
-    two.sdk(|c, bucket| async move {
-        c.delete_object()
-            .bucket(&bucket)
-            .key("s/sol0002.tar.gz.sc")
-            .send()
-            .await
-            .unwrap();
-        let body = aws_sdk_s3::primitives::ByteStream::from(sealed);
-        c.put_object()
-            .bucket(bucket)
-            .key("s/sol0001.tar.gz.sc")
-            .body(body)
-            .send()
-            .await
-    })
-    .unwrap();
+    two.delete("s/sol0002.tar.gz.sc");
+    two.put("s/sol0001.tar.gz.sc", sealed);
     audit("--coverage-only")
         .code(3)
         .stdout_has(&format!(
@@ -828,12 +801,8 @@ fn sol_audit_checks_every_target_and_rotates_its_reads() {
 /// which judge against the oldest copy (found by a helper trying the feature).
 #[test]
 fn a_change_before_a_catch_up_is_still_seen() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
-    let m = Mission::new(t.path(), 17);
-    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    let (_t, _one, _two, m, [a, b]) = stored_at_one(17);
     let r = m.root.display();
-    m.back_up(&a).ok();
     // ctime is compared in whole seconds after the archive's.
     std::thread::sleep(Duration::from_millis(2100));
     fs::write(m.root.join("sol0001/inst/late.txt"), "late").unwrap();
@@ -866,8 +835,7 @@ fn a_change_before_a_catch_up_is_still_seen() {
 /// counted as stored because `ax` stored the sol (found by a helper: a suffix match).
 #[test]
 fn a_target_that_ends_another_is_not_taken_for_it() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     two.add_profile(t.path(), "ax");
     let dead = "[profile x]\nendpoint_url = http://127.0.0.1:9\n";
     let keys = "[x]\naws_access_key_id = a\naws_secret_access_key = b\n";
@@ -906,8 +874,7 @@ fn a_target_that_ends_another_is_not_taken_for_it() {
 /// any work, not a target dead for the night (found by a helper).
 #[test]
 fn a_target_named_wrong_or_twice_is_a_usage_error() {
-    let t = tmp();
-    let (one, _two) = two_vendors(t.path());
+    let (t, one, _two) = two_vendors();
     let m = Mission::new(t.path(), 23);
     let a = target("one", &one, "s");
     let r = m.root.display();
@@ -933,8 +900,7 @@ fn a_target_named_wrong_or_twice_is_a_usage_error() {
 /// (found by a helper: a stopped vendor held each sol for 9.5 minutes).
 #[test]
 fn a_target_that_stops_answering_is_dropped_after_the_others_finish() {
-    let t = tmp();
-    let (one, two) = two_vendors(t.path());
+    let (t, one, two) = two_vendors();
     let on = Some(Trigger {
         pattern: b"PUT /",
         hold: Duration::from_secs(3600),
@@ -954,11 +920,5 @@ fn a_target_that_stops_answering_is_dropped_after_the_others_finish() {
         "s3-mput: stopped:s3://{}/k: still storing 60 s after another target stored the object: dropped from this upload",
         two.bucket
     ));
-    assert_eq!(one.get("k").as_deref(), Some(&data[..]));
-    assert!(two.get("k").is_none());
-    assert!(
-        two.pending_uploads().is_empty(),
-        "{:?}",
-        two.pending_uploads()
-    );
+    stored_at_one_only(&one, &two, &data);
 }
