@@ -1009,6 +1009,49 @@ fn scripts_a_change_during_the_backup_that_cannot_be_recorded_fails_the_sol() {
     out.stdout_has("store the sol again with sol-backup --force");
 }
 
+/// A change made while a sol was read, then the backup killed between the archive's commit
+/// and the mark after it (a crash, SIGKILL, power lost): the change is older than the
+/// archive by more than the seconds coverage doubts, so without a mark coverage said ok and
+/// --changed skipped the sol. The mark is made before the commit too.
+#[test]
+fn scripts_a_crash_between_the_commit_and_the_mark_loses_no_change() {
+    let at = site(1);
+    let Site { s3, root, .. } = &at;
+    let file = root.join("sol0001/0small");
+    fs::write(&file, b"original").unwrap();
+    // The change once sol-tar has read the sol, 3 s before the stream ends.
+    let zip = bin("sol-zip");
+    at.fake(
+        "sol-zip",
+        &format!(
+            "'{}' \"$@\"; st=$?; echo modified > '{}'; sleep 3; exit $st",
+            zip.display(),
+            file.display()
+        ),
+    );
+    // The mark made once the archive is stored kills sol-backup-one instead.
+    at.fake_after(
+        "s3-mput",
+        "case \"$*\" in *.sol-changed/*) for a in \"$@\"; do u=$a; done; \
+         if s3-ls --head -- \"${u%/.sol-changed/*}/sol0001.tar.gz.sc\" > /dev/null 2>&1; then \
+         kill -9 $PPID; exit 1; fi ;; esac",
+    );
+    let out = at.run_faked("sol-backup", &at.sols("sol0001"));
+    assert_ne!(out.code, 0, "{}", out.stdout_str());
+    assert!(
+        s3.get("s/sol0001.tar.gz.sc").is_some(),
+        "the archive was not stored"
+    );
+    let (r, d) = (root.display(), s3.url("s"));
+    audit(s3, &format!("--coverage-only '{r}' {d}"))
+        .code(4)
+        .stdout_has("sol0001: changed while it was backed up");
+    backup(s3, &format!("--changed {}", at.sols("sol0001")))
+        .ok()
+        .stdout_has("1 sols: 1 ok");
+    audit(s3, &format!("--coverage-only '{r}' {d}")).ok();
+}
+
 /// s3-mget's integrity failure (status 3) is "replaced during the audit" only when a HEAD
 /// that answered shows another ETag; a HEAD that fails proves nothing and the failure
 /// stays status 3.
