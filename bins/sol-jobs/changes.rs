@@ -63,17 +63,17 @@ pub fn read_start(url: &str) -> Option<f64> {
 
 /// Does sol-backup-one's mark of a change made while a sol was read (`.sol-changed/SOL`,
 /// stored at `mark`) belong to its archive stored at `t` (both the server's seconds), and
-/// not to an earlier backup's? After it, yes; clearly before, no; in the same second or
-/// up to two before (a store again right after a marked backup), when it was made by the
-/// backup that stored this archive or a later one: the mark keeps that backup's
-/// read-start too.
+/// not to an earlier backup's? After it, yes; long before, no; in the same second or up to
+/// [`EARLY_MARK`] before (the mark made just before the commit, or a store again right
+/// after a marked backup), when it was made by the backup that stored this archive or a
+/// later one: the mark keeps that backup's read-start too.
 pub fn mark_applies(mark: i64, t: i64, mark_url: &str, archive_url: &str) -> bool {
     // Made after the archive: whatever backup made it, the archive may not hold the change
     // (found by a helper: an older backup's mark written last was ignored).
     if mark > t {
         return true;
     }
-    if mark < t - 2 {
+    if mark < t - EARLY_MARK {
         return false;
     }
     match (read_start(mark_url), read_start(archive_url)) {
@@ -100,6 +100,12 @@ pub fn read_starts(url: &str, names: &[&str]) -> HashMap<String, f64> {
 }
 
 const ARCHIVE: &str = ".tar.gz.sc";
+
+/// How long before its archive's time a mark may have been made for that archive (seconds):
+/// sol-backup-one marks a change just before the commit, which a slow target can hold
+/// back. Older marks are an earlier backup's without a request; within it, the read-starts
+/// decide.
+const EARLY_MARK: i64 = 600;
 
 /// Each object's sol-read-start under URL, by its key relative to URL (`s3-ls --relative
 /// --metadata`); None when the listing fails.

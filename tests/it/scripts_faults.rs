@@ -1012,9 +1012,16 @@ fn scripts_a_change_during_the_backup_that_cannot_be_recorded_fails_the_sol() {
 /// A change made while a sol was read, then the backup killed between the archive's commit
 /// and the mark after it (a crash, SIGKILL, power lost): the change is older than the
 /// archive by more than the seconds coverage doubts, so without a mark coverage said ok and
-/// --changed skipped the sol. The mark is made before the commit too.
+/// --changed skipped the sol. The mark is made before the commit too, and counts for its
+/// archive when the commit came late (here 3 s: a slow target can hold it back).
 #[test]
 fn scripts_a_crash_between_the_commit_and_the_mark_loses_no_change() {
+    for slow_commit in [false, true] {
+        crash_between_the_commit_and_the_mark(slow_commit);
+    }
+}
+
+fn crash_between_the_commit_and_the_mark(slow_commit: bool) {
     let at = site(1);
     let Site { s3, root, .. } = &at;
     let file = root.join("sol0001/0small");
@@ -1029,12 +1036,20 @@ fn scripts_a_crash_between_the_commit_and_the_mark_loses_no_change() {
             file.display()
         ),
     );
-    // The mark made once the archive is stored kills sol-backup-one instead.
+    // The mark made once the archive is stored kills sol-backup-one instead; with
+    // slow_commit, the archive's upload waits 3 s after its stream ends.
+    let hold = if slow_commit {
+        "*--commit-file*) f=$(mktemp); cat > \"$f\"; sleep 3; exec < \"$f\"; rm -f \"$f\" ;;"
+    } else {
+        ""
+    };
     at.fake_after(
         "s3-mput",
-        "case \"$*\" in *.sol-changed/*) for a in \"$@\"; do u=$a; done; \
-         if s3-ls --head -- \"${u%/.sol-changed/*}/sol0001.tar.gz.sc\" > /dev/null 2>&1; then \
-         kill -9 $PPID; exit 1; fi ;; esac",
+        &format!(
+            "case \"$*\" in *.sol-changed/*) for a in \"$@\"; do u=$a; done; \
+             if s3-ls --head -- \"${{u%/.sol-changed/*}}/sol0001.tar.gz.sc\" > /dev/null 2>&1; then \
+             kill -9 $PPID; exit 1; fi ;; {hold} esac"
+        ),
     );
     let out = at.run_faked("sol-backup", &at.sols("sol0001"));
     assert_ne!(out.code, 0, "{}", out.stdout_str());
