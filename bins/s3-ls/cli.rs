@@ -62,7 +62,8 @@ pub struct Cli {
     #[arg(long, conflicts_with_all = ["since", "relative", "uploads", "abort_older_than", "clock", "head", "locks", "extend_locks", "versions"])]
     pub delete_versions: bool,
     /// With --delete-versions: also delete versions under a GOVERNANCE retention (the only
-    /// way any tool here shortens or removes a lock; COMPLIANCE ones stay retained)
+    /// way any tool here removes a lock from what it stored, but s3-mput --lock-canary's
+    /// try on its own canary; COMPLIANCE ones stay retained)
     #[arg(long, requires = "delete_versions")]
     pub bypass_governance: bool,
     /// Add each object's user metadata to its line, from a HEAD of each: a NAME=VALUE field a
