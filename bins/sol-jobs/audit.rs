@@ -27,7 +27,6 @@ struct Coverage {
     /// Stored sols: the archive's Last-Modified and size.
     archived: BTreeMap<String, (i64, u64)>,
     audited: BTreeMap<String, i64>,
-    marked: BTreeMap<String, i64>,
     local: BTreeSet<String>,
     unreadable: HashSet<String>,
     newest: Option<(String, i64)>,
@@ -364,13 +363,8 @@ fn read_listing(cov: &mut Coverage) -> Result<()> {
                 cov.newest = Some((sol.to_string(), t));
             }
         } else if let Some((kind, sol)) = l.key.split_once('/') {
-            let map = match kind {
-                ".sol-audit" => &mut cov.audited,
-                ".sol-changed" => &mut cov.marked,
-                _ => continue,
-            };
-            if let (true, Some(t)) = (common::listed_name_ok(sol), l.modified) {
-                map.insert(sol.to_string(), t);
+            if let (".sol-audit", true, Some(t)) = (kind, common::listed_name_ok(sol), l.modified) {
+                cov.audited.insert(sol.to_string(), t);
             }
         }
     }
@@ -450,6 +444,32 @@ fn newest_changes(cov: &mut Coverage) -> Result<BTreeMap<String, f64>> {
     Ok(newest)
 }
 
+/// Does a mark of a change made while SOL was backed up apply, at any target? Each target's
+/// mark is judged against its own archive, or the oldest copy (time `t`) where it has none:
+/// a target that was dead during that backup, and caught up since, holds a copy of the
+/// marked archive without the mark (found by a review).
+fn marked(cov: &Coverage, sol: &str, t: i64) -> bool {
+    let oldest = cov
+        .held
+        .iter()
+        .find(|h| h.sols.get(sol).is_some_and(|s| s.0 == t));
+    let oldest_url = oldest.map_or(cov.from.as_str(), |h| h.url.as_str());
+    cov.held.iter().any(|h| {
+        let Some(&m) = h.marked.get(sol) else {
+            return false;
+        };
+        let (at, url) = match h.sols.get(sol) {
+            Some(s) => (s.0, h.url.as_str()),
+            None => (t, oldest_url),
+        };
+        let (mark_url, archive_url) = (
+            format!("{}/.sol-changed/{sol}", h.url),
+            format!("{url}/{sol}.tar.gz.sc"),
+        );
+        changes::mark_applies(m, at, &mark_url, &archive_url)
+    })
+}
+
 /// The sols here whose newest change (this host's clock) is after their archive (the
 /// oldest copy's) was stored ([`changes`]: within the archive's seconds, after the
 /// instant its backup began reading the sol).
@@ -511,12 +531,7 @@ fn coverage(
         };
         let c = newest_c.get(n).copied().unwrap_or(f64::MIN);
         // The mark first: a change it records is also one after the reading began.
-        let mark = cov.marked.get(n).copied();
-        let (mark_url, archive_url) = (
-            format!("{}/.sol-changed/{n}", cov.from),
-            format!("{}/{n}.tar.gz.sc", cov.from),
-        );
-        if mark.is_some_and(|m| changes::mark_applies(m, t, &mark_url, &archive_url)) {
+        if marked(cov, n, t) {
             cov.problem(format!(
                 "{n}: changed while it was backed up (the archive of {} may not hold the change; sol-backup --changed stores it again)",
                 common::utc(t)

@@ -66,7 +66,8 @@ pub fn read_start(url: &str) -> Option<f64> {
 /// not to an earlier backup's? After it, yes; long before, no; in the same second or up to
 /// [`EARLY_MARK`] before (the mark made just before the commit, or a store again right
 /// after a marked backup), when it was made by the backup that stored this archive or a
-/// later one: the mark keeps that backup's read-start too.
+/// later one: the mark keeps that backup's read-start too (and counts when either
+/// read-start cannot be read).
 pub fn mark_applies(mark: i64, t: i64, mark_url: &str, archive_url: &str) -> bool {
     // Made after the archive: whatever backup made it, the archive may not hold the change
     // (found by a helper: an older backup's mark written last was ignored).
@@ -76,9 +77,11 @@ pub fn mark_applies(mark: i64, t: i64, mark_url: &str, archive_url: &str) -> boo
     if mark < t - EARLY_MARK {
         return false;
     }
+    // A read-start that cannot be read tells nothing: the mark counts (a needless store at
+    // worst, never a change hidden).
     match (read_start(mark_url), read_start(archive_url)) {
         (Some(m), Some(a)) => m >= a,
-        _ => mark >= t,
+        _ => true,
     }
 }
 

@@ -12,13 +12,15 @@ use sol_common::Status;
 
 use crate::common::{self, Listed};
 
-/// What one target holds: per sol its archive's (Last-Modified, size, ETag), and when it
-/// was last content-audited there (.sol-audit/SOL).
+/// What one target holds: per sol its archive's (Last-Modified, size, ETag), when it was
+/// last content-audited there (.sol-audit/SOL), and its mark of a change made while it was
+/// backed up (.sol-changed/SOL).
 #[derive(Default)]
 pub struct Held {
     pub url: String,
     pub sols: BTreeMap<String, (i64, u64, String)>,
     pub audited: BTreeMap<String, i64>,
+    pub marked: BTreeMap<String, i64>,
     /// Why it could not be listed (then it holds nothing known).
     pub dead: Option<String>,
 }
@@ -39,6 +41,10 @@ impl Held {
             } else if let Some(sol) = l.key.strip_prefix(".sol-audit/") {
                 if common::listed_name_ok(sol) {
                     h.audited.insert(sol.into(), t);
+                }
+            } else if let Some(sol) = l.key.strip_prefix(".sol-changed/") {
+                if common::listed_name_ok(sol) {
+                    h.marked.insert(sol.into(), t);
                 }
             }
         }

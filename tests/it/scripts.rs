@@ -286,7 +286,6 @@ pub(crate) fn call(name: &str, args: &str) -> String {
     format!("'{}' {args}", script(name).display())
 }
 
-/// CMD with the fake tools in FAKES first on PATH.
 /// A fake TOOL in DIR that runs the shell PRELUDE, then the real TOOL.
 pub(crate) fn fake_after(dir: &Path, tool: &str, prelude: &str) {
     let real = bin(tool);
@@ -297,6 +296,7 @@ pub(crate) fn fake_after(dir: &Path, tool: &str, prelude: &str) {
     );
 }
 
+/// CMD with the fake tools in FAKES first on PATH.
 pub(crate) fn faked(fakes: &Path, cmd: &str) -> String {
     format!("PATH='{}':$PATH {cmd}", fakes.display())
 }

@@ -97,13 +97,15 @@ fn files_over_8_gib_use_pax_sizes_gnu_tar_reads() {
     ))
     .run();
     out.ok().stdout_has(&format!(" {size} "));
-    // Its headers hold no sparse map (GNU tar read every byte of the member above).
+    // Its size is a pax record and its headers hold no sparse map (GNU tar read every byte of
+    // the member above).
     let head = format!(
         "(sol-tar create --no-sparse -C '{}' big || true) | head -c 4096",
         t.path().display()
     );
     let head = sh(&head).run().ok().stdout_str();
     assert!(!head.contains("GNU.sparse"), "stored as sparse");
+    assert!(head.contains(&format!(" size={size}\n")), "no pax size");
 }
 
 #[test]

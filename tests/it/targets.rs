@@ -743,6 +743,42 @@ fn a_failed_index_copy_is_a_warning_and_the_row_stays() {
     assert!(two.get("s/sol0001.tar.gz.sc").is_some());
 }
 
+/// A change made while a sol was backed up to one target only (the other dead that night,
+/// or not named), then caught up at the other: the copy has no mark, and coverage judged
+/// marks by the first target's listing alone, so it said nothing (found by a review).
+/// Every target's mark counts.
+#[test]
+fn a_mark_at_any_target_counts_after_a_catch_up() {
+    let (t, one, two) = two_vendors();
+    let m = Mission::new(t.path(), 19);
+    let (a, b) = (target("one", &one, "s"), target("two", &two, "s"));
+    let r = m.root.display();
+    // The change once sol-tar has read the sol, 3 s before the stream ends.
+    let file = m.root.join("sol0001/inst/a.txt");
+    let fakes = t.path().join("fakes");
+    let zip = bin("sol-zip").display().to_string();
+    let body = format!(
+        "'{zip}' \"$@\"; st=$?; echo modified >> '{}'; sleep 3; exit $st",
+        file.display()
+    );
+    fake(&fakes, "sol-zip", &body);
+    let args = format!("-k '{}' '{r}'/sol0001 {b}", m.key.display());
+    decoys(sh(&faked(&fakes, &call("sol-backup", &args))), t.path())
+        .run()
+        .ok()
+        .stdout_has("sol0001: warning: changed while it was backed up");
+    // Caught up at `one` from `two`, not stored again.
+    m.run("sol-backup", &format!("--also {b} '{r}'/sol0001 {a}"))
+        .ok()
+        .stdout_has(&format!("sol0001: caught up from {b}"));
+    m.run(
+        "sol-audit",
+        &format!("--coverage-only --also {b} '{r}' {a}"),
+    )
+    .code(4)
+    .stdout_has("sol0001: changed while it was backed up");
+}
+
 /// Item 4: sol-audit --also. Coverage per target (a sol one target lacks is a gap, status
 /// 4, naming it; a target that cannot be listed too), copies compared by size and ETag
 /// without downloading them (status 3 when they differ), and the content audit reads each
