@@ -444,16 +444,21 @@ fn newest_changes(cov: &mut Coverage) -> Result<BTreeMap<String, f64>> {
     Ok(newest)
 }
 
+/// The target holding SOL's oldest copy (stored at `t`): the first target when none does.
+fn oldest_copy<'a>(cov: &'a Coverage, sol: &str, t: i64) -> &'a str {
+    let oldest = cov
+        .held
+        .iter()
+        .find(|h| h.sols.get(sol).is_some_and(|s| s.0 == t));
+    oldest.map_or(cov.from.as_str(), |h| h.url.as_str())
+}
+
 /// Does a mark of a change made while SOL was backed up apply, at any target? Each target's
 /// mark is judged against its own archive, or the oldest copy (time `t`) where it has none:
 /// a target that was dead during that backup, and caught up since, holds a copy of the
 /// marked archive without the mark (found by a review).
 fn marked(cov: &Coverage, sol: &str, t: i64) -> bool {
-    let oldest = cov
-        .held
-        .iter()
-        .find(|h| h.sols.get(sol).is_some_and(|s| s.0 == t));
-    let oldest_url = oldest.map_or(cov.from.as_str(), |h| h.url.as_str());
+    let oldest_url = oldest_copy(cov, sol, t);
     cov.held.iter().any(|h| {
         let Some(&m) = h.marked.get(sol) else {
             return false;
@@ -486,12 +491,7 @@ fn changed_sols(cov: &Coverage, newest_c: &BTreeMap<String, f64>) -> BTreeSet<St
             }
             Then::Before => {}
             Then::Within => {
-                let oldest = cov
-                    .held
-                    .iter()
-                    .find(|h| h.sols.get(n).is_some_and(|s| s.0 == t));
-                let url = oldest.map_or(cov.from.as_str(), |h| h.url.as_str());
-                within.entry(url).or_default().push(n);
+                within.entry(oldest_copy(cov, n, t)).or_default().push(n);
             }
         }
     }
