@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::scripts::{
-    audit, backup, call, restore, rows_for, run_sh, site, site_with_sol0001_stored, stored_site,
-    timed, Site,
+    archive_requests, audit, backup, call, restore, rows_for, run_sh, site,
+    site_with_sol0001_stored, stored_site, Site,
 };
 use crate::util::*;
 
@@ -448,8 +448,9 @@ fn budget_rotation_reaches_every_sol_from_any_host() {
 }
 
 /// Item 1, "cheap": coverage of 5,000 stored sols and 5,000 local sol directories takes one
-/// listing and one find, not a process per sol: within 20 s (about 2 s measured here; a
-/// find per sol took 7 s per 1,000 sols).
+/// listing and one find, not a request or a process per sol (counted at a proxy: no timed
+/// assertion, one failed CI under load; about 2 s here, and a find per sol took 7 s per
+/// 1,000 sols).
 #[test]
 fn coverage_of_five_thousand_sols_is_cheap() {
     let (s3, _t, root) = stored_site(5000, "a/f");
@@ -459,9 +460,7 @@ fn coverage_of_five_thousand_sols_is_cheap() {
         root.display(),
         s3.url("sols")
     );
-    let (out, took) = timed("sol-audit --coverage-only of 5,000 sols", || {
-        audit(&s3, &coverage)
-    });
+    let (out, asked) = archive_requests(&s3, &call("sol-audit", &coverage));
     out.code(4);
     let o = out.stdout_str();
     assert_eq!(
@@ -473,5 +472,8 @@ fn coverage_of_five_thousand_sols_is_cheap() {
         "{o}"
     );
     assert!(o.contains("coverage: 5001 sols in"), "{o}");
-    assert!(took.as_secs() <= 20, "took {took:?}");
+    assert!(
+        asked <= 16,
+        "{asked} requests naming an archive for 5,000 sols"
+    );
 }

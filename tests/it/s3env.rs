@@ -404,6 +404,18 @@ impl Proxy {
         }
     }
 
+    /// A proxy that passes everything through and counts the requests that contain
+    /// `pattern` (in `matched`).
+    pub fn counting(upstream: SocketAddr, pattern: &'static [u8]) -> Proxy {
+        let on = Some(Trigger {
+            pattern,
+            hold: Duration::ZERO,
+            cut: false,
+            times: u64::MAX,
+        });
+        Proxy::start(upstream, Faults { on, ..Faults::NONE }, 1)
+    }
+
     /// A proxy that holds (or, with `cut`, drops) the answer to the first request that
     /// contains `pattern`, and passes everything else through.
     pub fn on_first(
