@@ -42,8 +42,8 @@ pub struct Cli {
     /// Source s3://BUCKET/KEY, or PROFILE:s3://BUCKET/KEY (see TARGETS in s3-mget(1))
     #[arg(value_name = "URL")]
     pub url: String,
-    /// A specific version of the object.
-    #[arg(long, value_name = "ID")]
+    /// A specific version of the object (an ID may begin with '-', as Ceph RGW's do).
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub version_id: Option<String>,
     /// Write only these bytes, back to back: FIRST-LAST[,FIRST-LAST]..., inclusive offsets,
     /// increasing, not overlapping; the object's MD5 is then not checked (see RANGES).
@@ -51,7 +51,7 @@ pub struct Cli {
     pub range: Option<RangeList>,
     /// The object must have this ETag (quotes optional), else status 3 and no output; every
     /// request is then pinned to it.
-    #[arg(long, value_name = "ETAG", value_parser = parse_etag)]
+    #[arg(long, value_name = "ETAG", value_parser = parse_etag, allow_hyphen_values = true)]
     pub if_match: Option<String>,
     /// Size of each range (K/M/G); s3-mput's part size when it recorded one.
     #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_part)]

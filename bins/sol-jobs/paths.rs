@@ -332,15 +332,9 @@ fn fetch_planned(sol: &Sol, staging: &Path) -> Result<String> {
         "fetched {} of the archive's {size} bytes, and its index of {index} bytes",
         p["fetch-bytes"]
     );
-    let mget = [
-        "--no-md5",
-        "--if-match",
-        &sol.etag,
-        "--range",
-        &p["fetch"],
-        "--",
-        &sol.url,
-    ];
+    // One word: an ETag from the server is never read as an option.
+    let pinned = format!("--if-match={}", sol.etag);
+    let mget = ["--no-md5", &pinned, "--range", &p["fetch"], "--", &sol.url];
     let stages = [
         cmd("s3-mget", mget),
         cmd("sol-crypt", ["-d"])

@@ -305,8 +305,10 @@ fn fetch(url: &str, dir: &Path, f: &Fetch, w: &Window) -> Result<u64, Stop> {
     // A bucket without versions: the object, pinned by its listed ETag where there is one.
     match f.v.id.as_str() {
         "null" if f.v.etag.is_empty() => &mut c,
-        "null" => c.args(["--if-match", &f.v.etag]),
-        id => c.args(["--version-id", id]),
+        // One word each: a version id or ETag from the listing may begin with '-' (Ceph
+        // RGW's do), which as a word of its own would be read as an option.
+        "null" => c.arg(format!("--if-match={}", f.v.etag)),
+        id => c.arg(format!("--version-id={id}")),
     };
     c.args(["--", &format!("{url}/{}", f.v.rel)])
         .stdin(Stdio::null())

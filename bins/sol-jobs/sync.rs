@@ -639,7 +639,7 @@ fn keep_old(key: &str, copy: &str, s: &Step, w: &Window) -> Result<String, Stop>
     let mut get = Command::new("s3-mget");
     // Pinned to the object compared (a server that lists no ETags: the one there now).
     if !etag.is_empty() {
-        get.args(["--if-match", etag]);
+        get.arg(format!("--if-match={etag}"));
     }
     get.args(["--", key])
         .stdin(Stdio::null())

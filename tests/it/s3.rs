@@ -56,6 +56,26 @@ fn multipart_round_trip_with_listing_and_verified_etag() {
     assert!(s3.pending_uploads().is_empty());
 }
 
+/// A version id that begins with '-' is the value of --version-id, not an option: Ceph RGW
+/// makes such ids, and sol-pull failed on one ("s3-mget: unexpected argument '-N' found",
+/// found by a CI rehearsal). Whatever the server says of the version, it is not a usage
+/// error.
+#[test]
+fn a_version_id_that_begins_with_a_dash_is_a_value() {
+    let s3 = S3::start();
+    mput(&s3, "k", b"data", &[]).ok();
+    for args in [["--version-id", "-NoSuchVersion"], ["--if-match", "-abc"]] {
+        let out = mget(&s3, "k", &args);
+        assert!(
+            !out.stderr.contains("unexpected argument"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let out = mget(&s3, "k", &["--version-id", "-NoSuchVersion"]);
+    assert_ne!(out.code, 2, "{}", out.stderr);
+}
+
 #[test]
 fn small_and_empty_objects_are_single_puts_verified_by_md5() {
     let s3 = S3::start();
