@@ -986,18 +986,9 @@ fn scripts_a_change_during_the_backup_that_cannot_be_recorded_fails_the_sol() {
     let at = site(1);
     let file = at.root.join("sol0001/0small");
     fs::write(&file, b"original").unwrap();
-    // The change once sol-tar has read the sol (sol-zip ends after it; a change while
-    // sol-tar reads the file is another failure), before the end of the backup; the mark
+    // The change once sol-tar has read the sol, before the end of the backup; the mark
     // refused.
-    let zip = bin("sol-zip");
-    at.fake(
-        "sol-zip",
-        &format!(
-            "'{}' \"$@\"; st=$?; echo modified > '{}'; exit $st",
-            zip.display(),
-            file.display()
-        ),
-    );
+    change_after_zip(&at.fakes(), &file, 0);
     at.fake_after(
         "s3-mput",
         "case \"$*\" in *.sol-changed/*) echo 's3-mput: refused' >&2; exit 1 ;; esac",
@@ -1027,15 +1018,7 @@ fn crash_between_the_commit_and_the_mark(slow_commit: bool) {
     let file = root.join("sol0001/0small");
     fs::write(&file, b"original").unwrap();
     // The change once sol-tar has read the sol, 3 s before the stream ends.
-    let zip = bin("sol-zip");
-    at.fake(
-        "sol-zip",
-        &format!(
-            "'{}' \"$@\"; st=$?; echo modified > '{}'; sleep 3; exit $st",
-            zip.display(),
-            file.display()
-        ),
-    );
+    change_after_zip(&at.fakes(), &file, 3);
     // The mark made once the archive is stored kills sol-backup-one instead; with
     // slow_commit, the archive's upload waits 3 s after its stream ends.
     let hold = if slow_commit {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::s3env::{Faults, Proxy, Trigger, S3};
-use crate::scripts::{call, fake, fake_after, faked, make_restore};
+use crate::scripts::{call, change_after_zip, fake, fake_after, faked, make_restore};
 use crate::util::*;
 
 /// A temp dir and two vendors as profiles `one` and `two` in its shared files.
@@ -756,12 +756,7 @@ fn a_mark_at_any_target_counts_after_a_catch_up() {
     // The change once sol-tar has read the sol, 3 s before the stream ends.
     let file = m.root.join("sol0001/inst/a.txt");
     let fakes = t.path().join("fakes");
-    let zip = bin("sol-zip").display().to_string();
-    let body = format!(
-        "'{zip}' \"$@\"; st=$?; echo modified >> '{}'; sleep 3; exit $st",
-        file.display()
-    );
-    fake(&fakes, "sol-zip", &body);
+    change_after_zip(&fakes, &file, 3);
     let args = format!("-k '{}' '{r}'/sol0001 {b}", m.key.display());
     decoys(sh(&faked(&fakes, &call("sol-backup", &args))), t.path())
         .run()
