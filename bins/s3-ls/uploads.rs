@@ -6,8 +6,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
+use aws_sdk_s3::operation::list_multipart_uploads::ListMultipartUploadsOutput;
 use sol_common::Status;
 use sol_s3::{S3Client, S3Url};
+
+/// Where a page of pending uploads starts: after this key and upload id.
+type Markers = (Option<String>, Option<String>);
 
 /// One pending upload.
 struct Pending {
@@ -18,19 +22,28 @@ struct Pending {
 
 async fn list(s3: &S3Client, url: &S3Url) -> anyhow::Result<Vec<Pending>> {
     let mut all = Vec::new();
-    let mut markers: (Option<String>, Option<String>) = (None, None);
-    loop {
-        let page = s3
-            .call(|c| {
-                c.list_multipart_uploads()
-                    .bucket(&url.bucket)
-                    .prefix(&url.key)
-                    .set_key_marker(markers.0.clone())
-                    .set_upload_id_marker(markers.1.clone())
-                    .send()
-            })
-            .await
-            .map_err(|e| e.at(url, "listing pending multipart uploads"))?;
+    let fetch = |m: Option<Markers>| async move {
+        let (key, id) = m.unwrap_or_default();
+        let page = s3.call(|c| {
+            c.list_multipart_uploads()
+                .bucket(&url.bucket)
+                .prefix(&url.key)
+                .set_key_marker(key.clone())
+                .set_upload_id_marker(id.clone())
+                .send()
+        });
+        page.await
+            .map_err(|e| e.at(url, "listing pending multipart uploads"))
+    };
+    let next = |p: &ListMultipartUploadsOutput| {
+        let key = p.next_key_marker().map(str::to_string);
+        let id = p.next_upload_id_marker().map(str::to_string);
+        (
+            p.is_truncated() == Some(true),
+            key.is_some().then_some((key, id)),
+        )
+    };
+    sol_s3::pages(url, fetch, next, |page| {
         for u in page.uploads() {
             all.push(Pending {
                 key: u.key().unwrap_or_default().to_string(),
@@ -38,18 +51,9 @@ async fn list(s3: &S3Client, url: &S3Url) -> anyhow::Result<Vec<Pending>> {
                 initiated: u.initiated().map(|t| t.secs()).unwrap_or(0),
             });
         }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        let next = (
-            page.next_key_marker().map(str::to_string),
-            page.next_upload_id_marker().map(str::to_string),
-        );
-        if next.0.is_none() || next == markers {
-            break; // a server that says "truncated" without a way on
-        }
-        markers = next;
-    }
+        Ok(())
+    })
+    .await?;
     Ok(all)
 }
 

@@ -8,29 +8,46 @@
 use std::io::{BufRead, Write};
 
 use anyhow::Context;
+use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
 use sol_common::Status;
 use sol_s3::{S3Client, S3Url};
 
+/// Where a page of versions starts: after this key and version id.
+type Markers = (Option<String>, Option<String>);
+
 /// Print every version under the prefix.
 pub async fn list(s3: &S3Client, url: &S3Url, out: &mut impl Write) -> anyhow::Result<Status> {
-    let mut markers: (Option<String>, Option<String>) = (None, None);
-    loop {
-        let page = s3
-            .call(|c| {
-                c.list_object_versions()
-                    .bucket(&url.bucket)
-                    .prefix(&url.key)
-                    .set_key_marker(markers.0.clone())
-                    .set_version_id_marker(markers.1.clone())
-                    .send()
-            })
-            .await;
-        let page = match page {
+    let fetch = |m: Option<Markers>| async move {
+        let first = m.is_none();
+        let (key, id) = m.unwrap_or_default();
+        let page = s3.call(|c| {
+            c.list_object_versions()
+                .bucket(&url.bucket)
+                .prefix(&url.key)
+                .set_key_marker(key.clone())
+                .set_version_id_marker(id.clone())
+                .send()
+        });
+        match page.await {
             // A server without versions (s3-local): each object is its only, null, version.
-            Err(e) if e.status() == Some(501) && markers.0.is_none() => {
-                return unversioned(s3, url, out).await;
-            }
-            r => r.map_err(|e| e.at(url, "listing versions"))?,
+            Err(e) if e.status() == Some(501) && first => Ok(None),
+            r => r.map(Some).map_err(|e| e.at(url, "listing versions")),
+        }
+    };
+    let next = |p: &Option<ListObjectVersionsOutput>| {
+        let Some(p) = p else { return (false, None) };
+        let key = p.next_key_marker().map(str::to_string);
+        let id = p.next_version_id_marker().map(str::to_string);
+        (
+            p.is_truncated() == Some(true),
+            key.is_some().then_some((key, id)),
+        )
+    };
+    let mut versioned = true;
+    sol_s3::pages(url, fetch, next, |page| {
+        let Some(page) = page else {
+            versioned = false;
+            return Ok(());
         };
         for v in page.versions() {
             let kind = if v.is_latest() == Some(true) {
@@ -58,14 +75,11 @@ pub async fn list(s3: &S3Client, url: &S3Url, out: &mut impl Write) -> anyhow::R
             let (key, when) = (crate::escape_key(key), sol_common::time::rfc3339(secs));
             writeln!(out, "{key}\t{id}\t0\t{when}\t\tmarker").context("writing output")?;
         }
-        let next = (
-            page.next_key_marker().map(str::to_string),
-            page.next_version_id_marker().map(str::to_string),
-        );
-        if page.is_truncated() != Some(true) || next.0.is_none() || next == markers {
-            break;
-        }
-        markers = next;
+        Ok(())
+    })
+    .await?;
+    if !versioned {
+        return unversioned(s3, url, out).await;
     }
     out.flush().context("writing output")?;
     Ok(Status::Success)

@@ -823,3 +823,30 @@ fn s3_ls_clock_without_a_date_header_is_one_line_and_status_1() {
     out.ok();
     assert_eq!(out.stderr, "");
 }
+
+/// A listing page that says the listing goes on but gives no way on (a server's bug; here
+/// a proxy rewrites the last page's IsTruncated) fails the listing in one line, for objects,
+/// versions and pending uploads alike: a part of a listing is never taken for the whole.
+#[test]
+fn a_listing_that_goes_on_without_a_way_on_fails() {
+    let s3 = S3::start();
+    mput(&s3, "p/a", b"a", &[]).ok();
+    let rewrite: (&[u8], &[u8]) = (
+        b"<IsTruncated>false</IsTruncated>",
+        b"<IsTruncated>true</IsTruncated> ",
+    );
+    let faults = Faults {
+        rewrite: Some(rewrite),
+        ..Faults::NONE
+    };
+    let lying = Proxy::start(s3.addr, faults, 1);
+    for args in [&[][..], &["--versions"], &["--uploads"]] {
+        s3.ls(args, "p/").ok();
+        s3.env_at(tool("s3-ls"), &lying.endpoint)
+            .args(args)
+            .arg(s3.url("p/"))
+            .run()
+            .code(1)
+            .one_line_with("gives no way on");
+    }
+}

@@ -24,6 +24,7 @@ use aws_sdk_s3::config::{
     RuntimeComponents, StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::Client;
 
@@ -505,24 +506,21 @@ impl S3Client {
         url: &S3Url,
         mut each: impl FnMut(&[aws_sdk_s3::types::Object]) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .call(|c| {
-                    c.list_objects_v2()
-                        .bucket(&url.bucket)
-                        .prefix(&url.key)
-                        .set_continuation_token(token.clone())
-                        .send()
-                })
-                .await
-                .map_err(|e| e.at(url, "listing"))?;
-            each(page.contents())?;
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-                _ => return Ok(()),
-            }
-        }
+        let fetch = |token: Option<String>| async move {
+            let page = self.call(|c| {
+                c.list_objects_v2()
+                    .bucket(&url.bucket)
+                    .prefix(&url.key)
+                    .set_continuation_token(token.clone())
+                    .send()
+            });
+            page.await.map_err(|e| e.at(url, "listing"))
+        };
+        let next = |p: &ListObjectsV2Output| {
+            let token = p.next_continuation_token().map(str::to_string);
+            (p.is_truncated() == Some(true), token)
+        };
+        pages(url, fetch, next, |p| each(p.contents())).await
     }
 
     /// Set the retention of the object's VERSION (its latest when None) to MODE until
@@ -571,6 +569,39 @@ impl S3Client {
             Ok(h) => Ok(Some(h)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// A listing's pages, each given to `each` in order: `fetch` asks for the page after a
+/// marker (None: the first), `next` reads from a page whether the server has more and the
+/// marker to ask for it with. A page that says there is more but gives no marker, or the
+/// one it was asked with, is an error: a listing cut short is never taken for the whole
+/// (every tool that lists, and every report built on a listing, rests on this).
+pub async fn pages<M, P, Fut>(
+    url: &S3Url,
+    mut fetch: impl FnMut(Option<M>) -> Fut,
+    next: impl Fn(&P) -> (bool, Option<M>),
+    mut each: impl FnMut(P) -> anyhow::Result<()>,
+) -> anyhow::Result<()>
+where
+    M: PartialEq + Clone,
+    Fut: std::future::Future<Output = anyhow::Result<P>>,
+{
+    let mut marker: Option<M> = None;
+    loop {
+        let page = fetch(marker.clone()).await?;
+        let (more, after) = next(&page);
+        each(page)?;
+        if !more {
+            return Ok(());
+        }
+        match after {
+            Some(m) if marker.as_ref() != Some(&m) => marker = Some(m),
+            _ => anyhow::bail!(
+                "{url}: listing: the server says the listing goes on but gives no way on \
+                 (no new marker): a part of it is not taken for the whole"
+            ),
         }
     }
 }
