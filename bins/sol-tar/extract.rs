@@ -372,20 +372,18 @@ impl<'a> Extraction<'a> {
         place: Place,
     ) -> anyhow::Result<()> {
         let meta = self.file_meta(entry);
-        let mut data = Vec::with_capacity(meta.size as usize);
-        match entry.take(meta.size).read_to_end(&mut data) {
-            Ok(n) if n as u64 == meta.size => {}
-            got => return Err(self.short(&place.shown, got)),
-        }
-        self.writers.write(FileJob {
+        let job = FileJob {
             path: place.path,
             shown: place.shown,
-            data,
             mode: meta.mode,
             mtime: meta.mtime,
             owner: meta.owner,
-        });
-        Ok(())
+        };
+        let size = meta.size as usize;
+        match self.writers.write(job, size, |data| read_full(entry, data)) {
+            Ok(()) => Ok(()),
+            Err((job, got)) => Err(self.short(&job.shown, got)),
+        }
     }
 
     /// A regular file over SMALL bytes: created here and written as it is read. A file not

@@ -2,7 +2,9 @@
 //!
 //! Creating and writing many small files is system-call bound (open, write, fchown, fchmod,
 //! futimens, close per file), so the stream reader hands whole small files to writer threads
-//! and moves on, in batches (one hand-over and one wake-up per batch, not per file). Ordering
+//! and moves on, in batches (one hand-over and one wake-up per batch, not per file). A
+//! batch's files are read back to back into one buffer, reused through a pool: no
+//! allocation and no zeroing per file. Ordering
 //! stays safe: every parent directory exists and is checked before a file is handed over, and
 //! an entry that touches a path still being written (the same name twice, or a hard link to
 //! it) waits until every queued file is on disk. Queued data is bounded: at most QUEUE
@@ -28,6 +30,7 @@ use filetime::FileTime;
 
 use super::warn;
 use sol_common::io_msg;
+use sol_common::pool::Pool;
 
 /// Files up to this size go to the writer threads; larger ones are written by the reader.
 pub const SMALL: u64 = 1 << 20;
@@ -40,14 +43,31 @@ const QUEUE: usize = 8;
 pub struct FileJob {
     pub path: PathBuf,
     pub shown: String,
-    pub data: Vec<u8>,
     pub mode: u32,
     pub mtime: u64,
     pub owner: Option<(u64, u64)>,
 }
 
+/// Files handed over together: their data back to back in `buf` (each at its range), which
+/// stays initialised at its whole length and goes back to the pool once written.
+struct Batch {
+    buf: Vec<u8>,
+    used: usize,
+    files: Vec<(std::ops::Range<usize>, FileJob)>,
+}
+
+impl Batch {
+    fn new(pool: &Pool) -> Batch {
+        Batch {
+            buf: pool.take(),
+            used: 0,
+            files: Vec::new(),
+        }
+    }
+}
+
 enum Msg {
-    Write(Vec<FileJob>),
+    Write(Batch),
     /// Wait here until every writer and the reader are here: a writer holding a barrier
     /// cannot take another message, so each writer takes exactly one.
     Barrier(Arc<Barrier>),
@@ -116,8 +136,8 @@ pub struct Writers {
     pub fatal: Fatal,
     /// Paths handed over (or batched) since the last barrier.
     queued: HashSet<PathBuf>,
-    batch: Vec<FileJob>,
-    batch_bytes: usize,
+    batch: Batch,
+    pool: Pool,
 }
 
 impl Writers {
@@ -125,13 +145,13 @@ impl Writers {
         let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let failed = Arc::new(AtomicBool::new(false));
+        // A batch is handed over once it holds BATCH_BYTES, so its files fit in this.
+        let pool = Pool::new(|| vec![0u8; BATCH_BYTES + SMALL as usize]);
         let threads = (0..threads.max(1))
             .map(|_| {
-                let rx = rx.clone();
-                let failed = failed.clone();
-                let fatal = fatal.clone();
-                let dest = dest.to_path_buf();
-                thread::spawn(move || work(&rx, &failed, &fatal, &dest))
+                let (rx, failed, fatal) = (rx.clone(), failed.clone(), fatal.clone());
+                let (dest, pool) = (dest.to_path_buf(), pool.clone());
+                thread::spawn(move || work(&rx, &failed, &fatal, &dest, &pool))
             })
             .collect();
         Writers {
@@ -140,26 +160,45 @@ impl Writers {
             failed,
             fatal,
             queued: HashSet::new(),
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Batch::new(&pool),
+            pool,
         }
     }
 
-    /// Hand a small file over.
-    pub fn write(&mut self, job: FileJob) {
-        self.queued.insert(job.path.clone());
-        self.batch_bytes += job.data.len();
-        self.batch.push(job);
-        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_FILES {
+    /// Hand a small file of `size` bytes over, its data read by `fill` straight into the
+    /// batch. When `fill` reads less (or fails), nothing is handed over: the file comes
+    /// back with what `fill` returned.
+    pub fn write(
+        &mut self,
+        job: FileJob,
+        size: usize,
+        fill: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> Result<(), (FileJob, io::Result<usize>)> {
+        if self.batch.used + size > self.batch.buf.len() {
             self.flush();
         }
+        let b = &mut self.batch;
+        let at = b.used..b.used + size;
+        if b.buf.len() < at.end {
+            b.buf.resize(at.end, 0); // a file larger than the buffer: never from extract
+        }
+        match fill(&mut b.buf[at.clone()]) {
+            Ok(n) if n == size => {}
+            got => return Err((job, got)),
+        }
+        b.used = at.end;
+        self.queued.insert(job.path.clone());
+        b.files.push((at, job));
+        if b.used >= BATCH_BYTES || b.files.len() >= BATCH_FILES {
+            self.flush();
+        }
+        Ok(())
     }
 
     /// Hand the batch being gathered over.
     fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            self.batch_bytes = 0;
-            let batch = std::mem::take(&mut self.batch);
+        if !self.batch.files.is_empty() {
+            let batch = std::mem::replace(&mut self.batch, Batch::new(&self.pool));
             self.send(Msg::Write(batch));
         }
     }
@@ -222,16 +261,16 @@ impl Drop for Writers {
     }
 }
 
-fn work(rx: &Mutex<Receiver<Msg>>, failed: &AtomicBool, fatal: &Fatal, dest: &Path) {
+fn work(rx: &Mutex<Receiver<Msg>>, failed: &AtomicBool, fatal: &Fatal, dest: &Path, pool: &Pool) {
     loop {
         let msg = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
         match msg {
             Ok(Msg::Write(batch)) => {
-                for job in batch {
+                for (at, job) in &batch.files {
                     if fatal.get().is_some() {
                         break; // the extraction is over: write nothing more
                     }
-                    if let Err(e) = write_file(&job) {
+                    if let Err(e) = write_file(job, &batch.buf[at.clone()]) {
                         failed.store(true, Ordering::Relaxed);
                         if dooms(&e, dest) {
                             fatal.set(stopped(&job.shown, &e));
@@ -240,6 +279,7 @@ fn work(rx: &Mutex<Receiver<Msg>>, failed: &AtomicBool, fatal: &Fatal, dest: &Pa
                         }
                     }
                 }
+                pool.give(batch.buf);
             }
             Ok(Msg::Barrier(barrier)) => {
                 barrier.wait();
@@ -379,10 +419,10 @@ pub fn set_meta(f: &File, owner: Option<(u64, u64)>, mode: u32, mtime: u64) -> i
 }
 
 /// Write a small file whole; a file begun but not completed is removed.
-fn write_file(job: &FileJob) -> io::Result<()> {
+fn write_file(job: &FileJob, data: &[u8]) -> io::Result<()> {
     let _writing = Writing::new(&job.path);
     let mut f = create(&job.path, job.mode)?;
-    if let Err(e) = f.write_all(&job.data) {
+    if let Err(e) = f.write_all(data) {
         drop(f);
         let _ = fs::remove_file(&job.path);
         return Err(e);
