@@ -59,26 +59,32 @@ const BATCH_BYTES: usize = 1 << 20;
 const BATCH_FILES: usize = 512;
 
 /// Small files read whole, back to back, each with its local copy's path under --check.
-#[derive(Default)]
+/// `data` is a buffer of the hashers' batch pool, initialised at its whole length, so each
+/// file is read straight into it (no allocation, no zeroing, no copy on growth); `used` is
+/// how much of it the files fill.
 pub struct Batch {
     data: Vec<u8>,
+    used: usize,
     files: Vec<(usize, Option<PathBuf>)>,
 }
 
 impl Batch {
-    /// Read the rest of `r` (`len` bytes) as the next file of the batch.
+    /// Read the rest of `r` (`len` bytes, at most SMALL) as the next file of the batch.
     pub fn add(&mut self, r: &mut impl Read, len: u64, local: Option<PathBuf>) -> io::Result<()> {
-        let start = self.data.len();
-        r.take(len).read_to_end(&mut self.data)?;
-        if (self.data.len() - start) as u64 != len {
+        let (start, end) = (self.used, self.used + len as usize);
+        if self.data.len() < end {
+            self.data.resize(end, 0); // a batch is handed over before it can come to this
+        }
+        if read_full(r, &mut self.data[start..end])? != end - start {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        self.files.push((self.data.len() - start, local));
+        self.used = end;
+        self.files.push((end - start, local));
         Ok(())
     }
 
     pub fn is_full(&self) -> bool {
-        self.data.len() >= BATCH_BYTES || self.files.len() >= BATCH_FILES
+        self.used >= BATCH_BYTES || self.files.len() >= BATCH_FILES
     }
 
     pub fn is_empty(&self) -> bool {
@@ -169,9 +175,9 @@ impl LocalCopy<'_> {
     /// Compare the next `block.len()` local bytes with `block`.
     fn compare(&mut self, block: &[u8]) {
         let Some(f) = self.file.as_mut() else { return };
-        self.scratch.resize(block.len(), 0);
-        match read_full(f, self.scratch) {
-            Ok(n) if n == block.len() && self.scratch[..] == *block => {}
+        let scratch = room(self.scratch, block.len());
+        match read_full(f, scratch) {
+            Ok(n) if n == block.len() && scratch[..] == *block => {}
             Ok(_) => self.differs(Compared::Differs),
             Err(e) => self.differs(Compared::Unreadable(sol_common::io_msg(&e))),
         }
@@ -201,9 +207,9 @@ impl LocalCopy<'_> {
             let mut left = upto - data;
             while left > 0 {
                 let want = left.min(BLOCK as u64) as usize;
-                self.scratch.resize(want, 0);
-                match read_full(f, self.scratch) {
-                    Ok(got) if got == want && self.scratch.iter().all(|&b| b == 0) => {}
+                let scratch = room(self.scratch, want);
+                match read_full(f, scratch) {
+                    Ok(got) if got == want && scratch.iter().all(|&b| b == 0) => {}
                     Ok(_) => return self.differs(Compared::Differs),
                     Err(e) => return self.differs(Compared::Unreadable(sol_common::io_msg(&e))),
                 }
@@ -268,6 +274,17 @@ fn data_from(f: &fs::File, from: u64) -> io::Result<Option<(u64, u64)>> {
 pub struct Hashers {
     workers: Workers<Job, Answer>,
     pool: Pool,
+    /// Buffers for batches of small files.
+    batches: Pool,
+}
+
+/// The first `n` bytes of `scratch`, which keeps its length from file to file: it is
+/// zeroed only when it grows.
+fn room(scratch: &mut Vec<u8>, n: usize) -> &mut [u8] {
+    if scratch.len() < n {
+        scratch.resize(n, 0);
+    }
+    &mut scratch[..n]
 }
 
 fn died() -> io::Error {
@@ -282,6 +299,9 @@ impl Hashers {
         // queue cannot deadlock: the workers are busy with files whose blocks were all sent.
         let pool = block_pool();
         let blocks = pool.clone();
+        // A batch is handed over once it holds BATCH_BYTES, so its files fit in this.
+        let batches = Pool::new(|| vec![0u8; BATCH_BYTES + SMALL as usize]);
+        let batches_back = batches.clone();
         let workers = Workers::new(
             threads,
             threads.max(1),
@@ -310,11 +330,25 @@ impl Hashers {
                         done.push(file.finish());
                         at += len;
                     }
+                    batches_back.give(batch.data);
                     Answer::Many(done)
                 }
             },
         );
-        Hashers { workers, pool }
+        Hashers {
+            workers,
+            pool,
+            batches,
+        }
+    }
+
+    /// An empty batch, its buffer from the pool.
+    pub fn batch(&self) -> Batch {
+        Batch {
+            data: self.batches.take(),
+            used: 0,
+            files: Vec::new(),
+        }
     }
 
     /// Hash everything `r` yields, comparing it with the file at `local` when given; the

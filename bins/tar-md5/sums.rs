@@ -107,7 +107,7 @@ pub fn scan(
     let mut entries = archive.entries().map_err(corrupt)?;
     let mut chunker = Chunker {
         hashers,
-        batch: Batch::default(),
+        batch: hashers.batch(),
         chunk: Chunk::default(),
         each,
     };
@@ -226,7 +226,7 @@ impl<F: FnMut(Chunk) -> bool> Chunker<'_, F> {
     /// stopped.
     fn flush(&mut self) -> anyhow::Result<bool> {
         if !self.batch.is_empty() {
-            let batch = std::mem::take(&mut self.batch);
+            let batch = std::mem::replace(&mut self.batch, self.hashers.batch());
             self.chunk.batch = Some(self.hashers.hash_batch(batch).map_err(corrupt)?);
         }
         Ok(self.chunk.entries.is_empty() || (self.each)(std::mem::take(&mut self.chunk)))
