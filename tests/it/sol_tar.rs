@@ -619,6 +619,27 @@ fn a_truncated_stream_leaves_no_half_file() {
     assert!(!dest.join("sol/a/big1").exists(), "half file kept its name");
 }
 
+/// A stream cut inside a small file's data (read whole into the writers' batch, after other
+/// small files of the same batch): status 3 naming it, and the file is not made at all.
+#[test]
+fn a_stream_cut_inside_a_small_file_makes_no_file() {
+    let t = tmp();
+    let ar = hostile(
+        t.path(),
+        "f('sol/a', b'x' * 100)\nf('sol/b', b'y' * 5000)\nf('sol/c', b'z' * 5000)",
+    );
+    // a: header at 0, data at 512; b: header at 1024, data at 1536 (10 blocks); c: header
+    // at 6656, data at 7168: cut 2000 bytes into it.
+    assert_eq!(&ar[6656..6661], b"sol/c", "the layout this test counts on");
+    let dest = t.path().join("dest");
+    extract_into(&dest)
+        .stdin(ar[..7168 + 2000].to_vec())
+        .run()
+        .code(3)
+        .stderr_is("sol-tar: truncated archive: the stream ended inside 'sol/c'");
+    assert!(!dest.join("sol/c").exists(), "a cut small file was made");
+}
+
 /// Issue 15: a tree for the restore index with what changes a member's shape: long names and
 /// a long link target of each kind (pax headers), a non-UTF-8 name, a tab and a newline in
 /// names, symlinks, hard links, directories (one empty), an empty file and files of a few
