@@ -575,9 +575,10 @@ impl S3Client {
 
 /// A listing's pages, each given to `each` in order: `fetch` asks for the page after a
 /// marker (None: the first), `next` reads from a page whether the server has more and the
-/// marker to ask for it with. A page that says there is more but gives no marker, or the
-/// one it was asked with, is an error: a listing cut short is never taken for the whole
-/// (every tool that lists, and every report built on a listing, rests on this).
+/// marker to ask for it with. A page that says there is more but gives no marker, or one
+/// already asked with, is an error: a listing cut short is never taken for the whole, and
+/// one that goes round in circles never runs forever (every tool that lists, and every
+/// report built on a listing, rests on this).
 pub async fn pages<M, P, Fut>(
     url: &S3Url,
     mut fetch: impl FnMut(Option<M>) -> Fut,
@@ -585,10 +586,11 @@ pub async fn pages<M, P, Fut>(
     mut each: impl FnMut(P) -> anyhow::Result<()>,
 ) -> anyhow::Result<()>
 where
-    M: PartialEq + Clone,
+    M: std::hash::Hash + Eq + Clone,
     Fut: std::future::Future<Output = anyhow::Result<P>>,
 {
     let mut marker: Option<M> = None;
+    let mut asked = std::collections::HashSet::new();
     loop {
         let page = fetch(marker.clone()).await?;
         let (more, after) = next(&page);
@@ -597,7 +599,7 @@ where
             return Ok(());
         }
         match after {
-            Some(m) if marker.as_ref() != Some(&m) => marker = Some(m),
+            Some(m) if asked.insert(m.clone()) => marker = Some(m),
             _ => anyhow::bail!(
                 "{url}: listing: the server says the listing goes on but gives no way on \
                  (no new marker): a part of it is not taken for the whole"
@@ -660,6 +662,40 @@ pub fn part_offset(p: u64, n: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pages from a table: page i says whether more follow and the marker to ask with.
+    fn listed(table: &[(bool, Option<&str>)]) -> anyhow::Result<Vec<usize>> {
+        let url = S3Url::parse_object("s3://bkt/p/x").unwrap();
+        let mut seen = Vec::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let fetch = |m: Option<String>| async move {
+            // Marker "iN" asks for page N; page 0 is the first.
+            Ok(m.map_or(0, |m| m[1..].parse::<usize>().unwrap()))
+        };
+        let next = |&i: &usize| (table[i].0, table[i].1.map(str::to_string));
+        rt.block_on(pages(&url, fetch, next, |i| {
+            seen.push(i);
+            Ok(())
+        }))?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn a_listing_ends_where_it_says_and_never_goes_round() {
+        assert_eq!(listed(&[(false, None)]).unwrap(), [0]);
+        let three = [(true, Some("i1")), (true, Some("i2")), (false, None)];
+        assert_eq!(listed(&three).unwrap(), [0, 1, 2]);
+        for bad in [
+            &[(true, None)][..],                       // more, but no marker
+            &[(true, Some("i1")), (true, Some("i1"))], // the same marker again
+            &[(true, Some("i1")), (true, Some("i2")), (true, Some("i1"))], // a cycle
+        ] {
+            let e = listed(bad).unwrap_err().to_string();
+            assert!(e.contains("gives no way on"), "{e}");
+        }
+    }
 
     #[test]
     fn urls() {
