@@ -198,8 +198,16 @@ impl Writers {
     /// Hand the batch being gathered over.
     fn flush(&mut self) {
         if !self.batch.files.is_empty() {
-            let batch = std::mem::replace(&mut self.batch, Batch::new(&self.pool));
+            // The next buffer is taken once this one is queued: while the queue is full,
+            // no buffer waits idle here.
+            let none = Batch {
+                buf: Vec::new(),
+                used: 0,
+                files: Vec::new(),
+            };
+            let batch = std::mem::replace(&mut self.batch, none);
             self.send(Msg::Write(batch));
+            self.batch.buf = self.pool.take();
         }
     }
 
