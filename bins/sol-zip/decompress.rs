@@ -21,10 +21,12 @@ use sol_common::pool::Pool;
 
 use sol_formats::zip::{self as member, Summary, HEADER, MAX_BLOCK, TRAILER};
 
-/// Blocks decoded ahead of the one being written (at most 16 MiB of output): enough for
-/// the workers to go on while the stage behind pauses on a run of small files. Measured on
-/// the mission sol (docs/BENCHMARKS.md): its audit and restore pipelines 5 % faster than
-/// with 6 blocks ahead; 64 gained nothing more.
+/// Blocks decoded ahead of the one being written: enough for the workers to go on while
+/// the stage behind pauses on a run of small files. Measured on the mission sol
+/// (docs/BENCHMARKS.md): its audit and restore pipelines 5 % faster than with 6 blocks
+/// ahead; 64 gained nothing more. With sol-zip's 1 MiB blocks that is 16 MiB of output; an
+/// Mgzip stream of larger members (up to MAX_BLOCK, which sol-zip never writes) can hold
+/// up to 16 of those.
 const AHEAD: usize = 16;
 
 /// A decompressed block and its CRC-32, or why not.
