@@ -7,7 +7,6 @@
 use std::io::Write;
 
 use anyhow::Context;
-use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, Tier};
 use sol_common::{Fail, Status};
 use sol_s3::cold::{self, Thaw};
 use sol_s3::{S3Client, S3Url};
@@ -81,43 +80,16 @@ pub async fn thaw(s3: &S3Client, url: &str, days: u32, tier: &str) -> anyhow::Re
         Thaw::Warm => "-".to_string(),
         Thaw::InProgress => "thawing".to_string(),
         Thaw::Cold | Thaw::Expired(_) => {
-            request(s3, &url, days, tier).await?;
+            s3.thaw(&url, days, tier).await?;
             "requested".to_string()
         }
         // Asked again when ready: the copy's expiry moves to DAYS from now.
         Thaw::Ready(_) => {
-            request(s3, &url, days, tier).await?;
+            s3.thaw(&url, days, tier).await?;
             let (_, after, l) = state(s3, &url).await?;
             line = l;
             after.word()
         }
     };
     print_one(&line, &class, &word)
-}
-
-/// RestoreObject for DAYS days at TIER; one already in progress is no error.
-async fn request(s3: &S3Client, url: &S3Url, days: u32, tier: &str) -> anyhow::Result<()> {
-    let req = RestoreRequest::builder()
-        .days(days as i32)
-        .glacier_job_parameters(
-            GlacierJobParameters::builder()
-                .tier(Tier::from(tier))
-                .build()
-                .context("a restore tier")?,
-        )
-        .build();
-    let r = s3
-        .call(|c| {
-            c.restore_object()
-                .bucket(&url.bucket)
-                .key(&url.key)
-                .restore_request(req.clone())
-                .send()
-        })
-        .await;
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == Some("RestoreAlreadyInProgress") => Ok(()),
-        Err(e) => Err(e.at(url, &format!("asking for a {tier} restore"))),
-    }
 }

@@ -8,10 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_s3::operation::list_multipart_uploads::ListMultipartUploadsOutput;
 use sol_common::Status;
+use sol_s3::requests::Markers;
 use sol_s3::{S3Client, S3Url};
-
-/// Where a page of pending uploads starts: after this key and upload id.
-type Markers = (Option<String>, Option<String>);
 
 /// One pending upload.
 struct Pending {
@@ -23,16 +21,8 @@ struct Pending {
 async fn list(s3: &S3Client, url: &S3Url) -> anyhow::Result<Vec<Pending>> {
     let mut all = Vec::new();
     let fetch = |m: Option<Markers>| async move {
-        let (key, id) = m.unwrap_or_default();
-        let page = s3.call(|c| {
-            c.list_multipart_uploads()
-                .bucket(&url.bucket)
-                .prefix(&url.key)
-                .set_key_marker(key.clone())
-                .set_upload_id_marker(id.clone())
-                .send()
-        });
-        page.await
+        s3.uploads_page(url, m.unwrap_or_default())
+            .await
             .map_err(|e| e.at(url, "listing pending multipart uploads"))
     };
     let next = |p: &ListMultipartUploadsOutput| {

@@ -10,25 +10,14 @@ use std::io::{BufRead, Write};
 use anyhow::Context;
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
 use sol_common::Status;
+use sol_s3::requests::Markers;
 use sol_s3::{S3Client, S3Url};
-
-/// Where a page of versions starts: after this key and version id.
-type Markers = (Option<String>, Option<String>);
 
 /// Print every version under the prefix.
 pub async fn list(s3: &S3Client, url: &S3Url, out: &mut impl Write) -> anyhow::Result<Status> {
     let fetch = |m: Option<Markers>| async move {
         let first = m.is_none();
-        let (key, id) = m.unwrap_or_default();
-        let page = s3.call(|c| {
-            c.list_object_versions()
-                .bucket(&url.bucket)
-                .prefix(&url.key)
-                .set_key_marker(key.clone())
-                .set_version_id_marker(id.clone())
-                .send()
-        });
-        match page.await {
+        match s3.versions_page(url, m.unwrap_or_default()).await {
             // A server without versions (s3-local): each object is its only, null, version.
             Err(e) if e.status() == Some(501) && first => Ok(None),
             r => r.map(Some).map_err(|e| e.at(url, "listing versions")),

@@ -6,9 +6,7 @@
 //! stored version, and the HEAD is repeated: an object stored but not locked is an error.
 
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
-use aws_sdk_s3::types::{
-    ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
-};
+use aws_sdk_s3::types::{ObjectLockEnabled, ObjectLockLegalHoldStatus, ObjectLockMode};
 use sol_s3::{S3Client, S3Url};
 
 use super::cli::Cli;
@@ -131,19 +129,8 @@ pub async fn ensure(s3: &S3Client, url: &S3Url, lock: &Lock) -> anyhow::Result<(
             .await?;
     }
     if lock.hold {
-        let hold = ObjectLockLegalHold::builder()
-            .status(ObjectLockLegalHoldStatus::On)
-            .build();
-        s3.call(|c| {
-            c.put_object_legal_hold()
-                .bucket(&url.bucket)
-                .key(&url.key)
-                .set_version_id(version.clone())
-                .legal_hold(hold.clone())
-                .send()
-        })
-        .await
-        .map_err(|e| e.at(url, "stored, but setting its legal hold"))?;
+        s3.hold(url, version, "stored, but setting its legal hold")
+            .await?;
     }
     if !holds(&head("confirming the lock").await?, lock) {
         let until = lock

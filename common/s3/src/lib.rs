@@ -7,6 +7,7 @@
 pub mod cold;
 pub mod error;
 pub mod etag;
+pub mod requests;
 pub mod target;
 
 use std::fmt;
@@ -24,7 +25,6 @@ use aws_sdk_s3::config::{
     RuntimeComponents, StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{BoxError, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::Client;
 
@@ -497,79 +497,6 @@ impl S3Client {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         self.retry(|| self.send(0, request(&self.client))).await
-    }
-
-    /// Every object under the URL's key as a prefix (ListObjectsV2), a page at a time
-    /// given to `each`, in key order.
-    pub async fn list_objects(
-        &self,
-        url: &S3Url,
-        mut each: impl FnMut(&[aws_sdk_s3::types::Object]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        let fetch = |token: Option<String>| async move {
-            let page = self.call(|c| {
-                c.list_objects_v2()
-                    .bucket(&url.bucket)
-                    .prefix(&url.key)
-                    .set_continuation_token(token.clone())
-                    .send()
-            });
-            page.await.map_err(|e| e.at(url, "listing"))
-        };
-        let next = |p: &ListObjectsV2Output| {
-            let token = p.next_continuation_token().map(str::to_string);
-            (p.is_truncated() == Some(true), token)
-        };
-        pages(url, fetch, next, |p| each(p.contents())).await
-    }
-
-    /// Set the retention of the object's VERSION (its latest when None) to MODE until
-    /// UNTIL (PutObjectRetention); `what` says why, for the error.
-    pub async fn retain(
-        &self,
-        url: &S3Url,
-        version: Option<String>,
-        (mode, until): (&str, DateTime),
-        what: &str,
-    ) -> anyhow::Result<()> {
-        use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
-        let retention = ObjectLockRetention::builder()
-            .mode(ObjectLockRetentionMode::from(mode))
-            .retain_until_date(until)
-            .build();
-        self.call(|c| {
-            c.put_object_retention()
-                .bucket(&url.bucket)
-                .key(&url.key)
-                .set_version_id(version.clone())
-                .retention(retention.clone())
-                .send()
-        })
-        .await
-        .map_err(|e| e.at(url, what))?;
-        Ok(())
-    }
-
-    /// HEAD the object: Ok(None) when there is none.
-    pub async fn head(
-        &self,
-        url: &S3Url,
-        version_id: Option<String>,
-    ) -> Result<Option<aws_sdk_s3::operation::head_object::HeadObjectOutput>, S3Error> {
-        let r = self
-            .call(|c| {
-                c.head_object()
-                    .bucket(&url.bucket)
-                    .key(&url.key)
-                    .set_version_id(version_id.clone())
-                    .send()
-            })
-            .await;
-        match r {
-            Ok(h) => Ok(Some(h)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 }
 
