@@ -77,6 +77,7 @@ pub fn serve(
 ) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
     let mut b = S3ServiceBuilder::new(local::Local::new(root)?);
     b.set_auth(SimpleAuth::from_single(access_key, secret_key));
+    b.set_access(local::Checks::new(root));
     let service = b.build();
     Ok(async move {
         let http = ConnBuilder::new(TokioExecutor::new());

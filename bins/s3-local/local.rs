@@ -1,5 +1,8 @@
 //! s3s-fs with what the toolkit relies on and s3s-fs lacks:
 //!
+//! - Before any operation reads its input, one check (`Checks`, s3s's access check): a
+//!   signed request, a key that names a file under its bucket, a bucket that exists for a
+//!   write, and for a read a key that is not a directory of the store.
 //! - Conditional writes are atomic. s3s-fs checks that the key is absent, then writes (a
 //!   PUT's body streams in between): two writers with `If-None-Match: *` could both win.
 //!   Here every write to a key (PutObject, CompleteMultipartUpload, CopyObject) holds that
@@ -15,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::*;
+use s3s::path::S3Path;
 use s3s::{S3Request, S3Response, S3Result, S3};
 use s3s_fs::FileSystem;
 
@@ -37,18 +42,6 @@ impl Local {
             root: root.to_path_buf(),
             locks: Mutex::default(),
         })
-    }
-
-    /// s3s-fs would create a missing bucket's directory on a write: NoSuchBucket instead.
-    fn bucket_exists(&self, bucket: &str) -> S3Result<()> {
-        if bucket.is_empty()
-            || bucket.contains('/')
-            || bucket.starts_with('.')
-            || !self.root.join(bucket).is_dir()
-        {
-            return Err(s3s::s3_error!(NoSuchBucket));
-        }
-        Ok(())
     }
 
     /// Hold the lock of one key while `f` checks and writes it.
@@ -138,9 +131,31 @@ async fn large_reads(
     Some(StreamingBlob::wrap(reads))
 }
 
-/// s3s-fs stores a key as a path under its bucket's directory: a `.` or `..` segment (or
-/// an empty one) would name another file, even another bucket's object. Refused.
-impl Local {
+/// The checks s3s-fs lacks, made before any operation reads its input: s3s runs
+/// `S3Access::check` for every request of a service with credentials.
+pub struct Checks {
+    root: PathBuf,
+}
+
+impl Checks {
+    pub fn new(root: &Path) -> Checks {
+        Checks {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// s3s-fs would create a missing bucket's directory on a write: NoSuchBucket instead.
+    fn bucket_exists(&self, bucket: &str) -> S3Result<()> {
+        if bucket.is_empty()
+            || bucket.contains('/')
+            || bucket.starts_with('.')
+            || !self.root.join(bucket).is_dir()
+        {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
+        Ok(())
+    }
+
     /// A key that names a directory of the store (the keys under it are its files) is no
     /// object: NoSuchKey, as S3 answers for a prefix, not s3s-fs's 500.
     fn not_a_directory(&self, bucket: &str, key: &str) -> S3Result<()> {
@@ -151,6 +166,28 @@ impl Local {
     }
 }
 
+#[async_trait::async_trait]
+impl S3Access for Checks {
+    /// A signed request (s3s's own default check), then for an object: its key, and the
+    /// bucket or the key as the operation needs them.
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        if cx.credentials().is_none() {
+            return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
+        }
+        let S3Path::Object { bucket, key } = cx.s3_path() else {
+            return Ok(());
+        };
+        check_key(key)?;
+        match cx.s3_op().name() {
+            "PutObject" | "CopyObject" | "CreateMultipartUpload" => self.bucket_exists(bucket),
+            "GetObject" | "HeadObject" => self.not_a_directory(bucket, key),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// s3s-fs stores a key as a path under its bucket's directory: a `.` or `..` segment (or
+/// an empty one) would name another file, even another bucket's object. Refused.
 fn check_key(key: &str) -> S3Result<()> {
     if key
         .split('/')
@@ -182,51 +219,63 @@ fn unbase64(s: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-#[async_trait::async_trait]
-impl S3 for Local {
-    // What s3s-fs implements, as it does it.
-    async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.fs.create_bucket(req).await
-    }
+/// `impl S3 for Local`: the operations after `as_is` are s3s-fs's own; those after
+/// `locked` are s3s-fs's run holding the key's lock (`Local::locked`), so that a
+/// conditional write is atomic; the methods after them are s3-local's own. The checks
+/// every operation needs come first, in `Checks`.
+macro_rules! s3_for_local {
+    (
+        as_is: $($op:ident($input:ident) -> $output:ident),*;
+        locked: $($write:ident($winput:ident) -> $woutput:ident),*;
+        $($own:tt)*
+    ) => {
+        #[async_trait::async_trait]
+        impl S3 for Local {
+            $(
+                async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.fs.$op(req).await
+                }
+            )*
+            $(
+                async fn $write(
+                    &self,
+                    req: S3Request<$winput>,
+                ) -> S3Result<S3Response<$woutput>> {
+                    let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
+                    self.locked(&b, &k, self.fs.$write(req)).await
+                }
+            )*
+            $($own)*
+        }
+    };
+}
 
-    async fn delete_bucket(
-        &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.fs.delete_bucket(req).await
-    }
-
-    async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        check_key(&req.input.key)?;
-        self.fs.delete_object(req).await
-    }
-
-    async fn delete_objects(
-        &self,
-        req: S3Request<DeleteObjectsInput>,
-    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.fs.delete_objects(req).await
-    }
-
-    async fn get_bucket_location(
-        &self,
-        req: S3Request<GetBucketLocationInput>,
-    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.fs.get_bucket_location(req).await
-    }
+s3_for_local! {
+    as_is:
+        create_bucket(CreateBucketInput) -> CreateBucketOutput,
+        delete_bucket(DeleteBucketInput) -> DeleteBucketOutput,
+        head_bucket(HeadBucketInput) -> HeadBucketOutput,
+        get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput,
+        list_buckets(ListBucketsInput) -> ListBucketsOutput,
+        list_objects(ListObjectsInput) -> ListObjectsOutput,
+        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output,
+        head_object(HeadObjectInput) -> HeadObjectOutput,
+        delete_object(DeleteObjectInput) -> DeleteObjectOutput,
+        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput,
+        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput,
+        upload_part(UploadPartInput) -> UploadPartOutput,
+        upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput,
+        list_parts(ListPartsInput) -> ListPartsOutput,
+        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+    locked:
+        put_object(PutObjectInput) -> PutObjectOutput,
+        copy_object(CopyObjectInput) -> CopyObjectOutput,
+        complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
 
     async fn get_object(
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        check_key(&req.input.key)?;
-        self.not_a_directory(&req.input.bucket, &req.input.key)?;
         // Our own descriptor of the object, opened before s3s-fs opens its: if the key still
         // names the same file afterwards, both descriptors are that file (a write replaces
         // a key by renaming a new file over it), and ours serves the body.
@@ -239,114 +288,6 @@ impl S3 for Local {
             }
         }
         Ok(resp)
-    }
-
-    async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.fs.head_bucket(req).await
-    }
-
-    async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
-        check_key(&req.input.key)?;
-        self.not_a_directory(&req.input.bucket, &req.input.key)?;
-        self.fs.head_object(req).await
-    }
-
-    async fn list_buckets(
-        &self,
-        req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
-        self.fs.list_buckets(req).await
-    }
-
-    async fn list_objects(
-        &self,
-        req: S3Request<ListObjectsInput>,
-    ) -> S3Result<S3Response<ListObjectsOutput>> {
-        self.fs.list_objects(req).await
-    }
-
-    async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.fs.list_objects_v2(req).await
-    }
-
-    async fn create_multipart_upload(
-        &self,
-        req: S3Request<CreateMultipartUploadInput>,
-    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        check_key(&req.input.key)?;
-        self.bucket_exists(&req.input.bucket)?;
-        self.fs.create_multipart_upload(req).await
-    }
-
-    async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
-        check_key(&req.input.key)?;
-        self.fs.upload_part(req).await
-    }
-
-    async fn upload_part_copy(
-        &self,
-        req: S3Request<UploadPartCopyInput>,
-    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        check_key(&req.input.key)?;
-        self.fs.upload_part_copy(req).await
-    }
-
-    async fn list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
-        check_key(&req.input.key)?;
-        self.fs.list_parts(req).await
-    }
-
-    async fn abort_multipart_upload(
-        &self,
-        req: S3Request<AbortMultipartUploadInput>,
-    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        check_key(&req.input.key)?;
-        self.fs.abort_multipart_upload(req).await
-    }
-
-    async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
-        let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
-        check_key(&k)?;
-        self.bucket_exists(&b)?;
-        self.locked(&b, &k, self.fs.put_object(req)).await
-    }
-
-    async fn complete_multipart_upload(
-        &self,
-        req: S3Request<CompleteMultipartUploadInput>,
-    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
-        check_key(&k)?;
-        self.locked(&b, &k, self.fs.complete_multipart_upload(req))
-            .await
-    }
-
-    async fn copy_object(
-        &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let (b, k) = (req.input.bucket.clone(), req.input.key.clone());
-        check_key(&k)?;
-        self.bucket_exists(&b)?;
-        self.locked(&b, &k, self.fs.copy_object(req)).await
     }
 
     async fn list_multipart_uploads(

@@ -718,4 +718,67 @@ fn s3_local_keeps_keys_inside_their_bucket() {
     let root = crate::s3env::root_of(&s3);
     assert!(!root.join("other").exists());
     assert!(!root.join("sol-no-such-bucket-z").exists());
+    // Every operation on an object goes through the one check (s3-local's `Checks`): a
+    // key outside its bucket is refused whatever the operation, a write to a missing
+    // bucket creates none, a directory of the store is no object.
+    s3.put("dir/k", b"x".to_vec());
+    let answers = s3.sdk(|c, b| async move {
+        let get = c.get_object().bucket(&b).key("a/../../x").send().await;
+        let head = c.head_object().bucket(&b).key("./k").send().await;
+        let create = c.create_multipart_upload().bucket(&b).key("a/./b");
+        let create = create.send().await;
+        let copy = c
+            .copy_object()
+            .bucket("sol-no-such-bucket-z")
+            .key("k")
+            .copy_source(format!("{b}/dir/k"))
+            .send()
+            .await;
+        let multipart = c.create_multipart_upload().bucket("sol-no-such-bucket-z");
+        let multipart = multipart.key("k").send().await;
+        let dir = c.get_object().bucket(&b).key("dir").send().await;
+        [
+            http_status(get),
+            http_status(head),
+            http_status(create),
+            http_status(copy),
+            http_status(multipart),
+            http_status(dir),
+        ]
+    });
+    assert_eq!(
+        answers,
+        [
+            Some(400),
+            Some(400),
+            Some(400),
+            Some(404),
+            Some(404),
+            Some(404)
+        ]
+    );
+    assert!(!root.join("sol-no-such-bucket-z").exists());
+    // A request without a signature is refused before anything is read (s3s's own rule,
+    // kept by the check that replaces its default).
+    let host = s3.endpoint.trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&host).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        conn,
+        "GET /{}/dir/k HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        s3.bucket
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("AccessDenied"), "{answer}");
+}
+
+/// The HTTP status of a refused SDK request (None: it succeeded, or no answer came).
+fn http_status<T, E>(
+    r: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+) -> Option<u16> {
+    r.err()
+        .and_then(|e| e.raw_response().map(|r| r.status().as_u16()))
 }
