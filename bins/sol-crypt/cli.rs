@@ -47,12 +47,7 @@ pub struct Cli {
 
     /// Key file (hex, from `sol-crypt keygen`); with --openssl, a passphrase file. Must not be
     /// readable by group or others.
-    #[arg(
-        short = 'k',
-        long = "key-file",
-        value_name = "KEYFILE",
-        env = "SOL_KEY_FILE"
-    )]
+    #[arg(short, long, value_name = "KEYFILE", env = "SOL_KEY_FILE")]
     pub key_file: Option<PathBuf>,
 
     /// Encrypt to this recipient (`sol-recipient-1...`, from `sol-crypt keygen --identity` or
@@ -69,12 +64,7 @@ pub struct Cli {
     /// Decrypt with this identity file (from `sol-crypt keygen --identity`); repeatable. Any
     /// identity (or -k key file) that has a stanza in the stream opens it. Must not be
     /// readable by group or others.
-    #[arg(
-        short = 'i',
-        long = "identity",
-        value_name = "IDENTITY",
-        env = "SOL_IDENTITY_FILE"
-    )]
+    #[arg(short, long, value_name = "IDENTITY", env = "SOL_IDENTITY_FILE")]
     pub identity: Vec<PathBuf>,
 
     /// Plaintext bytes per chunk when encrypting (K/M suffixes), recorded in the header.

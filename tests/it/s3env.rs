@@ -337,21 +337,23 @@ impl S3 {
 /// What the proxy does to connections.
 #[derive(Clone, Copy)]
 pub struct Faults {
+    // What befalls a new connection.
     /// Chance that a new connection is answered 503 (or 500) and closed.
     pub error: f64,
     /// Chance that a new connection stalls (never forwards anything).
     pub stall: f64,
-    /// Mean bytes a connection carries before the proxy cuts it (0: never).
-    pub cut_mean: u64,
-    /// Delay before forwarding each read (slows transfers down).
-    pub delay: Duration,
-    /// Flip one byte at this offset of what the server sends on each connection.
-    pub flip_at: Option<u64>,
     /// Hold or cut the answer to requests that contain a pattern.
     pub on: Option<Trigger>,
+    // What befalls the bytes it carries.
+    /// Mean bytes a connection carries before the proxy cuts it (0: never).
+    pub cut_mean: u64,
+    /// Flip one byte at this offset of what the server sends on each connection.
+    pub flip_at: Option<u64>,
     /// Replace every FROM in what the server sends by TO (the same length, so lengths and
     /// framing stay right): a server that answers otherwise, e.g. another Last-Modified.
     pub rewrite: Option<(&'static [u8], &'static [u8])>,
+    /// Delay before forwarding each read (slows transfers down).
+    pub delay: Duration,
 }
 
 /// What to do to the answer of a request that contains `pattern` (the first `times` ones).
@@ -369,11 +371,11 @@ impl Faults {
     pub const NONE: Faults = Faults {
         error: 0.0,
         stall: 0.0,
-        cut_mean: 0,
-        delay: Duration::ZERO,
-        flip_at: None,
         on: None,
+        cut_mean: 0,
+        flip_at: None,
         rewrite: None,
+        delay: Duration::ZERO,
     };
 }
 

@@ -596,15 +596,11 @@ mod tests {
         assert_eq!(numeric(b"0000644\0", false), Some(0o644));
         assert_eq!(numeric(b"  644 \0\0", false), Some(0o644));
         assert_eq!(numeric(&[0x80, 0, 0, 0, 0, 0, 0, 1], false), Some(1));
-        for bad in [
-            &b"\0\0\0\0"[..],
-            b"    ",
-            b"+644\0",
-            b"-1\0\0",
-            b"64x\0",
-            b"6 4\0",
-            b"\xff\x01",
-        ] {
+        // All NULs, all spaces, a sign, a letter, a space inside, not digits at all.
+        let not_numbers: [&[u8]; 7] = [
+            b"\0\0\0", b"    ", b"+644\0", b"-1\0\0", b"64x\0", b"6 4\0", b"\xff\0",
+        ];
+        for bad in not_numbers {
             assert_eq!(numeric(bad, false), None, "{bad:?}");
         }
     }
