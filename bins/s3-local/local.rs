@@ -1,8 +1,8 @@
 //! s3s-fs with what the toolkit relies on and s3s-fs lacks:
 //!
-//! - Before any operation reads its input, one check (`Checks`, s3s's access check): a
-//!   signed request, a key that names a file under its bucket, a bucket that exists for a
-//!   write, and for a read a key that is not a directory of the store.
+//! - One check (`Checks`, s3s's access check) before each operation: a signed request, a
+//!   key that names a file under its bucket, a bucket that exists for a write, and for a
+//!   read a key that is not a directory of the store.
 //! - Conditional writes are atomic. s3s-fs checks that the key is absent, then writes (a
 //!   PUT's body streams in between): two writers with `If-None-Match: *` could both win.
 //!   Here every write to a key (PutObject, CompleteMultipartUpload, CopyObject) holds that
@@ -131,8 +131,10 @@ async fn large_reads(
     Some(StreamingBlob::wrap(reads))
 }
 
-/// The checks s3s-fs lacks, made before any operation reads its input: s3s runs
-/// `S3Access::check` for every request of a service with credentials.
+/// The checks s3s-fs lacks, made before each operation: s3s runs `S3Access::check` for
+/// every request of a service with credentials, before it reads the operation's input
+/// (a form's file is read before, to check the form's signature), and the hook of PutObject
+/// once the input is read.
 pub struct Checks {
     root: PathBuf,
 }
@@ -179,10 +181,18 @@ impl S3Access for Checks {
         };
         check_key(key)?;
         match cx.s3_op().name() {
-            "PutObject" | "CopyObject" | "CreateMultipartUpload" => self.bucket_exists(bucket),
+            "CopyObject" | "CreateMultipartUpload" => self.bucket_exists(bucket),
             "GetObject" | "HeadObject" => self.not_a_directory(bucket, key),
-            _ => Ok(()),
+            _ => Ok(()), // PutObject: below
         }
+    }
+
+    /// PutObject, and a POST of a form (PostObject), whose key is a field of the form and
+    /// whose path names only the bucket, so `check` sees no key: s3s hands both to this
+    /// hook with the key the object will have.
+    async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
+        check_key(&req.input.key)?;
+        self.bucket_exists(&req.input.bucket)
     }
 }
 

@@ -687,98 +687,213 @@ fn a_closed_stdout_is_an_error_not_a_silent_loss() {
     out.one_line_with("no such bucket (the bucket 'sol-no-such-bucket-y' does not exist)");
 }
 
+/// s3-local's `Checks`: every operation on an object is checked before s3s-fs sees it. A
+/// key outside its bucket is refused whatever the operation, a write to a missing bucket
+/// creates none, a directory of the store is no object, a request without a signature is
+/// refused, and a form POSTed to a bucket (its key a field of the form) is held to the
+/// same rules as a PUT.
 #[test]
 fn s3_local_keeps_keys_inside_their_bucket() {
     let s3 = S3::start_local();
-    let (traversal, missing) = s3.sdk(|c, b| async move {
+    let root = crate::s3env::root_of(&s3).to_path_buf();
+    std::fs::create_dir(root.join("other")).unwrap();
+    std::fs::write(root.join("other/f"), b"another bucket's").unwrap();
+    s3.put("dir/k", b"x".to_vec());
+    let missing = "sol-no-such-bucket-z";
+    let answers = s3.sdk(|c, b| async move {
         use aws_sdk_s3::primitives::ByteStream;
-        let t = c
+        let body = || ByteStream::from_static(b"x");
+        let out = c
             .put_object()
             .bucket(&b)
             .key("../other/escape")
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await;
-        let m = c
-            .put_object()
-            .bucket("sol-no-such-bucket-z")
-            .key("k")
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await;
-        (
-            t.err()
-                .and_then(|e| e.raw_response().map(|r| r.status().as_u16())),
-            m.err()
-                .and_then(|e| e.raw_response().map(|r| r.status().as_u16())),
-        )
-    });
-    assert_eq!(traversal, Some(400));
-    assert_eq!(missing, Some(404));
-    let root = crate::s3env::root_of(&s3);
-    assert!(!root.join("other").exists());
-    assert!(!root.join("sol-no-such-bucket-z").exists());
-    // Every operation on an object goes through the one check (s3-local's `Checks`): a
-    // key outside its bucket is refused whatever the operation, a write to a missing
-    // bucket creates none, a directory of the store is no object.
-    s3.put("dir/k", b"x".to_vec());
-    let answers = s3.sdk(|c, b| async move {
-        let get = c.get_object().bucket(&b).key("a/../../x").send().await;
-        let head = c.head_object().bucket(&b).key("./k").send().await;
+            .body(body());
+        let nowhere = c.put_object().bucket(missing).key("k").body(body());
+        let get = c.get_object().bucket(&b).key("a/../../x");
+        let head = c.head_object().bucket(&b).key("./k");
+        let delete = c.delete_object().bucket(&b).key("../other/f");
         let create = c.create_multipart_upload().bucket(&b).key("a/./b");
-        let create = create.send().await;
-        let copy = c
-            .copy_object()
-            .bucket("sol-no-such-bucket-z")
-            .key("k")
-            .copy_source(format!("{b}/dir/k"))
-            .send()
-            .await;
-        let multipart = c.create_multipart_upload().bucket("sol-no-such-bucket-z");
-        let multipart = multipart.key("k").send().await;
-        let dir = c.get_object().bucket(&b).key("dir").send().await;
+        let create_nowhere = c.create_multipart_upload().bucket(missing).key("k");
+        let part = c.upload_part().bucket(&b).key("../other/p").upload_id("u");
+        let part_copy = c
+            .upload_part_copy()
+            .bucket(&b)
+            .key("../other/p")
+            .upload_id("u");
+        let part_copy = part_copy.part_number(1).copy_source(format!("{b}/dir/k"));
+        let parts = c.list_parts().bucket(&b).key("../other/p").upload_id("u");
+        let abort = c.abort_multipart_upload().bucket(&b).key("../other/p");
+        let one = aws_sdk_s3::types::CompletedPart::builder()
+            .part_number(1)
+            .e_tag("\"x\"");
+        let parts_done = aws_sdk_s3::types::CompletedMultipartUpload::builder();
+        let parts_done = parts_done.parts(one.build()).build();
+        let complete = c.complete_multipart_upload().bucket(&b).key("../other/p");
+        let complete = complete.multipart_upload(parts_done);
+        // The source is missing too: s3s-fs alone would answer NoSuchKey.
+        let copy = c.copy_object().bucket(missing).key("k");
+        let copy = copy.copy_source(format!("{b}/no-such-key"));
+        let dir = c.get_object().bucket(&b).key("dir");
         [
-            http_status(get),
-            http_status(head),
-            http_status(create),
-            http_status(copy),
-            http_status(multipart),
-            http_status(dir),
+            ("put outside", answer(out.send().await)),
+            ("put nowhere", answer(nowhere.send().await)),
+            ("get outside", answer(get.send().await)),
+            ("head outside", answer(head.send().await)),
+            ("delete outside", answer(delete.send().await)),
+            ("create outside", answer(create.send().await)),
+            ("create nowhere", answer(create_nowhere.send().await)),
+            (
+                "part outside",
+                answer(part.part_number(1).body(body()).send().await),
+            ),
+            ("part copy outside", answer(part_copy.send().await)),
+            ("parts outside", answer(parts.send().await)),
+            ("abort outside", answer(abort.upload_id("u").send().await)),
+            (
+                "complete outside",
+                answer(complete.upload_id("u").send().await),
+            ),
+            ("copy nowhere", answer(copy.send().await)),
+            ("get a directory", answer(dir.send().await)),
         ]
+        .map(|(what, said)| format!("{what}: {said}"))
     });
+    let bad_key = "400 InvalidArgument";
+    let expected = [
+        format!("put outside: {bad_key}"),
+        "put nowhere: 404 NoSuchBucket".into(),
+        format!("get outside: {bad_key}"),
+        "head outside: 400".into(),
+        format!("delete outside: {bad_key}"),
+        format!("create outside: {bad_key}"),
+        "create nowhere: 404 NoSuchBucket".into(),
+        format!("part outside: {bad_key}"),
+        format!("part copy outside: {bad_key}"),
+        format!("parts outside: {bad_key}"),
+        format!("abort outside: {bad_key}"),
+        format!("complete outside: {bad_key}"),
+        "copy nowhere: 404 NoSuchBucket".into(),
+        "get a directory: 404 NoSuchKey".into(),
+    ];
+    assert_eq!(answers, expected);
+    assert!(!root.join("other/escape").exists());
     assert_eq!(
-        answers,
-        [
-            Some(400),
-            Some(400),
-            Some(400),
-            Some(404),
-            Some(404),
-            Some(404)
-        ]
+        std::fs::read(root.join("other/f")).unwrap(),
+        b"another bucket's"
     );
-    assert!(!root.join("sol-no-such-bucket-z").exists());
+    // A form POSTed to the bucket: a good one is stored (the form is right), one whose key
+    // leaves the bucket, or to a missing bucket, is refused and writes nothing.
+    assert!(post_object(&s3, &s3.bucket, "posted", b"p").starts_with("HTTP/1.1 204"));
+    assert_eq!(s3.get("posted").as_deref(), Some(&b"p"[..]));
+    let out = post_object(&s3, &s3.bucket, "../other/posted", b"p");
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    let out = post_object(&s3, missing, "k", b"p");
+    assert!(out.starts_with("HTTP/1.1 404"), "{out}");
+    assert!(!root.join("other/posted").exists());
+    assert!(!root.join(missing).exists());
     // A request without a signature is refused before anything is read (s3s's own rule,
     // kept by the check that replaces its default).
-    let host = s3.endpoint.trim_start_matches("http://").to_string();
-    let mut conn = std::net::TcpStream::connect(&host).unwrap();
-    use std::io::{Read, Write};
-    write!(
-        conn,
-        "GET /{}/dir/k HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
-        s3.bucket
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-    assert!(answer.contains("AccessDenied"), "{answer}");
+    let out = http(&s3, &format!("GET /{}/dir/k HTTP/1.1\r\n", s3.bucket), b"");
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    assert!(out.contains("AccessDenied"), "{out}");
 }
 
-/// The HTTP status of a refused SDK request (None: it succeeded, or no answer came).
-fn http_status<T, E>(
+/// "STATUS CODE" of a refused SDK request ("ok" when it succeeded; the code is absent
+/// from an answer without a body, such as a HEAD's).
+fn answer<T, E: aws_sdk_s3::error::ProvideErrorMetadata>(
     r: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
-) -> Option<u16> {
-    r.err()
-        .and_then(|e| e.raw_response().map(|r| r.status().as_u16()))
+) -> String {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            let code = e.code().map(|c| format!(" {c}")).unwrap_or_default();
+            format!("{}{code}", status.unwrap_or(0))
+        }
+    }
+}
+
+/// One request written by hand to the server (`head` is its request line; Host,
+/// Content-Length and Connection are added), its whole answer as text.
+fn http(s3: &S3, head: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let host = s3.endpoint.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    let more = format!(
+        "Host: {host}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    let (line, rest) = head.split_once("\r\n").unwrap();
+    let head = format!("{line}\r\n{more}{rest}\r\n");
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(body).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// A browser-style upload (PostObject): a form with a policy signed by SigV4, sent to
+/// the bucket, the key one of its fields. Its answer as text.
+fn post_object(s3: &S3, bucket: &str, key: &str, data: &[u8]) -> String {
+    use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
+    let hmac = |key: &[u8], data: &str| {
+        let key = PKey::hmac(key).unwrap();
+        let mut s = Signer::new(MessageDigest::sha256(), &key).unwrap();
+        s.update(data.as_bytes()).unwrap();
+        s.sign_to_vec().unwrap()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let stamp: String = sol_common::time::rfc3339(now as i64)
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    let day = &stamp[..8];
+    let credential = format!("{}/{day}/us-east-1/s3/aws4_request", s3.access);
+    let policy = format!(
+        r#"{{"expiration":"2099-01-01T00:00:00Z","conditions":[{{"bucket":"{bucket}"}},["starts-with","$key",""],{{"x-amz-algorithm":"AWS4-HMAC-SHA256"}},{{"x-amz-credential":"{credential}"}},{{"x-amz-date":"{stamp}"}}]}}"#
+    );
+    let policy = openssl::base64::encode_block(policy.as_bytes());
+    let mut signing = hmac(format!("AWS4{}", s3.secret).as_bytes(), day);
+    for part in ["us-east-1", "s3", "aws4_request"] {
+        signing = hmac(&signing, part);
+    }
+    let signature: String = hmac(&signing, &policy)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let fields = [
+        ("key", key),
+        ("policy", &policy),
+        ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+        ("x-amz-credential", &credential),
+        ("x-amz-date", &stamp),
+        ("x-amz-signature", &signature),
+    ];
+    let boundary = "sol-test-boundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let head = format!(
+        "POST /{bucket} HTTP/1.1\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+    );
+    http(s3, &head, &body)
 }

@@ -45,8 +45,9 @@ pub struct S3 {
     pub bucket: String,
     /// The served directory (None for an external server).
     pub root: Option<PathBuf>,
-    access: String,
-    secret: String,
+    /// The credentials the tools get (a request signed by hand needs them).
+    pub access: String,
+    pub secret: String,
     _dir: Option<tempfile::TempDir>,
     home: tempfile::TempDir,
 }
