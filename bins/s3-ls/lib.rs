@@ -178,15 +178,7 @@ async fn clock(s3: &s3::S3Client, url: &S3Url) -> anyhow::Result<Status> {
     let mut best: Option<(i64, i64)> = None;
     for _ in 0..3 {
         let sent = s3::epoch_ms(std::time::SystemTime::now());
-        let answer = s3
-            .call(|c| {
-                c.list_objects_v2()
-                    .bucket(&url.bucket)
-                    .prefix(&url.key)
-                    .max_keys(1)
-                    .send()
-            })
-            .await;
+        let answer = s3.first_key(url).await;
         let trip = s3::epoch_ms(std::time::SystemTime::now()) - sent;
         match (s3.clock.skew_sent_at(sent), answer) {
             (Some(skew), _) if best.map_or(true, |(t, _)| trip < t) => best = Some((trip, skew)),

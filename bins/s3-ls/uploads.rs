@@ -118,16 +118,7 @@ async fn abort(s3: &S3Client, url: &S3Url, p: &Pending, tool: &str) -> Aborted {
         bucket: url.bucket.clone(),
         key: p.key.clone(),
     };
-    let r = s3
-        .call(|c| {
-            c.abort_multipart_upload()
-                .bucket(&at.bucket)
-                .key(&at.key)
-                .upload_id(&p.id)
-                .send()
-        })
-        .await;
-    match r {
+    match s3.abort_upload(&at, &p.id).await {
         Ok(_) => {
             sol_common::warn(
                 tool,

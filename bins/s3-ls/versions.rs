@@ -114,17 +114,7 @@ pub async fn delete(s3: &S3Client, url: &S3Url, bypass: bool) -> anyhow::Result<
         let mut one = url.clone();
         one.key = key.to_string();
         let id = (version != "null").then(|| version.to_string());
-        let r = s3
-            .call(|c| {
-                c.delete_object()
-                    .bucket(&url.bucket)
-                    .key(key)
-                    .set_version_id(id.clone())
-                    .set_bypass_governance_retention(bypass.then_some(true))
-                    .send()
-            })
-            .await;
-        match r {
+        match s3.delete_version(&one, id.clone(), bypass).await {
             Ok(_) => writeln!(out, "deleted\t{key}\t{version}"),
             Err(e) => match retained(s3, &one, id).await {
                 Some(until) => writeln!(out, "retained\t{key}\t{version}\t{until}"),

@@ -1,10 +1,15 @@
 //! The requests the tools make of one key or prefix, each written here once: a tool asks
 //! for an operation by name (a listing, a page of versions or pending uploads, a HEAD, a
-//! retention, a legal hold, a thaw) and gets the SDK's answer or an error naming the URL,
-//! each request retried as every request is ([`S3Client::call`]). The transfers themselves
-//! (s3-mput's PUTs and parts, s3-mget's ranged GETs) stay with their tools.
+//! retention, a legal hold, a thaw, an abort, a delete) and gets the SDK's answer or an
+//! error naming the URL, each request retried as every request is ([`S3Client::call`]).
+//! What stays with its tool: the transfers (s3-mput's PUTs, parts and their commit,
+//! s3-mget's ranged GETs), s3-mput's read of a bucket's Object Lock configuration and
+//! s3-mget's HEAD of a bucket after a 404, and the lock canary's tries, which it sends once
+//! each, as an intruder would.
 
 use anyhow::Context;
+use aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput;
+use aws_sdk_s3::operation::delete_object::DeleteObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::list_multipart_uploads::ListMultipartUploadsOutput;
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
@@ -94,6 +99,19 @@ impl S3Client {
         }
     }
 
+    /// The first key under the URL's key as a prefix (ListObjectsV2 of one key): the
+    /// cheapest request there is, for what its answer's headers say.
+    pub async fn first_key(&self, url: &S3Url) -> Result<ListObjectsV2Output, S3Error> {
+        self.call(|c| {
+            c.list_objects_v2()
+                .bucket(&url.bucket)
+                .prefix(&url.key)
+                .max_keys(1)
+                .send()
+        })
+        .await
+    }
+
     /// One page of ListObjectVersions under the URL's key as a prefix, after `markers`.
     pub async fn versions_page(
         &self,
@@ -177,5 +195,40 @@ impl S3Client {
             Err(e) if e.code() == Some("RestoreAlreadyInProgress") => Ok(()),
             Err(e) => Err(e.at(url, &format!("asking for a {tier} restore"))),
         }
+    }
+
+    /// Abort the multipart upload `id` of the URL's key (AbortMultipartUpload).
+    pub async fn abort_upload(
+        &self,
+        url: &S3Url,
+        id: &str,
+    ) -> Result<AbortMultipartUploadOutput, S3Error> {
+        self.call(|c| {
+            c.abort_multipart_upload()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .upload_id(id)
+                .send()
+        })
+        .await
+    }
+
+    /// Delete the URL's key's VERSION (its latest when None: a delete marker where the
+    /// bucket keeps versions) (DeleteObject); `bypass` sends the GOVERNANCE bypass.
+    pub async fn delete_version(
+        &self,
+        url: &S3Url,
+        version: Option<String>,
+        bypass: bool,
+    ) -> Result<DeleteObjectOutput, S3Error> {
+        self.call(|c| {
+            c.delete_object()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .set_version_id(version.clone())
+                .set_bypass_governance_retention(bypass.then_some(true))
+                .send()
+        })
+        .await
     }
 }
