@@ -1,8 +1,9 @@
 //! s3s-fs with what the toolkit relies on and s3s-fs lacks:
 //!
-//! - One check (`Checks`, s3s's access check) before each operation: a signed request, a
-//!   key that names a file under its bucket, a bucket that exists for a write, and for a
-//!   read a key that is not a directory of the store.
+//! - One check (`Checks`, s3s's access check) before each operation: a signed request,
+//!   keys that name files under their bucket (the object's, a copy's source, each of a
+//!   multi-delete), a bucket that exists for a write, and for a read a key that is not a
+//!   directory of the store.
 //! - Conditional writes are atomic. s3s-fs checks that the key is absent, then writes (a
 //!   PUT's body streams in between): two writers with `If-None-Match: *` could both win.
 //!   Here every write to a key (PutObject, CompleteMultipartUpload, CopyObject) holds that
@@ -193,6 +194,32 @@ impl S3Access for Checks {
     async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
         check_key(&req.input.key)?;
         self.bucket_exists(&req.input.bucket)
+    }
+
+    /// A copy's source is a key too (s3s-fs would read another bucket's file).
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        check_source(&req.input.copy_source)
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        check_source(&req.input.copy_source)
+    }
+
+    /// So is each key of a multi-delete (s3s-fs would delete another bucket's file).
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        req.input
+            .delete
+            .objects
+            .iter()
+            .try_for_each(|o| check_key(&o.key))
+    }
+}
+
+/// The key of a copy's source (s3s-fs refuses the other forms, access points and outposts).
+fn check_source(source: &CopySource) -> S3Result<()> {
+    match source {
+        CopySource::Bucket { key, .. } => check_key(key),
+        _ => Ok(()),
     }
 }
 

@@ -734,6 +734,21 @@ fn s3_local_keeps_keys_inside_their_bucket() {
         let copy = c.copy_object().bucket(missing).key("k");
         let copy = copy.copy_source(format!("{b}/no-such-key"));
         let dir = c.get_object().bucket(&b).key("dir");
+        // A copy's source and a multi-delete's keys are keys too.
+        let copy_from = c.copy_object().bucket(&b).key("stolen");
+        let copy_from = copy_from.copy_source(format!("{b}/../other/f"));
+        let started = c.create_multipart_upload().bucket(&b).key("p").send().await;
+        let id = started.unwrap().upload_id.unwrap();
+        let part_from = c.upload_part_copy().bucket(&b).key("p").upload_id(id);
+        let part_from = part_from
+            .part_number(1)
+            .copy_source(format!("{b}/../other/f"));
+        let victim = aws_sdk_s3::types::ObjectIdentifier::builder().key("../other/f");
+        let victims = aws_sdk_s3::types::Delete::builder().objects(victim.build().unwrap());
+        let delete_many = c
+            .delete_objects()
+            .bucket(&b)
+            .delete(victims.build().unwrap());
         [
             ("put outside", answer(out.send().await)),
             ("put nowhere", answer(nowhere.send().await)),
@@ -755,6 +770,9 @@ fn s3_local_keeps_keys_inside_their_bucket() {
             ),
             ("copy nowhere", answer(copy.send().await)),
             ("get a directory", answer(dir.send().await)),
+            ("copy from outside", answer(copy_from.send().await)),
+            ("part copy from outside", answer(part_from.send().await)),
+            ("delete many outside", answer(delete_many.send().await)),
         ]
         .map(|(what, said)| format!("{what}: {said}"))
     });
@@ -774,9 +792,13 @@ fn s3_local_keeps_keys_inside_their_bucket() {
         format!("complete outside: {bad_key}"),
         "copy nowhere: 404 NoSuchBucket".into(),
         "get a directory: 404 NoSuchKey".into(),
+        format!("copy from outside: {bad_key}"),
+        format!("part copy from outside: {bad_key}"),
+        format!("delete many outside: {bad_key}"),
     ];
     assert_eq!(answers, expected);
     assert!(!root.join("other/escape").exists());
+    assert!(!root.join(&s3.bucket).join("stolen").exists());
     assert_eq!(
         std::fs::read(root.join("other/f")).unwrap(),
         b"another bucket's"
