@@ -45,16 +45,17 @@ impl Local {
         })
     }
 
-    /// Hold the lock of one key while `f` checks and writes it.
+    /// Hold the lock of one key's file while `f` checks and writes it. Keys that name the
+    /// same file ("a/k", "a//k": empty segments name nothing) share one lock.
     async fn locked<T, F>(&self, bucket: &str, key: &str, f: F) -> T
     where
         F: std::future::Future<Output = T>,
     {
+        let file: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+        let id = (bucket.to_string(), file.join("/"));
         let lock = {
             let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            map.entry((bucket.to_string(), key.to_string()))
-                .or_default()
-                .clone()
+            map.entry(id.clone()).or_default().clone()
         };
         let r = {
             let _guard = lock.lock().await;
@@ -62,7 +63,7 @@ impl Local {
         };
         let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         if Arc::strong_count(&lock) == 2 {
-            map.remove(&(bucket.to_string(), key.to_string()));
+            map.remove(&id);
         }
         r
     }
@@ -133,9 +134,9 @@ async fn large_reads(
 }
 
 /// The checks s3s-fs lacks, made before each operation: s3s runs `S3Access::check` for
-/// every request of a service with credentials, before it reads the operation's input
-/// (a form's file is read before, to check the form's signature), and the hook of PutObject
-/// once the input is read.
+/// every request of a service with credentials, before it reads the operation's input (a
+/// POSTed form excepted: s3s reads it first, to hold it to its policy's conditions), then
+/// the hooks below, once the input is read.
 pub struct Checks {
     root: PathBuf,
 }
@@ -182,7 +183,9 @@ impl S3Access for Checks {
         };
         check_key(key)?;
         match cx.s3_op().name() {
-            "CopyObject" | "CreateMultipartUpload" => self.bucket_exists(bucket),
+            "CopyObject" | "CreateMultipartUpload" | "CompleteMultipartUpload" => {
+                self.bucket_exists(bucket)
+            }
             "GetObject" | "HeadObject" => self.not_a_directory(bucket, key),
             _ => Ok(()), // PutObject: below
         }

@@ -1,11 +1,14 @@
 //! The requests the tools make of one key or prefix, each written here once: a tool asks
 //! for an operation by name (a listing, a page of versions or pending uploads, a HEAD, a
-//! retention, a legal hold, a thaw, an abort, a delete) and gets the SDK's answer or an
-//! error naming the URL, each request retried as every request is ([`S3Client::call`]).
-//! What stays with its tool: the transfers (s3-mput's PUTs, parts and their commit,
-//! s3-mget's ranged GETs), s3-mput's read of a bucket's Object Lock configuration and
-//! s3-mget's HEAD of a bucket after a 404, and the lock canary's tries, which it sends once
-//! each, as an intruder would.
+//! retention, a legal hold, a thaw, an abort, a delete) and gets the SDK's answer, or the
+//! failure: the error line naming the URL where the request is told what it was for, else
+//! the [`S3Error`] for the caller to word ([`S3Error::at`]). Each is retried as every
+//! request is ([`S3Client::call`]).
+//!
+//! What stays with its tool: the transfers (s3-mput's PUTs and its multipart uploads from
+//! create to commit or abort, s3-mget's ranged GETs), s3-mput's read of a bucket's Object
+//! Lock configuration and s3-mget's HEAD of a bucket after a 404, and the lock canary's
+//! tries, which it sends once each, as an intruder would.
 
 use anyhow::Context;
 use aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput;
