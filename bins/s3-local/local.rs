@@ -6,8 +6,9 @@
 //!   directory of the store.
 //! - Conditional writes are atomic. s3s-fs checks that the key is absent, then writes (a
 //!   PUT's body streams in between): two writers with `If-None-Match: *` could both win.
-//!   Here every write to a key (PutObject, CompleteMultipartUpload, CopyObject) holds that
-//!   key's lock from the check to the rename, so exactly one wins and the other gets 412.
+//!   Here every write to a key (PutObject, CompleteMultipartUpload, CopyObject) holds the
+//!   lock of the file the key names (`a/k` and `a//k` share one) from the check to the
+//!   rename, so exactly one wins and the other gets 412.
 //! - ListMultipartUploads, from s3s-fs's own bookkeeping files in the served directory, so
 //!   pending uploads can be found and aborted (`s3-ls --uploads`).
 //! - GetObject streams the file in 1 MiB reads. s3s-fs reads 4 KiB at a time through
